@@ -1,0 +1,44 @@
+# pg_rollout — PGXS build
+EXTENSION   = pg_rollout
+EXTVERSION  = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" pg_rollout.control)
+
+MODULE_big  = pg_rollout
+OBJS        = src/pg_rollout.o src/audit.o src/semver.o
+
+# The install script is assembled from the pieces in src/sql/, in name order.
+SQL_PIECES  = $(sort $(wildcard src/sql/*.sql))
+DATA_built  = pg_rollout--$(EXTVERSION).sql
+DATA        = $(filter-out $(DATA_built),$(wildcard pg_rollout--*--*.sql))
+EXTRA_CLEAN = $(DATA_built) results/ regression.diffs regression.out output_iso/ tmp_check/ tmp_check_iso/
+
+PG_CPPFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+              -Wno-missing-field-initializers -Wno-sign-compare -Iinclude
+SHLIB_LINK  = -ljansson
+
+# pg_regress: sql/*.sql against expected/*.out, on a throwaway instance that
+# preloads the library (test/pg_rollout.conf).
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-config=test/pg_rollout.conf --temp-instance=./tmp_check \
+               --load-extension=pg_rollout
+
+# Isolation specs: test/specs/*.spec against test/expected/*.out.
+ISOLATION      = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --temp-config=test/pg_rollout.conf \
+                 --temp-instance=./tmp_check_iso --load-extension=pg_rollout
+
+# TAP tests (PostgreSQL::Test::Cluster): test/t/*.pl
+TAP_TESTS   = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(DATA_built): $(SQL_PIECES) pg_rollout.control
+	cat $(SQL_PIECES) > $@
+
+# pgTAP suite (pg_prove) against the server in PGHOST/PGPORT; tools/test.sh
+# starts a throwaway cluster for it.
+.PHONY: pgtap
+pgtap:
+	pg_prove --ext .sql -v test/pgtap/

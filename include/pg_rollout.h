@@ -1,0 +1,26 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_rollout.h
+ *	  Declarations shared by every pg_rollout subsystem: GUCs and the
+ *	  preload check.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_ROLLOUT_H
+#define PG_ROLLOUT_H
+
+#include "postgres.h"
+
+/* GUC: the application-supplied actor recorded in the audit log. */
+extern char *pgr_actor;
+
+/* True when the library was loaded through shared_preload_libraries. */
+extern bool pgr_loaded_at_startup;
+
+/*
+ * Raise a clear error when a feature that needs the preloaded library is
+ * used in a server that did not preload it.  "what" names the feature.
+ */
+extern void pgr_require_preload(const char *what);
+
+#endif							/* PG_ROLLOUT_H */

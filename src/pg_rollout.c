@@ -1,0 +1,68 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_rollout.c
+ *	  Module entry point: GUC definitions and the preload check.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "pg_rollout.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+char	   *pgr_actor = NULL;
+bool		pgr_loaded_at_startup = false;
+
+/*
+ * Module load: define GUCs and reserve the pg_rollout prefix.
+ */
+void
+_PG_init(void)
+{
+	pgr_loaded_at_startup = process_shared_preload_libraries_in_progress;
+
+	DefineCustomStringVariable("pg_rollout.actor",
+							   "Application-supplied actor recorded in the audit log.",
+							   "Set it per transaction (SET LOCAL) or per session to the "
+							   "person or service on whose behalf the database session acts. "
+							   "When empty, only the session user is recorded.",
+							   &pgr_actor,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("pg_rollout");
+}
+
+/*
+ * Refuse to run a feature that needs shared_preload_libraries.
+ */
+void
+pgr_require_preload(const char *what)
+{
+	if (!pgr_loaded_at_startup)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_rollout must be loaded via shared_preload_libraries to use %s", what),
+				 errhint("Add pg_rollout to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+PG_FUNCTION_INFO_V1(pgr_preloaded);
+
+/*
+ * rollout.preloaded(): whether the library was loaded at server start.
+ */
+Datum
+pgr_preloaded(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(pgr_loaded_at_startup);
+}

@@ -1,0 +1,70 @@
+-- Roles: created when missing (roles are cluster-wide and outlive the
+-- extension).  rollout_admin includes rollout_operator, which includes
+-- rollout_viewer.
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_viewer') THEN
+        CREATE ROLE rollout_viewer NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_operator') THEN
+        CREATE ROLE rollout_operator NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_admin') THEN
+        CREATE ROLE rollout_admin NOLOGIN;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('rollout_operator', 'rollout_viewer', 'MEMBER') THEN
+        GRANT rollout_viewer TO rollout_operator;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('rollout_admin', 'rollout_operator', 'MEMBER') THEN
+        GRANT rollout_operator TO rollout_admin;
+    END IF;
+END
+$roles$;
+
+CREATE FUNCTION rollout.preloaded()
+RETURNS boolean
+LANGUAGE C STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'pgr_preloaded';
+COMMENT ON FUNCTION rollout.preloaded() IS
+    'true when the pg_rollout library was loaded through shared_preload_libraries';
+
+-- Shared validation helpers (internal: not granted to any role).
+CREATE FUNCTION rollout._require_slug(what text, value text, max_length integer DEFAULT 63)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = format('%s must not be null', what);
+    END IF;
+    IF length(value) > max_length
+       OR value !~ '^[a-z0-9]([a-z0-9._:-]*[a-z0-9])?$'
+       OR (what <> 'component id' AND value ~ ':') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid %s "%s"', what, value),
+            DETAIL = format('A %s is 1 to %s characters: lower-case letters, digits, "-", "_" and "."%s, starting and ending with a letter or digit.',
+                            what, max_length, CASE WHEN what = 'component id' THEN ', ":"' ELSE '' END);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout._require_slug(text, text, integer) IS
+    'internal: raise invalid_parameter_value unless value is a valid identifier slug';
+
+CREATE FUNCTION rollout._require_reason(reason text, what text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('a reason is required to %s', what),
+            HINT = 'Pass reason => ''...'': it is recorded in the audit log.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout._require_reason(text, text) IS
+    'internal: raise invalid_parameter_value when a required reason is missing';
+

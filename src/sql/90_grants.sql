@@ -1,0 +1,62 @@
+-- Privileges: nothing to PUBLIC but the semver type's support functions;
+-- rollout_viewer reads, rollout_operator runs daily operations,
+-- rollout_admin changes structure.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA rollout FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA rollout FROM PUBLIC;
+GRANT USAGE ON SCHEMA rollout TO rollout_viewer, rollout_operator, rollout_admin;
+GRANT SELECT ON ALL TABLES IN SCHEMA rollout TO rollout_viewer;
+
+-- The semver type's own functions are pure and needed by anyone who uses the
+-- type (operators check EXECUTE on their functions).
+DO $grants$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = 'rollout'::regnamespace
+           AND (p.proname LIKE 'semver%' OR (p.prokind = 'a' AND p.proname IN ('max', 'min')))
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
+    END LOOP;
+END
+$grants$;
+
+GRANT EXECUTE ON FUNCTION
+    rollout.preloaded(),
+    rollout.verify_audit(),
+    rollout.audit_head(),
+    rollout.tenant_path(text),
+    rollout.ancestors(text, boolean),
+    rollout.descendants(text, boolean, integer),
+    rollout.is_ancestor(text, text),
+    rollout.tenant_channels(text),
+    rollout.effective_channel(text)
+TO rollout_viewer;
+
+GRANT EXECUTE ON FUNCTION
+    rollout.create_tenant(text, text, text, text, jsonb, text, boolean, text),
+    rollout.create_tenants(text[], text[], text[], text[], jsonb[], text),
+    rollout.update_tenant(text, text, text, jsonb, boolean, text),
+    rollout.suspend_tenant(text, text),
+    rollout.reactivate_tenant(text, text),
+    rollout.set_tenant_channel(text, text, text),
+    rollout.opt_in(text, text, text),
+    rollout.opt_out(text, text, text),
+    rollout.clear_channel_choice(text, text, text),
+    rollout.add_version(text, rollout.semver, text, date, text, jsonb),
+    rollout.set_version_status(text, rollout.semver, text, text),
+    rollout.set_version_eol(text, rollout.semver, date, text)
+TO rollout_operator;
+
+GRANT EXECUTE ON FUNCTION
+    rollout.move_tenant(text, text, text),
+    rollout.decommission_tenant(text, text, boolean),
+    rollout.create_channel(text, integer, text, interval, boolean, boolean, text),
+    rollout.update_channel(text, integer, text, interval, boolean, boolean, text, text),
+    rollout.set_default_channel(text, text),
+    rollout.drop_channel(text, text),
+    rollout.create_component(text, text, text, text, jsonb, interval),
+    rollout.update_component(text, text, text, jsonb, interval, text),
+    rollout.set_default_version(text, rollout.semver, text)
+TO rollout_admin;
