@@ -2,7 +2,7 @@
 CREATE TABLE rollout.channel (
     channel_id    text COLLATE "C" PRIMARY KEY
                   CHECK (channel_id ~ '^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$' AND length(channel_id) <= 63),
-    position      integer     NOT NULL CHECK (position > 0),
+    ordinal      integer     NOT NULL CHECK (ordinal > 0),
     eligibility   text        NOT NULL
                   CHECK (eligibility IN ('test_tenants', 'opt_in', 'all_but_stable_only', 'all')),
     min_soak      interval    NOT NULL DEFAULT '0' CHECK (min_soak >= interval '0'),
@@ -14,12 +14,12 @@ CREATE TABLE rollout.channel (
     created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     -- deferred, so that a restore may load rows in any order
-    CONSTRAINT channel_position_key UNIQUE (position) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT channel_ordinal_key UNIQUE (ordinal) DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT channel_one_default EXCLUDE USING btree (is_default WITH =) WHERE (is_default)
         DEFERRABLE INITIALLY DEFERRED
 );
 COMMENT ON TABLE rollout.channel IS 'release channels in promotion order, with eligibility, minimum soak and opt-in / opt-out rules';
-COMMENT ON COLUMN rollout.channel.position IS 'promotion order: lower is earlier (less stable)';
+COMMENT ON COLUMN rollout.channel.ordinal IS 'promotion order: lower is earlier (less stable)';
 COMMENT ON COLUMN rollout.channel.eligibility IS 'who may receive the channel: test_tenants, opt_in, all_but_stable_only or all';
 COMMENT ON COLUMN rollout.channel.min_soak IS 'minimum time a release spends in this channel before promotion';
 COMMENT ON COLUMN rollout.channel.allow_opt_in IS 'tenants may opt in to this channel';
@@ -27,7 +27,7 @@ COMMENT ON COLUMN rollout.channel.allow_opt_out IS 'tenants may opt out of this 
 COMMENT ON COLUMN rollout.channel.is_default IS 'followed by tenants that set no channel themselves or through an ancestor';
 COMMENT ON COLUMN rollout.channel.builtin IS 'installed by CREATE EXTENSION';
 
-INSERT INTO rollout.channel (channel_id, position, eligibility, min_soak, allow_opt_in, allow_opt_out, is_default, builtin, description) VALUES
+INSERT INTO rollout.channel (channel_id, ordinal, eligibility, min_soak, allow_opt_in, allow_opt_out, is_default, builtin, description) VALUES
     ('dev',          10, 'test_tenants',        interval '0',      false, false, false, true, 'internal testing: dev/test tenants only'),
     ('experimental', 20, 'opt_in',              interval '7 days', true,  true,  false, true, 'early adopters who opted in with explicit consent'),
     ('candidate',    30, 'all_but_stable_only', interval '7 days', false, true,  false, true, 'pre-stable soak: all tenants but those that opted out (stable-only)'),
@@ -44,7 +44,7 @@ BEGIN
     IF NEW.builtin AND EXISTS (SELECT 1 FROM rollout.channel c
                                 WHERE c.channel_id OPERATOR(pg_catalog.=) NEW.channel_id AND c.builtin) THEN
         UPDATE rollout.channel c
-           SET position = NEW.position, eligibility = NEW.eligibility, min_soak = NEW.min_soak,
+           SET ordinal = NEW.ordinal, eligibility = NEW.eligibility, min_soak = NEW.min_soak,
                allow_opt_in = NEW.allow_opt_in, allow_opt_out = NEW.allow_opt_out,
                is_default = NEW.is_default, description = NEW.description,
                created_at = NEW.created_at, updated_at = NEW.updated_at
@@ -94,7 +94,7 @@ END
 $$;
 COMMENT ON FUNCTION rollout._channel_for_update(text) IS 'internal: lock a channel row or raise undefined_object';
 
-CREATE FUNCTION rollout._check_channel_position(channel_id text, "position" integer)
+CREATE FUNCTION rollout._check_channel_ordinal(channel_id text, ordinal integer)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -103,24 +103,24 @@ AS $$
 DECLARE
     other text;
 BEGIN
-    IF position IS NULL OR position <= 0 THEN
+    IF ordinal IS NULL OR ordinal <= 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('invalid channel position %s', coalesce(position::text, 'NULL')),
-            DETAIL = 'A channel position is a positive integer; lower positions come first.';
+            MESSAGE = format('invalid channel ordinal %s', coalesce(ordinal::text, 'NULL')),
+            DETAIL = 'A channel ordinal is a positive integer; lower positions come first.';
     END IF;
     SELECT c.channel_id INTO other FROM rollout.channel c
-     WHERE c.position = _check_channel_position.position
-       AND c.channel_id <> _check_channel_position.channel_id;
+     WHERE c.ordinal = _check_channel_ordinal.ordinal
+       AND c.channel_id <> _check_channel_ordinal.channel_id;
     IF FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
-            MESSAGE = format('channel position %s is already taken by channel "%s"', position, other);
+            MESSAGE = format('channel ordinal %s is already taken by channel "%s"', ordinal, other);
     END IF;
 END
 $$;
-COMMENT ON FUNCTION rollout._check_channel_position(text, integer) IS 'internal: validate a channel position';
+COMMENT ON FUNCTION rollout._check_channel_ordinal(text, integer) IS 'internal: validate a channel ordinal';
 
 CREATE FUNCTION rollout.create_channel(
-    channel_id text, "position" integer, eligibility text,
+    channel_id text, ordinal integer, eligibility text,
     min_soak interval DEFAULT '0', allow_opt_in boolean DEFAULT false,
     allow_opt_out boolean DEFAULT false, description text DEFAULT NULL)
 RETURNS rollout.channel
@@ -143,9 +143,9 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
             MESSAGE = format('channel "%s" already exists', create_channel.channel_id);
     END IF;
-    PERFORM rollout._check_channel_position(create_channel.channel_id, create_channel.position);
-    INSERT INTO rollout.channel (channel_id, position, eligibility, min_soak, allow_opt_in, allow_opt_out, description)
-    VALUES (create_channel.channel_id, create_channel.position, create_channel.eligibility, create_channel.min_soak,
+    PERFORM rollout._check_channel_ordinal(create_channel.channel_id, create_channel.ordinal);
+    INSERT INTO rollout.channel (channel_id, ordinal, eligibility, min_soak, allow_opt_in, allow_opt_out, description)
+    VALUES (create_channel.channel_id, create_channel.ordinal, create_channel.eligibility, create_channel.min_soak,
             coalesce(create_channel.allow_opt_in, false), coalesce(create_channel.allow_opt_out, false),
             create_channel.description)
     RETURNING * INTO c;
@@ -154,10 +154,10 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.create_channel(text, integer, text, interval, boolean, boolean, text) IS
-    'create a release channel at a position in the promotion order';
+    'create a release channel at an ordinal (its place) in the promotion order';
 
 CREATE FUNCTION rollout.update_channel(
-    channel_id text, "position" integer DEFAULT NULL, eligibility text DEFAULT NULL,
+    channel_id text, ordinal integer DEFAULT NULL, eligibility text DEFAULT NULL,
     min_soak interval DEFAULT NULL, allow_opt_in boolean DEFAULT NULL,
     allow_opt_out boolean DEFAULT NULL, description text DEFAULT NULL, reason text DEFAULT NULL)
 RETURNS rollout.channel
@@ -179,11 +179,11 @@ BEGIN
             MESSAGE = format('invalid minimum soak %s for channel "%s"', update_channel.min_soak, update_channel.channel_id),
             DETAIL = 'The minimum soak must be zero or a positive interval.';
     END IF;
-    IF update_channel.position IS NOT NULL THEN
-        PERFORM rollout._check_channel_position(update_channel.channel_id, update_channel.position);
+    IF update_channel.ordinal IS NOT NULL THEN
+        PERFORM rollout._check_channel_ordinal(update_channel.channel_id, update_channel.ordinal);
     END IF;
     UPDATE rollout.channel SET
-        position      = coalesce(update_channel.position, position),
+        ordinal      = coalesce(update_channel.ordinal, ordinal),
         eligibility   = coalesce(update_channel.eligibility, eligibility),
         min_soak      = coalesce(update_channel.min_soak, min_soak),
         allow_opt_in  = coalesce(update_channel.allow_opt_in, allow_opt_in),
@@ -198,7 +198,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.update_channel(text, integer, text, interval, boolean, boolean, text, text) IS
-    'change a channel''s position, eligibility, minimum soak, opt-in / opt-out rules or description (NULL keeps a value)';
+    'change a channel''s ordinal, eligibility, minimum soak, opt-in / opt-out rules or description (NULL keeps a value)';
 
 CREATE FUNCTION rollout.set_default_channel(channel_id text, reason text DEFAULT NULL)
 RETURNS rollout.channel

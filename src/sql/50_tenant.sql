@@ -288,8 +288,20 @@ BEGIN
     PERFORM 1 FROM rollout.tenant t
      WHERE t.tenant_id IN (SELECT DISTINCT p FROM unnest(parent_ids) AS u(p) WHERE p IS NOT NULL)
      ORDER BY t.tenant_id FOR SHARE;
+    -- Every parent exists already or is in the batch.
+    SELECT u.p INTO bad
+      FROM (SELECT DISTINCT p FROM unnest(parent_ids) AS x(p) WHERE p IS NOT NULL) u
+      LEFT JOIN unnest(tenant_ids) AS i(id) ON i.id = u.p
+     WHERE i.id IS NULL AND NOT EXISTS (SELECT 1 FROM rollout.tenant t WHERE t.tenant_id = u.p)
+     ORDER BY u.p LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('parent tenant "%s" does not exist', bad),
+            DETAIL = 'Every parent must exist already or be in the same batch.';
+    END IF;
 
     -- Insert the whole forest in one statement: paths computed top-down.
+    BEGIN
     WITH RECURSIVE input AS MATERIALIZED (
         SELECT u.id, u.parent, u.kind, u.name, u.attrs
           FROM unnest(tenant_ids, parent_ids,
@@ -305,22 +317,26 @@ BEGIN
         UNION ALL
         SELECT i.id, i.parent, i.kind, i.name, i.attrs, tr.path || (i.id COLLATE "C")
           FROM tree tr JOIN input i ON i.parent = tr.id
-         WHERE cardinality(tr.path) < 33
     )
     INSERT INTO rollout.tenant (tenant_id, parent_id, kind, display_name, attributes, path)
     SELECT tr.id, tr.parent, coalesce(tr.kind, 'tenant'), coalesce(tr.name, tr.id),
            coalesce(tr.attrs, '{}'), tr.path
       FROM tree tr;
     GET DIAGNOSTICS inserted = ROW_COUNT;
+    EXCEPTION WHEN check_violation THEN
+        RAISE EXCEPTION USING ERRCODE = 'program_limit_exceeded',
+            MESSAGE = 'a tenant of the batch would be deeper than 32 levels';
+    END;
 
+    -- Rows not reached from an existing tenant or a root form cycles.
     IF inserted <> n THEN
-        SELECT u.id || ' (parent "' || u.p || '")' INTO bad
-          FROM unnest(tenant_ids, parent_ids) AS u(id, p)
+        SELECT u.id INTO bad
+          FROM unnest(tenant_ids) AS u(id)
          WHERE NOT EXISTS (SELECT 1 FROM rollout.tenant t WHERE t.tenant_id = u.id)
          ORDER BY u.id LIMIT 1;
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('%s of %s tenants have no existing parent: first is %s', n - inserted, n, bad),
-            DETAIL = 'Every parent must exist already or be in the same batch, without cycles.';
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('%s tenants of the batch form parent cycles, among them "%s"', n - inserted, bad),
+            DETAIL = 'Following parents from these tenants never reaches an existing tenant or a root.';
     END IF;
 
     PERFORM rollout._audit_each('tenant.created', tenant_ids, 'tenant', create_tenants.reason,

@@ -16,7 +16,7 @@ COMMENT ON COLUMN rollout.channel_choice.choice IS 'opt_in or opt_out';
 COMMENT ON COLUMN rollout.channel_choice.decided_by IS 'actor (pg_rollout.actor) or session user that recorded the choice';
 
 CREATE FUNCTION rollout.tenant_channels(tenant_id text)
-RETURNS TABLE (channel_id text, "position" integer, followed boolean, eligible boolean,
+RETURNS TABLE (channel_id text, ordinal integer, followed boolean, eligible boolean,
                effective boolean, reason text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -40,10 +40,10 @@ BEGIN
     IF followed_id IS NULL THEN
         SELECT c2.channel_id INTO followed_id FROM rollout.channel c2 WHERE c2.is_default;
     END IF;
-    SELECT c2.position INTO followed_pos FROM rollout.channel c2 WHERE c2.channel_id = followed_id;
+    SELECT c2.ordinal INTO followed_pos FROM rollout.channel c2 WHERE c2.channel_id = followed_id;
     SELECT bool_or(t.test_tenant) INTO is_test FROM rollout.tenant t WHERE t.tenant_id = ANY (p);
 
-    FOR c IN SELECT * FROM rollout.channel ORDER BY position LOOP
+    FOR c IN SELECT * FROM rollout.channel ORDER BY ordinal LOOP
         -- Nearest opt-in / opt-out recorded for this channel.
         SELECT cc.choice, cc.tenant_id INTO ch, ch_from
           FROM unnest(p) WITH ORDINALITY AS u(id, o)
@@ -54,7 +54,7 @@ BEGIN
             ch_from := NULL;
         END IF;
         channel_id := c.channel_id;
-        "position" := c.position;
+        ordinal := c.ordinal;
         followed := (c.channel_id = followed_id);
         CASE c.eligibility
             WHEN 'all' THEN
@@ -79,7 +79,7 @@ BEGIN
         END IF;
         -- The effective channel: the followed one, or the next more stable
         -- channel the tenant is eligible for.
-        effective := NOT found_effective AND eligible AND c.position >= followed_pos;
+        effective := NOT found_effective AND eligible AND c.ordinal >= followed_pos;
         found_effective := found_effective OR effective;
         RETURN NEXT;
     END LOOP;
@@ -107,18 +107,20 @@ DECLARE
     t rollout.tenant;
     previous text;
     elig record;
+    c_elig text;
 BEGIN
     t := rollout._tenant_for_update(set_tenant_channel.tenant_id);
     previous := t.channel_id;
     IF set_tenant_channel.channel_id IS NOT NULL THEN
-        PERFORM rollout._channel_for_update(set_tenant_channel.channel_id);
+        c_elig := (rollout._channel_for_update(set_tenant_channel.channel_id)).eligibility;
         SELECT * INTO elig FROM rollout.tenant_channels(t.tenant_id) c
          WHERE c.channel_id = set_tenant_channel.channel_id;
         IF NOT elig.eligible THEN
             RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
                 MESSAGE = format('tenant "%s" is not eligible for channel "%s"', t.tenant_id, set_tenant_channel.channel_id),
                 DETAIL = format('Channel "%s": %s.', set_tenant_channel.channel_id, elig.reason),
-                HINT = CASE WHEN elig.reason LIKE 'opt-in%' THEN 'Record the tenant''s consent with rollout.opt_in() first.' END;
+                HINT = CASE WHEN c_elig = 'opt_in' THEN 'Record the tenant''s consent with rollout.opt_in() first.'
+                            ELSE 'rollout.tenant_channels() shows which channels the tenant is eligible for.' END;
         END IF;
     END IF;
     UPDATE rollout.tenant SET channel_id = set_tenant_channel.channel_id, updated_at = pg_catalog.now()
