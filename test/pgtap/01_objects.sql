@@ -1,0 +1,61 @@
+-- pgTAP: the extension's objects, comments, dump configuration and the
+-- safety rules every object must follow.
+BEGIN;
+SELECT plan(22);
+
+SELECT has_schema('rollout');
+SELECT has_extension('pg_rollout');
+SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_rollout'), false, 'extension is not relocatable');
+SELECT tables_are('rollout', ARRAY['audit_log', 'channel', 'channel_choice', 'component', 'component_version', 'tenant']);
+SELECT views_are('rollout', ARRAY['component_versions', 'tenant_tree']);
+SELECT has_type('rollout', 'semver', 'type rollout.semver exists');
+SELECT has_opclass('rollout', 'semver_ops', 'btree opclass for semver');
+SELECT has_opclass('rollout', 'semver_hash_ops', 'hash opclass for semver');
+SELECT col_is_pk('rollout', 'tenant', 'tenant_id', 'tenant_id is the tenant key');
+SELECT col_is_pk('rollout', 'audit_log', 'seq', 'seq is the audit key');
+SELECT has_index('rollout', 'tenant', 'tenant_path_idx', 'path index for subtree ranges');
+SELECT triggers_are('rollout', 'audit_log', ARRAY['audit_log_append_only', 'audit_log_no_truncate']);
+SELECT has_role('rollout_admin');
+SELECT has_role('rollout_operator');
+SELECT has_role('rollout_viewer');
+SELECT ok(pg_has_role('rollout_admin', 'rollout_viewer', 'USAGE'), 'rollout_admin inherits rollout_viewer through rollout_operator');
+
+-- every table that holds user rows is dumped by pg_dump
+SELECT set_eq(
+    $$SELECT c.relname::text FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_class c ON c.oid = x.oid
+       WHERE e.extname = 'pg_rollout'$$,
+    $$SELECT tablename::text FROM pg_tables WHERE schemaname = 'rollout'$$,
+    'every rollout table is registered with pg_extension_config_dump');
+
+-- every public object is commented
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p
+       WHERE p.pronamespace = 'rollout'::regnamespace
+         AND obj_description(p.oid, 'pg_proc') IS NULL$$,
+    'every function has a comment');
+SELECT is_empty(
+    $$SELECT c.relname::text FROM pg_class c
+       WHERE c.relnamespace = 'rollout'::regnamespace AND c.relkind IN ('r', 'v')
+         AND obj_description(c.oid, 'pg_class') IS NULL$$,
+    'every table and view has a comment');
+
+-- SECURITY DEFINER only with a pinned search_path
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p
+       WHERE p.pronamespace = 'rollout'::regnamespace AND p.prosecdef
+         AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)$$,
+    'every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp');
+
+-- nothing is granted to PUBLIC but the semver type's pure functions
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+       WHERE p.pronamespace = 'rollout'::regnamespace AND a.grantee = 0
+         AND p.proname NOT LIKE 'semver%' AND NOT (p.prokind = 'a' AND p.proname IN ('max', 'min'))$$,
+    'no rollout function is executable by PUBLIC, except the semver type''s');
+SELECT is_empty(
+    $$SELECT c.relname::text FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+       WHERE c.relnamespace = 'rollout'::regnamespace AND c.relkind IN ('r', 'v', 'S') AND a.grantee = 0$$,
+    'no rollout table or view is accessible to PUBLIC');
+
+SELECT * FROM finish();
+ROLLBACK;
