@@ -123,7 +123,7 @@ SELECT status FROM rollout.reactivate_tenant('product-dev-data-pipeline', reason
 SELECT rollout.reactivate_tenant('product-dev-data-pipeline', reason => 'again');
 SELECT rollout.decommission_tenant('security', reason => 'team disbanded');
 SELECT rollout.decommission_tenant('security', reason => NULL);
-SELECT tenant_id, status FROM rollout.decommission_tenant('security', reason => 'team disbanded', cascade => true);
+SELECT tenant_id, status FROM rollout.decommission_tenant('security', reason => 'team disbanded', cascade => true) ORDER BY 1;
 SELECT tenant_id, status, decommissioned_at IS NOT NULL AS archived FROM rollout.tenant
  WHERE tenant_id LIKE 'security%' ORDER BY path;
 -- a decommissioned tenant is never changed again, nor gets children

@@ -82,7 +82,7 @@ SELECT rollout.set_default_channel('no-such-channel');
 SELECT channel_id FROM rollout.set_tenant_channel('globex-qa', 'beta');
 SELECT rollout.drop_channel('stable');
 SELECT rollout.drop_channel('no-such-channel');
-SELECT rollout.opt_in('globex-qa', 'beta', reason => 'consent');
+SELECT choice FROM rollout.opt_in('globex-qa', 'beta', reason => 'consent');
 SELECT channel_id FROM rollout.set_tenant_channel('globex-qa', 'beta');
 SELECT rollout.drop_channel('beta');
 SELECT channel_id FROM rollout.set_tenant_channel('globex-qa', 'dev');

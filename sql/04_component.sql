@@ -1,6 +1,8 @@
 -- Components and versions: semantic ordering, status transitions, EOL,
 -- platform default, and every error.
 \set VERBOSITY terse
+-- the semver operators and max/min live in schema rollout
+SET search_path = public, rollout;
 
 SELECT component_id, kind, display_name, default_version, grace_period
   FROM rollout.create_component('policy:production', 'policy_set', 'Production policy set');
@@ -11,7 +13,7 @@ SELECT version, status, released_at IS NOT NULL AS released
   FROM rollout.add_version('policy:production', 'v1.0.0', 'published', notes => 'initial');
 SELECT count(*) FROM (
     SELECT rollout.add_version('policy:production', v)
-      FROM unnest(ARRAY['1.10.0', '1.9.2', '2.0.0-rc.1', '2.0.0-beta.11', '2.0.0-beta.2', '2.0.0']) v) s;
+      FROM unnest(ARRAY['1.10.0', '1.9.2', '2.0.0-rc.1', '2.0.0-beta.11', '2.0.0-beta.2', '2.0.0']::rollout.semver[]) v) s;
 SELECT component_id, version, status, is_default FROM rollout.component_versions WHERE component_id = 'policy:production';
 SELECT max(version) AS newest, min(version) AS oldest FROM rollout.component_version WHERE component_id = 'policy:production';
 
@@ -43,16 +45,21 @@ SELECT version, eol_date, grace_ends FROM rollout.component_versions WHERE eol_d
 SELECT rollout.set_version_eol('policy:production', '1.9.2', '2030-01-01');
 SELECT eol_date FROM rollout.set_version_eol('policy:production', '1.0.0', NULL, reason => 'extended support');
 
--- the platform default
+-- the platform default: a published or deprecated version
+SELECT rollout.set_default_version('policy:production', '1.10.0', reason => 'baseline');
+SELECT status FROM rollout.set_version_status('policy:production', '1.10.0', 'published');
 SELECT default_version FROM rollout.set_default_version('policy:production', '1.10.0', reason => 'baseline');
 SELECT version FROM rollout.component_versions WHERE is_default;
 SELECT rollout.set_default_version('policy:production', '2.0.0');
 SELECT rollout.set_default_version('policy:production', '1.9.2');
 SELECT rollout.set_default_version('policy:production', '4.0.0');
-SELECT rollout.set_version_status('policy:production', '1.10.0', 'published');
+SELECT rollout.set_default_version('no-such-component', '1.0.0');
+-- a deprecated default stays the default; it cannot reach eol while it is one
 SELECT status FROM rollout.set_version_status('policy:production', '1.10.0', 'deprecated');
+SELECT version, status FROM rollout.component_versions WHERE is_default;
 SELECT rollout.set_version_status('policy:production', '1.10.0', 'eol');
 SELECT default_version FROM rollout.set_default_version('policy:production', NULL, reason => 'no default');
+SELECT status FROM rollout.set_version_status('policy:production', '1.10.0', 'eol');
 
 -- components: errors
 SELECT rollout.create_component('policy:production');

@@ -538,7 +538,7 @@ BEGIN
             MESSAGE = format('tenant "%s" has %s descendants that are not decommissioned', t.tenant_id, live),
             HINT = 'Decommission them first, or pass cascade => true to decommission the whole subtree.';
     END IF;
-    -- Children first in the audit log, then the tenant itself; each row keeps the archived state.
+    -- One audit row per decommissioned tenant, each keeping the archived row.
     FOR d IN
         UPDATE rollout.tenant x SET status = 'decommissioned', decommissioned_at = pg_catalog.now(),
                updated_at = pg_catalog.now()

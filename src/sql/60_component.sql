@@ -202,11 +202,13 @@ BEGIN
     END IF;
     SELECT * INTO v FROM rollout.component_version cv
      WHERE cv.component_id = c.component_id AND cv.version OPERATOR(rollout.=) add_version.version;
-    IF FOUND THEN
+    IF FOUND AND v.version::text <> add_version.version::text THEN
         RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
             MESSAGE = format('version %s of component "%s" already exists', add_version.version, c.component_id),
-            DETAIL = CASE WHEN v.version::text <> add_version.version::text
-                          THEN format('Existing version %s has the same precedence: build metadata is ignored.', v.version) END;
+            DETAIL = format('Existing version %s has the same precedence: build metadata is ignored.', v.version);
+    ELSIF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
+            MESSAGE = format('version %s of component "%s" already exists', add_version.version, c.component_id);
     END IF;
     INSERT INTO rollout.component_version (component_id, version, status, released_at, eol_date, notes, attributes)
     VALUES (c.component_id, add_version.version, add_version.status,
