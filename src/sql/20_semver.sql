@@ -21,6 +21,10 @@ CREATE TYPE rollout.semver (
     STORAGE = plain,
     CATEGORY = 'U'
 );
+COMMENT ON FUNCTION rollout.semver_in(cstring) IS 'input function of type semver';
+COMMENT ON FUNCTION rollout.semver_out(rollout.semver) IS 'output function of type semver (canonical text)';
+COMMENT ON FUNCTION rollout.semver_recv(internal) IS 'binary receive function of type semver';
+COMMENT ON FUNCTION rollout.semver_send(rollout.semver) IS 'binary send function of type semver';
 COMMENT ON TYPE rollout.semver IS
     'semantic version (SemVer 2.0.0): ordered by precedence, build metadata ignored in comparison and hashing';
 

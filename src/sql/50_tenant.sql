@@ -535,7 +535,8 @@ BEGIN
      WHERE d.path > t.path AND d.path < rollout._path_upper(t.path) AND d.status <> 'decommissioned';
     IF live > 0 AND NOT coalesce(decommission_tenant.cascade, false) THEN
         RAISE EXCEPTION USING ERRCODE = 'dependent_objects_still_exist',
-            MESSAGE = format('tenant "%s" has %s descendants that are not decommissioned', t.tenant_id, live),
+            MESSAGE = format('tenant "%s" has %s %s not decommissioned', t.tenant_id, live,
+                             CASE WHEN live = 1 THEN 'descendant that is' ELSE 'descendants that are' END),
             HINT = 'Decommission them first, or pass cascade => true to decommission the whole subtree.';
     END IF;
     -- One audit row per decommissioned tenant, each keeping the archived row.

@@ -230,7 +230,8 @@ BEGIN
     SELECT count(*) INTO users FROM rollout.tenant t WHERE t.channel_id = c.channel_id;
     IF users > 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'dependent_objects_still_exist',
-            MESSAGE = format('channel "%s" is followed by %s tenants', c.channel_id, users),
+            MESSAGE = format('channel "%s" is followed by %s %s', c.channel_id, users,
+                             CASE WHEN users = 1 THEN 'tenant' ELSE 'tenants' END),
             HINT = 'Move those tenants to another channel with rollout.set_tenant_channel() first.';
     END IF;
     DELETE FROM rollout.channel_choice cc WHERE cc.channel_id = c.channel_id;

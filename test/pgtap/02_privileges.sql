@@ -18,7 +18,8 @@ END $$;
 
 SELECT schema_privs_are('rollout', 'rollout_viewer', ARRAY['USAGE']);
 SELECT table_privs_are('rollout', 'tenant', 'rollout_viewer', ARRAY['SELECT']);
-SELECT table_privs_are('rollout', 'tenant', 'rollout_admin', ARRAY[]::text[]);
+SELECT table_privs_are('rollout', 'tenant', 'rollout_admin', ARRAY['SELECT'],
+                       'rollout_admin reads tenants (through rollout_viewer) and writes only through functions');
 SELECT table_privs_are('rollout', 'audit_log', 'rollout_viewer', ARRAY['SELECT']);
 
 -- admin: structure

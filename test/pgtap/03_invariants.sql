@@ -1,6 +1,7 @@
 -- pgTAP: invariants of the tenant tree under many random moves, and the
 -- ordering laws of the semver type.
 BEGIN;
+SET LOCAL search_path = public, rollout;
 SELECT plan(10);
 
 SELECT setseed(0.42);

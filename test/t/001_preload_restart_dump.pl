@@ -92,8 +92,9 @@ foreach my $db ('restored_plain', 'restored_custom')
 	is($node->safe_psql($db, 'SELECT channel_id FROM rollout.channel WHERE is_default'), 'candidate',
 		"$db: the default channel is kept");
 	# the restored database keeps working and its chain keeps growing
+	my $rows = $node->safe_psql($db, 'SELECT rows_checked FROM rollout.verify_audit()');
 	$node->safe_psql($db, "SELECT rollout.create_tenant('after-restore', parent_id => 'acme')");
-	is($node->safe_psql($db, 'SELECT intact, rows_checked > 17 FROM rollout.verify_audit()'), 't|t',
+	is($node->safe_psql($db, 'SELECT intact, rows_checked FROM rollout.verify_audit()'), 't|' . ($rows + 1),
 		"$db: appends after the restore extend the chain");
 	is($node->safe_psql($db, "SELECT path FROM rollout.tenant WHERE tenant_id = 'after-restore'"), '{acme,after-restore}',
 		"$db: the tree works after the restore");
