@@ -29,7 +29,7 @@ SELECT tenant_id, kind, distance FROM rollout.descendants('product-dev');
 
 \echo '== a component with semantically ordered versions'
 SELECT rollout.create_component('policy:production', 'policy_set', 'Production policy set') \g /dev/null
-SELECT rollout.add_version('policy:production', v, 'published') FROM unnest(ARRAY['v1.0.0', '1.10.0', '1.9.2']) v \g /dev/null
+SELECT rollout.add_version('policy:production', v, 'published') FROM unnest(ARRAY['v1.0.0', '1.10.0', '1.9.2']::rollout.semver[]) v \g /dev/null
 SELECT rollout.add_version('policy:production', '2.0.0-rc.1') \g /dev/null
 SELECT rollout.add_version('policy:production', '2.0.0') \g /dev/null
 SELECT rollout.set_default_version('policy:production', '1.10.0', reason => 'current platform baseline') \g /dev/null

@@ -69,6 +69,13 @@ psql -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE pgtap_test" &&
 st=$?; set -e
 record pgtap $st
 
+echo "==> demo script (tools/demo.sql) on the same cluster"
+set +e
+psql -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE demo_test" &&
+    PGDATABASE=demo_test psql -X -q -v ON_ERROR_STOP=1 -f tools/demo.sql >/dev/null
+st=$?; set -e
+record demo $st
+
 if [ "$WORK" != "$SRC" ] && [ $failed = 0 ]; then rm -rf "$WORK"; fi
 echo
 echo "suites: $passed passed, $failed failed${failures:+ (failed:$failures)}"
