@@ -41,16 +41,24 @@ semver_ident_char(char c)
 		(c >= 'A' && c <= 'Z') || c == '-';
 }
 
+/* Raise the syntax error for str with the given detail. */
+static void
+pg_attribute_noreturn()
+semver_syntax_error(const char *str, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type semver: \"%s\"", str),
+			 errdetail_internal("%s", detail),
+			 errhint("A semantic version looks like 1.4.2, 2.0.0-rc.1 or 1.0.0+build.5.")));
+}
+
 /* Report one syntax problem, or return NULL when not raising. */
 #define SEMVER_FAIL(detail_fmt, ...) \
 	do { \
 		if (!raise_error) \
 			return NULL; \
-		ereport(ERROR, \
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION), \
-				 errmsg("invalid input syntax for type semver: \"%s\"", str), \
-				 errdetail(detail_fmt, ##__VA_ARGS__), \
-				 errhint("A semantic version looks like 1.4.2, 2.0.0-rc.1 or 1.0.0+build.5."))); \
+		semver_syntax_error(str, psprintf(detail_fmt, ##__VA_ARGS__)); \
 	} while (0)
 
 /*
@@ -145,6 +153,27 @@ semver_scan_idents(const char *start, bool is_pre, const char **detail,
 	}
 }
 
+/*
+ * Scan the prerelease (is_pre) or build part at start, within str.  Returns
+ * its length, or -1 on bad syntax when not raising.
+ */
+static int
+semver_scan_part(const char *str, const char *start, bool is_pre, bool raise_error)
+{
+	const char *why = NULL;
+	int			bad = 0;
+	int			len = semver_scan_idents(start, is_pre, &why, &bad);
+	int			pos = (int) (start - str) + bad + 1;
+
+	if (len >= 0 || !raise_error)
+		return len;
+	if (strcmp(why, "bad character") == 0)
+		semver_syntax_error(str, psprintf("Unexpected character \"%c\" at position %d; identifiers use only [0-9A-Za-z-].",
+										  start[bad], pos));
+	semver_syntax_error(str, psprintf("The %s has %s at position %d.",
+									  is_pre ? "prerelease" : "build metadata", why, pos));
+}
+
 SemVer *
 semver_parse(const char *str, bool raise_error)
 {
@@ -206,34 +235,18 @@ semver_parse(const char *str, bool raise_error)
 
 	if (*p == '-')
 	{
-		const char *why;
-		int			bad;
-
 		pre = ++p;
-		pre_len = semver_scan_idents(pre, true, &why, &bad);
+		pre_len = semver_scan_part(str, pre, true, raise_error);
 		if (pre_len < 0)
-		{
-			if (strcmp(why, "bad character") == 0)
-				SEMVER_FAIL("Unexpected character \"%c\" at position %d; identifiers use only [0-9A-Za-z-].",
-							pre[bad], (int) (pre - str) + bad + 1);
-			SEMVER_FAIL("The prerelease has %s at position %d.", why, (int) (pre - str) + bad + 1);
-		}
+			return NULL;
 		p += pre_len;
 	}
 	if (*p == '+')
 	{
-		const char *why;
-		int			bad;
-
 		build = ++p;
-		build_len = semver_scan_idents(build, false, &why, &bad);
+		build_len = semver_scan_part(str, build, false, raise_error);
 		if (build_len < 0)
-		{
-			if (strcmp(why, "bad character") == 0)
-				SEMVER_FAIL("Unexpected character \"%c\" at position %d; identifiers use only [0-9A-Za-z-].",
-							build[bad], (int) (build - str) + bad + 1);
-			SEMVER_FAIL("The build metadata has %s at position %d.", why, (int) (build - str) + bad + 1);
-		}
+			return NULL;
 		p += build_len;
 	}
 
