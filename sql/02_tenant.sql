@@ -98,7 +98,7 @@ SELECT rollout.update_tenant('no-such-tenant', display_name => 'x');
 SELECT (rollout.move_tenant('product-dev-mobile-api', 'platform-eng', reason => 're-org')).path;
 SELECT tenant_id, path FROM rollout.tenant WHERE tenant_id LIKE 'product-dev%' OR tenant_id LIKE 'platform-eng%' ORDER BY path;
 SELECT (rollout.move_tenant('product-dev', 'security')).path;
-SELECT tenant_id, path FROM rollout.descendants('security', include_self => true) JOIN rollout.tenant USING (tenant_id);
+SELECT tenant_id, path FROM rollout.descendants('security', include_self => true) JOIN rollout.tenant USING (tenant_id) ORDER BY path;
 SELECT (rollout.move_tenant('product-dev', 'acme-corp')).path;
 SELECT (rollout.move_tenant('bulk-team', NULL)).path;
 SELECT tenant_id, parent_id, path FROM rollout.tenant WHERE tenant_id LIKE 'bulk-%' ORDER BY path;

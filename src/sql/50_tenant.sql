@@ -114,13 +114,16 @@ RETURNS TABLE (tenant_id text, parent_id text, kind text, display_name text, sta
                depth integer, distance integer)
 LANGUAGE sql STABLE
 AS $$
+    -- One primary-key probe per id of the materialized path; no recursion.
+    -- (OFFSET 0 keeps tenant_path() to one call.)
     SELECT t.tenant_id, t.parent_id, t.kind, t.display_name, t.status,
-           (u.o - 1)::integer, (pg_catalog.cardinality(a.p) - u.o)::integer
-      FROM (SELECT rollout.tenant_path($1) AS p) a,
-           LATERAL pg_catalog.unnest(a.p) WITH ORDINALITY AS u(id, o)
-      JOIN rollout.tenant t ON t.tenant_id OPERATOR(pg_catalog.=) u.id
-     WHERE $2 OR u.o < pg_catalog.cardinality(a.p)
-     ORDER BY u.o DESC
+           pg_catalog.cardinality(t.path) - 1,
+           pg_catalog.cardinality(a.p) - pg_catalog.cardinality(t.path)
+      FROM (SELECT rollout.tenant_path($1) AS p OFFSET 0) a
+      JOIN rollout.tenant t
+        ON t.tenant_id OPERATOR(pg_catalog.=) ANY (CASE WHEN $2 THEN a.p
+                                                        ELSE a.p[1:pg_catalog.cardinality(a.p) - 1] END)
+     ORDER BY pg_catalog.cardinality(t.path) DESC
 $$;
 COMMENT ON FUNCTION rollout.ancestors(text, boolean) IS
     'ancestors of a tenant, nearest first (distance 1 = parent), from its materialized path';
@@ -134,7 +137,7 @@ AS $$
     SELECT d.tenant_id, d.parent_id, d.kind, d.display_name, d.status,
            pg_catalog.cardinality(d.path) - 1,
            pg_catalog.cardinality(d.path) - pg_catalog.cardinality(a.p)
-      FROM (SELECT rollout.tenant_path($1) AS p) a
+      FROM (SELECT rollout.tenant_path($1) AS p OFFSET 0) a
       JOIN rollout.tenant d
         ON d.path OPERATOR(pg_catalog.>=) a.p AND d.path OPERATOR(pg_catalog.<) rollout._path_upper(a.p)
      WHERE ($2 OR d.path OPERATOR(pg_catalog.<>) a.p)
@@ -149,7 +152,7 @@ RETURNS boolean
 LANGUAGE sql STABLE
 AS $$
     SELECT $1 OPERATOR(pg_catalog.=) ANY (p[1:pg_catalog.cardinality(p) - 1])
-      FROM (SELECT rollout.tenant_path($2) AS p) a
+      FROM (SELECT rollout.tenant_path($2) AS p OFFSET 0) a
 $$;
 COMMENT ON FUNCTION rollout.is_ancestor(text, text) IS 'true when ancestor_id is a proper ancestor of tenant_id';
 
@@ -289,11 +292,13 @@ BEGIN
      WHERE t.tenant_id IN (SELECT DISTINCT p FROM unnest(parent_ids) AS u(p) WHERE p IS NOT NULL)
      ORDER BY t.tenant_id FOR SHARE;
     -- Every parent exists already or is in the batch.
-    SELECT u.p INTO bad
-      FROM (SELECT DISTINCT p FROM unnest(parent_ids) AS x(p) WHERE p IS NOT NULL) u
-      LEFT JOIN unnest(tenant_ids) AS i(id) ON i.id = u.p
-     WHERE i.id IS NULL AND NOT EXISTS (SELECT 1 FROM rollout.tenant t WHERE t.tenant_id = u.p)
-     ORDER BY u.p LIMIT 1;
+    -- (EXCEPT is hashed or sorted, never a nested loop over two large arrays.)
+    SELECT m.p INTO bad
+      FROM (SELECT x.p FROM unnest(parent_ids) AS x(p) WHERE x.p IS NOT NULL
+            EXCEPT
+            SELECT i.id FROM unnest(tenant_ids) AS i(id)) m
+     WHERE NOT EXISTS (SELECT 1 FROM rollout.tenant t WHERE t.tenant_id = m.p)
+     ORDER BY m.p LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('parent tenant "%s" does not exist', bad),
