@@ -134,14 +134,19 @@ RETURNS TABLE (tenant_id text, parent_id text, kind text, display_name text, sta
                depth integer, distance integer)
 LANGUAGE sql STABLE
 AS $$
+    -- One range scan of the path index, in index order.  The bounds are
+    -- scalar subqueries over a one-row CTE (tenant_path() runs once): as
+    -- parameters they let the planner scan the index in order instead of a
+    -- bitmap scan plus a sort of text[] paths.
+    WITH a AS MATERIALIZED (SELECT rollout.tenant_path($1) AS p)
     SELECT d.tenant_id, d.parent_id, d.kind, d.display_name, d.status,
            pg_catalog.cardinality(d.path) - 1,
-           pg_catalog.cardinality(d.path) - pg_catalog.cardinality(a.p)
-      FROM (SELECT rollout.tenant_path($1) AS p OFFSET 0) a
-      JOIN rollout.tenant d
-        ON d.path OPERATOR(pg_catalog.>=) a.p AND d.path OPERATOR(pg_catalog.<) rollout._path_upper(a.p)
-     WHERE ($2 OR d.path OPERATOR(pg_catalog.<>) a.p)
-       AND ($3 IS NULL OR pg_catalog.cardinality(d.path) - pg_catalog.cardinality(a.p) <= $3)
+           pg_catalog.cardinality(d.path) - (SELECT pg_catalog.cardinality(a.p) FROM a)
+      FROM rollout.tenant d
+     WHERE d.path OPERATOR(pg_catalog.>=) (SELECT a.p FROM a)
+       AND d.path OPERATOR(pg_catalog.<) (SELECT rollout._path_upper(a.p) FROM a)
+       AND ($2 OR d.path OPERATOR(pg_catalog.<>) (SELECT a.p FROM a))
+       AND ($3 IS NULL OR pg_catalog.cardinality(d.path) - (SELECT pg_catalog.cardinality(a.p) FROM a) <= $3)
      ORDER BY d.path
 $$;
 COMMENT ON FUNCTION rollout.descendants(text, boolean, integer) IS
