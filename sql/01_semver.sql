@@ -93,6 +93,7 @@ SELECT '1.2.3-'::semver;
 SELECT '1.2.3-alpha..1'::semver;
 SELECT '1.2.3-01'::semver;
 SELECT '1.2.3-alpha_1'::semver;
+SELECT '1.2.3-café'::semver;
 SELECT '1.2.3+'::semver;
 SELECT '1.2.3+a+b'::semver;
 SELECT '1.2.3 beta'::semver;

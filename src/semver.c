@@ -41,6 +41,17 @@ semver_ident_char(char c)
 		(c >= 'A' && c <= 'Z') || c == '-';
 }
 
+/* A character for an error detail: itself when printable ASCII, else its byte. */
+static char *
+semver_char_desc(char c)
+{
+	unsigned char uc = (unsigned char) c;
+
+	if (uc >= 0x20 && uc < 0x7f)
+		return psprintf("character \"%c\"", c);
+	return psprintf("byte 0x%02X", uc);
+}
+
 /* Raise the syntax error for str with the given detail. */
 static void
 pg_attribute_noreturn()
@@ -168,8 +179,8 @@ semver_scan_part(const char *str, const char *start, bool is_pre, bool raise_err
 	if (len >= 0 || !raise_error)
 		return len;
 	if (strcmp(why, "bad character") == 0)
-		semver_syntax_error(str, psprintf("Unexpected character \"%c\" at position %d; identifiers use only [0-9A-Za-z-].",
-										  start[bad], pos));
+		semver_syntax_error(str, psprintf("Unexpected %s at position %d; identifiers use only [0-9A-Za-z-].",
+										  semver_char_desc(start[bad]), pos));
 	semver_syntax_error(str, psprintf("The %s has %s at position %d.",
 									  is_pre ? "prerelease" : "build metadata", why, pos));
 }
@@ -253,7 +264,7 @@ semver_parse(const char *str, bool raise_error)
 	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
 		p++;
 	if (*p != '\0')
-		SEMVER_FAIL("Unexpected character \"%c\" at position %d.", *p, (int) (p - str) + 1);
+		SEMVER_FAIL("Unexpected %s at position %d.", semver_char_desc(*p), (int) (p - str) + 1);
 
 	sv = (SemVer *) palloc0(offsetof(SemVer, data) + pre_len + build_len);
 	SET_VARSIZE(sv, offsetof(SemVer, data) + pre_len + build_len);
