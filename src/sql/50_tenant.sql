@@ -82,21 +82,8 @@ COMMENT ON FUNCTION rollout._tenant_for_update(text, boolean) IS
 
 CREATE FUNCTION rollout.tenant_path(tenant_id text)
 RETURNS text[]
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    p text[];
-BEGIN
-    SELECT t.path INTO p FROM rollout.tenant t WHERE t.tenant_id = tenant_path.tenant_id;
-    IF p IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('tenant "%s" does not exist', tenant_path.tenant_id);
-    END IF;
-    RETURN p;
-END
-$$;
+AS 'MODULE_PATHNAME', 'pgr_tenant_path'
+LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION rollout.tenant_path(text) IS 'tenant ids from the root down to the tenant';
 
 -- Upper bound of the subtree range under a path: no descendant's path reaches it.
@@ -112,19 +99,8 @@ COMMENT ON FUNCTION rollout._path_upper(text[]) IS 'internal: exclusive upper bo
 CREATE FUNCTION rollout.ancestors(tenant_id text, include_self boolean DEFAULT false)
 RETURNS TABLE (tenant_id text, parent_id text, kind text, display_name text, status text,
                depth integer, distance integer)
-LANGUAGE sql STABLE
-AS $$
-    -- One primary-key probe per id of the materialized path; no recursion.
-    -- (OFFSET 0 keeps tenant_path() to one call.)
-    SELECT t.tenant_id, t.parent_id, t.kind, t.display_name, t.status,
-           pg_catalog.cardinality(t.path) - 1,
-           pg_catalog.cardinality(a.p) - pg_catalog.cardinality(t.path)
-      FROM (SELECT rollout.tenant_path($1) AS p OFFSET 0) a
-      JOIN rollout.tenant t
-        ON t.tenant_id OPERATOR(pg_catalog.=) ANY (CASE WHEN $2 THEN a.p
-                                                        ELSE a.p[1:pg_catalog.cardinality(a.p) - 1] END)
-     ORDER BY pg_catalog.cardinality(t.path) DESC
-$$;
+AS 'MODULE_PATHNAME', 'pgr_ancestors'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION rollout.ancestors(text, boolean) IS
     'ancestors of a tenant, nearest first (distance 1 = parent), from its materialized path';
 
