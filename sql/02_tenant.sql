@@ -52,6 +52,9 @@ SELECT rollout.create_tenant('new-one', channel_id => 'no-such-channel');
 SELECT rollout.ancestors('no-such-tenant');
 SELECT rollout.descendants('no-such-tenant');
 SELECT rollout.tenant_path('no-such-tenant');
+-- a NULL id has no path and no relatives
+SELECT rollout.tenant_path(NULL) IS NULL AS no_path, (SELECT count(*) FROM rollout.ancestors(NULL)) AS ancestors,
+       (SELECT count(*) FROM rollout.descendants(NULL)) AS descendants;
 SELECT count(*) AS tenants, (SELECT count(*) FROM rollout.tenant WHERE tenant_id = 'new-one') AS new_one
   FROM rollout.tenant;
 
