@@ -41,6 +41,24 @@ semver_ident_char(char c)
 		(c >= 'A' && c <= 'Z') || c == '-';
 }
 
+static inline bool
+semver_is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static inline bool
+ident_is_numeric(const char *s, int len)
+{
+	int			i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+
 /* A character for an error detail: itself when printable ASCII, else its byte. */
 static char *
 semver_char_desc(char c)
@@ -72,93 +90,76 @@ semver_syntax_error(const char *str, const char *detail)
 		semver_syntax_error(str, psprintf(detail_fmt, ##__VA_ARGS__)); \
 	} while (0)
 
-/*
- * Parse one of major, minor, patch at *p.  Returns false on bad syntax or
- * overflow, with *why and *overflow saying which.
- */
-static bool
-semver_parse_number(const char **p, int32 *out, const char *which,
-					const char **why, bool *overflow)
+/* What went wrong in one part of a version. */
+typedef enum SemVerProblem
+{
+	SEMVER_OK,
+	SEMVER_MISSING,				/* no number where one is needed */
+	SEMVER_LEADING_ZERO,		/* number, or numeric prerelease identifier */
+	SEMVER_OVERFLOW,			/* number above PG_INT32_MAX */
+	SEMVER_EMPTY_IDENT,			/* empty prerelease or build identifier */
+	SEMVER_BAD_CHAR				/* character outside [0-9A-Za-z-] */
+} SemVerProblem;
+
+/* Parse one of major, minor, patch at *p, advancing *p past it. */
+static SemVerProblem
+semver_parse_number(const char **p, int32 *out)
 {
 	const char *s = *p;
 	int64		val = 0;
 
-	*overflow = false;
 	if (*s < '0' || *s > '9')
-	{
-		*why = which;
-		return false;
-	}
+		return SEMVER_MISSING;
 	if (*s == '0' && s[1] >= '0' && s[1] <= '9')
-	{
-		*why = "leading zero";
-		return false;
-	}
+		return SEMVER_LEADING_ZERO;
 	while (*s >= '0' && *s <= '9')
 	{
 		val = val * 10 + (*s - '0');
 		if (val > PG_INT32_MAX)
-		{
-			*overflow = true;
-			*why = which;
-			return false;
-		}
+			return SEMVER_OVERFLOW;
 		s++;
 	}
 	*out = (int32) val;
 	*p = s;
-	return true;
+	return SEMVER_OK;
 }
 
 /*
- * Scan a dot-separated identifier list at start, stopping at the end,
- * '+' (for prereleases) or whitespace.  Returns the length scanned, or -1
- * with *detail set.
+ * Scan a dot-separated identifier list at start, stopping at the end, '+'
+ * (for prereleases) or a blank.  Sets *len to the length scanned, or
+ * *bad_pos to the offset of the problem.
  */
-static int
-semver_scan_idents(const char *start, bool is_pre, const char **detail,
-				   int *bad_pos)
+static SemVerProblem
+semver_scan_idents(const char *start, bool is_pre, int *len, int *bad_pos)
 {
 	const char *s = start;
 	const char *ident = s;
 
 	for (;;)
 	{
-		if (*s == '.' || *s == '\0' || (is_pre && *s == '+') ||
-			*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		if (*s == '.' || *s == '\0' || (is_pre && *s == '+') || semver_is_blank(*s))
 		{
-			int			len = s - ident;
-
-			if (len == 0)
+			if (s == ident)
 			{
-				*detail = "an empty identifier";
 				*bad_pos = s - start;
-				return -1;
+				return SEMVER_EMPTY_IDENT;
 			}
-			if (is_pre && len > 1 && ident[0] == '0')
+			if (is_pre && s - ident > 1 && ident[0] == '0' && ident_is_numeric(ident, s - ident))
 			{
-				bool		numeric = true;
-				const char *q;
-
-				for (q = ident; q < s; q++)
-					if (*q < '0' || *q > '9')
-						numeric = false;
-				if (numeric)
-				{
-					*detail = "a numeric identifier with a leading zero";
-					*bad_pos = ident - start;
-					return -1;
-				}
+				*bad_pos = ident - start;
+				return SEMVER_LEADING_ZERO;
 			}
 			if (*s != '.')
-				return s - start;
+			{
+				*len = s - start;
+				return SEMVER_OK;
+			}
 			ident = s + 1;
 		}
 		else if (!semver_ident_char(*s))
 		{
-			*detail = "bad character";
 			*bad_pos = s - start;
-			return -1;
+			return SEMVER_BAD_CHAR;
 		}
 		s++;
 	}
@@ -171,18 +172,23 @@ semver_scan_idents(const char *start, bool is_pre, const char **detail,
 static int
 semver_scan_part(const char *str, const char *start, bool is_pre, bool raise_error)
 {
-	const char *why = NULL;
+	int			len = 0;
 	int			bad = 0;
-	int			len = semver_scan_idents(start, is_pre, &why, &bad);
+	SemVerProblem problem = semver_scan_idents(start, is_pre, &len, &bad);
 	int			pos = (int) (start - str) + bad + 1;
+	const char *part = is_pre ? "prerelease" : "build metadata";
 
-	if (len >= 0 || !raise_error)
+	if (problem == SEMVER_OK)
 		return len;
-	if (strcmp(why, "bad character") == 0)
+	if (!raise_error)
+		return -1;
+	if (problem == SEMVER_BAD_CHAR)
 		semver_syntax_error(str, psprintf("Unexpected %s at position %d; identifiers use only [0-9A-Za-z-].",
 										  semver_char_desc(start[bad]), pos));
-	semver_syntax_error(str, psprintf("The %s has %s at position %d.",
-									  is_pre ? "prerelease" : "build metadata", why, pos));
+	if (problem == SEMVER_LEADING_ZERO)
+		semver_syntax_error(str, psprintf("The %s has a numeric identifier with a leading zero at position %d.",
+										  part, pos));
+	semver_syntax_error(str, psprintf("The %s has an empty identifier at position %d.", part, pos));
 }
 
 SemVer *
@@ -209,32 +215,29 @@ semver_parse(const char *str, bool raise_error)
 						   strlen(str), SEMVER_MAX_TEXT)));
 	}
 
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+	while (semver_is_blank(*p))
 		p++;
 	if (*p == 'v' || *p == 'V')
 		p++;
 
 	for (i = 0; i < 3; i++)
 	{
-		const char *why = NULL;
-		bool		overflow;
+		SemVerProblem problem = semver_parse_number(&p, &nums[i]);
 
-		if (!semver_parse_number(&p, &nums[i], names[i], &why, &overflow))
+		if (problem == SEMVER_OVERFLOW)
 		{
-			if (overflow)
-			{
-				if (!raise_error)
-					return NULL;
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("%s version number in semver \"%s\" is out of range", names[i], str),
-						 errdetail("Version numbers must be at most %d.", PG_INT32_MAX)));
-			}
-			if (strcmp(why, "leading zero") == 0)
-				SEMVER_FAIL("The %s version number has a leading zero.", names[i]);
+			if (!raise_error)
+				return NULL;
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("%s version number in semver \"%s\" is out of range", names[i], str),
+					 errdetail("Version numbers must be at most %d.", PG_INT32_MAX)));
+		}
+		if (problem == SEMVER_LEADING_ZERO)
+			SEMVER_FAIL("The %s version number has a leading zero.", names[i]);
+		if (problem != SEMVER_OK)
 			SEMVER_FAIL("Expected the %s version number at position %d; a version needs MAJOR.MINOR.PATCH.",
 						names[i], (int) (p - str) + 1);
-		}
 		if (i < 2)
 		{
 			if (*p != '.')
@@ -261,7 +264,7 @@ semver_parse(const char *str, bool raise_error)
 		p += build_len;
 	}
 
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+	while (semver_is_blank(*p))
 		p++;
 	if (*p != '\0')
 		SEMVER_FAIL("Unexpected %s at position %d.", semver_char_desc(*p), (int) (p - str) + 1);
@@ -304,17 +307,6 @@ semver_to_cstring(const SemVer *sv)
  * Precedence
  * ----------
  */
-
-static inline bool
-ident_is_numeric(const char *s, int len)
-{
-	int			i;
-
-	for (i = 0; i < len; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
 
 /* Compare two prerelease identifiers (neither empty). */
 static int
