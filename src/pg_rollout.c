@@ -13,6 +13,7 @@
 #include "utils/guc.h"
 
 #include "pg_rollout.h"
+#include "resolve.h"
 
 PG_MODULE_MAGIC;
 
@@ -39,6 +40,8 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+
+	pgr_resolve_init();
 
 	MarkGUCPrefixReserved("pg_rollout");
 }

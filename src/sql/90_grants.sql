@@ -31,7 +31,21 @@ GRANT EXECUTE ON FUNCTION
     rollout.descendants(text, boolean, integer),
     rollout.is_ancestor(text, text),
     rollout.tenant_channels(text),
-    rollout.effective_channel(text)
+    rollout.effective_channel(text),
+    rollout.bucket(bytea, text),
+    rollout.weight_key(bytea, text, double precision),
+    rollout.in_blackout(text, timestamptz),
+    rollout.preview(text),
+    rollout.preview_summary(text),
+    rollout.stage_metric(text, integer, text),
+    rollout.evaluate_stage(text, integer),
+    rollout.breached_trigger(text),
+    rollout.resolve_version(text, text),
+    rollout.explain_version(text, text),
+    rollout.resolve_versions(text, text[]),
+    rollout.flag_enabled(text, text),
+    rollout.explain_flag(text, text),
+    rollout.resolve_cache_stats()
 TO rollout_viewer;
 
 GRANT EXECUTE ON FUNCTION
@@ -46,7 +60,31 @@ GRANT EXECUTE ON FUNCTION
     rollout.clear_channel_choice(text, text, text),
     rollout.add_version(text, rollout.semver, text, date, text, jsonb),
     rollout.set_version_status(text, rollout.semver, text, text),
-    rollout.set_version_eol(text, rollout.semver, date, text)
+    rollout.set_version_eol(text, rollout.semver, date, text),
+    rollout.create_rollout(text, text, rollout.semver, rollout.semver, text, text, text, text, boolean, boolean,
+                           text, interval, interval, text),
+    rollout.add_stage(text, text, text, text[], numeric, text, interval, numeric, numeric, jsonb, boolean, text),
+    rollout.drop_stage(text, text),
+    rollout.add_trigger(text, text, numeric),
+    rollout.add_canary_stages(text, numeric, numeric, interval, jsonb),
+    rollout.start_rollout(text, text),
+    rollout.advance_rollout(text, text),
+    rollout.pause_rollout(text, text),
+    rollout.resume_rollout(text, text),
+    rollout.retry_rollout(text, text),
+    rollout.rollback_rollout(text, text, integer),
+    rollout.cancel_rollout(text, text),
+    rollout.report_metrics(text, text[], text[], double precision[], text),
+    rollout.report_metrics(text, jsonb, text),
+    rollout.tick(integer),
+    rollout.ack_events(bigint),
+    rollout.add_blackout(text, tstzrange, text),
+    rollout.remove_blackout(bigint, text),
+    rollout.pin_version(text, text, rollout.semver, text),
+    rollout.unpin_version(text, text, text),
+    rollout.set_flag(text, text, boolean, text),
+    rollout.clear_flag(text, text, text),
+    rollout.kill_flag(text, text, text, boolean)
 TO rollout_operator;
 
 GRANT EXECUTE ON FUNCTION
@@ -58,5 +96,9 @@ GRANT EXECUTE ON FUNCTION
     rollout.drop_channel(text, text),
     rollout.create_component(text, text, text, text, jsonb, interval),
     rollout.update_component(text, text, text, jsonb, interval, text),
-    rollout.set_default_version(text, rollout.semver, text)
+    rollout.set_default_version(text, rollout.semver, text),
+    rollout.approve_rollout(text, text),
+    rollout.create_flag(text, boolean, text),
+    rollout.set_channel_release(text, text, rollout.semver, text),
+    rollout.clear_channel_release(text, text, text)
 TO rollout_admin;

@@ -1,0 +1,1363 @@
+/*-------------------------------------------------------------------------
+ *
+ * resolve.c
+ *	  Which version of a component does a tenant run?  Is a flag on for it?
+ *
+ * Resolution walks the tenant's path from the tenant up to the root:
+ *
+ *	 1. a pin on the tenant, else on its nearest ancestor;
+ *	 2. for a component gated by a feature_flag rollout: the flag's kill
+ *		switch (the rollout's activations are ignored), or an explicit
+ *		override (on: the to-version; off: activations ignored);
+ *	 3. a rollout activation of the tenant, else of its nearest ancestor
+ *		(only for an active tenant);
+ *	 4. the release of the tenant's effective channel, else of the next more
+ *		stable channel that has one;
+ *	 5. the component's platform default.
+ *
+ * The data of one path is read with one prepared query; the answer is kept
+ * in a per-backend hash table.  Every table resolution reads has statement
+ * triggers that send a relcache invalidation for the table at commit
+ * (rollout._invalidate_resolution); the callback registered here empties
+ * the cache, so a change committed by any session is seen by every session
+ * from its next transaction on.  Misses read with a fresh snapshot taken
+ * after pending invalidations were accepted: an answer computed from data
+ * that a concurrent commit changes is always followed by that commit's
+ * invalidation.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/sinval.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+
+#include "pg_rollout.h"
+#include "resolve.h"
+
+#define ID_LEN 64				/* ids are at most 63 bytes (CHECK constraints) */
+#define MAX_DEPTH 32			/* tenant_depth_limit */
+
+int			pgr_resolve_cache_size = 100000;
+
+/* ---- sources of an answer ---- */
+typedef enum ResolveSource
+{
+	SRC_NONE,
+	SRC_PIN,
+	SRC_FLAG,
+	SRC_ROLLOUT,
+	SRC_CHANNEL,
+	SRC_DEFAULT,
+	SRC_KILL,
+	SRC_OVERRIDE
+} ResolveSource;
+
+static const char *const source_names[] = {
+	"none", "pin", "flag", "rollout", "channel", "default", "kill_switch", "override"
+};
+
+/* ---- the cache ---- */
+typedef struct CacheKey
+{
+	char		kind;			/* 'v' version, 'f' flag */
+	char		subject[ID_LEN];	/* component or flag id */
+	char		tenant[ID_LEN];
+} CacheKey;
+
+typedef struct CacheEntry
+{
+	CacheKey	key;
+	bool		isnull;
+	Datum		version;		/* semver, in CacheContext */
+	bool		enabled;		/* flags */
+	ResolveSource source;
+	char		source_tenant[ID_LEN];
+} CacheEntry;
+
+typedef struct Channel
+{
+	char	   *id;
+	int			ordinal;
+	char		eligibility;	/* a(ll), t(est), o(pt-in), s(table-only excluded) */
+	bool		is_default;
+} Channel;
+
+typedef struct ComponentInfo
+{
+	char		id[ID_LEN];
+	bool		has_default;
+	Datum		default_version;
+	bool	   *has_release;	/* per channel, in channel order */
+	Datum	   *release;
+	char	   *flag_id;		/* binding of the latest live feature_flag rollout */
+	char	   *flag_rollout;
+	Datum		flag_version;
+} ComponentInfo;
+
+typedef struct FlagInfo
+{
+	char		id[ID_LEN];
+	bool		default_enabled;
+	bool		killed;
+	char	   *component;		/* bound feature_flag rollout, if any */
+	char	   *rollout;
+} FlagInfo;
+
+static MemoryContext CacheContext = NULL;
+static HTAB *answers = NULL;
+static HTAB *components = NULL;
+static HTAB *flags = NULL;
+static Channel *channels = NULL;
+static int	nchannels = -1;		/* -1: not loaded */
+static uint64 stat_hits = 0;
+static uint64 stat_misses = 0;
+static uint64 stat_invalidations = 0;
+static bool callback_registered = false;
+
+/* ---- one level of a tenant's path ---- */
+typedef struct Level
+{
+	char	   *tenant_id;
+	bool		active;
+	char	   *channel_id;
+	bool		test_tenant;
+	bool		has_pin;
+	Datum		pin;
+	bool		has_act;
+	Datum		act;
+	char	   *act_rollout;
+	int			act_stage;
+	char	   *choices;		/* "channel=opt_in;channel=opt_out" or NULL */
+	int			flag_override;	/* -1 none, 0 off, 1 on */
+	bool		flag_killed;
+} Level;
+
+/* one candidate for the explain forms */
+typedef struct ExplainRow
+{
+	const char *source;
+	char	   *tenant_id;
+	bool		has_version;
+	Datum		version;
+	int			enabled;		/* flags: -1 n/a */
+	bool		decided;
+	char	   *detail;
+} ExplainRow;
+
+typedef struct Answer
+{
+	bool		isnull;
+	Datum		version;
+	bool		enabled;
+	ResolveSource source;
+	const char *source_tenant;
+} Answer;
+
+/* ---- prepared plans, kept for the life of the backend ---- */
+static SPIPlanPtr plan_path = NULL;
+static SPIPlanPtr plan_all = NULL;
+static SPIPlanPtr plan_channels = NULL;
+static SPIPlanPtr plan_component = NULL;
+static SPIPlanPtr plan_releases = NULL;
+static SPIPlanPtr plan_binding = NULL;
+static SPIPlanPtr plan_flag = NULL;
+
+#define LEVEL_COLUMNS \
+	"t.tenant_id, pg_catalog.cardinality(t.path), t.status = 'active', t.channel_id, t.test_tenant, " \
+	"p.version, a.version, a.rollout_id, a.stage_no, "
+
+static const char *const sql_path =
+"SELECT " LEVEL_COLUMNS
+"       (SELECT pg_catalog.string_agg(cc.channel_id OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) cc.choice, ';')"
+"          FROM rollout.channel_choice cc WHERE cc.tenant_id OPERATOR(pg_catalog.=) t.tenant_id), "
+"       fs.enabled, fs.killed "
+"  FROM rollout.tenant t "
+"  LEFT JOIN rollout.pin p ON p.component_id OPERATOR(pg_catalog.=) $2 AND p.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+"  LEFT JOIN rollout.activation a ON a.component_id OPERATOR(pg_catalog.=) $2 AND a.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+"  LEFT JOIN rollout.flag_setting fs ON fs.flag_id OPERATOR(pg_catalog.=) $3 AND fs.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+" WHERE t.tenant_id OPERATOR(pg_catalog.=) ANY (rollout.tenant_path($1)) "
+" ORDER BY pg_catalog.cardinality(t.path)";
+
+static const char *const sql_all =
+"SELECT " LEVEL_COLUMNS
+"       cc.choices, fs.enabled, fs.killed "
+"  FROM rollout.tenant t "
+"  LEFT JOIN rollout.pin p ON p.component_id OPERATOR(pg_catalog.=) $1 AND p.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+"  LEFT JOIN rollout.activation a ON a.component_id OPERATOR(pg_catalog.=) $1 AND a.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+"  LEFT JOIN rollout.flag_setting fs ON fs.flag_id OPERATOR(pg_catalog.=) $2 AND fs.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+"  LEFT JOIN (SELECT c.tenant_id, pg_catalog.string_agg(c.channel_id OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) c.choice, ';') AS choices"
+"               FROM rollout.channel_choice c GROUP BY c.tenant_id) cc ON cc.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
+" ORDER BY t.path";
+
+/* ------------------------------------------------------------------------
+ * Cache management
+ * ------------------------------------------------------------------------
+ */
+
+static void
+cache_reset(void)
+{
+	if (CacheContext != NULL)
+		MemoryContextReset(CacheContext);
+	answers = NULL;
+	components = NULL;
+	flags = NULL;
+	channels = NULL;
+	nchannels = -1;
+}
+
+/*
+ * Relcache callback.  The triggers invalidate the relcache entry of the
+ * changed rollout table; any relcache invalidation of a relation in schema
+ * rollout, or a reset of all (InvalidOid), empties the cache.  Looking the
+ * relation's schema up here is not allowed (no catalog access in a
+ * callback), so we compare against the OIDs recorded when the cache was
+ * filled.
+ */
+static Oid	watched[16];
+static int	nwatched = 0;
+
+static int	compute_depth = 0;	/* > 0 while cached data is in use */
+static bool reset_pending = false;
+
+static void
+resolve_relcache_callback(Datum arg, Oid relid)
+{
+	bool		hit = !OidIsValid(relid);
+
+	for (int i = 0; !hit && i < nwatched; i++)
+		hit = (watched[i] == relid);
+	if (hit && (answers != NULL || components != NULL || flags != NULL || nchannels >= 0))
+	{
+		stat_invalidations++;
+		/* Invalidations may arrive while a computation uses the cache. */
+		if (compute_depth > 0)
+			reset_pending = true;
+		else
+			cache_reset();
+	}
+}
+
+/* Bracket a computation that uses cached data. */
+static void
+compute_begin(void)
+{
+	compute_depth++;
+}
+
+static void
+compute_end(void)
+{
+	if (--compute_depth == 0 && reset_pending)
+	{
+		reset_pending = false;
+		cache_reset();
+	}
+}
+
+static void
+record_watched(void)
+{
+	static const char *const tables[] = {
+		"tenant", "channel", "channel_choice", "component", "pin", "channel_release",
+		"activation", "flag", "flag_setting", "rollout"
+	};
+	Oid			nsp = get_namespace_oid("rollout", false);
+
+	nwatched = 0;
+	for (int i = 0; i < lengthof(tables); i++)
+	{
+		Oid			relid = get_relname_relid(tables[i], nsp);
+
+		if (OidIsValid(relid))
+			watched[nwatched++] = relid;
+	}
+}
+
+static void
+cache_ensure(void)
+{
+	HASHCTL		ctl;
+
+	if (CacheContext == NULL)
+		CacheContext = AllocSetContextCreate(TopMemoryContext, "pg_rollout resolution cache",
+											 ALLOCSET_DEFAULT_SIZES);
+	if (answers != NULL)
+		return;
+	record_watched();
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(CacheKey);
+	ctl.entrysize = sizeof(CacheEntry);
+	ctl.hcxt = CacheContext;
+	answers = hash_create("pg_rollout resolved answers", 1024, &ctl,
+						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = ID_LEN;
+	ctl.entrysize = sizeof(ComponentInfo);
+	ctl.hcxt = CacheContext;
+	components = hash_create("pg_rollout components", 64, &ctl,
+							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = ID_LEN;
+	ctl.entrysize = sizeof(FlagInfo);
+	ctl.hcxt = CacheContext;
+	flags = hash_create("pg_rollout flags", 64, &ctl,
+						HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+/* ------------------------------------------------------------------------
+ * SPI helpers
+ * ------------------------------------------------------------------------
+ */
+
+static SPIPlanPtr
+keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "pg_rollout: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "pg_rollout: SPI_keepplan failed");
+		*slot = p;
+	}
+	return *slot;
+}
+
+/* Run a kept plan read-only with the given snapshot. */
+static void
+run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, Snapshot snap, long count)
+{
+	int			rc = SPI_execute_snapshot(plan, values, nulls, snap, InvalidSnapshot,
+										  true, false, count);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "pg_rollout: resolution query failed: %s", SPI_result_code_string(rc));
+}
+
+static char *
+col_text(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	if (isnull)
+		return NULL;
+	return MemoryContextStrdup(cxt, TextDatumGetCString(d));
+}
+
+static Datum
+col_semver(HeapTuple tup, TupleDesc desc, int col, bool *isnull, MemoryContext cxt)
+{
+	Datum		d = SPI_getbinval(tup, desc, col, isnull);
+	MemoryContext old;
+
+	if (*isnull)
+		return (Datum) 0;
+	old = MemoryContextSwitchTo(cxt);
+	d = datumCopy(d, false, -1);
+	MemoryContextSwitchTo(old);
+	return d;
+}
+
+static bool
+col_bool(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
+{
+	Datum		d = SPI_getbinval(tup, desc, col, isnull);
+
+	return *isnull ? false : DatumGetBool(d);
+}
+
+/* A fresh snapshot, after accepting pending invalidations. */
+static Snapshot
+fresh_snapshot(void)
+{
+	AcceptInvalidationMessages();
+	return RegisterSnapshot(GetLatestSnapshot());
+}
+
+/* ------------------------------------------------------------------------
+ * Loading channels, components and flags (inside SPI)
+ * ------------------------------------------------------------------------
+ */
+
+static void
+load_channels(Snapshot snap)
+{
+	MemoryContext old;
+
+	if (nchannels >= 0)
+		return;
+	keep_plan(&plan_channels,
+			  "SELECT c.channel_id, c.ordinal, c.eligibility, c.is_default FROM rollout.channel c ORDER BY c.ordinal",
+			  0, NULL);
+	run_plan(plan_channels, NULL, NULL, snap, 0);
+	old = MemoryContextSwitchTo(CacheContext);
+	channels = palloc0(sizeof(Channel) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *elig = col_text(tup, desc, 3, CacheContext);
+
+		channels[i].id = col_text(tup, desc, 1, CacheContext);
+		channels[i].ordinal = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		channels[i].eligibility = strcmp(elig, "all") == 0 ? 'a' :
+			strcmp(elig, "test_tenants") == 0 ? 't' :
+			strcmp(elig, "opt_in") == 0 ? 'o' : 's';
+		channels[i].is_default = col_bool(tup, desc, 4, &isnull);
+	}
+	nchannels = (int) SPI_processed;
+	MemoryContextSwitchTo(old);
+}
+
+static int
+channel_index(const char *id)
+{
+	for (int i = 0; i < nchannels; i++)
+		if (strcmp(channels[i].id, id) == 0)
+			return i;
+	return -1;
+}
+
+static void
+raise_unknown_component(const char *id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("component \"%s\" does not exist", id)));
+}
+
+static void
+raise_unknown_flag(const char *id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("flag \"%s\" does not exist", id)));
+}
+
+static ComponentInfo *
+load_component(const char *id, Snapshot snap)
+{
+	ComponentInfo *ci;
+	bool		found;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+
+	if (strlen(id) >= ID_LEN)
+		raise_unknown_component(id);
+	ci = hash_search(components, id, HASH_FIND, NULL);
+	if (ci != NULL)
+		return ci;
+
+	values[0] = CStringGetTextDatum(id);
+	keep_plan(&plan_component,
+			  "SELECT c.default_version FROM rollout.component c WHERE c.component_id OPERATOR(pg_catalog.=) $1",
+			  1, argtypes);
+	run_plan(plan_component, values, NULL, snap, 1);
+	if (SPI_processed == 0)
+		raise_unknown_component(id);
+
+	ci = hash_search(components, id, HASH_ENTER, &found);
+	ci->default_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+									 &found, CacheContext);
+	ci->has_default = !found;
+	ci->has_release = MemoryContextAllocZero(CacheContext, sizeof(bool) * Max(nchannels, 1));
+	ci->release = MemoryContextAllocZero(CacheContext, sizeof(Datum) * Max(nchannels, 1));
+	ci->flag_id = NULL;
+	ci->flag_rollout = NULL;
+
+	keep_plan(&plan_releases,
+			  "SELECT r.channel_id, r.version FROM rollout.channel_release r WHERE r.component_id OPERATOR(pg_catalog.=) $1",
+			  1, argtypes);
+	run_plan(plan_releases, values, NULL, snap, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *ch = col_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, CurrentMemoryContext);
+		int			idx = channel_index(ch);
+		bool		isnull;
+
+		if (idx < 0)
+			continue;
+		ci->release[idx] = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, CacheContext);
+		ci->has_release[idx] = !isnull;
+	}
+
+	keep_plan(&plan_binding,
+			  "SELECT r.flag_id, r.rollout_id, r.to_version FROM rollout.rollout r "
+			  " WHERE r.component_id OPERATOR(pg_catalog.=) $1 AND r.strategy OPERATOR(pg_catalog.=) 'feature_flag' "
+			  "   AND r.status OPERATOR(pg_catalog.=) ANY ('{running,paused,failed,completed}') "
+			  " ORDER BY r.started_at DESC NULLS LAST LIMIT 1",
+			  1, argtypes);
+	run_plan(plan_binding, values, NULL, snap, 1);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		ci->flag_id = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, CacheContext);
+		ci->flag_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, CacheContext);
+		ci->flag_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull, CacheContext);
+	}
+	return ci;
+}
+
+static FlagInfo *
+load_flag(const char *id, Snapshot snap)
+{
+	FlagInfo   *fi;
+	bool		found;
+	bool		isnull;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	HeapTuple	tup;
+	TupleDesc	desc;
+
+	if (strlen(id) >= ID_LEN)
+		raise_unknown_flag(id);
+	fi = hash_search(flags, id, HASH_FIND, NULL);
+	if (fi != NULL)
+		return fi;
+	values[0] = CStringGetTextDatum(id);
+	keep_plan(&plan_flag,
+			  "SELECT f.default_enabled, f.killed, r.component_id, r.rollout_id FROM rollout.flag f "
+			  "  LEFT JOIN LATERAL (SELECT x.component_id, x.rollout_id FROM rollout.rollout x "
+			  "                      WHERE x.flag_id OPERATOR(pg_catalog.=) f.flag_id "
+			  "                        AND x.status OPERATOR(pg_catalog.=) ANY ('{running,paused,failed,completed}') "
+			  "                      ORDER BY x.started_at DESC NULLS LAST LIMIT 1) r ON true "
+			  " WHERE f.flag_id OPERATOR(pg_catalog.=) $1",
+			  1, argtypes);
+	run_plan(plan_flag, values, NULL, snap, 1);
+	if (SPI_processed == 0)
+		raise_unknown_flag(id);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	fi = hash_search(flags, id, HASH_ENTER, &found);
+	fi->default_enabled = col_bool(tup, desc, 1, &isnull);
+	fi->killed = col_bool(tup, desc, 2, &isnull);
+	fi->component = col_text(tup, desc, 3, CacheContext);
+	fi->rollout = col_text(tup, desc, 4, CacheContext);
+	return fi;
+}
+
+/* Fill a Level from a row of the path queries. */
+static void
+level_from_tuple(Level *lv, HeapTuple tup, TupleDesc desc, MemoryContext cxt)
+{
+	bool		isnull;
+	bool		b;
+
+	lv->tenant_id = col_text(tup, desc, 1, cxt);
+	lv->active = col_bool(tup, desc, 3, &isnull);
+	lv->channel_id = col_text(tup, desc, 4, cxt);
+	lv->test_tenant = col_bool(tup, desc, 5, &isnull);
+	lv->pin = col_semver(tup, desc, 6, &isnull, cxt);
+	lv->has_pin = !isnull;
+	lv->act = col_semver(tup, desc, 7, &isnull, cxt);
+	lv->has_act = !isnull;
+	lv->act_rollout = col_text(tup, desc, 8, cxt);
+	lv->act_stage = lv->has_act ? DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull)) : 0;
+	lv->choices = col_text(tup, desc, 10, cxt);
+	b = col_bool(tup, desc, 11, &isnull);
+	lv->flag_override = isnull ? -1 : (b ? 1 : 0);
+	lv->flag_killed = col_bool(tup, desc, 12, &isnull);
+}
+
+/*
+ * Read the path of a tenant (root first) with the data of one component and
+ * one flag (either may be NULL).  Raises 42704 for an unknown tenant.
+ */
+static int
+load_path(const char *tenant, const char *component, const char *flag, Snapshot snap,
+		  Level *levels, MemoryContext cxt)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	int			n;
+
+	values[0] = CStringGetTextDatum(tenant);
+	values[1] = component ? CStringGetTextDatum(component) : (Datum) 0;
+	values[2] = flag ? CStringGetTextDatum(flag) : (Datum) 0;
+	if (!component)
+		nulls[1] = 'n';
+	if (!flag)
+		nulls[2] = 'n';
+	keep_plan(&plan_path, sql_path, 3, argtypes);
+	run_plan(plan_path, values, nulls, snap, 0);
+	n = (int) Min(SPI_processed, MAX_DEPTH);
+	for (int i = 0; i < n; i++)
+		level_from_tuple(&levels[i], SPI_tuptable->vals[i], SPI_tuptable->tupdesc, cxt);
+	return n;
+}
+
+/* ------------------------------------------------------------------------
+ * The resolution rules
+ * ------------------------------------------------------------------------
+ */
+
+static void
+explain_add(List **explain, const char *source, const char *tenant, bool has_version, Datum version,
+			int enabled, bool decided, char *detail)
+{
+	ExplainRow *row;
+
+	if (explain == NULL)
+		return;
+	row = palloc0(sizeof(ExplainRow));
+	row->source = source;
+	row->tenant_id = tenant ? pstrdup(tenant) : NULL;
+	row->has_version = has_version;
+	row->version = has_version ? datumCopy(version, false, -1) : (Datum) 0;
+	row->enabled = enabled;
+	row->decided = decided;
+	row->detail = detail;
+	*explain = lappend(*explain, row);
+}
+
+static const char *
+inherited_from(const Level *lv, int i, int n)
+{
+	return i == n - 1 ? "the tenant itself" : psprintf("ancestor \"%s\"", lv[i].tenant_id);
+}
+
+/* The choice recorded for a channel on a level: 'i' opt-in, 'o' opt-out, 0. */
+static char
+level_choice(const Level *lv, const char *channel)
+{
+	const char *p = lv->choices;
+	size_t		len = strlen(channel);
+
+	while (p != NULL && *p)
+	{
+		const char *end = strchr(p, ';');
+		size_t		seg = end ? (size_t) (end - p) : strlen(p);
+
+		if (seg > len && strncmp(p, channel, len) == 0 && p[len] == '=')
+			return strncmp(p + len + 1, "opt_in", 6) == 0 ? 'i' : 'o';
+		p = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+/* The effective channel of the tenant at levels[n-1], or -1. */
+static int
+effective_channel(const Level *lv, int n, const char **followed_from)
+{
+	int			followed = -1;
+	bool		is_test = false;
+
+	*followed_from = NULL;
+	for (int i = n - 1; i >= 0 && followed < 0; i--)
+		if (lv[i].channel_id != NULL)
+		{
+			followed = channel_index(lv[i].channel_id);
+			*followed_from = lv[i].tenant_id;
+		}
+	if (followed < 0)
+		for (int c = 0; c < nchannels; c++)
+			if (channels[c].is_default)
+				followed = c;
+	if (followed < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		is_test = is_test || lv[i].test_tenant;
+
+	for (int c = followed; c < nchannels; c++)
+	{
+		char		choice = 0;
+		bool		eligible;
+
+		for (int i = n - 1; i >= 0 && choice == 0; i--)
+			choice = level_choice(&lv[i], channels[c].id);
+		switch (channels[c].eligibility)
+		{
+			case 'a':
+				eligible = true;
+				break;
+			case 't':
+				eligible = is_test;
+				break;
+			case 'o':
+				eligible = (choice == 'i');
+				break;
+			default:
+				eligible = (choice != 'o');
+				break;
+		}
+		if (eligible)
+			return c;
+	}
+	return -1;
+}
+
+/*
+ * Resolve the version of component ci for the tenant at levels[n-1].
+ * flag_killed / flag_override describe ci's feature_flag binding (if any).
+ */
+static void
+resolve_levels(ComponentInfo *ci, FlagInfo *fi, const Level *lv, int n, Answer *ans, List **explain)
+{
+	const Level *self = &lv[n - 1];
+	const char *ignore_rollout = NULL;
+	int			eff;
+	const char *followed_from;
+
+	memset(ans, 0, sizeof(Answer));
+	ans->isnull = true;
+
+	/* 1. pins */
+	for (int i = n - 1; i >= 0; i--)
+		if (lv[i].has_pin)
+		{
+			ans->isnull = false;
+			ans->version = lv[i].pin;
+			ans->source = SRC_PIN;
+			ans->source_tenant = lv[i].tenant_id;
+			if (explain)
+				explain_add(explain, "pin", lv[i].tenant_id, true, lv[i].pin, -1, true,
+							psprintf("pinned on %s", inherited_from(lv, i, n)));
+			return;
+		}
+	if (explain)
+		explain_add(explain, "pin", NULL, false, 0, -1, false,
+					pstrdup("no pin on the tenant or its ancestors"));
+
+	/* 2. feature flag gating the component's latest feature_flag rollout */
+	if (ci->flag_id != NULL && fi != NULL)
+	{
+		int			killed_at = -1;
+		int			override_at = -1;
+
+		for (int i = n - 1; i >= 0; i--)
+			if (lv[i].flag_killed && killed_at < 0)
+				killed_at = i;
+		for (int i = n - 1; i >= 0 && override_at < 0; i--)
+			if (lv[i].flag_override >= 0)
+				override_at = i;
+		if (fi->killed || killed_at >= 0)
+		{
+			ignore_rollout = ci->flag_rollout;
+			if (explain)
+				explain_add(explain, "kill_switch", killed_at >= 0 ? lv[killed_at].tenant_id : NULL,
+							false, 0, 0, false,
+							psprintf("kill switch on flag \"%s\" (%s): activations of rollout \"%s\" are ignored",
+									 ci->flag_id,
+									 killed_at >= 0 ? psprintf("set on %s", inherited_from(lv, killed_at, n)) : "global",
+									 ci->flag_rollout));
+		}
+		else if (override_at >= 0 && lv[override_at].flag_override == 1)
+		{
+			ans->isnull = false;
+			ans->version = ci->flag_version;
+			ans->source = SRC_FLAG;
+			ans->source_tenant = lv[override_at].tenant_id;
+			if (explain)
+				explain_add(explain, "flag", lv[override_at].tenant_id, true, ci->flag_version, 1, true,
+							psprintf("flag \"%s\" of rollout \"%s\" is on by override on %s",
+									 ci->flag_id, ci->flag_rollout, inherited_from(lv, override_at, n)));
+			return;
+		}
+		else if (override_at >= 0)
+		{
+			ignore_rollout = ci->flag_rollout;
+			if (explain)
+				explain_add(explain, "flag", lv[override_at].tenant_id, false, 0, 0, false,
+							psprintf("flag \"%s\" is off by override on %s: activations of rollout \"%s\" are ignored",
+									 ci->flag_id, inherited_from(lv, override_at, n), ci->flag_rollout));
+		}
+	}
+
+	/* 3. rollout activations, own or inherited */
+	if (!self->active)
+	{
+		if (explain)
+			explain_add(explain, "rollout", NULL, false, 0, -1, false,
+						pstrdup("the tenant is not active: rollouts do not apply to it"));
+	}
+	else
+	{
+		for (int i = n - 1; i >= 0; i--)
+			if (lv[i].has_act &&
+				!(ignore_rollout && lv[i].act_rollout && strcmp(ignore_rollout, lv[i].act_rollout) == 0))
+			{
+				ans->isnull = false;
+				ans->version = lv[i].act;
+				ans->source = SRC_ROLLOUT;
+				ans->source_tenant = lv[i].tenant_id;
+				if (explain)
+					explain_add(explain, "rollout", lv[i].tenant_id, true, lv[i].act, -1, true,
+								psprintf("%s was activated by rollout \"%s\" at stage %d",
+										 i == n - 1 ? "the tenant" : psprintf("ancestor \"%s\"", lv[i].tenant_id),
+										 lv[i].act_rollout, lv[i].act_stage));
+				return;
+			}
+		if (explain)
+			explain_add(explain, "rollout", NULL, false, 0, -1, false,
+						pstrdup("no rollout has activated the tenant or its ancestors"));
+	}
+
+	/* 4. channel release */
+	eff = effective_channel(lv, n, &followed_from);
+	if (eff >= 0)
+	{
+		for (int c = eff; c < nchannels; c++)
+			if (ci->has_release[c])
+			{
+				ans->isnull = false;
+				ans->version = ci->release[c];
+				ans->source = SRC_CHANNEL;
+				ans->source_tenant = followed_from;
+				if (explain)
+					explain_add(explain, "channel", followed_from, true, ci->release[c], -1, true,
+								c == eff ?
+								psprintf("release of channel \"%s\", the tenant's effective channel (%s)",
+										 channels[c].id,
+										 followed_from ? psprintf("followed as set on \"%s\"", followed_from) : "the default channel") :
+								psprintf("release of channel \"%s\": the effective channel \"%s\" has no release",
+										 channels[c].id, channels[eff].id));
+				return;
+			}
+		if (explain)
+			explain_add(explain, "channel", followed_from, false, 0, -1, false,
+						psprintf("no release in the effective channel \"%s\" or a more stable one",
+								 channels[eff].id));
+	}
+	else if (explain)
+		explain_add(explain, "channel", NULL, false, 0, -1, false,
+					pstrdup("the tenant has no effective channel"));
+
+	/* 5. platform default */
+	if (ci->has_default)
+	{
+		ans->isnull = false;
+		ans->version = ci->default_version;
+		ans->source = SRC_DEFAULT;
+		ans->source_tenant = NULL;
+		if (explain)
+			explain_add(explain, "default", NULL, true, ci->default_version, -1, true,
+						pstrdup("the component's platform default"));
+		return;
+	}
+	if (explain)
+		explain_add(explain, "default", NULL, false, 0, -1, false,
+					pstrdup("nothing decides: the component has no default version"));
+	ans->source = SRC_NONE;
+}
+
+static void
+resolve_flag_levels(FlagInfo *fi, const char *flag_id, const Level *lv, int n, Answer *ans, List **explain)
+{
+	memset(ans, 0, sizeof(Answer));
+	ans->isnull = false;
+
+	if (fi->killed)
+	{
+		ans->enabled = false;
+		ans->source = SRC_KILL;
+		if (explain)
+			explain_add(explain, "kill_switch", NULL, false, 0, 0, true,
+						psprintf("the global kill switch of flag \"%s\" is on", flag_id));
+		return;
+	}
+	for (int i = n - 1; i >= 0; i--)
+		if (lv[i].flag_killed)
+		{
+			ans->enabled = false;
+			ans->source = SRC_KILL;
+			ans->source_tenant = lv[i].tenant_id;
+			if (explain)
+				explain_add(explain, "kill_switch", lv[i].tenant_id, false, 0, 0, true,
+							psprintf("kill switch set on %s", inherited_from(lv, i, n)));
+			return;
+		}
+	if (explain)
+		explain_add(explain, "kill_switch", NULL, false, 0, -1, false, pstrdup("no kill switch is on"));
+	for (int i = n - 1; i >= 0; i--)
+		if (lv[i].flag_override >= 0)
+		{
+			ans->enabled = lv[i].flag_override == 1;
+			ans->source = SRC_OVERRIDE;
+			ans->source_tenant = lv[i].tenant_id;
+			if (explain)
+				explain_add(explain, "override", lv[i].tenant_id, false, 0, lv[i].flag_override, true,
+							psprintf("override on %s", inherited_from(lv, i, n)));
+			return;
+		}
+	if (explain)
+		explain_add(explain, "override", NULL, false, 0, -1, false,
+					pstrdup("no override on the tenant or its ancestors"));
+	if (fi->rollout != NULL && lv[n - 1].active)
+	{
+		for (int i = n - 1; i >= 0; i--)
+			if (lv[i].has_act && lv[i].act_rollout && strcmp(lv[i].act_rollout, fi->rollout) == 0)
+			{
+				ans->enabled = true;
+				ans->source = SRC_ROLLOUT;
+				ans->source_tenant = lv[i].tenant_id;
+				if (explain)
+					explain_add(explain, "rollout", lv[i].tenant_id, false, 0, 1, true,
+								psprintf("%s was activated by rollout \"%s\" at stage %d",
+										 i == n - 1 ? "the tenant" : psprintf("ancestor \"%s\"", lv[i].tenant_id),
+										 fi->rollout, lv[i].act_stage));
+				return;
+			}
+		if (explain)
+			explain_add(explain, "rollout", NULL, false, 0, -1, false,
+						psprintf("rollout \"%s\" has not activated the tenant or its ancestors", fi->rollout));
+	}
+	ans->enabled = fi->default_enabled;
+	ans->source = SRC_DEFAULT;
+	if (explain)
+		explain_add(explain, "default", NULL, false, 0, fi->default_enabled ? 1 : 0, true,
+					pstrdup("the flag's default"));
+}
+
+/* ------------------------------------------------------------------------
+ * Single look-ups, cached
+ * ------------------------------------------------------------------------
+ */
+
+static bool
+make_key(CacheKey *key, char kind, const char *subject, const char *tenant)
+{
+	size_t		sl = strlen(subject);
+	size_t		tl = strlen(tenant);
+
+	if (sl >= ID_LEN || tl >= ID_LEN)
+		return false;
+	memset(key, 0, sizeof(CacheKey));
+	key->kind = kind;
+	memcpy(key->subject, subject, sl);
+	memcpy(key->tenant, tenant, tl);
+	return true;
+}
+
+/*
+ * Compute an answer (version or flag) without the cache; with explain, the
+ * candidates are appended there (in the caller's memory context).
+ */
+static void
+compute(char kind, const char *subject, const char *tenant, Answer *ans, List **explain)
+{
+	Snapshot	snap;
+	Level		levels[MAX_DEPTH];
+	int			n;
+	MemoryContext caller = CurrentMemoryContext;
+
+	pgr_require_preload("version resolution");
+	cache_ensure();
+	snap = fresh_snapshot();
+	compute_begin();
+	PG_TRY();
+	{
+		MemoryContext old;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "pg_rollout: SPI_connect failed");
+		load_channels(snap);
+		if (kind == 'v')
+		{
+			ComponentInfo *ci = load_component(subject, snap);
+			FlagInfo   *fi = ci->flag_id ? load_flag(ci->flag_id, snap) : NULL;
+
+			n = load_path(tenant, subject, ci->flag_id, snap, levels, caller);
+			old = MemoryContextSwitchTo(caller);
+			resolve_levels(ci, fi, levels, n, ans, explain);
+			MemoryContextSwitchTo(old);
+		}
+		else
+		{
+			FlagInfo   *fi = load_flag(subject, snap);
+
+			n = load_path(tenant, fi->component, subject, snap, levels, caller);
+			old = MemoryContextSwitchTo(caller);
+			resolve_flag_levels(fi, subject, levels, n, ans, explain);
+			MemoryContextSwitchTo(old);
+		}
+		/* The answer must outlive the cached data it may point into. */
+		old = MemoryContextSwitchTo(caller);
+		if (!ans->isnull && kind == 'v')
+			ans->version = datumCopy(ans->version, false, -1);
+		if (ans->source_tenant)
+			ans->source_tenant = pstrdup(ans->source_tenant);
+		MemoryContextSwitchTo(old);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		UnregisterSnapshot(snap);
+		compute_end();
+	}
+	PG_END_TRY();
+}
+
+/* Cached look-up; the answer's version (if any) is valid until the cache resets. */
+static void
+lookup(char kind, const char *subject, const char *tenant, Answer *ans)
+{
+	CacheKey	key;
+	CacheEntry *e;
+	bool		found;
+	bool		cacheable = pgr_resolve_cache_size > 0 && make_key(&key, kind, subject, tenant);
+
+	if (cacheable && answers != NULL)
+	{
+		e = hash_search(answers, &key, HASH_FIND, NULL);
+		if (e != NULL)
+		{
+			stat_hits++;
+			ans->isnull = e->isnull;
+			ans->version = e->version;
+			ans->enabled = e->enabled;
+			ans->source = e->source;
+			ans->source_tenant = e->source_tenant[0] ? e->source_tenant : NULL;
+			return;
+		}
+	}
+	stat_misses++;
+	compute(kind, subject, tenant, ans, NULL);
+	if (!cacheable)
+		return;
+	cache_ensure();
+	if (hash_get_num_entries(answers) >= pgr_resolve_cache_size)
+	{
+		/* full: start over rather than track recency */
+		hash_destroy(answers);
+		answers = NULL;
+		cache_ensure();
+	}
+	e = hash_search(answers, &key, HASH_ENTER, &found);
+	e->isnull = ans->isnull;
+	e->enabled = ans->enabled;
+	e->source = ans->source;
+	e->version = (Datum) 0;
+	if (!e->isnull && kind == 'v')
+	{
+		MemoryContext old = MemoryContextSwitchTo(CacheContext);
+
+		e->version = datumCopy(ans->version, false, -1);
+		MemoryContextSwitchTo(old);
+	}
+	memset(e->source_tenant, 0, ID_LEN);
+	if (ans->source_tenant)
+		strlcpy(e->source_tenant, ans->source_tenant, ID_LEN);
+}
+
+PG_FUNCTION_INFO_V1(pgr_resolve_version);
+
+/* rollout.resolve_version(tenant_id text, component_id text) -> semver */
+Datum
+pgr_resolve_version(PG_FUNCTION_ARGS)
+{
+	char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *component = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Answer		ans;
+
+	lookup('v', component, tenant, &ans);
+	if (ans.isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(datumCopy(ans.version, false, -1));
+}
+
+PG_FUNCTION_INFO_V1(pgr_flag_enabled);
+
+/* rollout.flag_enabled(tenant_id text, flag_id text) -> boolean */
+Datum
+pgr_flag_enabled(PG_FUNCTION_ARGS)
+{
+	char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *flag = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Answer		ans;
+
+	lookup('f', flag, tenant, &ans);
+	PG_RETURN_BOOL(ans.enabled);
+}
+
+/* Shared by the two explain forms. */
+static Datum
+explain_common(FunctionCallInfo fcinfo, char kind)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *subject = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	List	   *rows = NIL;
+	Answer		ans;
+	ListCell   *lc;
+	int			step = 0;
+
+	InitMaterializedSRF(fcinfo, 0);
+	compute(kind, subject, tenant, &ans, &rows);
+	foreach(lc, rows)
+	{
+		ExplainRow *r = lfirst(lc);
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+
+		values[0] = Int32GetDatum(++step);
+		values[1] = CStringGetTextDatum(r->source);
+		if (r->tenant_id)
+			values[2] = CStringGetTextDatum(r->tenant_id);
+		else
+			nulls[2] = true;
+		if (kind == 'v')
+		{
+			if (r->has_version)
+				values[3] = r->version;
+			else
+				nulls[3] = true;
+		}
+		else
+		{
+			if (r->enabled >= 0)
+				values[3] = BoolGetDatum(r->enabled == 1);
+			else
+				nulls[3] = true;
+		}
+		values[4] = BoolGetDatum(r->decided);
+		values[5] = CStringGetTextDatum(r->detail);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgr_explain_version);
+
+Datum
+pgr_explain_version(PG_FUNCTION_ARGS)
+{
+	return explain_common(fcinfo, 'v');
+}
+
+PG_FUNCTION_INFO_V1(pgr_explain_flag);
+
+Datum
+pgr_explain_flag(PG_FUNCTION_ARGS)
+{
+	return explain_common(fcinfo, 'f');
+}
+
+/* ------------------------------------------------------------------------
+ * Bulk resolution
+ * ------------------------------------------------------------------------
+ */
+
+static void
+put_answer(ReturnSetInfo *rsinfo, const char *tenant, const Answer *ans)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	values[0] = CStringGetTextDatum(tenant);
+	if (ans->isnull)
+		nulls[1] = true;
+	else
+		values[1] = ans->version;
+	values[2] = CStringGetTextDatum(source_names[ans->source]);
+	if (ans->source_tenant)
+		values[3] = CStringGetTextDatum(ans->source_tenant);
+	else
+		nulls[3] = true;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* Every tenant, in one ordered pass over the tree. */
+static void
+resolve_all(ReturnSetInfo *rsinfo, const char *component)
+{
+	Snapshot	snap;
+	MemoryContext walkcxt;
+	MemoryContext levelcxt[MAX_DEPTH];
+	Level		levels[MAX_DEPTH];
+
+	cache_ensure();
+	snap = fresh_snapshot();
+	walkcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_rollout bulk resolution", ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < MAX_DEPTH; i++)
+		levelcxt[i] = AllocSetContextCreate(walkcxt, "pg_rollout level", ALLOCSET_SMALL_SIZES);
+
+	compute_begin();
+	PG_TRY();
+	{
+		ComponentInfo *ci;
+		FlagInfo   *fi;
+		Oid			argtypes[2] = {TEXTOID, TEXTOID};
+		Datum		values[2];
+		char		nulls[2] = {' ', ' '};
+		Portal		portal;
+		MemoryContext rowcxt = AllocSetContextCreate(walkcxt, "pg_rollout row", ALLOCSET_DEFAULT_SIZES);
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "pg_rollout: SPI_connect failed");
+		load_channels(snap);
+		ci = load_component(component, snap);
+		fi = ci->flag_id ? load_flag(ci->flag_id, snap) : NULL;
+		values[0] = CStringGetTextDatum(component);
+		if (ci->flag_id)
+			values[1] = CStringGetTextDatum(ci->flag_id);
+		else
+			nulls[1] = 'n';
+		keep_plan(&plan_all, sql_all, 2, argtypes);
+		PushActiveSnapshot(snap);
+		portal = SPI_cursor_open(NULL, plan_all, values, nulls, true);
+		PopActiveSnapshot();
+		for (;;)
+		{
+			SPI_cursor_fetch(portal, true, 10000);
+			if (SPI_processed == 0)
+				break;
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				HeapTuple	tup = SPI_tuptable->vals[r];
+				bool		isnull;
+				int			depth = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+				Answer		ans;
+				MemoryContext old;
+
+				if (depth < 1 || depth > MAX_DEPTH)
+					elog(ERROR, "pg_rollout: tenant depth %d out of range", depth);
+				MemoryContextReset(levelcxt[depth - 1]);
+				level_from_tuple(&levels[depth - 1], tup, SPI_tuptable->tupdesc, levelcxt[depth - 1]);
+				old = MemoryContextSwitchTo(rowcxt);
+				resolve_levels(ci, fi, levels, depth, &ans, NULL);
+				MemoryContextSwitchTo(old);
+				old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+				put_answer(rsinfo, levels[depth - 1].tenant_id, &ans);
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(rowcxt);
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_cursor_close(portal);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		UnregisterSnapshot(snap);
+		compute_end();
+	}
+	PG_END_TRY();
+	MemoryContextDelete(walkcxt);
+}
+
+PG_FUNCTION_INFO_V1(pgr_resolve_versions);
+
+/* rollout.resolve_versions(component_id text, tenant_ids text[] DEFAULT NULL) */
+Datum
+pgr_resolve_versions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *component;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("component id must not be null")));
+	pgr_require_preload("version resolution");
+	component = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (PG_ARGISNULL(1))
+		resolve_all(rsinfo, component);
+	else
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			nelems;
+
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &nelems);
+		for (int i = 0; i < nelems; i++)
+		{
+			char	   *tenant;
+			Answer		ans;
+
+			if (enulls[i])
+				continue;
+			tenant = TextDatumGetCString(elems[i]);
+			lookup('v', component, tenant, &ans);
+			if (!ans.isnull)
+				ans.version = datumCopy(ans.version, false, -1);
+			put_answer(rsinfo, tenant, &ans);
+		}
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgr_resolve_cache_stats);
+
+Datum
+pgr_resolve_cache_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum(answers ? (int64) hash_get_num_entries(answers) : 0);
+	values[1] = Int64GetDatum((int64) stat_hits);
+	values[2] = Int64GetDatum((int64) stat_misses);
+	values[3] = Int64GetDatum((int64) stat_invalidations);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(pgr_invalidate_resolution);
+
+/*
+ * Trigger: queue a relcache invalidation of the changed table.  It is
+ * applied in this backend at the end of the command and sent to every other
+ * backend at commit (and discarded, after local application, at abort).
+ */
+Datum
+pgr_invalidate_resolution(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("rollout._invalidate_resolution() must be called as a trigger")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
+}
+
+void
+pgr_resolve_init(void)
+{
+	DefineCustomIntVariable("pg_rollout.resolve_cache_size",
+							"Maximum number of answers kept in a session's resolution cache.",
+							"0 disables the cache: every call reads the tables.",
+							&pgr_resolve_cache_size,
+							100000, 0, INT_MAX / 2,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(resolve_relcache_callback, (Datum) 0);
+		callback_registered = true;
+	}
+}

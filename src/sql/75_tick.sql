@@ -1,0 +1,386 @@
+-- Metric gates and the scheduler: metric samples per stage, evaluation
+-- of success criteria and rollback triggers, and rollout.tick().
+
+CREATE SEQUENCE rollout.metric_sample_seq;
+CREATE TABLE rollout.metric_sample (
+    sample_id   bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.metric_sample_seq'),
+    rollout_id  text COLLATE "C" NOT NULL REFERENCES rollout.rollout (rollout_id),
+    stage_no    integer     NOT NULL CHECK (stage_no >= 0),
+    tenant_id   text COLLATE "C" REFERENCES rollout.tenant (tenant_id),
+    metric      text        NOT NULL CHECK (metric ~ '^[a-z][a-z0-9_.]*$' AND length(metric) <= 63),
+    value       double precision NOT NULL CHECK (value = value AND value <> 'Infinity' AND value <> '-Infinity'),
+    sampled_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    reported_by text        NOT NULL
+);
+CREATE INDEX metric_sample_stage_idx ON rollout.metric_sample (rollout_id, stage_no, metric);
+SELECT pg_catalog.pg_extension_config_dump('rollout.metric_sample', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.metric_sample_seq', '');
+COMMENT ON TABLE rollout.metric_sample IS
+    'metric samples of a rollout: stage 0 is the pre-rollout baseline, stage k the samples taken while stage k was current';
+COMMENT ON COLUMN rollout.metric_sample.metric IS
+    'metric name; names ending in _rate or _ratio are averaged, all others summed, when a stage is evaluated';
+COMMENT ON SEQUENCE rollout.metric_sample_seq IS 'ids of rollout.metric_sample';
+
+-- The value of a metric over a stage's samples (NULL: no sample).
+CREATE FUNCTION rollout._stage_metric(rollout_id text, stage_no integer, metric text)
+RETURNS double precision
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN $3 ~ '_(rate|ratio)$' THEN avg(m.value) ELSE sum(m.value) END
+      FROM rollout.metric_sample m
+     WHERE m.rollout_id = $1 AND m.stage_no = $2 AND m.metric = $3
+$$;
+COMMENT ON FUNCTION rollout._stage_metric(text, integer, text) IS
+    'internal: a metric over one stage''s samples: the mean for *_rate / *_ratio, else the sum; NULL without samples';
+
+-- Derived metrics: failure_rate_increase = stage mean failure_rate minus
+-- the baseline's.
+CREATE FUNCTION rollout.stage_metric(rollout_id text, stage_no integer, metric text)
+RETURNS double precision
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN $3 = 'failure_rate_increase'
+                THEN rollout._stage_metric($1, $2, 'failure_rate') - rollout._stage_metric($1, 0, 'failure_rate')
+                ELSE rollout._stage_metric($1, $2, $3) END
+$$;
+COMMENT ON FUNCTION rollout.stage_metric(text, integer, text) IS
+    'a metric of a stage as the gates see it: mean for *_rate / *_ratio, sum otherwise; failure_rate_increase is the stage''s mean failure_rate minus the baseline''s';
+
+CREATE FUNCTION rollout.report_metrics(rollout_id text, tenant_ids text[], metrics text[],
+                                       metric_values double precision[], stage text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout;
+    k integer;
+    n bigint;
+    bad text;
+BEGIN
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = report_metrics.rollout_id FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('rollout "%s" does not exist', rollout_id);
+    END IF;
+    IF metrics IS NULL OR metric_values IS NULL
+       OR cardinality(metrics) <> cardinality(metric_values)
+       OR (tenant_ids IS NOT NULL AND cardinality(tenant_ids) <> cardinality(metrics)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'metrics, values and tenant ids must be arrays of the same length',
+            DETAIL = format('%s metrics, %s values, %s tenant ids were given.', cardinality(metrics),
+                            cardinality(metric_values), coalesce(cardinality(tenant_ids)::text, 'no'));
+    END IF;
+    IF stage = 'baseline' THEN
+        k := 0;
+    ELSIF stage IS NULL THEN
+        IF r.status NOT IN ('running', 'paused', 'failed') THEN
+            RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+                MESSAGE = format('cannot report metrics of the current stage of rollout "%s": it is %s', r.rollout_id, r.status),
+                HINT = 'Samples taken before the rollout starts go to stage => ''baseline''.';
+        END IF;
+        k := r.current_stage;
+    ELSE
+        SELECT s.stage_no INTO k FROM rollout.rollout_stage s WHERE s.rollout_id = r.rollout_id AND s.name = stage;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+                MESSAGE = format('stage "%s" of rollout "%s" does not exist', stage, r.rollout_id);
+        END IF;
+    END IF;
+    SELECT u.m INTO bad FROM unnest(metrics) AS u(m) WHERE u.m IS NULL OR u.m !~ '^[a-z][a-z0-9_.]*$' OR length(u.m) > 63 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid metric name "%s"', coalesce(bad, 'NULL')),
+            DETAIL = 'A metric name is lower-case letters, digits, "_" and ".", starting with a letter.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(metric_values) AS u(v) WHERE u.v IS NULL OR u.v <> u.v OR u.v IN ('Infinity', '-Infinity')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'metric values must be finite numbers';
+    END IF;
+    IF tenant_ids IS NOT NULL THEN
+        SELECT u.t INTO bad FROM unnest(tenant_ids) AS u(t)
+         WHERE u.t IS NOT NULL AND NOT EXISTS (SELECT 1 FROM rollout.tenant x WHERE x.tenant_id = u.t) LIMIT 1;
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('tenant "%s" does not exist', bad);
+        END IF;
+    END IF;
+    INSERT INTO rollout.metric_sample (rollout_id, stage_no, tenant_id, metric, value, reported_by)
+    SELECT r.rollout_id, k, u.t, u.m, u.v, rollout._actor()
+      FROM unnest(coalesce(tenant_ids, array_fill(NULL::text, ARRAY[cardinality(metrics)])), metrics, metric_values)
+           AS u(t, m, v);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    -- New evidence: let the next tick evaluate triggers and criteria.
+    IF r.status = 'running' AND k = r.current_stage THEN
+        UPDATE rollout.rollout x SET next_due_at = least(x.next_due_at, now())
+         WHERE x.rollout_id = r.rollout_id AND x.next_due_at IS DISTINCT FROM least(x.next_due_at, now());
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION rollout.report_metrics(text, text[], text[], double precision[], text) IS
+    'report a batch of metric samples (tenant, metric, value) for the current stage, a named stage, or the pre-rollout baseline (stage => ''baseline'')';
+
+CREATE FUNCTION rollout.report_metrics(rollout_id text, samples jsonb, stage text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t text[];
+    m text[];
+    v double precision[];
+BEGIN
+    IF samples IS NULL OR jsonb_typeof(samples) <> 'array' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'metric samples must be a JSON array of {"tenant", "metric", "value"} objects';
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(samples) e
+                WHERE jsonb_typeof(e) <> 'object' OR jsonb_typeof(e -> 'metric') IS DISTINCT FROM 'string'
+                   OR jsonb_typeof(e -> 'value') IS DISTINCT FROM 'number'
+                   OR (e ? 'tenant' AND jsonb_typeof(e -> 'tenant') NOT IN ('string', 'null'))) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'metric samples must be a JSON array of {"tenant", "metric", "value"} objects',
+            DETAIL = 'Each element needs "metric" (a string) and "value" (a number); "tenant" is optional.';
+    END IF;
+    SELECT array_agg(e ->> 'tenant' ORDER BY o), array_agg(e ->> 'metric' ORDER BY o),
+           array_agg((e ->> 'value')::double precision ORDER BY o)
+      INTO t, m, v
+      FROM jsonb_array_elements(samples) WITH ORDINALITY AS x(e, o);
+    RETURN rollout.report_metrics(rollout_id, coalesce(t, '{}'), coalesce(m, '{}'), coalesce(v, '{}'), stage);
+END
+$$;
+COMMENT ON FUNCTION rollout.report_metrics(text, jsonb, text) IS
+    'report metric samples as a JSON array [{"tenant": ..., "metric": ..., "value": ...}, ...]';
+
+-- Evaluate the success criteria of a stage:
+-- pass, fail, no_data (no sample at all) or inconclusive (a needed metric
+-- or the baseline is missing).
+CREATE FUNCTION rollout.evaluate_stage(rollout_id text, stage_no integer)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s rollout.rollout_stage;
+    checks jsonb := '[]';
+    verdict text := 'pass';
+    val double precision;
+    bound numeric;
+    name text;
+    has_criteria boolean;
+    samples bigint;
+BEGIN
+    SELECT * INTO s FROM rollout.rollout_stage x WHERE x.rollout_id = evaluate_stage.rollout_id AND x.stage_no = evaluate_stage.stage_no;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('stage %s of rollout "%s" does not exist', stage_no, rollout_id);
+    END IF;
+    SELECT count(*) INTO samples FROM rollout.metric_sample m
+     WHERE m.rollout_id = s.rollout_id AND m.stage_no = s.stage_no;
+    has_criteria := s.max_new_failures IS NOT NULL OR s.max_failure_rate_increase IS NOT NULL
+                    OR s.metric_bounds <> '{}';
+    IF NOT has_criteria THEN
+        RETURN jsonb_build_object('verdict', 'pass', 'samples', samples, 'checks', checks,
+                                  'reason', 'the stage has no success criteria');
+    END IF;
+    IF samples = 0 THEN
+        RETURN jsonb_build_object('verdict', 'no_data', 'samples', 0, 'checks', checks,
+                                  'reason', 'no metric sample was reported for the stage');
+    END IF;
+    FOR name, bound IN
+        SELECT 'new_failures', s.max_new_failures WHERE s.max_new_failures IS NOT NULL
+        UNION ALL
+        SELECT 'failure_rate_increase', s.max_failure_rate_increase WHERE s.max_failure_rate_increase IS NOT NULL
+        UNION ALL
+        SELECT e.key, (e.value #>> '{}')::numeric FROM jsonb_each(s.metric_bounds) e
+    LOOP
+        val := rollout.stage_metric(s.rollout_id, s.stage_no, name);
+        checks := checks || jsonb_build_object('metric', name, 'value', val, 'max', bound,
+                                               'ok', CASE WHEN val IS NULL THEN NULL ELSE val <= bound END);
+        IF val IS NULL THEN
+            IF verdict = 'pass' THEN
+                verdict := 'inconclusive';
+            END IF;
+        ELSIF val > bound THEN
+            verdict := 'fail';
+        END IF;
+    END LOOP;
+    RETURN jsonb_build_object('verdict', verdict, 'samples', samples, 'checks', checks,
+                              'reason', CASE verdict
+                                  WHEN 'pass' THEN 'every criterion is met'
+                                  WHEN 'fail' THEN 'a criterion is exceeded'
+                                  ELSE 'a criterion''s metric (or the baseline) has no sample' END);
+END
+$$;
+COMMENT ON FUNCTION rollout.evaluate_stage(text, integer) IS
+    'evaluate a stage''s success criteria against its samples and the baseline: verdict pass, fail, no_data or inconclusive, with each check';
+
+-- The first breached rollback trigger of the current stage, or NULL.
+CREATE FUNCTION rollout.breached_trigger(rollout_id text)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object('metric', t.metric, 'threshold', t.threshold, 'value', v.value)
+      FROM rollout.rollout r
+      JOIN rollout.rollout_trigger t ON t.rollout_id = r.rollout_id
+     CROSS JOIN LATERAL (SELECT rollout.stage_metric(r.rollout_id, r.current_stage, t.metric) AS value) v
+     WHERE r.rollout_id = $1 AND r.current_stage IS NOT NULL AND v.value > t.threshold
+     ORDER BY t.metric
+     LIMIT 1
+$$;
+COMMENT ON FUNCTION rollout.breached_trigger(text) IS
+    'the first rollback trigger whose metric, over the current stage, is above its threshold; NULL when none is';
+
+-- One step of the scheduler for one (locked, running) rollout.
+CREATE FUNCTION rollout._tick_one(r rollout.rollout)
+RETURNS TABLE (rollout_id text, action text, detail text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    s rollout.rollout_stage;
+    breach jsonb;
+    ev jsonb;
+    why text;
+    act record;
+BEGIN
+    rollout_id := r.rollout_id;
+    -- Rollback triggers first: a breach beats everything.
+    breach := rollout.breached_trigger(r.rollout_id);
+    IF breach IS NOT NULL THEN
+        why := format('%s exceeded %s threshold (%s)', breach ->> 'metric', breach ->> 'threshold',
+                      round((breach ->> 'value')::numeric, 6));
+        IF r.rollback_automatic THEN
+            PERFORM rollout._roll_back(r.rollout_id, 0, 'rolled_back', why);
+            action := 'rolled_back';
+        ELSE
+            UPDATE rollout.rollout x SET status = 'failed', status_reason = why, next_due_at = NULL, updated_at = now()
+             WHERE x.rollout_id = r.rollout_id;
+            UPDATE rollout.rollout_stage x SET status = 'failed'
+             WHERE x.rollout_id = r.rollout_id AND x.stage_no = r.current_stage;
+            PERFORM rollout._event('rollout.failed', r.rollout_id, why, jsonb_build_object('trigger', breach));
+            action := 'failed';
+        END IF;
+        detail := why;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    -- Tenants deferred by a blackout that has ended.
+    IF EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) THEN
+        act := rollout._activate_through(r.rollout_id, r.current_stage);
+        IF act.activated > 0 THEN
+            PERFORM rollout._event('rollout.deferred_activated', r.rollout_id, 'blackout ended',
+                                   jsonb_build_object('stage_no', r.current_stage, 'tenants_activated', act.activated,
+                                                      'tenants_still_deferred', act.deferred));
+            action := 'activated_deferred';
+            detail := format('%s tenants activated, %s still deferred', act.activated, act.deferred);
+            RETURN NEXT;
+        END IF;
+    END IF;
+
+    SELECT * INTO s FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id AND x.stage_no = r.current_stage;
+    IF s.status = 'monitoring' AND now() >= s.due_at THEN
+        ev := rollout.evaluate_stage(r.rollout_id, s.stage_no);
+        UPDATE rollout.rollout_stage x SET last_evaluation = ev
+         WHERE x.rollout_id = r.rollout_id AND x.stage_no = s.stage_no;
+        CASE ev ->> 'verdict'
+            WHEN 'pass' THEN
+                IF s.auto_proceed THEN
+                    PERFORM rollout._finish_stage(r.rollout_id, format('stage "%s" passed', s.name));
+                    action := 'advanced';
+                    detail := format('stage "%s" passed', s.name);
+                ELSE
+                    UPDATE rollout.rollout_stage x SET status = 'passed'
+                     WHERE x.rollout_id = r.rollout_id AND x.stage_no = s.stage_no;
+                    PERFORM rollout._event('rollout.stage.passed', r.rollout_id,
+                                           'success criteria met; waiting for a manual advance',
+                                           jsonb_build_object('stage', s.name, 'stage_no', s.stage_no, 'metrics', ev));
+                    action := 'awaiting_advance';
+                    detail := format('stage "%s" passed; auto_proceed is off', s.name);
+                END IF;
+            WHEN 'fail' THEN
+                why := format('stage "%s" failed its success criteria', s.name);
+                UPDATE rollout.rollout_stage x SET status = 'failed'
+                 WHERE x.rollout_id = r.rollout_id AND x.stage_no = s.stage_no;
+                IF r.rollback_automatic THEN
+                    PERFORM rollout._roll_back(r.rollout_id, 0, 'rolled_back', why);
+                    action := 'rolled_back';
+                ELSE
+                    UPDATE rollout.rollout x SET status = 'failed', status_reason = why, next_due_at = NULL, updated_at = now()
+                     WHERE x.rollout_id = r.rollout_id;
+                    PERFORM rollout._event('rollout.failed', r.rollout_id, why, jsonb_build_object('metrics', ev));
+                    action := 'failed';
+                END IF;
+                detail := why;
+            WHEN 'inconclusive' THEN
+                why := format('stage "%s" is inconclusive: %s', s.name, ev ->> 'reason');
+                UPDATE rollout.rollout x SET status = 'paused', status_reason = why, next_due_at = NULL, updated_at = now()
+                 WHERE x.rollout_id = r.rollout_id;
+                PERFORM rollout._event('rollout.paused', r.rollout_id, why, jsonb_build_object('metrics', ev));
+                action := 'paused';
+                detail := why;
+            ELSE
+                -- no_data: extend monitoring (last known good), pause past the timeout.
+                IF now() >= s.due_at + r.stage_timeout THEN
+                    why := format('stage "%s" timed out: no metrics %s after it was due', s.name, r.stage_timeout);
+                    UPDATE rollout.rollout x SET status = 'paused', status_reason = why, next_due_at = NULL, updated_at = now()
+                     WHERE x.rollout_id = r.rollout_id;
+                    PERFORM rollout._event('rollout.stage.timeout', r.rollout_id, why,
+                                           jsonb_build_object('stage', s.name, 'stage_no', s.stage_no));
+                    action := 'paused';
+                    detail := why;
+                ELSE
+                    UPDATE rollout.rollout x SET next_due_at = now() + r.monitoring_extension
+                     WHERE x.rollout_id = r.rollout_id;
+                    PERFORM rollout._event('rollout.stage.extended', r.rollout_id,
+                                           'metrics unavailable: monitoring extended',
+                                           jsonb_build_object('stage', s.name, 'stage_no', s.stage_no,
+                                                              'until', now() + r.monitoring_extension));
+                    action := 'extended';
+                    detail := format('no metrics for stage "%s"; monitoring extended by %s', s.name, r.monitoring_extension);
+                    RETURN NEXT;
+                    RETURN;
+                END IF;
+        END CASE;
+        RETURN NEXT;
+    END IF;
+    PERFORM rollout._reschedule(r.rollout_id);
+END
+$$;
+COMMENT ON FUNCTION rollout._tick_one(rollout.rollout) IS 'internal: the scheduler''s work for one locked running rollout';
+
+CREATE FUNCTION rollout.tick(max_rollouts integer DEFAULT 100)
+RETURNS TABLE (rollout_id text, action text, detail text)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    r rollout.rollout;
+BEGIN
+    IF max_rollouts IS NULL OR max_rollouts < 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('max_rollouts must be at least 1, not %s', coalesce(max_rollouts::text, 'NULL'));
+    END IF;
+    -- Rows another tick holds are skipped; a row it has just finished is
+    -- re-checked against the WHERE clause, so no stage advances twice.
+    FOR r IN
+        SELECT * FROM rollout.rollout x
+         WHERE x.status = 'running' AND x.next_due_at <= now()
+         ORDER BY x.next_due_at
+         LIMIT max_rollouts
+           FOR UPDATE SKIP LOCKED
+    LOOP
+        RETURN QUERY SELECT * FROM rollout._tick_one(r);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION rollout.tick(integer) IS
+    'do all due rollout work (advance, roll back, pause, extend, activate deferred tenants) for at most max_rollouts rollouts; for pg_cron: SELECT rollout.tick()';
