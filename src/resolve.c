@@ -800,9 +800,17 @@ resolve_levels(ComponentInfo *ci, FlagInfo *fi, const Level *lv, int n, Answer *
 	}
 	else
 	{
+		bool		skipped = false;
+
 		for (int i = n - 1; i >= 0; i--)
-			if (lv[i].has_act &&
-				!(ignore_rollout && lv[i].act_rollout && strcmp(ignore_rollout, lv[i].act_rollout) == 0))
+		{
+			if (lv[i].has_act && ignore_rollout && lv[i].act_rollout &&
+				strcmp(ignore_rollout, lv[i].act_rollout) == 0)
+			{
+				skipped = true;
+				continue;
+			}
+			if (lv[i].has_act)
 			{
 				ans->isnull = false;
 				ans->version = lv[i].act;
@@ -815,8 +823,11 @@ resolve_levels(ComponentInfo *ci, FlagInfo *fi, const Level *lv, int n, Answer *
 										 lv[i].act_rollout, lv[i].act_stage));
 				return;
 			}
+		}
 		if (explain)
 			explain_add(explain, "rollout", NULL, false, 0, -1, false,
+						skipped ?
+						psprintf("the activation by rollout \"%s\" is ignored (see above)", ignore_rollout) :
 						pstrdup("no rollout has activated the tenant or its ancestors"));
 	}
 

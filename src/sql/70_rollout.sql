@@ -352,7 +352,7 @@ CREATE FUNCTION rollout.create_rollout(
     target_kind text DEFAULT NULL, allow_downgrade boolean DEFAULT false,
     rollback_automatic boolean DEFAULT true, description text DEFAULT NULL,
     stage_timeout interval DEFAULT '24 hours', monitoring_extension interval DEFAULT '1 hour',
-    flag_id text DEFAULT NULL)
+    flag_id text DEFAULT NULL, salt bytea DEFAULT NULL)
 RETURNS rollout.rollout
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -402,6 +402,10 @@ BEGIN
     IF target_kind IS NOT NULL THEN
         PERFORM rollout._require_slug('tenant kind', target_kind);
     END IF;
+    IF salt IS NOT NULL AND octet_length(salt) NOT BETWEEN 8 AND 64 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('salt of rollout "%s" must be 8 to 64 bytes, not %s', rollout_id, octet_length(salt));
+    END IF;
     IF stage_timeout IS NULL OR stage_timeout < interval '0' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('stage timeout of rollout "%s" must be zero or positive', rollout_id);
@@ -417,7 +421,7 @@ BEGIN
         VALUES (rollout_id, component_id, from_version, to_version, strategy, description,
                 scope_tenant_id, channel_id, target_kind, coalesce(allow_downgrade, false),
                 coalesce(rollback_automatic, true), stage_timeout, monitoring_extension, flag_id,
-                uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), rollout._actor())
+                coalesce(salt, uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())), rollout._actor())
         RETURNING * INTO r;
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
@@ -431,8 +435,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.create_rollout(text, text, rollout.semver, rollout.semver, text, text, text, text,
-                                           boolean, boolean, text, interval, interval, text) IS
-    'create a draft rollout of a component from one version to a newer one (or an explicit downgrade); add stages next';
+                                           boolean, boolean, text, interval, interval, text, bytea) IS
+    'create a draft rollout of a component from one version to a newer one (or an explicit downgrade); add stages next. The salt (random unless given) fixes every tenant''s bucket for good';
 
 CREATE FUNCTION rollout.add_stage(
     rollout_id text, name text, method text, tenants text[] DEFAULT NULL, percent numeric DEFAULT NULL,
@@ -577,17 +581,18 @@ AS $$
 DECLARE
     r rollout.rollout := rollout._rollout_edit(rollout_id, format('stage "%s" dropped', name));
     s rollout.rollout_stage;
+    k integer;
 BEGIN
     DELETE FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id AND x.name = drop_stage.name RETURNING * INTO s;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('stage "%s" of rollout "%s" does not exist', name, r.rollout_id);
     END IF;
-    -- Keep the numbering dense: 1, 2, 3, ...
-    UPDATE rollout.rollout_stage x SET stage_no = -x.stage_no + 1
-     WHERE x.rollout_id = r.rollout_id AND x.stage_no > s.stage_no;
-    UPDATE rollout.rollout_stage x SET stage_no = -x.stage_no
-     WHERE x.rollout_id = r.rollout_id AND x.stage_no < 0;
+    -- Keep the numbering dense: 1, 2, 3, ... (in order: each slot is free)
+    FOR k IN SELECT x.stage_no FROM rollout.rollout_stage x
+              WHERE x.rollout_id = r.rollout_id AND x.stage_no > s.stage_no ORDER BY x.stage_no LOOP
+        UPDATE rollout.rollout_stage x SET stage_no = k - 1 WHERE x.rollout_id = r.rollout_id AND x.stage_no = k;
+    END LOOP;
     PERFORM rollout._audit('rollout.stage_dropped', NULL, 'rollout', r.rollout_id, NULL,
                            jsonb_build_object('stage', s.name, 'stage_no', s.stage_no));
 END

@@ -8,7 +8,7 @@ CREATE TABLE rollout.metric_sample (
     stage_no    integer     NOT NULL CHECK (stage_no >= 0),
     tenant_id   text COLLATE "C" REFERENCES rollout.tenant (tenant_id),
     metric      text        NOT NULL CHECK (metric ~ '^[a-z][a-z0-9_.]*$' AND length(metric) <= 63),
-    value       double precision NOT NULL CHECK (value = value AND value <> 'Infinity' AND value <> '-Infinity'),
+    value       double precision NOT NULL CHECK (value <> 'NaN' AND value <> 'Infinity' AND value <> '-Infinity'),
     sampled_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     reported_by text        NOT NULL
 );
@@ -96,7 +96,7 @@ BEGIN
             MESSAGE = format('invalid metric name "%s"', coalesce(bad, 'NULL')),
             DETAIL = 'A metric name is lower-case letters, digits, "_" and ".", starting with a letter.';
     END IF;
-    IF EXISTS (SELECT 1 FROM unnest(metric_values) AS u(v) WHERE u.v IS NULL OR u.v <> u.v OR u.v IN ('Infinity', '-Infinity')) THEN
+    IF EXISTS (SELECT 1 FROM unnest(metric_values) AS u(v) WHERE u.v IS NULL OR u.v IN ('NaN', 'Infinity', '-Infinity')) THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'metric values must be finite numbers';
     END IF;

@@ -62,7 +62,7 @@ GRANT EXECUTE ON FUNCTION
     rollout.set_version_status(text, rollout.semver, text, text),
     rollout.set_version_eol(text, rollout.semver, date, text),
     rollout.create_rollout(text, text, rollout.semver, rollout.semver, text, text, text, text, boolean, boolean,
-                           text, interval, interval, text),
+                           text, interval, interval, text, bytea),
     rollout.add_stage(text, text, text, text[], numeric, text, interval, numeric, numeric, jsonb, boolean, text),
     rollout.drop_stage(text, text),
     rollout.add_trigger(text, text, numeric),
