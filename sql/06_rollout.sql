@@ -2,6 +2,11 @@
 -- resolution at every step and every depth, automatic rollback, the
 -- lifecycle's refusals, blackouts, and bad input leaving nothing behind.
 \set VERBOSITY terse
+-- A fresh extension: earlier test files share this database.
+SET client_min_messages = warning;
+DROP EXTENSION pg_rollout CASCADE;
+CREATE EXTENSION pg_rollout;
+RESET client_min_messages;
 SET search_path = public, rollout;
 SET pg_rollout.actor = 'platform-admin@acme.com';
 

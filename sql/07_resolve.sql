@@ -2,6 +2,11 @@
 -- releases, the platform default; flags and kill switches; explain and bulk
 -- forms; the session cache.
 \set VERBOSITY terse
+-- A fresh extension: earlier test files share this database.
+SET client_min_messages = warning;
+DROP EXTENSION pg_rollout CASCADE;
+CREATE EXTENSION pg_rollout;
+RESET client_min_messages;
 SET search_path = public, rollout;
 SET pg_rollout.actor = 'alice@acme.com';
 
@@ -37,16 +42,16 @@ SELECT rollout.resolve_version('acme-web-shop', 'svc');
 SELECT rollout.set_channel_release('svc', 'stable', '1.1.0', 'GA');
 SELECT rollout.set_channel_release('svc', 'candidate', '2.0.0', 'RC soak');
 SELECT rollout.set_channel_release('svc', 'dev', '1.2.0-beta.1');
-SELECT rollout.set_tenant_channel('acme-web', 'candidate');
-SELECT rollout.set_tenant_channel('acme-lab', 'dev');
+SELECT channel_id FROM rollout.set_tenant_channel('acme-web', 'candidate');
+SELECT channel_id FROM rollout.set_tenant_channel('acme-lab', 'dev');
 -- dev is for test tenants only: globex cannot follow it.
-SELECT rollout.set_tenant_channel('globex', 'dev');
+SELECT channel_id FROM rollout.set_tenant_channel('globex', 'dev');
 SELECT * FROM test_all('svc');
 SELECT step, source, tenant_id, version, decided, detail FROM rollout.explain_version('acme-web-shop-prod', 'svc');
 -- globex follows the default channel.
 SELECT step, source, tenant_id, version, decided, detail FROM rollout.explain_version('globex-app', 'svc');
 -- Opting out of candidate (stable-only) moves the shop to stable.
-SELECT rollout.opt_out('acme-web-shop', 'candidate', 'stable only, please');
+SELECT choice FROM rollout.opt_out('acme-web-shop', 'candidate', 'stable only, please');
 SELECT rollout.resolve_version('acme-web-shop', 'svc') AS shop, rollout.resolve_version('acme-web-shop-prod', 'svc') AS shop_prod,
        rollout.resolve_version('acme-web-blog', 'svc') AS blog;
 

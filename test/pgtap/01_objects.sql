@@ -6,8 +6,10 @@ SELECT plan(22);
 SELECT has_schema('rollout');
 SELECT has_extension('pg_rollout');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_rollout'), false, 'extension is not relocatable');
-SELECT tables_are('rollout', ARRAY['audit_log', 'channel', 'channel_choice', 'component', 'component_version', 'tenant']);
-SELECT views_are('rollout', ARRAY['component_versions', 'tenant_tree']);
+SELECT tables_are('rollout', ARRAY['activation', 'audit_log', 'blackout', 'channel', 'channel_choice', 'channel_release',
+                                   'component', 'component_version', 'deferral', 'event_outbox', 'flag', 'flag_setting',
+                                   'metric_sample', 'pin', 'rollout', 'rollout_stage', 'rollout_trigger', 'tenant']);
+SELECT views_are('rollout', ARRAY['component_versions', 'pending_events', 'rollout_status', 'stage_status', 'tenant_tree']);
 SELECT has_type('rollout', 'semver', 'type rollout.semver exists');
 SELECT has_opclass('rollout', 'semver_ops', 'btree opclass for semver');
 SELECT has_opclass('rollout', 'semver_hash_ops', 'hash opclass for semver');
@@ -24,8 +26,8 @@ SELECT ok(pg_has_role('rollout_admin', 'rollout_viewer', 'USAGE'), 'rollout_admi
 SELECT set_eq(
     $$SELECT c.relname::text FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_class c ON c.oid = x.oid
        WHERE e.extname = 'pg_rollout'$$,
-    $$SELECT tablename::text FROM pg_tables WHERE schemaname = 'rollout'$$,
-    'every rollout table is registered with pg_extension_config_dump');
+    $$SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'rollout'::regnamespace AND c.relkind IN ('r', 'S')$$,
+    'every rollout table and sequence is registered with pg_extension_config_dump');
 
 -- every public object is commented
 SELECT is_empty(

@@ -1,7 +1,7 @@
 -- pgTAP: what each role may do, exercised as that role; no superuser needed
 -- for daily work.
 BEGIN;
-SELECT plan(26);
+SELECT plan(42);
 
 CREATE ROLE pgr_t_viewer LOGIN IN ROLE rollout_viewer;
 CREATE ROLE pgr_t_operator LOGIN IN ROLE rollout_operator;
@@ -71,6 +71,41 @@ SELECT throws_ok($$SELECT pg_temp.as_role('pgr_t_nobody', $q$SELECT count(*) FRO
                  '42501', NULL, 'a role without rollout roles cannot read tenants');
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_t_nobody', $q$SELECT rollout.create_tenant('p-y')$q$)$$,
                  '42501', NULL, 'a role without rollout roles cannot create tenants');
+
+-- rollouts: operators define and run them, admins approve, viewers resolve
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_t_operator', $q$SELECT rollout.add_version('p-comp', '2.0.0', 'published')$q$)$$,
+                'operator adds a second version');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_t_admin', $q$SELECT rollout.set_default_version('p-comp', '1.0.0')$q$)$$,
+                'admin sets the platform default');
+SET pg_rollout.actor = 'operator@example.com';
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_t_operator', $q$SELECT rollout.create_rollout('p-r1', 'p-comp', '1.0.0', '2.0.0')$q$)$$,
+                'operator creates a rollout');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_t_operator', $q$SELECT rollout.add_stage('p-r1', 'all', 'all')$q$)$$,
+                'operator adds a stage');
+SET pg_rollout.actor = 'approver@example.com';
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_t_operator', $q$SELECT rollout.approve_rollout('p-r1')$q$)$$,
+                 '42501', NULL, 'operator cannot approve a rollout');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_t_admin', $q$SELECT rollout.approve_rollout('p-r1')$q$)$$,
+                'admin approves a rollout');
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_t_viewer', $q$SELECT rollout.start_rollout('p-r1')$q$)$$,
+                 '42501', NULL, 'viewer cannot start a rollout');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_t_operator', $q$SELECT rollout.start_rollout('p-r1')$q$)$$,
+                'operator starts a rollout');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_t_operator', $q$SELECT * FROM rollout.tick()$q$)$$,
+                'operator runs the tick');
+SELECT is(rollout.resolve_version('p-org', 'p-comp')::text, '2.0.0', 'the rollout activated the tenant');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_t_viewer', $q$SELECT rollout.resolve_version('p-org', 'p-comp'), * FROM rollout.explain_version('p-org', 'p-comp')$q$)$$,
+                'viewer resolves and explains a version');
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_t_nobody', $q$SELECT rollout.resolve_version('p-org', 'p-comp')$q$)$$,
+                 '42501', NULL, 'a role without rollout roles cannot resolve');
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_t_operator', $q$SELECT rollout.create_flag('p-flag')$q$)$$,
+                 '42501', NULL, 'operator cannot create flags');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_t_admin', $q$SELECT rollout.create_flag('p-flag')$q$)$$,
+                'admin creates a flag');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_t_operator', $q$SELECT rollout.kill_flag('p-flag', 'incident')$q$)$$,
+                'operator flips a kill switch');
+SELECT is((SELECT rollout.flag_enabled('p-org', 'p-flag')), false, 'the kill switch is on');
+RESET pg_rollout.actor;
 
 -- work done by non-superusers is audited with their session user and a valid chain
 SELECT is((SELECT count(*)::int FROM rollout.audit_log WHERE tenant_id IN ('p-org', 'p-team', 'p-team2')), 5,
