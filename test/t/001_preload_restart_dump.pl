@@ -49,6 +49,23 @@ $node->safe_psql('postgres', q{
 	SELECT rollout.add_version('policy:production', '2.0.0-rc.1');
 	SELECT rollout.set_default_version('policy:production', '1.0.0');
 	SELECT rollout.set_version_eol('policy:production', '1.0.0', '2027-06-30');
+	SELECT rollout.set_version_status('policy:production', '2.0.0-rc.1', 'published');
+	SELECT rollout.set_channel_release('policy:production', 'stable', '1.0.0', 'GA');
+	SELECT rollout.create_rollout('r-dump', 'policy:production', '1.0.0', '2.0.0-rc.1');
+	SELECT rollout.add_stage('r-dump', 'canary', 'tenants', tenants => ARRAY['acme'], min_duration => '1 day',
+	                         max_new_failures => 3);
+	SELECT rollout.add_stage('r-dump', 'rest', 'all');
+	SELECT rollout.add_trigger('r-dump', 'failure_rate_increase', 0.2);
+	SET pg_rollout.actor = 'approver@example.com';
+	SELECT rollout.approve_rollout('r-dump');
+	SELECT rollout.report_metrics('r-dump', NULL, ARRAY['failure_rate'], ARRAY[0.1], 'baseline');
+	SELECT rollout.start_rollout('r-dump');
+	SELECT rollout.report_metrics('r-dump', ARRAY['acme'], ARRAY['new_failures'], ARRAY[1]);
+	SELECT rollout.pin_version('other', 'policy:production', '1.0.0', 'hold');
+	SELECT rollout.create_flag('beta');
+	SELECT rollout.set_flag('beta', 'acme', true, 'beta customer');
+	SELECT rollout.kill_flag('beta', 'incident', 'other');
+	SELECT rollout.add_blackout('other', tstzrange('2030-01-01', '2030-01-02'), 'freeze');
 });
 
 # A canonical text image of every user table.
@@ -59,10 +76,26 @@ my $image_sql = q{
 		UNION ALL SELECT 'choice ' || c::text FROM rollout.channel_choice c
 		UNION ALL SELECT 'component ' || c::text FROM rollout.component c
 		UNION ALL SELECT 'version ' || v::text FROM rollout.component_version v
-		UNION ALL SELECT 'audit ' || a::text FROM rollout.audit_log a) s(x)
+		UNION ALL SELECT 'audit ' || a::text FROM rollout.audit_log a
+		UNION ALL SELECT 'rollout ' || r::text FROM rollout.rollout r
+		UNION ALL SELECT 'stage ' || s::text FROM rollout.rollout_stage s
+		UNION ALL SELECT 'trigger ' || t::text FROM rollout.rollout_trigger t
+		UNION ALL SELECT 'activation ' || a::text FROM rollout.activation a
+		UNION ALL SELECT 'sample ' || m::text FROM rollout.metric_sample m
+		UNION ALL SELECT 'event ' || e::text FROM rollout.event_outbox e
+		UNION ALL SELECT 'pin ' || p::text FROM rollout.pin p
+		UNION ALL SELECT 'release ' || c::text FROM rollout.channel_release c
+		UNION ALL SELECT 'flag ' || f::text FROM rollout.flag f
+		UNION ALL SELECT 'flag_setting ' || f::text FROM rollout.flag_setting f
+		UNION ALL SELECT 'blackout ' || b::text FROM rollout.blackout b
+		UNION ALL SELECT 'resolved ' || r.tenant_id || '=' || r.version::text || '/' || r.source
+		            FROM rollout.resolve_versions('policy:production') r
+		UNION ALL SELECT 'flag_enabled ' || t.tenant_id || '=' || rollout.flag_enabled(t.tenant_id, 'beta')::text
+		            FROM rollout.tenant t) s(x)
 };
 my $before = $node->safe_psql('postgres', $image_sql);
 like($before, qr/tenant \(acme-api,other/, 'image has the moved tenant');
+like($before, qr/resolved acme=2\.0\.0-rc\.1\/rollout/, 'image has the rollout activation as resolved');
 
 $node->restart;
 is($node->safe_psql('postgres', $image_sql), $before, 'every row survives a restart');
@@ -98,6 +131,14 @@ foreach my $db ('restored_plain', 'restored_custom')
 		"$db: appends after the restore extend the chain");
 	is($node->safe_psql($db, "SELECT path FROM rollout.tenant WHERE tenant_id = 'after-restore'"), '{acme,after-restore}',
 		"$db: the tree works after the restore");
+	# the restored rollout keeps running: ids continue from the dumped sequences
+	$node->safe_psql($db, "SELECT rollout.report_metrics('r-dump', NULL, ARRAY['new_failures'], ARRAY[1])");
+	is($node->safe_psql($db, "SELECT count(DISTINCT sample_id) FROM rollout.metric_sample"), '3',
+		"$db: new samples get fresh ids after the restore");
+	is($node->safe_psql($db, "SELECT status FROM rollout.pause_rollout('r-dump', 'after restore')"), 'paused',
+		"$db: the restored rollout can be paused");
+	is($node->safe_psql($db, "SELECT count(DISTINCT event_id) = count(*) FROM rollout.event_outbox"), 't',
+		"$db: event ids stay unique after the restore");
 }
 
 $node->stop;
