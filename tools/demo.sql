@@ -49,6 +49,43 @@ SELECT rollout.suspend_tenant('security-tools', reason => 'contract paused') \g 
 SELECT rollout.decommission_tenant('platform-eng-infrastructure', reason => 'merged into core-services') \g /dev/null
 SELECT tenant_id, status FROM rollout.tenant WHERE status <> 'active';
 
+\echo '== a staged rollout (seed 000 rollout-789): canary -> 25 % by scan volume -> 75 % -> all'
+SELECT rollout.set_default_version('policy:production', '1.9.2', reason => 'before rollout-789') \g /dev/null
+SELECT rollout.create_rollout('rollout-789', 'policy:production', '1.9.2', '2.0.0',
+                              description => 'Updated production policy with KEV blocking') \g /dev/null
+SELECT rollout.add_stage('rollout-789', 'canary', 'tenants', tenants => ARRAY['platform-eng-core-services'],
+                         max_new_failures => 5, max_failure_rate_increase => 0.05) \g /dev/null
+SELECT rollout.add_stage('rollout-789', 'early-adopters', 'percentage', percent => 25, weight_by => 'scan_volume',
+                         max_new_failures => 20, auto_proceed => true) \g /dev/null
+SELECT rollout.add_stage('rollout-789', 'majority', 'percentage', percent => 75, auto_proceed => true) \g /dev/null
+SELECT rollout.add_stage('rollout-789', 'full', 'all', auto_proceed => true) \g /dev/null
+SELECT rollout.add_trigger('rollout-789', 'failure_rate_increase', 0.20) \g /dev/null
+\echo '-- impact preview, per stage and organisation'
+SELECT stage_no, stage, group_id, tenants, cumulative_tenants, weight_share
+  FROM rollout.preview_summary('rollout-789') WHERE level = 1;
+\echo '-- approval by someone other than the author, then start'
+SET pg_rollout.actor = 'policy-admin@acme.example';
+SELECT rollout.approve_rollout('rollout-789', 'impact acceptable') \g /dev/null
+SELECT rollout.report_metrics('rollout-789', NULL, ARRAY['failure_rate'], ARRAY[0.12], stage => 'baseline') \g /dev/null
+SELECT rollout_id, status, current_stage FROM rollout.start_rollout('rollout-789', 'change window');
+SELECT step, source, tenant_id, version, decided, detail
+  FROM rollout.explain_version('platform-eng-core-services', 'policy:production');
+\echo '-- canary metrics arrive; tick() (pg_cron runs it every minute) evaluates the stage'
+SELECT rollout.report_metrics('rollout-789', '[{"tenant": "platform-eng-core-services", "metric": "new_failures", "value": 2},
+                                              {"tenant": "platform-eng-core-services", "metric": "failure_rate", "value": 0.13}]') \g /dev/null
+SELECT * FROM rollout.tick();
+SELECT rollout.advance_rollout('rollout-789', 'canary looks good') \g /dev/null
+SELECT rollout.report_metrics('rollout-789', NULL, ARRAY['new_failures'], ARRAY[4]) \g /dev/null
+SELECT * FROM rollout.tick();
+SELECT * FROM rollout.tick();
+SELECT * FROM rollout.tick();
+SELECT rollout_id, status, current_stage, tenants_activated, status_reason FROM rollout.rollout_status;
+\echo '-- which version does each tenant run (suspended and decommissioned tenants were never activated)'
+SELECT tenant_id, version, source FROM rollout.resolve_versions('policy:production') ORDER BY tenant_id;
+\echo '-- events for notifiers (also sent with NOTIFY pg_rollout_events)'
+SELECT event_id, event, payload ->> 'reason' AS reason FROM rollout.pending_events;
+RESET pg_rollout.actor;
+
 \echo '== the audit log: every change, hash-chained'
 SELECT seq, actor, tenant_id, action, reason FROM rollout.audit_log ORDER BY seq DESC LIMIT 8;
 SELECT * FROM rollout.verify_audit();
