@@ -247,6 +247,23 @@ SELECT count(*) FROM rollout.preview('rollout-793');
 SELECT name FROM rollout.add_stage('rollout-793', 'all', 'all');
 SELECT tenant_id FROM rollout.preview('rollout-793') ORDER BY 1;
 
+-- Maintenance windows: the nearest windowed tenant's windows decide.
+SELECT rollout.add_maintenance_window('security', ARRAY[1, 2, 3, 4, 5, 6, 7],
+        ((now() AT TIME ZONE 'UTC') + interval '2 hours')::time,
+        ((now() AT TIME ZONE 'UTC') + interval '3 hours')::time, 'UTC', 'nights only') AS closed_window \gset
+SELECT tenant_id, deferred, hold_reason FROM rollout.preview('rollout-793') ORDER BY 1;
+SELECT rollout.add_maintenance_window('proj-5', ARRAY[1, 2, 3, 4, 5, 6, 7],
+        ((now() AT TIME ZONE 'Europe/Berlin') - interval '1 hour')::time,
+        ((now() AT TIME ZONE 'Europe/Berlin') + interval '1 hour')::time, 'Europe/Berlin', 'open now') AS open_window \gset
+SELECT t, rollout.activation_hold(t) FROM unnest(ARRAY['security', 'security-tools', 'proj-5', 'web-app']) t;
+SELECT rollout.add_maintenance_window('security', ARRAY[0], '01:00', '02:00');
+SELECT rollout.add_maintenance_window('security', ARRAY[1], '01:00', '01:00');
+SELECT rollout.add_maintenance_window('security', ARRAY[1], '01:00', '02:00', 'Mars/Olympus');
+SELECT rollout.remove_maintenance_window(:closed_window, 'windows lifted');
+SELECT rollout.remove_maintenance_window(:open_window);
+SELECT rollout.remove_maintenance_window(:open_window);
+SELECT count(*) FILTER (WHERE deferred) AS deferred FROM rollout.preview('rollout-793');
+
 -- ---------------------------------------------------------------------
 -- Bad input: a clear error, and nothing stored
 -- ---------------------------------------------------------------------

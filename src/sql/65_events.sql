@@ -24,7 +24,8 @@ COMMENT ON COLUMN rollout.event_outbox.acked_at IS 'when a notifier acknowledged
 COMMENT ON SEQUENCE rollout.event_seq IS 'event ids of rollout.event_outbox';
 
 CREATE FUNCTION rollout._event(event text, rollout_id text, reason text, details jsonb DEFAULT '{}',
-                               tenant_id text DEFAULT NULL)
+                               tenant_id text DEFAULT NULL, subject_kind text DEFAULT 'rollout',
+                               subject_id text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -35,7 +36,7 @@ DECLARE
     payload jsonb;
     msg text;
 BEGIN
-    seq := rollout._audit(event, tenant_id, 'rollout', rollout_id, reason, coalesce(details, '{}'));
+    seq := rollout._audit(event, tenant_id, subject_kind, coalesce(subject_id, rollout_id), reason, coalesce(details, '{}'));
     id := nextval('rollout.event_seq');
     payload := jsonb_build_object('event_id', id, 'event', event, 'rollout_id', rollout_id,
                                   'at', now(), 'actor',
@@ -54,7 +55,7 @@ BEGIN
     RETURN id;
 END
 $$;
-COMMENT ON FUNCTION rollout._event(text, text, text, jsonb, text) IS
+COMMENT ON FUNCTION rollout._event(text, text, text, jsonb, text, text, text) IS
     'internal: record a rollout event in the audit log and the outbox, and NOTIFY pg_rollout_events';
 
 CREATE VIEW rollout.pending_events AS

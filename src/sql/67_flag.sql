@@ -172,7 +172,7 @@ BEGIN
         END IF;
     END IF;
     PERFORM rollout._event(CASE WHEN killed THEN 'flag.killed' ELSE 'flag.unkilled' END, NULL, reason,
-                           jsonb_build_object('flag', f.flag_id, 'tenant', tenant_id), tenant_id);
+                           jsonb_build_object('flag', f.flag_id, 'tenant', tenant_id), tenant_id, 'flag', f.flag_id);
 END
 $$;
 COMMENT ON FUNCTION rollout.kill_flag(text, text, text, boolean) IS

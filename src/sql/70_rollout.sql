@@ -255,6 +255,120 @@ $$;
 COMMENT ON FUNCTION rollout.in_blackout(text, timestamptz) IS
     'whether a blackout on the tenant or an ancestor covers the time';
 
+CREATE SEQUENCE rollout.maintenance_window_seq;
+CREATE TABLE rollout.maintenance_window (
+    window_id   bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.maintenance_window_seq'),
+    tenant_id   text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
+    weekdays    integer[]   NOT NULL
+                CHECK (pg_catalog.cardinality(weekdays) > 0 AND weekdays <@ '{1,2,3,4,5,6,7}'),
+    starts      time        NOT NULL,
+    ends        time        NOT NULL CHECK (ends <> starts),
+    time_zone   text        NOT NULL DEFAULT 'UTC',
+    reason      text,
+    created_by  text        NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX maintenance_window_tenant_idx ON rollout.maintenance_window (tenant_id);
+SELECT pg_catalog.pg_extension_config_dump('rollout.maintenance_window', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.maintenance_window_seq', '');
+COMMENT ON SEQUENCE rollout.maintenance_window_seq IS 'ids of rollout.maintenance_window';
+COMMENT ON TABLE rollout.maintenance_window IS
+    'recurring maintenance windows: a tenant whose nearest windowed ancestor (or itself) has windows is activated only inside one';
+COMMENT ON COLUMN rollout.maintenance_window.weekdays IS 'ISO days of the week the window opens on: 1 = Monday .. 7 = Sunday';
+COMMENT ON COLUMN rollout.maintenance_window.starts IS 'local opening time';
+COMMENT ON COLUMN rollout.maintenance_window.ends IS 'local closing time; earlier than starts for a window that spans midnight';
+COMMENT ON COLUMN rollout.maintenance_window.time_zone IS 'time zone of starts and ends (a name such as Europe/Berlin)';
+
+CREATE FUNCTION rollout._window_open(weekdays integer[], starts time, ends time, time_zone text, at timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN $2 < $3
+                THEN extract(isodow FROM l.t)::integer = ANY ($1) AND l.t::time >= $2 AND l.t::time < $3
+                ELSE (extract(isodow FROM l.t)::integer = ANY ($1) AND l.t::time >= $2)
+                     OR (extract(isodow FROM l.t - interval '1 day')::integer = ANY ($1) AND l.t::time < $3) END
+      FROM (SELECT $5 AT TIME ZONE $4 AS t) l
+$$;
+COMMENT ON FUNCTION rollout._window_open(integer[], time, time, text, timestamptz) IS
+    'internal: whether a weekly window is open at a time';
+
+CREATE FUNCTION rollout.add_maintenance_window(tenant_id text, weekdays integer[], starts time, ends time,
+                                               time_zone text DEFAULT 'UTC', reason text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM rollout._tenant_for_update(tenant_id);
+    IF weekdays IS NULL OR cardinality(weekdays) = 0 OR NOT (weekdays <@ '{1,2,3,4,5,6,7}') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid weekdays %s for a maintenance window of tenant "%s"', coalesce(weekdays::text, 'NULL'), tenant_id),
+            DETAIL = 'Weekdays are ISO day numbers: 1 (Monday) to 7 (Sunday), at least one.';
+    END IF;
+    IF starts IS NULL OR ends IS NULL OR starts = ends THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('a maintenance window of tenant "%s" needs different start and end times', tenant_id);
+    END IF;
+    IF time_zone IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names z WHERE z.name = time_zone)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_abbrevs z WHERE z.abbrev = time_zone) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('time zone "%s" is not recognized', time_zone);
+    END IF;
+    INSERT INTO rollout.maintenance_window (tenant_id, weekdays, starts, ends, time_zone, reason, created_by)
+    VALUES (tenant_id, weekdays, starts, ends, time_zone, reason, rollout._actor())
+    RETURNING window_id INTO id;
+    PERFORM rollout._audit('maintenance_window.added', tenant_id, 'maintenance_window', id::text, reason,
+                           jsonb_build_object('weekdays', weekdays, 'starts', starts, 'ends', ends, 'time_zone', time_zone));
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION rollout.add_maintenance_window(text, integer[], time, time, text, text) IS
+    'add a weekly maintenance window to a tenant (and its subtree, unless a descendant has its own); rollouts activate them only inside';
+
+CREATE FUNCTION rollout.remove_maintenance_window(window_id bigint, reason text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w rollout.maintenance_window;
+BEGIN
+    DELETE FROM rollout.maintenance_window x WHERE x.window_id = remove_maintenance_window.window_id RETURNING * INTO w;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('maintenance window %s does not exist', remove_maintenance_window.window_id);
+    END IF;
+    PERFORM rollout._audit('maintenance_window.removed', w.tenant_id, 'maintenance_window', w.window_id::text, reason, '{}');
+    UPDATE rollout.rollout r SET next_due_at = now()
+     WHERE r.status = 'running' AND EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id);
+END
+$$;
+COMMENT ON FUNCTION rollout.remove_maintenance_window(bigint, text) IS 'remove a maintenance window; audited';
+
+CREATE FUNCTION rollout.activation_hold(tenant_id text, at timestamptz DEFAULT now())
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH p AS (SELECT u.id, u.o FROM unnest(rollout.tenant_path($1)) WITH ORDINALITY u(id, o)),
+         nearest AS (SELECT p.id FROM p WHERE EXISTS (SELECT 1 FROM rollout.maintenance_window w WHERE w.tenant_id = p.id)
+                      ORDER BY p.o DESC LIMIT 1)
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM rollout.blackout b JOIN p ON p.id = b.tenant_id WHERE b.during @> $2)
+            THEN 'maintenance blackout'
+        WHEN EXISTS (SELECT 1 FROM nearest)
+             AND NOT EXISTS (SELECT 1 FROM rollout.maintenance_window w JOIN nearest n ON n.id = w.tenant_id
+                              WHERE rollout._window_open(w.weekdays, w.starts, w.ends, w.time_zone, $2))
+            THEN 'outside maintenance window'
+        END
+$$;
+COMMENT ON FUNCTION rollout.activation_hold(text, timestamptz) IS
+    'why a rollout may not activate the tenant at a time (a blackout on its path, or outside the windows of its nearest windowed ancestor), NULL when it may';
+
 -- ---------------------------------------------------------------------
 -- Definition
 -- ---------------------------------------------------------------------
@@ -682,7 +796,7 @@ COMMENT ON FUNCTION rollout._weight(jsonb, text) IS 'internal: a numeric tenant 
 -- Tenants eligible for a rollout, with their bucket and blackout state.
 CREATE FUNCTION rollout._eligible(rollout_id text)
 RETURNS TABLE (tenant_id text, path text[], kind text, attributes jsonb, bucket integer, blacked_out boolean,
-               target boolean)
+               target boolean, hold_reason text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -700,17 +814,31 @@ BEGIN
     RETURN QUERY
     WITH bounds AS MATERIALIZED (SELECT lo AS lo, hi AS hi),
          dark AS MATERIALIZED (
-            SELECT b.tenant_id FROM rollout.blackout b WHERE b.during @> now())
+            SELECT b.tenant_id FROM rollout.blackout b WHERE b.during @> now()),
+         windowed AS MATERIALIZED (
+            SELECT w.tenant_id, bool_or(rollout._window_open(w.weekdays, w.starts, w.ends, w.time_zone, now())) AS open
+              FROM rollout.maintenance_window w GROUP BY w.tenant_id),
+         base AS (
+            SELECT t.tenant_id, t.path, t.kind, t.attributes,
+                   EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) AS dark,
+                   -- the windows of the nearest windowed tenant on the path decide
+                   CASE WHEN NOT EXISTS (SELECT 1 FROM windowed) THEN true
+                        ELSE coalesce((SELECT w.open FROM unnest(t.path) WITH ORDINALITY u(id, o)
+                                         JOIN windowed w ON w.tenant_id = u.id
+                                        ORDER BY u.o DESC LIMIT 1), true) END AS window_open
+              FROM rollout.tenant t, bounds
+             WHERE t.status = 'active'
+               AND (bounds.lo IS NULL OR (t.path >= bounds.lo AND t.path < bounds.hi))
+               AND (r.target_kind IS NULL OR t.kind = r.target_kind)
+               AND (r.channel_id IS NULL OR rollout.effective_channel(t.tenant_id) = r.channel_id))
     SELECT t.tenant_id, t.path, t.kind, t.attributes, rollout.bucket(r.salt, t.tenant_id),
-           EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)),
+           t.dark OR NOT t.window_open,
            r.target_kind IS NOT NULL
            OR NOT EXISTS (SELECT 1 FROM rollout.tenant c
-                           WHERE c.parent_id = t.tenant_id AND c.status <> 'decommissioned')
-      FROM rollout.tenant t, bounds
-     WHERE t.status = 'active'
-       AND (bounds.lo IS NULL OR (t.path >= bounds.lo AND t.path < bounds.hi))
-       AND (r.target_kind IS NULL OR t.kind = r.target_kind)
-       AND (r.channel_id IS NULL OR rollout.effective_channel(t.tenant_id) = r.channel_id);
+                           WHERE c.parent_id = t.tenant_id AND c.status <> 'decommissioned'),
+           CASE WHEN t.dark THEN 'maintenance blackout'
+                WHEN NOT t.window_open THEN 'outside maintenance window' END
+      FROM base t;
 END
 $$;
 COMMENT ON FUNCTION rollout._eligible(text) IS
@@ -719,7 +847,7 @@ COMMENT ON FUNCTION rollout._eligible(text) IS
 -- Tenants selected by the stages up to through_stage: the first stage that
 -- selects each.  Selection is cumulative and deterministic.
 CREATE FUNCTION rollout._selection(rollout_id text, through_stage integer)
-RETURNS TABLE (tenant_id text, stage_no integer, blacked_out boolean, weight double precision)
+RETURNS TABLE (tenant_id text, stage_no integer, blacked_out boolean, weight double precision, hold_reason text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -750,7 +878,8 @@ AS $$
     SELECT c.tenant_id, c.stage_no, e.blacked_out,
            coalesce(rollout._weight(e.attributes,
                                     (SELECT s.weight_by FROM st s WHERE s.weight_by IS NOT NULL
-                                      ORDER BY s.stage_no DESC LIMIT 1)), 0)
+                                      ORDER BY s.stage_no DESC LIMIT 1)), 0),
+           e.hold_reason
       FROM chosen c JOIN e USING (tenant_id)
 $$;
 COMMENT ON FUNCTION rollout._selection(text, integer) IS
@@ -759,7 +888,7 @@ COMMENT ON FUNCTION rollout._selection(text, integer) IS
 -- Impact preview: which tenants each stage would activate, if it ran now.
 CREATE FUNCTION rollout.preview(rollout_id text)
 RETURNS TABLE (stage_no integer, stage text, tenant_id text, path text, kind text, bucket integer,
-               weight double precision, deferred boolean, already_active boolean)
+               weight double precision, deferred boolean, already_active boolean, hold_reason text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -779,7 +908,8 @@ BEGIN
            rollout.bucket(r.salt, sel.tenant_id), sel.weight, sel.blacked_out,
            EXISTS (SELECT 1 FROM rollout.activation a
                     WHERE a.component_id = r.component_id AND a.tenant_id = sel.tenant_id
-                      AND a.rollout_id = r.rollout_id)
+                      AND a.rollout_id = r.rollout_id),
+           sel.hold_reason
       FROM rollout._selection(r.rollout_id, coalesce(last_stage, 0)) sel
       JOIN rollout.rollout_stage s ON s.rollout_id = r.rollout_id AND s.stage_no = sel.stage_no
       JOIN rollout.tenant t ON t.tenant_id = sel.tenant_id
@@ -787,7 +917,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.preview(text) IS
-    'impact preview: every tenant the rollout would activate, with the first stage that selects it, bucket, weight and blackout state';
+    'impact preview: every tenant the rollout would activate, with the first stage that selects it, bucket, weight, and whether (and why) it would be deferred now';
 
 CREATE FUNCTION rollout.preview_summary(rollout_id text)
 RETURNS TABLE (stage_no integer, stage text, level integer, group_id text, group_kind text,
@@ -833,7 +963,7 @@ DECLARE
 BEGIN
     SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _activate_through.rollout_id;
     WITH sel AS MATERIALIZED (
-            SELECT s.tenant_id, s.blacked_out FROM rollout._selection(r.rollout_id, k) s),
+            SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
          ins AS (
             INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
             SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now()
@@ -852,7 +982,7 @@ BEGIN
             RETURNING 1),
          defer AS (
             INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
-            SELECT r.rollout_id, s.tenant_id, k, 'maintenance blackout'
+            SELECT r.rollout_id, s.tenant_id, k, s.hold_reason
               FROM sel s
              WHERE s.blacked_out
                AND NOT EXISTS (SELECT 1 FROM rollout.activation a
@@ -920,9 +1050,12 @@ BEGIN
             due := s.due_at;
         END IF;
         IF EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) THEN
-            -- Deferred tenants: look again when the earliest current blackout ends.
-            due := least(due, coalesce((SELECT min(upper(b.during)) FROM rollout.blackout b WHERE b.during @> now()),
-                                       now()));
+            -- Deferred tenants: look again when the earliest current blackout
+            -- ends, and every 15 minutes for maintenance windows to open.
+            due := least(due, (SELECT min(upper(b.during)) FROM rollout.blackout b WHERE b.during @> now()),
+                         CASE WHEN EXISTS (SELECT 1 FROM rollout.deferral d
+                                            WHERE d.rollout_id = r.rollout_id AND d.reason = 'outside maintenance window')
+                              THEN now() + interval '15 minutes' END);
         END IF;
     END IF;
     UPDATE rollout.rollout x SET next_due_at = due WHERE x.rollout_id = r.rollout_id;

@@ -61,7 +61,9 @@ DECLARE
     n bigint;
     bad text;
 BEGIN
-    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = report_metrics.rollout_id FOR SHARE;
+    -- NO KEY UPDATE: concurrent reporters of one rollout queue instead of
+    -- deadlocking on the upgrade to the UPDATE below.
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = report_metrics.rollout_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('rollout "%s" does not exist', rollout_id);
