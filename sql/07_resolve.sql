@@ -172,3 +172,10 @@ SELECT * FROM test_all('svc') WHERE version = '3.0.0';
 SELECT step, source, tenant_id, version, decided, detail FROM rollout.explain_version('acme-lab-x', 'svc');
 SELECT rollout.kill_flag('svc-3-enabled', 'hotfix deployed', killed => false);
 SELECT * FROM test_all('svc') WHERE version = '3.0.0';
+
+-- Channel-scoped rollouts: only tenants whose effective channel matches.
+SELECT count(*) AS tenants, count(*) FILTER (WHERE c.channel_id = rollout.effective_channel(c.tenant_id)) AS agree
+  FROM rollout.effective_channels() c;
+SELECT rollout_id, channel_id FROM rollout.create_rollout('svc-4', 'svc', '1.1.0', '2.0.0', channel_id => 'candidate');
+SELECT name FROM rollout.add_stage('svc-4', 'everyone', 'all');
+SELECT tenant_id FROM rollout.preview('svc-4') ORDER BY 1;

@@ -1195,7 +1195,10 @@ put_answer(ReturnSetInfo *rsinfo, const char *tenant, const Answer *ans)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
-/* Every tenant, in one ordered pass over the tree. */
+/*
+ * Every tenant, in one ordered pass over the tree: the version of a
+ * component, or (component NULL) the effective channel.
+ */
 static void
 resolve_all(ReturnSetInfo *rsinfo, const char *component)
 {
@@ -1213,8 +1216,8 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 	compute_begin();
 	PG_TRY();
 	{
-		ComponentInfo *ci;
-		FlagInfo   *fi;
+		ComponentInfo *ci = NULL;
+		FlagInfo   *fi = NULL;
 		Oid			argtypes[2] = {TEXTOID, TEXTOID};
 		Datum		values[2];
 		char		nulls[2] = {' ', ' '};
@@ -1224,10 +1227,15 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
 		load_channels(snap);
-		ci = load_component(component, snap);
-		fi = ci->flag_id ? load_flag(ci->flag_id, snap) : NULL;
-		values[0] = CStringGetTextDatum(component);
-		if (ci->flag_id)
+		if (component)
+		{
+			ci = load_component(component, snap);
+			fi = ci->flag_id ? load_flag(ci->flag_id, snap) : NULL;
+			values[0] = CStringGetTextDatum(component);
+		}
+		else
+			nulls[0] = 'n';
+		if (ci && ci->flag_id)
 			values[1] = CStringGetTextDatum(ci->flag_id);
 		else
 			nulls[1] = 'n';
@@ -1252,6 +1260,21 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 					elog(ERROR, "pg_rollout: tenant depth %d out of range", depth);
 				MemoryContextReset(levelcxt[depth - 1]);
 				level_from_tuple(&levels[depth - 1], tup, SPI_tuptable->tupdesc, levelcxt[depth - 1]);
+				if (ci == NULL)
+				{
+					const char *from;
+					int			eff = effective_channel(levels, depth, &from);
+					Datum		cvalues[2];
+					bool		cnulls[2] = {false, eff < 0};
+
+					old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+					cvalues[0] = CStringGetTextDatum(levels[depth - 1].tenant_id);
+					cvalues[1] = eff < 0 ? (Datum) 0 : CStringGetTextDatum(channels[eff].id);
+					tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, cvalues, cnulls);
+					MemoryContextSwitchTo(old);
+					MemoryContextReset(rowcxt);
+					continue;
+				}
 				old = MemoryContextSwitchTo(rowcxt);
 				resolve_levels(ci, fi, levels, depth, &ans, NULL);
 				MemoryContextSwitchTo(old);
@@ -1315,6 +1338,18 @@ pgr_resolve_versions(PG_FUNCTION_ARGS)
 			put_answer(rsinfo, tenant, &ans);
 		}
 	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgr_effective_channels);
+
+/* rollout.effective_channels(): every tenant's effective channel, one pass. */
+Datum
+pgr_effective_channels(PG_FUNCTION_ARGS)
+{
+	pgr_require_preload("version resolution");
+	InitMaterializedSRF(fcinfo, 0);
+	resolve_all((ReturnSetInfo *) fcinfo->resultinfo, NULL);
 	return (Datum) 0;
 }
 

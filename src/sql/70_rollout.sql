@@ -818,6 +818,9 @@ BEGIN
          windowed AS MATERIALIZED (
             SELECT w.tenant_id, bool_or(rollout._window_open(w.weekdays, w.starts, w.ends, w.time_zone, now())) AS open
               FROM rollout.maintenance_window w GROUP BY w.tenant_id),
+         chan AS MATERIALIZED (
+            SELECT c.tenant_id, c.channel_id FROM rollout.effective_channels() c
+             WHERE r.channel_id IS NOT NULL AND c.channel_id = r.channel_id),
          base AS (
             SELECT t.tenant_id, t.path, t.kind, t.attributes,
                    EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) AS dark,
@@ -830,7 +833,7 @@ BEGIN
              WHERE t.status = 'active'
                AND (bounds.lo IS NULL OR (t.path >= bounds.lo AND t.path < bounds.hi))
                AND (r.target_kind IS NULL OR t.kind = r.target_kind)
-               AND (r.channel_id IS NULL OR rollout.effective_channel(t.tenant_id) = r.channel_id))
+               AND (r.channel_id IS NULL OR EXISTS (SELECT 1 FROM chan WHERE chan.tenant_id = t.tenant_id)))
     SELECT t.tenant_id, t.path, t.kind, t.attributes, rollout.bucket(r.salt, t.tenant_id),
            t.dark OR NOT t.window_open,
            r.target_kind IS NOT NULL

@@ -144,6 +144,13 @@ AS 'MODULE_PATHNAME', 'pgr_resolve_versions';
 COMMENT ON FUNCTION rollout.resolve_versions(text, text[]) IS
     'bulk resolution: the version of a component for the listed tenants, or for every tenant (one ordered pass over the tree) when tenant_ids is NULL';
 
+CREATE FUNCTION rollout.effective_channels()
+RETURNS TABLE (tenant_id text, channel_id text)
+LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000
+AS 'MODULE_PATHNAME', 'pgr_effective_channels';
+COMMENT ON FUNCTION rollout.effective_channels() IS
+    'every tenant''s effective channel (as rollout.effective_channel), in one ordered pass over the tree';
+
 CREATE FUNCTION rollout.flag_enabled(tenant_id text, flag_id text)
 RETURNS boolean
 LANGUAGE C STABLE STRICT PARALLEL RESTRICTED

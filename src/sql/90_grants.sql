@@ -44,6 +44,7 @@ GRANT EXECUTE ON FUNCTION
     rollout.resolve_version(text, text),
     rollout.explain_version(text, text),
     rollout.resolve_versions(text, text[]),
+    rollout.effective_channels(),
     rollout.flag_enabled(text, text),
     rollout.explain_flag(text, text),
     rollout.resolve_cache_stats()
