@@ -305,6 +305,8 @@ SELECT rollout.add_stage('rollout-794', 'neg', 'all', min_duration => '-1 hour')
 SELECT rollout.add_stage('rollout-794', 'bounds', 'all', metric_bounds => '{"error_rate": "low"}');
 SELECT rollout.add_stage('rollout-794', 'weights', 'percentage', percent => 60, weight_by => 'scan volume');
 SELECT rollout.add_stage('no-such-rollout', 'x', 'all');
+SELECT rollout.add_canary_stages('rollout-795', 1, 0.5, '1 hour');
+SELECT rollout.add_canary_stages('rollout-795', 0, 10, '1 hour');
 SELECT rollout.add_trigger('rollout-794', 'Bad Metric', 1);
 SELECT rollout.add_trigger('rollout-794', 'error_rate', NULL);
 SELECT rollout.report_metrics('rollout-789', NULL, ARRAY['a', 'b'], ARRAY[1.0]);

@@ -766,9 +766,15 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'increment interval must be zero or positive';
     END IF;
+    IF ceil((100 - initial_percent) / increment) + 1 > 100 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('canary increments of %s %% from %s %% would make %s stages', trim_scale(increment),
+                             trim_scale(initial_percent), ceil((100 - initial_percent) / increment) + 1),
+            DETAIL = 'A canary rollout has at most 100 stages.';
+    END IF;
     LOOP
         n := n + 1;
-        PERFORM rollout.add_stage(rollout_id, format('canary-%s', rtrim(rtrim(p::text, '0'), '.')), 'percentage',
+        PERFORM rollout.add_stage(rollout_id, format('canary-%s', trim_scale(p)), 'percentage',
                                   percent => p, min_duration => increment_interval,
                                   metric_bounds => metric_bounds, auto_proceed => true);
         EXIT WHEN p >= 100;
