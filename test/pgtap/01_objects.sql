@@ -8,7 +8,7 @@ SELECT has_extension('pg_rollout');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_rollout'), false, 'extension is not relocatable');
 SELECT tables_are('rollout', ARRAY['activation', 'audit_log', 'blackout', 'channel', 'channel_choice', 'channel_release',
                                    'component', 'component_version', 'deferral', 'event_outbox', 'flag', 'flag_setting',
-                                   'metric_sample', 'pin', 'rollout', 'rollout_stage', 'rollout_trigger', 'tenant']);
+                                   'maintenance_window', 'metric_sample', 'pin', 'rollout', 'rollout_stage', 'rollout_trigger', 'tenant']);
 SELECT views_are('rollout', ARRAY['component_versions', 'pending_events', 'rollout_status', 'stage_status', 'tenant_tree']);
 SELECT has_type('rollout', 'semver', 'type rollout.semver exists');
 SELECT has_opclass('rollout', 'semver_ops', 'btree opclass for semver');
