@@ -233,6 +233,9 @@ SELECT tenant_id, reason FROM rollout.deferral WHERE rollout_id = 'rollout-792' 
 SELECT rollout.resolve_version('security-tools', 'policy:production') AS security_tools,
        rollout.resolve_version('web-app', 'policy:production') AS web_app;
 SELECT * FROM rollout.tick();
+-- The last stage passes with tenants still deferred: not completed, waiting.
+SELECT status, status_reason FROM rollout.advance_rollout('rollout-792', 'everyone else is fine');
+SELECT * FROM rollout.tick();
 SELECT rollout.remove_blackout(:blackout_id, 'freeze lifted early');
 SELECT * FROM rollout.tick();
 SELECT status, tenants_activated, tenants_deferred FROM rollout.rollout_status WHERE rollout_id = 'rollout-792';

@@ -130,6 +130,7 @@ static int	nchannels = -1;		/* -1: not loaded */
 static uint64 stat_hits = 0;
 static uint64 stat_misses = 0;
 static uint64 stat_invalidations = 0;
+static uint64 inval_generation = 0;	/* bumped by every relevant invalidation */
 static bool callback_registered = false;
 
 /* ---- one level of a tenant's path ---- */
@@ -164,6 +165,7 @@ typedef struct ExplainRow
 
 typedef struct Answer
 {
+	bool		cacheable;		/* no invalidation arrived after the snapshot */
 	bool		isnull;
 	Datum		version;
 	bool		enabled;
@@ -245,6 +247,8 @@ resolve_relcache_callback(Datum arg, Oid relid)
 
 	for (int i = 0; !hit && i < nwatched; i++)
 		hit = (watched[i] == relid);
+	if (hit)
+		inval_generation++;
 	if (hit && (answers != NULL || components != NULL || flags != NULL || nchannels >= 0))
 	{
 		stat_invalidations++;
@@ -781,6 +785,18 @@ resolve_levels(ComponentInfo *ci, FlagInfo *fi, const Level *lv, int n, Answer *
 									 ci->flag_id, ci->flag_rollout, inherited_from(lv, override_at, n)));
 			return;
 		}
+		else if (override_at < 0 && fi->default_enabled)
+		{
+			ans->isnull = false;
+			ans->version = ci->flag_version;
+			ans->source = SRC_FLAG;
+			ans->source_tenant = NULL;
+			if (explain)
+				explain_add(explain, "flag", NULL, true, ci->flag_version, 1, true,
+							psprintf("flag \"%s\" of rollout \"%s\" is on by default",
+									 ci->flag_id, ci->flag_rollout));
+			return;
+		}
 		else if (override_at >= 0)
 		{
 			ignore_rollout = ci->flag_rollout;
@@ -979,9 +995,12 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 	int			n;
 	MemoryContext caller = CurrentMemoryContext;
 
+	uint64		generation;
+
 	pgr_require_preload("version resolution");
 	cache_ensure();
 	snap = fresh_snapshot();
+	generation = inval_generation;
 	compute_begin();
 	PG_TRY();
 	{
@@ -1017,6 +1036,13 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 			ans->source_tenant = pstrdup(ans->source_tenant);
 		MemoryContextSwitchTo(old);
 		SPI_finish();
+
+		/*
+		 * An invalidation that arrived after the snapshot was taken (when a
+		 * table was first locked, say) may stand for a commit the snapshot
+		 * does not see: such an answer is returned but not cached.
+		 */
+		ans->cacheable = (generation == inval_generation);
 	}
 	PG_FINALLY();
 	{
@@ -1051,7 +1077,7 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 	}
 	stat_misses++;
 	compute(kind, subject, tenant, ans, NULL);
-	if (!cacheable)
+	if (!cacheable || !ans->cacheable)
 		return;
 	cache_ensure();
 	if (hash_get_num_entries(answers) >= pgr_resolve_cache_size)

@@ -165,9 +165,14 @@ BEGIN
             ON CONFLICT ON CONSTRAINT flag_setting_pkey
             DO UPDATE SET killed = true, reason = excluded.reason, set_by = excluded.set_by, set_at = now();
         ELSE
+            IF NOT EXISTS (SELECT 1 FROM rollout.flag_setting x
+                            WHERE x.flag_id = f.flag_id AND x.tenant_id = kill_flag.tenant_id AND x.killed) THEN
+                RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+                    MESSAGE = format('flag "%s" has no kill switch on tenant "%s"', f.flag_id, tenant_id);
+            END IF;
             DELETE FROM rollout.flag_setting x
              WHERE x.flag_id = f.flag_id AND x.tenant_id = kill_flag.tenant_id AND x.enabled IS NULL;
-            UPDATE rollout.flag_setting x SET killed = false, reason = kill_flag.reason, set_by = who, set_at = now()
+            UPDATE rollout.flag_setting x SET killed = false, set_by = who, set_at = now()
              WHERE x.flag_id = f.flag_id AND x.tenant_id = kill_flag.tenant_id;
         END IF;
     END IF;

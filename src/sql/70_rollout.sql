@@ -403,9 +403,7 @@ BEGIN
     IF NOT (r.status = ANY (allowed)) THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = format('cannot %s rollout "%s": it is %s', action, r.rollout_id, r.status),
-            DETAIL = format('Only a rollout that is %s can be %s.',
-                            array_to_string(allowed, ' or '), action ||
-                            CASE WHEN action ~ 'e$' THEN 'd' ELSE 'ed' END);
+            DETAIL = format('To %s a rollout, it must be %s.', action, array_to_string(allowed, ' or '));
     END IF;
 END
 $$;
@@ -936,7 +934,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     WITH p AS MATERIALIZED (SELECT * FROM rollout.preview($1)),
          stages AS (SELECT s.stage_no, s.name FROM rollout.rollout_stage s WHERE s.rollout_id = $1),
-         tot AS (SELECT count(*) AS n, nullif(sum(p.weight), 0) AS w FROM p),
+         wb AS (SELECT s.weight_by FROM rollout.rollout_stage s
+                 WHERE s.rollout_id = $1 AND s.weight_by IS NOT NULL ORDER BY s.stage_no DESC LIMIT 1),
+         -- the share of the weight of every target tenant (leaves, or target_kind)
+         tot AS (SELECT nullif(sum(rollout._weight(e.attributes, wb.weight_by)), 0) AS w
+                   FROM rollout._eligible($1) e, wb WHERE e.target),
          g AS (
             -- level 0: everything; 1: by root (organisation); 2: by second level (team)
             SELECT st.stage_no, st.name, lv.level,
@@ -949,11 +951,11 @@ AS $$
              GROUP BY 1, 2, 3, 4)
     SELECT g.stage_no, g.name, g.level, g.group_id, t.kind, g.n, g.cum,
            round((g.cum_w / tot.w)::numeric, 4)
-      FROM g CROSS JOIN tot LEFT JOIN rollout.tenant t ON t.tenant_id = g.group_id
+      FROM g LEFT JOIN tot ON true LEFT JOIN rollout.tenant t ON t.tenant_id = g.group_id
      ORDER BY g.stage_no, g.level, g.group_id
 $$;
 COMMENT ON FUNCTION rollout.preview_summary(text) IS
-    'impact preview by stage: tenants newly selected and cumulative, overall (level 0), per organisation (1) and team (2), with the cumulative share of the weight';
+    'impact preview by stage: tenants newly selected and cumulative, overall (level 0), per organisation (1) and team (2), with the cumulative share of the target tenants'' weight (NULL without weighted stages)';
 
 -- ---------------------------------------------------------------------
 -- Activation
@@ -1098,6 +1100,27 @@ END
 $$;
 COMMENT ON FUNCTION rollout._start_stage(text, integer, text) IS 'internal: make stage k current and activate its tenants';
 
+CREATE FUNCTION rollout._complete_rollout(rollout_id text, reason text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout;
+BEGIN
+    UPDATE rollout.rollout x SET status = 'completed', finished_at = now(), next_due_at = NULL,
+           status_reason = reason, updated_at = now()
+     WHERE x.rollout_id = _complete_rollout.rollout_id
+    RETURNING * INTO r;
+    PERFORM rollout._event('rollout.completed', r.rollout_id, reason,
+                           jsonb_build_object('duration', (now() - r.started_at)::text,
+                                              'tenants_on_to_version',
+                                              (SELECT count(*) FROM rollout.activation a WHERE a.rollout_id = r.rollout_id)));
+END
+$$;
+COMMENT ON FUNCTION rollout._complete_rollout(text, text) IS 'internal: mark a rollout completed and announce it';
+
 CREATE FUNCTION rollout._finish_stage(rollout_id text, reason text)
 RETURNS void
 LANGUAGE plpgsql
@@ -1118,15 +1141,21 @@ BEGIN
                                               'metrics', s.last_evaluation));
     SELECT max(x.stage_no) INTO last_stage FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id;
     IF r.current_stage >= last_stage THEN
-        UPDATE rollout.rollout x SET status = 'completed', finished_at = now(), next_due_at = NULL,
-               status_reason = reason, updated_at = now()
-         WHERE x.rollout_id = r.rollout_id;
-        PERFORM rollout._event('rollout.completed', r.rollout_id, reason,
-                               jsonb_build_object('duration', (now() - r.started_at)::text,
-                                                  'tenants_on_to_version',
-                                                  (SELECT count(*) FROM rollout.activation a WHERE a.rollout_id = r.rollout_id),
-                                                  'tenants_deferred',
-                                                  (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)));
+        IF EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) THEN
+            -- Deferred tenants are not forgotten: the rollout stays running
+            -- and tick() completes it when the last of them is activated.
+            UPDATE rollout.rollout x
+               SET status_reason = format('last stage passed; waiting for %s deferred tenants',
+                                          (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)),
+                   updated_at = now()
+             WHERE x.rollout_id = r.rollout_id;
+            PERFORM rollout._event('rollout.waiting_for_deferred', r.rollout_id, reason,
+                                   jsonb_build_object('tenants_deferred',
+                                                      (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)));
+            PERFORM rollout._reschedule(r.rollout_id);
+        ELSE
+            PERFORM rollout._complete_rollout(r.rollout_id, reason);
+        END IF;
     ELSE
         PERFORM rollout._start_stage(r.rollout_id, r.current_stage + 1, reason);
     END IF;
@@ -1228,8 +1257,16 @@ BEGIN
                              r.rollout_id, other, r.component_id),
             DETAIL = 'One rollout at a time moves a component: complete, roll back or cancel the other first.';
     END IF;
-    UPDATE rollout.rollout x SET status = 'running', started_at = now(), status_reason = reason, updated_at = now()
-     WHERE x.rollout_id = r.rollout_id;
+    BEGIN
+        UPDATE rollout.rollout x SET status = 'running', started_at = now(), status_reason = reason, updated_at = now()
+         WHERE x.rollout_id = r.rollout_id;
+    EXCEPTION WHEN unique_violation THEN
+        -- another rollout of the component started concurrently
+        RAISE EXCEPTION USING ERRCODE = 'object_in_use',
+            MESSAGE = format('cannot start rollout "%s": another rollout of component "%s" has just started',
+                             r.rollout_id, r.component_id),
+            DETAIL = 'One rollout at a time moves a component.';
+    END;
     PERFORM rollout._event('rollout.started', r.rollout_id, reason,
                            jsonb_build_object('stages', (SELECT jsonb_agg(s.name ORDER BY s.stage_no)
                                                            FROM rollout.rollout_stage s WHERE s.rollout_id = r.rollout_id)));
@@ -1332,6 +1369,7 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     r rollout.rollout := rollout._rollout_for_update(rollout_id);
+    later text;
 BEGIN
     PERFORM rollout._require_rollout_status(r, ARRAY['running', 'paused', 'failed', 'completed'], 'roll back');
     PERFORM rollout._require_reason(reason, 'roll back a rollout');
@@ -1345,12 +1383,18 @@ BEGIN
             MESSAGE = format('cannot roll completed rollout "%s" back to stage %s', r.rollout_id, back_to_stage),
             DETAIL = 'A completed rollout can only be rolled back as a whole.';
     END IF;
-    IF r.status = 'completed' AND EXISTS (SELECT 1 FROM rollout.rollout x
-                                           WHERE x.component_id = r.component_id AND x.rollout_id <> r.rollout_id
-                                             AND (x.status IN ('running', 'paused', 'failed')
-                                                  OR (x.status = 'completed' AND x.started_at > r.started_at))) THEN
+    -- A rollback restores the activations this rollout replaced, one level
+    -- deep: once a later rollout has moved the component's tenants (even if
+    -- it was rolled back since), undo with a new rollout instead.
+    SELECT x.rollout_id INTO later FROM rollout.rollout x
+     WHERE r.status = 'completed' AND x.component_id = r.component_id AND x.rollout_id <> r.rollout_id
+       AND x.started_at > r.started_at
+     ORDER BY x.started_at LIMIT 1;
+    IF later IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
-            MESSAGE = format('cannot roll back rollout "%s": a later rollout of component "%s" exists', r.rollout_id, r.component_id);
+            MESSAGE = format('cannot roll back rollout "%s": later rollout "%s" of component "%s" has moved its tenants since',
+                             r.rollout_id, later, r.component_id),
+            HINT = 'Create a new rollout back to the version you want (allow_downgrade => true).';
     END IF;
     RETURN rollout._roll_back(r.rollout_id, back_to_stage,
                               CASE WHEN back_to_stage > 0 THEN 'paused' ELSE 'rolled_back' END, reason);

@@ -30,9 +30,13 @@ AS $$
     SELECT CASE WHEN $3 ~ '_(rate|ratio)$' THEN avg(m.value) ELSE sum(m.value) END
       FROM rollout.metric_sample m
      WHERE m.rollout_id = $1 AND m.stage_no = $2 AND m.metric = $3
+       -- a stage monitored afresh (retry, re-run after a partial rollback)
+       -- counts only the samples of its latest run
+       AND ($2 = 0 OR m.sampled_at >= (SELECT s.started_at FROM rollout.rollout_stage s
+                                        WHERE s.rollout_id = $1 AND s.stage_no = $2))
 $$;
 COMMENT ON FUNCTION rollout._stage_metric(text, integer, text) IS
-    'internal: a metric over one stage''s samples: the mean for *_rate / *_ratio, else the sum; NULL without samples';
+    'internal: a metric over the samples of one stage''s latest run: the mean for *_rate / *_ratio, else the sum; NULL without samples';
 
 -- Derived metrics: failure_rate_increase = stage mean failure_rate minus
 -- the baseline's.
@@ -86,6 +90,11 @@ BEGIN
         END IF;
         k := r.current_stage;
     ELSE
+        IF r.status IN ('draft', 'approved') THEN
+            RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+                MESSAGE = format('cannot report metrics of stage "%s" of rollout "%s": it is %s', stage, r.rollout_id, r.status),
+                HINT = 'Samples taken before the rollout starts go to stage => ''baseline''.';
+        END IF;
         SELECT s.stage_no INTO k FROM rollout.rollout_stage s WHERE s.rollout_id = r.rollout_id AND s.name = stage;
         IF NOT FOUND THEN
             RAISE EXCEPTION USING ERRCODE = 'undefined_object',
@@ -182,7 +191,7 @@ BEGIN
             MESSAGE = format('stage %s of rollout "%s" does not exist', stage_no, rollout_id);
     END IF;
     SELECT count(*) INTO samples FROM rollout.metric_sample m
-     WHERE m.rollout_id = s.rollout_id AND m.stage_no = s.stage_no;
+     WHERE m.rollout_id = s.rollout_id AND m.stage_no = s.stage_no AND m.sampled_at >= s.started_at;
     has_criteria := s.max_new_failures IS NOT NULL OR s.max_failure_rate_increase IS NOT NULL
                     OR s.metric_bounds <> '{}';
     IF NOT has_criteria THEN
@@ -288,6 +297,18 @@ BEGIN
     END IF;
 
     SELECT * INTO s FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id AND x.stage_no = r.current_stage;
+    -- The last stage passed while tenants were deferred: complete once the
+    -- last of them is activated.
+    IF s.status = 'completed' THEN
+        IF NOT EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) THEN
+            PERFORM rollout._complete_rollout(r.rollout_id, 'every deferred tenant activated');
+            action := 'completed';
+            detail := 'every deferred tenant activated';
+            RETURN NEXT;
+        END IF;
+        PERFORM rollout._reschedule(r.rollout_id);
+        RETURN;
+    END IF;
     IF s.status = 'monitoring' AND now() >= s.due_at THEN
         ev := rollout.evaluate_stage(r.rollout_id, s.stage_no);
         UPDATE rollout.rollout_stage x SET last_evaluation = ev
