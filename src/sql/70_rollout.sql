@@ -149,11 +149,15 @@ CREATE TABLE rollout.rollout_trigger (
 SELECT pg_catalog.pg_extension_config_dump('rollout.rollout_trigger', '');
 COMMENT ON TABLE rollout.rollout_trigger IS 'rollback triggers: a metric of the current stage above its threshold rolls the rollout back';
 
+-- No foreign keys: a stage may activate 100,000 tenants in one statement,
+-- and three key checks per row would triple its cost.  Only the rollout
+-- functions write this table, from rows they have just read, and tenants,
+-- components and rollouts are never deleted (tenants are decommissioned).
 CREATE TABLE rollout.activation (
-    component_id          text COLLATE "C" NOT NULL REFERENCES rollout.component (component_id),
-    tenant_id             text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
+    component_id          text COLLATE "C" NOT NULL,
+    tenant_id             text COLLATE "C" NOT NULL,
     version               rollout.semver NOT NULL,
-    rollout_id            text COLLATE "C" NOT NULL REFERENCES rollout.rollout (rollout_id),
+    rollout_id            text COLLATE "C" NOT NULL,
     stage_no              integer     NOT NULL,
     activated_at          timestamptz NOT NULL,
     previous_version      rollout.semver,
@@ -804,7 +808,6 @@ RETURNS TABLE (tenant_id text, path text[], kind text, attributes jsonb, bucket 
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
 DECLARE
     r rollout.rollout;
     lo text[];
@@ -815,37 +818,45 @@ BEGIN
         lo := rollout.tenant_path(r.scope_tenant_id);
         hi := rollout._path_upper(lo);
     END IF;
-    RETURN QUERY
-    WITH bounds AS MATERIALIZED (SELECT lo AS lo, hi AS hi),
-         dark AS MATERIALIZED (
+    -- A scope is a range of paths, scanned through tenant_path_idx; without
+    -- one the query has no path condition at all (a sequential scan), so the
+    -- text is built for the case at hand rather than planned generically.
+    RETURN QUERY EXECUTE format($q$
+    WITH dark AS MATERIALIZED (
             SELECT b.tenant_id FROM rollout.blackout b WHERE b.during @> now()),
          windowed AS MATERIALIZED (
             SELECT w.tenant_id, bool_or(rollout._window_open(w.weekdays, w.starts, w.ends, w.time_zone, now())) AS open
               FROM rollout.maintenance_window w GROUP BY w.tenant_id),
          chan AS MATERIALIZED (
             SELECT c.tenant_id, c.channel_id FROM rollout.effective_channels() c
-             WHERE r.channel_id IS NOT NULL AND c.channel_id = r.channel_id),
+             WHERE $3 IS NOT NULL AND c.channel_id = $3),
+         -- tenants with children (the children of a tenant in scope are in scope)
+         parents AS MATERIALIZED (
+            SELECT DISTINCT c.parent_id FROM rollout.tenant c
+             WHERE c.parent_id IS NOT NULL AND c.status <> 'decommissioned' AND %1$s),
          base AS (
             SELECT t.tenant_id, t.path, t.kind, t.attributes,
+                   p.parent_id IS NULL AS leaf,
                    EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) AS dark,
                    -- the windows of the nearest windowed tenant on the path decide
                    CASE WHEN NOT EXISTS (SELECT 1 FROM windowed) THEN true
                         ELSE coalesce((SELECT w.open FROM unnest(t.path) WITH ORDINALITY u(id, o)
                                          JOIN windowed w ON w.tenant_id = u.id
                                         ORDER BY u.o DESC LIMIT 1), true) END AS window_open
-              FROM rollout.tenant t, bounds
-             WHERE t.status = 'active'
-               AND (bounds.lo IS NULL OR (t.path >= bounds.lo AND t.path < bounds.hi))
-               AND (r.target_kind IS NULL OR t.kind = r.target_kind)
-               AND (r.channel_id IS NULL OR EXISTS (SELECT 1 FROM chan WHERE chan.tenant_id = t.tenant_id)))
-    SELECT t.tenant_id, t.path, t.kind, t.attributes, rollout.bucket(r.salt, t.tenant_id),
+              FROM rollout.tenant t LEFT JOIN parents p ON p.parent_id = t.tenant_id
+             WHERE t.status = 'active' AND %2$s
+               AND ($4 IS NULL OR t.kind = $4)
+               AND ($3 IS NULL OR EXISTS (SELECT 1 FROM chan WHERE chan.tenant_id = t.tenant_id)))
+    SELECT t.tenant_id, t.path, t.kind, t.attributes, rollout.bucket($5, t.tenant_id),
            t.dark OR NOT t.window_open,
-           r.target_kind IS NOT NULL
-           OR NOT EXISTS (SELECT 1 FROM rollout.tenant c
-                           WHERE c.parent_id = t.tenant_id AND c.status <> 'decommissioned'),
+           $4 IS NOT NULL OR t.leaf,
            CASE WHEN t.dark THEN 'maintenance blackout'
                 WHEN NOT t.window_open THEN 'outside maintenance window' END
-      FROM base t;
+      FROM base t
+    $q$,
+        CASE WHEN lo IS NULL THEN 'true' ELSE 'c.path >= $1 AND c.path < $2' END,
+        CASE WHEN lo IS NULL THEN 'true' ELSE 't.path >= $1 AND t.path < $2' END)
+    USING lo, hi, r.channel_id, r.target_kind, r.salt;
 END
 $$;
 COMMENT ON FUNCTION rollout._eligible(text) IS
@@ -857,18 +868,28 @@ CREATE FUNCTION rollout._selection(rollout_id text, through_stage integer)
 RETURNS TABLE (tenant_id text, stage_no integer, blacked_out boolean, weight double precision, hold_reason text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
+SET work_mem = '64MB'
 AS $$
     WITH e AS MATERIALIZED (SELECT * FROM rollout._eligible($1)),
          st AS MATERIALIZED (SELECT s.* FROM rollout.rollout_stage s WHERE s.rollout_id = $1 AND s.stage_no <= $2),
          salt AS MATERIALIZED (SELECT r.salt FROM rollout.rollout r WHERE r.rollout_id = $1),
-         plain AS (
-            SELECT e.tenant_id, s.stage_no
-              FROM st s JOIN e ON (s.method = 'all'
-                                   OR (s.method = 'tenants' AND e.tenant_id = ANY (s.tenants))
-                                   OR (s.method = 'percentage' AND s.weight_by IS NULL AND e.target
-                                       AND e.bucket < s.percent * 10000))),
+         -- unweighted percentages: stage numbers and bucket cuts, both
+         -- ascending (stages never shrink), for one width_bucket() per tenant
+         agg AS MATERIALIZED (
+            SELECT min(s.stage_no) FILTER (WHERE s.method = 'all') AS all_stage,
+                   array_agg(s.stage_no ORDER BY s.stage_no)
+                       FILTER (WHERE s.method = 'percentage' AND s.weight_by IS NULL) AS pct_stages,
+                   array_agg((s.percent * 10000)::integer ORDER BY s.stage_no)
+                       FILTER (WHERE s.method = 'percentage' AND s.weight_by IS NULL) AS pct_cuts,
+                   (array_agg(s.weight_by ORDER BY s.stage_no DESC) FILTER (WHERE s.weight_by IS NOT NULL))[1] AS weight_by
+              FROM st s),
+         listed AS (
+            SELECT u.id AS tenant_id, min(s.stage_no) AS stage_no
+              FROM st s CROSS JOIN LATERAL unnest(s.tenants) AS u(id)
+             WHERE s.method = 'tenants'
+             GROUP BY u.id),
          weighted AS (
-            SELECT w.tenant_id, w.stage_no
+            SELECT w.tenant_id, min(w.stage_no) AS stage_no
               FROM (SELECT e.tenant_id, s.stage_no, s.percent, x.wt,
                            sum(x.wt) OVER (PARTITION BY s.stage_no ORDER BY x.key, e.tenant_id
                                            ROWS UNBOUNDED PRECEDING) - x.wt AS before,
@@ -877,17 +898,21 @@ AS $$
                       CROSS JOIN LATERAL (SELECT rollout._weight(e.attributes, s.weight_by) AS wt) w0
                       CROSS JOIN LATERAL (SELECT w0.wt, rollout.weight_key(salt.salt, e.tenant_id, w0.wt) AS key) x
                      WHERE s.method = 'percentage' AND s.weight_by IS NOT NULL AND e.target) w
-             WHERE w.percent >= 100 OR (w.wt > 0 AND w.before < w.percent / 100 * w.total)),
+             WHERE w.percent >= 100 OR (w.wt > 0 AND w.before < w.percent / 100 * w.total)
+             GROUP BY w.tenant_id),
          chosen AS (
-            SELECT c.tenant_id, min(c.stage_no) AS stage_no
-              FROM (SELECT * FROM plain UNION ALL SELECT * FROM weighted) c
-             GROUP BY c.tenant_id)
-    SELECT c.tenant_id, c.stage_no, e.blacked_out,
-           coalesce(rollout._weight(e.attributes,
-                                    (SELECT s.weight_by FROM st s WHERE s.weight_by IS NOT NULL
-                                      ORDER BY s.stage_no DESC LIMIT 1)), 0),
-           e.hold_reason
-      FROM chosen c JOIN e USING (tenant_id)
+            SELECT e.tenant_id, e.blacked_out, e.hold_reason, e.attributes,
+                   LEAST(agg.all_stage, l.stage_no, w.stage_no,
+                         CASE WHEN e.target AND agg.pct_stages IS NOT NULL
+                              THEN agg.pct_stages[width_bucket(e.bucket, agg.pct_cuts) + 1] END) AS stage_no
+              FROM e CROSS JOIN agg
+              LEFT JOIN listed l ON l.tenant_id = e.tenant_id
+              LEFT JOIN weighted w ON w.tenant_id = e.tenant_id)
+    SELECT c.tenant_id, c.stage_no, c.blacked_out,
+           coalesce(rollout._weight(c.attributes, agg.weight_by), 0),
+           c.hold_reason
+      FROM chosen c CROSS JOIN agg
+     WHERE c.stage_no IS NOT NULL
 $$;
 COMMENT ON FUNCTION rollout._selection(text, integer) IS
     'internal: tenants selected by stages 1..through_stage (cumulative), each with the first stage that selects it';
@@ -973,38 +998,68 @@ DECLARE
     r rollout.rollout;
 BEGIN
     SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _activate_through.rollout_id;
-    WITH sel AS MATERIALIZED (
-            SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
-         ins AS (
-            INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
-            SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now()
-              FROM sel s
-             WHERE NOT s.blacked_out
-            ON CONFLICT (component_id, tenant_id) DO UPDATE
-               SET previous_version = a.version, previous_rollout_id = a.rollout_id,
-                   previous_stage_no = a.stage_no, previous_activated_at = a.activated_at,
-                   version = excluded.version, rollout_id = excluded.rollout_id,
-                   stage_no = excluded.stage_no, activated_at = excluded.activated_at
-             WHERE a.rollout_id <> excluded.rollout_id
-            RETURNING 1),
-         undefer AS (
-            DELETE FROM rollout.deferral d USING sel s
-             WHERE d.rollout_id = r.rollout_id AND d.tenant_id = s.tenant_id AND NOT s.blacked_out
-            RETURNING 1),
-         defer AS (
-            INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
-            SELECT r.rollout_id, s.tenant_id, k, s.hold_reason
-              FROM sel s
-             WHERE s.blacked_out
-               AND NOT EXISTS (SELECT 1 FROM rollout.activation a
-                                WHERE a.component_id = r.component_id AND a.tenant_id = s.tenant_id
-                                  AND a.rollout_id = r.rollout_id)
-            ON CONFLICT DO NOTHING
-            RETURNING 1)
-    SELECT (SELECT count(*) FROM ins),
-           (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)
-         - (SELECT count(*) FROM undefer) + (SELECT count(*) FROM defer)
-      INTO activated, deferred;
+    IF NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id) THEN
+        -- Nobody runs an activation of this component yet (the usual first
+        -- stage): a plain insert, the cheapest way to write many rows.
+        WITH sel AS MATERIALIZED (
+                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
+             ins AS (
+                INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
+                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now()
+                  FROM sel s
+                 WHERE NOT s.blacked_out
+                RETURNING 1),
+             undefer AS (
+                DELETE FROM rollout.deferral d USING sel s
+                 WHERE d.rollout_id = r.rollout_id AND d.tenant_id = s.tenant_id AND NOT s.blacked_out
+                RETURNING 1),
+             defer AS (
+                INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
+                SELECT r.rollout_id, s.tenant_id, k, s.hold_reason FROM sel s WHERE s.blacked_out
+                ON CONFLICT DO NOTHING
+                RETURNING 1)
+        SELECT (SELECT count(*) FROM ins),
+               (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)
+             - (SELECT count(*) FROM undefer) + (SELECT count(*) FROM defer)
+          INTO activated, deferred;
+    ELSE
+        -- Some tenants may already run an activation: of this rollout (kept)
+        -- or of an earlier one (replaced, remembering what it was, which a
+        -- rollback restores).  One index probe per row, whatever the
+        -- planner's statistics say.
+        WITH sel AS MATERIALIZED (
+                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
+             ins AS (
+                INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
+                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now()
+                  FROM sel s
+                 WHERE NOT s.blacked_out
+                ON CONFLICT (component_id, tenant_id) DO UPDATE
+                   SET previous_version = a.version, previous_rollout_id = a.rollout_id,
+                       previous_stage_no = a.stage_no, previous_activated_at = a.activated_at,
+                       version = excluded.version, rollout_id = excluded.rollout_id,
+                       stage_no = excluded.stage_no, activated_at = excluded.activated_at
+                 WHERE a.rollout_id <> excluded.rollout_id
+                RETURNING 1),
+             undefer AS (
+                DELETE FROM rollout.deferral d USING sel s
+                 WHERE d.rollout_id = r.rollout_id AND d.tenant_id = s.tenant_id AND NOT s.blacked_out
+                RETURNING 1),
+             defer AS (
+                INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
+                SELECT r.rollout_id, s.tenant_id, k, s.hold_reason
+                  FROM sel s
+                 WHERE s.blacked_out
+                   AND NOT EXISTS (SELECT 1 FROM rollout.activation a
+                                    WHERE a.component_id = r.component_id AND a.tenant_id = s.tenant_id
+                                      AND a.rollout_id = r.rollout_id)
+                ON CONFLICT DO NOTHING
+                RETURNING 1)
+        SELECT (SELECT count(*) FROM ins),
+               (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)
+             - (SELECT count(*) FROM undefer) + (SELECT count(*) FROM defer)
+          INTO activated, deferred;
+    END IF;
     UPDATE rollout.rollout_stage s SET activated = s.activated + _activate_through.activated
      WHERE s.rollout_id = r.rollout_id AND s.stage_no = k;
 END
