@@ -14,6 +14,7 @@
 
 #include "pg_rollout.h"
 #include "resolve.h"
+#include "isolation.h"
 
 PG_MODULE_MAGIC;
 
@@ -42,6 +43,7 @@ _PG_init(void)
 							   NULL, NULL, NULL);
 
 	pgr_resolve_init();
+	pgr_isolation_init(pgr_loaded_at_startup);
 
 	MarkGUCPrefixReserved("pg_rollout");
 }

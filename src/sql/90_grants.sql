@@ -106,3 +106,23 @@ GRANT EXECUTE ON FUNCTION
     rollout.set_channel_release(text, text, rollout.semver, text),
     rollout.clear_channel_release(text, text, text)
 TO rollout_admin;
+
+-- Tenant isolation.  The row-security qual calls rollout._tenant_for() /
+-- _tenants_for() as whoever queries a protected table, so those two (which
+-- only return the caller's own tenant context) are executable by PUBLIC.
+GRANT USAGE ON SCHEMA rollout TO rollout_app, rollout_bypass;
+GRANT EXECUTE ON FUNCTION rollout._tenant_for(oid), rollout._tenants_for(oid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout.set_tenant(text, boolean), rollout.reset_tenant(), rollout.current_tenant()
+    TO rollout_app, rollout_viewer;
+GRANT EXECUTE ON FUNCTION rollout.bypass(text) TO rollout_bypass;
+GRANT EXECUTE ON FUNCTION rollout.violation_counts(), rollout.recent_violations(), rollout.bypass_counts()
+    TO rollout_viewer;
+GRANT EXECUTE ON FUNCTION
+    rollout.protect_table(regclass, name, text, boolean, boolean),
+    rollout.unprotect_table(regclass),
+    rollout._register_protection(regclass, name, text, boolean, boolean),
+    rollout._unregister_protection(regclass),
+    rollout.bind_tenant(name, text),
+    rollout.unbind_tenant(name, text),
+    rollout.reset_violation_counts()
+TO rollout_admin;

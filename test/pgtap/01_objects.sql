@@ -8,8 +8,9 @@ SELECT has_extension('pg_rollout');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_rollout'), false, 'extension is not relocatable');
 SELECT tables_are('rollout', ARRAY['activation', 'audit_log', 'blackout', 'channel', 'channel_choice', 'channel_release',
                                    'component', 'component_version', 'deferral', 'event_outbox', 'flag', 'flag_setting',
-                                   'maintenance_window', 'metric_sample', 'pin', 'rollout', 'rollout_stage', 'rollout_trigger', 'tenant']);
-SELECT views_are('rollout', ARRAY['component_versions', 'pending_events', 'rollout_status', 'stage_status', 'tenant_tree']);
+                                   'maintenance_window', 'metric_sample', 'pin', 'protected_table', 'rollout', 'rollout_stage', 'rollout_trigger', 'tenant', 'tenant_binding']);
+SELECT views_are('rollout', ARRAY['bypasses', 'component_versions', 'pending_events', 'protected_tables', 'recent_violation_log',
+                                  'rollout_status', 'stage_status', 'tenant_tree', 'violations']);
 SELECT has_type('rollout', 'semver', 'type rollout.semver exists');
 SELECT has_opclass('rollout', 'semver_ops', 'btree opclass for semver');
 SELECT has_opclass('rollout', 'semver_hash_ops', 'hash opclass for semver');
@@ -52,8 +53,9 @@ SELECT is_empty(
 SELECT is_empty(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
        WHERE p.pronamespace = 'rollout'::regnamespace AND a.grantee = 0
-         AND p.proname NOT LIKE 'semver%' AND NOT (p.prokind = 'a' AND p.proname IN ('max', 'min'))$$,
-    'no rollout function is executable by PUBLIC, except the semver type''s');
+         AND p.proname NOT LIKE 'semver%' AND NOT (p.prokind = 'a' AND p.proname IN ('max', 'min'))
+         AND p.proname NOT IN ('_tenant_for', '_tenants_for')$$,
+    'no rollout function is executable by PUBLIC, except the semver type''s and the row-security qual''s');
 SELECT is_empty(
     $$SELECT c.relname::text FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
        WHERE c.relnamespace = 'rollout'::regnamespace AND c.relkind IN ('r', 'v', 'S') AND a.grantee = 0$$,

@@ -1,0 +1,1178 @@
+/*-------------------------------------------------------------------------
+ *
+ * isolation.c
+ *	  Tenant isolation inside the database.
+ *
+ * A table registered with rollout.protect_table() has row security enabled
+ * (and forced) with one permissive "true" policy of its own.  This module
+ * adds, through row_security_policy_hook_restrictive, the qual
+ *
+ *		tenant_column = rollout._tenant_for('<table>'::oid)
+ *
+ * (or = ANY (rollout._tenants_for(...)) when descendants' rows are visible)
+ * whenever the table is enforced.  The function is STABLE and takes a
+ * constant, so it is evaluated once per scan, at run time: an index on the
+ * tenant column is used, and a prepared statement executed after a tenant
+ * switch sees the new tenant's rows.  The current tenant lives in the GUC
+ * pg_rollout.tenant, settable only through rollout.set_tenant() (it is
+ * PGC_SUSET; set_tenant validates and sets it with that context), so it
+ * follows transactions (SET LOCAL semantics for the transaction form) and
+ * reaches parallel workers.
+ *
+ * The enforcement mode (pg_rollout.enforcement_mode: disabled, log_only,
+ * selective, enforce) decides per table whether the qual is added; a change
+ * resets the plan cache, so it takes effect at the next statement.  An
+ * ExecutorStart hook checks every statement that touches a protected table
+ * (cached plans skip the planner, never the executor): with no tenant
+ * context it is a violation, refused with 42501 where the table is enforced
+ * and counted (and, sampled, logged) otherwise.  Counters and a ring of
+ * recent violations live in shared memory; nothing is written to tables.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "common/pg_prng.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "pgstat.h"
+#include "rewrite/rowsecurity.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/varlena.h"
+
+#include "pg_rollout.h"
+#include "audit.h"
+#include "isolation.h"
+
+/* ---- GUCs ---- */
+
+typedef enum EnforcementMode
+{
+	MODE_DISABLED,
+	MODE_LOG_ONLY,
+	MODE_SELECTIVE,
+	MODE_ENFORCE
+} EnforcementMode;
+
+static const struct config_enum_entry mode_options[] = {
+	{"disabled", MODE_DISABLED, false},
+	{"log_only", MODE_LOG_ONLY, false},
+	{"selective", MODE_SELECTIVE, false},
+	{"enforce", MODE_ENFORCE, false},
+	{NULL, 0, false}
+};
+
+/* severities, most severe first */
+static const struct config_enum_entry severity_options[] = {
+	{"critical", 0, false},
+	{"high", 1, false},
+	{"medium", 2, false},
+	{"none", -1, false},
+	{NULL, 0, false}
+};
+
+static const char *const severity_names[] = {"critical", "high", "medium"};
+
+static int	enforcement_mode = MODE_LOG_ONLY;
+static char *enforce_tables = NULL;
+static char *log_tables = NULL;
+static int	selective_severity = 0;
+static double log_sample_rate = 1.0;
+static char *current_tenant_guc = NULL;
+static bool require_binding = false;
+static bool bypass_requires_reason = true;
+
+/* ---- violation kinds, commands ---- */
+
+typedef enum ViolationKind
+{
+	KIND_MISSING_CONTEXT,
+	KIND_RLS_DISABLED,
+	KIND_PRIVILEGED,
+	KIND_BYPASS
+} ViolationKind;
+
+static const char *const kind_names[] = {
+	"missing_tenant_context", "row_security_disabled", "privileged_access", "bypass"
+};
+
+static const char *
+cmd_name(CmdType cmd)
+{
+	switch (cmd)
+	{
+		case CMD_SELECT:
+			return "select";
+		case CMD_INSERT:
+			return "insert";
+		case CMD_UPDATE:
+			return "update";
+		case CMD_DELETE:
+			return "delete";
+		case CMD_MERGE:
+			return "merge";
+		default:
+			return "other";
+	}
+}
+
+/* ---- shared memory ---- */
+
+#define MAX_COUNTERS	1024
+#define RING_SIZE		256
+#define MAX_BYPASS		256
+#define APPNAME_LEN		64
+#define QUERY_LEN		256
+#define REASON_LEN		128
+
+typedef struct CounterKey
+{
+	Oid			dbid;
+	Oid			relid;
+	int16		kind;
+	int16		cmd;
+	int16		severity;
+	bool		enforced;
+} CounterKey;
+
+typedef struct Counter
+{
+	bool		used;
+	CounterKey	key;
+	int64		count;
+	TimestampTz last_at;
+} Counter;
+
+typedef struct RingEntry
+{
+	TimestampTz at;
+	Oid			dbid;
+	Oid			relid;
+	int16		kind;
+	int16		cmd;
+	bool		refused;
+	Oid			roleid;
+	uint64		queryid;
+	char		appname[APPNAME_LEN];
+	char		query[QUERY_LEN];
+} RingEntry;
+
+typedef struct BypassCounter
+{
+	bool		used;
+	Oid			dbid;
+	Oid			roleid;
+	char		reason[REASON_LEN];
+	int64		count;
+	TimestampTz last_at;
+} BypassCounter;
+
+typedef struct IsolationShared
+{
+	LWLock	   *lock;
+	Counter		counters[MAX_COUNTERS];
+	uint64		ring_total;
+	RingEntry	ring[RING_SIZE];
+	BypassCounter bypass[MAX_BYPASS];
+} IsolationShared;
+
+static IsolationShared *shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* ---- hooks ---- */
+
+static row_security_policy_hook_type prev_rls_restrictive = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+
+/* ---- the registry of protected tables (per backend) ---- */
+
+typedef struct Protected
+{
+	Oid			relid;			/* hash key */
+	AttrNumber	attnum;
+	Oid			atttype;
+	Oid			attcollation;
+	int			severity;
+	bool		include_descendants;
+	bool		inherited;		/* registered through a parent */
+	char		qualname[2 * NAMEDATALEN + 6];
+} Protected;
+
+static HTAB *registry = NULL;
+static bool registry_valid = false;
+static bool registry_loading = false;
+static Oid	registry_table_oid = InvalidOid;
+static MemoryContext RegistryContext = NULL;
+
+/* bypass in effect for the current transaction */
+static bool bypass_active = false;
+
+/* ------------------------------------------------------------------------
+ * Shared memory
+ * ------------------------------------------------------------------------
+ */
+
+static void
+isolation_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(IsolationShared)));
+	RequestNamedLWLockTranche("pg_rollout", 1);
+}
+
+static void
+isolation_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("pg_rollout isolation", sizeof(IsolationShared), &found);
+	if (!found)
+	{
+		memset(shared, 0, sizeof(IsolationShared));
+		shared->lock = &(GetNamedLWLockTranche("pg_rollout"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Count one event under a key (linear probing; full table: the event is
+ * still logged but not counted, and a warning says so once). */
+static void
+count_event(Oid relid, ViolationKind kind, CmdType cmd, int severity, bool enforced)
+{
+	CounterKey	key;
+	uint32		h;
+
+	if (shared == NULL)
+		return;
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.relid = relid;
+	key.kind = (int16) kind;
+	key.cmd = (int16) cmd;
+	key.severity = (int16) severity;
+	key.enforced = enforced;
+	h = hash_bytes((const unsigned char *) &key, sizeof(key)) % MAX_COUNTERS;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MAX_COUNTERS; i++)
+	{
+		Counter    *c = &shared->counters[(h + i) % MAX_COUNTERS];
+
+		if (!c->used)
+		{
+			c->used = true;
+			c->key = key;
+		}
+		if (memcmp(&c->key, &key, sizeof(key)) == 0)
+		{
+			c->count++;
+			c->last_at = GetCurrentTimestamp();
+			break;
+		}
+	}
+	LWLockRelease(shared->lock);
+}
+
+static void
+record_event(Oid relid, ViolationKind kind, CmdType cmd, bool refused, QueryDesc *qd)
+{
+	RingEntry  *e;
+	const char *app = application_name ? application_name : "";
+
+	if (shared == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	e = &shared->ring[shared->ring_total % RING_SIZE];
+	shared->ring_total++;
+	e->at = GetCurrentTimestamp();
+	e->dbid = MyDatabaseId;
+	e->relid = relid;
+	e->kind = (int16) kind;
+	e->cmd = (int16) cmd;
+	e->refused = refused;
+	e->roleid = GetUserId();
+	e->queryid = qd && qd->plannedstmt ? qd->plannedstmt->queryId : 0;
+	strlcpy(e->appname, app, APPNAME_LEN);
+	strlcpy(e->query, qd && qd->sourceText ? qd->sourceText : "", QUERY_LEN);
+	LWLockRelease(shared->lock);
+}
+
+static void
+count_bypass(const char *reason)
+{
+	if (shared == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MAX_BYPASS; i++)
+	{
+		BypassCounter *b = &shared->bypass[i];
+
+		if (!b->used)
+		{
+			b->used = true;
+			b->dbid = MyDatabaseId;
+			b->roleid = GetOuterUserId();
+			strlcpy(b->reason, reason, REASON_LEN);
+		}
+		if (b->dbid == MyDatabaseId && b->roleid == GetOuterUserId() &&
+			strncmp(b->reason, reason, REASON_LEN - 1) == 0)
+		{
+			b->count++;
+			b->last_at = GetCurrentTimestamp();
+			break;
+		}
+	}
+	LWLockRelease(shared->lock);
+}
+
+/* ------------------------------------------------------------------------
+ * The registry
+ * ------------------------------------------------------------------------
+ */
+
+static void
+registry_invalidate(Datum arg, Oid relid)
+{
+	if (!registry_valid)
+		return;
+	if (!OidIsValid(relid) || relid == registry_table_oid ||
+		(registry && hash_search(registry, &relid, HASH_FIND, NULL) != NULL))
+		registry_valid = false;
+}
+
+/* Load the registry; false when the extension is not installed here. */
+static bool
+registry_load(void)
+{
+	HASHCTL		ctl;
+	Oid			nsp;
+	int			rc;
+
+	if (registry_valid)
+		return registry != NULL;
+	if (registry_loading)
+		return false;
+	nsp = get_namespace_oid("rollout", true);
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("protected_table", nsp)))
+	{
+		/* not installed in this database: nothing is protected */
+		if (RegistryContext)
+			MemoryContextReset(RegistryContext);
+		registry = NULL;
+		registry_table_oid = InvalidOid;
+		registry_valid = false;
+		return false;
+	}
+	registry_table_oid = get_relname_relid("protected_table", nsp);
+
+	if (RegistryContext == NULL)
+		RegistryContext = AllocSetContextCreate(TopMemoryContext, "pg_rollout protected tables",
+												ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(RegistryContext);
+	registry = NULL;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(Protected);
+	ctl.hcxt = RegistryContext;
+
+	registry_loading = true;
+	PG_TRY();
+	{
+		HTAB	   *h = hash_create("pg_rollout protected tables", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "pg_rollout: SPI_connect failed");
+		/* protected tables and every inheritance child or partition */
+		rc = SPI_execute("WITH RECURSIVE t(relid, top, lvl) AS ("
+						 "   SELECT p.tbl::pg_catalog.oid, p.tbl::pg_catalog.oid, 0 FROM rollout.protected_table p"
+						 "   UNION ALL"
+						 "   SELECT i.inhrelid, t.top, t.lvl OPERATOR(pg_catalog.+) 1 FROM pg_catalog.pg_inherits i"
+						 "     JOIN t ON i.inhparent OPERATOR(pg_catalog.=) t.relid WHERE t.lvl OPERATOR(pg_catalog.<) 32)"
+						 " SELECT t.relid, a.attnum, a.atttypid, a.attcollation,"
+						 "        CASE p.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 ELSE 2 END,"
+						 "        p.include_descendants, t.lvl OPERATOR(pg_catalog.>) 0,"
+						 "        pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
+						 "   FROM t JOIN rollout.protected_table p ON p.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) t.top"
+						 "   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid"
+						 "   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+						 "   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.relid"
+						 "        AND a.attname OPERATOR(pg_catalog.=) p.tenant_column AND NOT a.attisdropped",
+						 true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "pg_rollout: could not read the protected tables: %s", SPI_result_code_string(rc));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Oid			relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+			bool		found;
+			Protected  *p = hash_search(h, &relid, HASH_ENTER, &found);
+
+			if (found)
+				continue;		/* a child reached twice: first wins */
+			p->attnum = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
+			p->atttype = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+			p->attcollation = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+			p->severity = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+			p->include_descendants = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+			p->inherited = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+			strlcpy(p->qualname, TextDatumGetCString(SPI_getbinval(tup, desc, 8, &isnull)),
+					sizeof(p->qualname));
+		}
+		SPI_finish();
+		registry = h;
+		registry_valid = true;
+	}
+	PG_FINALLY();
+	{
+		registry_loading = false;
+	}
+	PG_END_TRY();
+	return true;
+}
+
+static Protected *
+registry_lookup(Oid relid)
+{
+	if (!registry_valid && !registry_load())
+		return NULL;
+	if (registry == NULL)
+		return NULL;
+	return hash_search(registry, &relid, HASH_FIND, NULL);
+}
+
+/* Is the table (schema.table, as quoted) in a comma-separated list? */
+static bool
+table_listed(const char *list, const Protected *p)
+{
+	char	   *copy;
+	List	   *names;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (list == NULL || list[0] == '\0')
+		return false;
+	copy = pstrdup(list);
+	if (!SplitIdentifierString(copy, ',', &names))
+		return false;			/* checked by the GUC check hook */
+	foreach(lc, names)
+	{
+		const char *n = lfirst(lc);
+		const char *dot = strchr(p->qualname, '.');
+
+		/* "schema.table", or "table" for any schema */
+		if (strcmp(n, p->qualname) == 0 || (strchr(n, '.') == NULL && dot && strcmp(n, dot + 1) == 0))
+		{
+			found = true;
+			break;
+		}
+	}
+	list_free(names);
+	pfree(copy);
+	return found;
+}
+
+/* Is the table enforced (filtered and refused without context) now? */
+static bool
+table_enforced(const Protected *p)
+{
+	switch (enforcement_mode)
+	{
+		case MODE_ENFORCE:
+			return true;
+		case MODE_SELECTIVE:
+			if (table_listed(log_tables, p))
+				return false;
+			if (table_listed(enforce_tables, p))
+				return true;
+			return selective_severity >= 0 && p->severity <= selective_severity;
+		default:
+			return false;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Row security
+ * ------------------------------------------------------------------------
+ */
+
+static Oid
+rollout_function_oid(const char *name)
+{
+	Oid			nsp = get_namespace_oid("rollout", false);
+	oidvector  *args = buildoidvector((Oid[]) {OIDOID}, 1);
+	Oid			fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+									 CStringGetDatum(name), PointerGetDatum(args),
+									 ObjectIdGetDatum(nsp));
+
+	if (!OidIsValid(fn))
+		elog(ERROR, "pg_rollout: function rollout.%s(oid) does not exist", name);
+	return fn;
+}
+
+static List *
+isolation_rls_restrictive(CmdType cmdtype, Relation relation)
+{
+	List	   *policies = NIL;
+	Protected  *p;
+
+	if (prev_rls_restrictive)
+		policies = prev_rls_restrictive(cmdtype, relation);
+	if (enforcement_mode == MODE_DISABLED || enforcement_mode == MODE_LOG_ONLY || bypass_active)
+		return policies;
+	p = registry_lookup(RelationGetRelid(relation));
+	if (p == NULL || !table_enforced(p))
+		return policies;
+
+	{
+		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
+		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
+		Node	   *col;
+		Const	   *arg = makeConst(OIDOID, -1, InvalidOid, sizeof(Oid),
+									ObjectIdGetDatum(RelationGetRelid(relation)), false, true);
+		Expr	   *qual;
+
+		col = (Node *) makeVar(1, p->attnum, p->atttype, -1, p->attcollation, 0);
+		if (p->atttype != TEXTOID)
+			col = (Node *) makeRelabelType((Expr *) col, TEXTOID, -1, p->attcollation,
+										   COERCE_IMPLICIT_CAST);
+		if (p->include_descendants)
+		{
+			ScalarArrayOpExpr *saop = makeNode(ScalarArrayOpExpr);
+			FuncExpr   *fn = makeFuncExpr(rollout_function_oid("_tenants_for"), TEXTARRAYOID,
+										  list_make1(arg), p->attcollation, InvalidOid,
+										  COERCE_EXPLICIT_CALL);
+
+			saop->opno = TextEqualOperator;
+			saop->opfuncid = F_TEXTEQ;
+			saop->useOr = true;
+			saop->inputcollid = p->attcollation;
+			saop->args = list_make2(col, fn);
+			saop->location = -1;
+			qual = (Expr *) saop;
+		}
+		else
+		{
+			FuncExpr   *fn = makeFuncExpr(rollout_function_oid("_tenant_for"), TEXTOID,
+										  list_make1(arg), p->attcollation, InvalidOid,
+										  COERCE_EXPLICIT_CALL);
+
+			qual = make_opclause(TextEqualOperator, BOOLOID, false, (Expr *) col, (Expr *) fn,
+								 InvalidOid, p->attcollation);
+			((OpExpr *) qual)->opfuncid = F_TEXTEQ;
+		}
+		policy->policy_name = pstrdup("pg_rollout_tenant");
+		policy->polcmd = '*';
+		policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+		policy->permissive = false;
+		policy->qual = qual;
+		policy->with_check_qual = copyObject(qual);
+		policy->hassublinks = false;
+		policies = lappend(policies, policy);
+	}
+	return policies;
+}
+
+/* ------------------------------------------------------------------------
+ * Execution-time checks
+ * ------------------------------------------------------------------------
+ */
+
+static bool
+tenant_set(void)
+{
+	return current_tenant_guc != NULL && current_tenant_guc[0] != '\0';
+}
+
+static void
+violation(Protected *p, Oid relid, ViolationKind kind, CmdType cmd, bool refuse, QueryDesc *qd)
+{
+	count_event(relid, kind, cmd, p->severity, refuse);
+	record_event(relid, kind, cmd, refuse, qd);
+	if (refuse)
+	{
+		if (kind == KIND_RLS_DISABLED)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("row security is not enabled on protected table \"%s\"", p->qualname),
+					 errdetail("The table is protected through a parent, but was created or attached without row security."),
+					 errhint("Run rollout.protect_table() on the parent again to cover it.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("tenant context required for table \"%s\"", p->qualname),
+				 errdetail("pg_rollout.enforcement_mode is \"%s\" and the table is enforced.",
+						   mode_options[enforcement_mode].name),
+				 errhint("Call rollout.set_tenant('...') in this transaction first.")));
+	}
+	if (log_sample_rate > 0 &&
+		(log_sample_rate >= 1.0 || pg_prng_double(&pg_global_prng_state) < log_sample_rate))
+		ereport(LOG,
+				(errmsg("pg_rollout: tenant isolation violation: kind=%s table=%s command=%s severity=%s "
+						"mode=%s role=%s application_name=\"%s\" query_id=" INT64_FORMAT,
+						kind_names[kind], p->qualname, cmd_name(cmd), severity_names[p->severity],
+						mode_options[enforcement_mode].name,
+						GetUserNameFromId(GetUserId(), true) ? GetUserNameFromId(GetUserId(), true) : "?",
+						application_name ? application_name : "",
+						qd && qd->plannedstmt ? (int64) qd->plannedstmt->queryId : (int64) 0),
+				 errhidestmt(false)));
+}
+
+static void
+isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (enforcement_mode != MODE_DISABLED && !IsParallelWorker() && !registry_loading &&
+		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && queryDesc->plannedstmt != NULL &&
+		IsTransactionState())
+	{
+		ListCell   *lc;
+		int			rti = 0;
+		CmdType		cmd = queryDesc->operation;
+		bool		privileged = superuser() || has_bypassrls_privilege(GetUserId());
+
+		foreach(lc, queryDesc->plannedstmt->rtable)
+		{
+			RangeTblEntry *rte = lfirst(lc);
+			Protected  *p;
+			CmdType		rcmd = cmd;
+
+			rti++;
+			if (rte->rtekind != RTE_RELATION)
+				continue;
+			p = registry_lookup(rte->relid);
+			if (p == NULL)
+				continue;
+			/* tables read by a write command are reads */
+			if (cmd != CMD_SELECT && !list_member_int(queryDesc->plannedstmt->resultRelations, rti))
+				rcmd = CMD_SELECT;
+			if (privileged)
+			{
+				count_event(rte->relid, KIND_PRIVILEGED, rcmd, p->severity, false);
+				continue;
+			}
+			if (bypass_active)
+			{
+				count_event(rte->relid, KIND_BYPASS, rcmd, p->severity, false);
+				continue;
+			}
+			if (!tenant_set())
+				violation(p, rte->relid, KIND_MISSING_CONTEXT, rcmd, table_enforced(p), queryDesc);
+			else if (table_enforced(p) && p->inherited)
+			{
+				/* a child without row security would not be filtered */
+				HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
+
+				if (HeapTupleIsValid(tup))
+				{
+					bool		rls = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
+
+					ReleaseSysCache(tup);
+					if (!rls)
+						violation(p, rte->relid, KIND_RLS_DISABLED, rcmd, true, queryDesc);
+				}
+			}
+		}
+	}
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* ------------------------------------------------------------------------
+ * GUC hooks and transaction end
+ * ------------------------------------------------------------------------
+ */
+
+/* A change of what is enforced must reach cached plans at once. */
+static void
+assign_reset_plans_int(int newval, void *extra)
+{
+	ResetPlanCache();
+}
+
+static void
+assign_reset_plans_str(const char *newval, void *extra)
+{
+	ResetPlanCache();
+}
+
+static bool
+check_table_list(char **newval, void **extra, GucSource source)
+{
+	char	   *copy = pstrdup(*newval);
+	List	   *names;
+	bool		ok = SplitIdentifierString(copy, ',', &names);
+
+	if (!ok)
+		GUC_check_errdetail("List syntax is invalid: give table names separated by commas.");
+	list_free(names);
+	pfree(copy);
+	return ok;
+}
+
+static void
+isolation_xact_callback(XactEvent event, void *arg)
+{
+	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		 event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		 event == XACT_EVENT_PREPARE) && bypass_active)
+	{
+		bypass_active = false;
+		ResetPlanCache();
+	}
+}
+
+void
+pgr_isolation_init(bool preloaded)
+{
+	DefineCustomEnumVariable("pg_rollout.enforcement_mode",
+							 "Tenant isolation phase: disabled, log_only, selective or enforce.",
+							 "log_only counts and logs statements on protected tables without tenant context; "
+							 "selective enforces the tables of pg_rollout.enforce_tables and of severity "
+							 "pg_rollout.selective_enforce_severity or above; enforce enforces every protected table.",
+							 &enforcement_mode, MODE_LOG_ONLY, mode_options,
+							 PGC_SUSET, 0, NULL, assign_reset_plans_int, NULL);
+	DefineCustomStringVariable("pg_rollout.enforce_tables",
+							   "Protected tables enforced in selective mode (comma-separated, schema.table or table).",
+							   NULL, &enforce_tables, "", PGC_SUSET, GUC_LIST_INPUT,
+							   check_table_list, assign_reset_plans_str, NULL);
+	DefineCustomStringVariable("pg_rollout.log_tables",
+							   "Protected tables only logged in selective mode, whatever their severity.",
+							   NULL, &log_tables, "", PGC_SUSET, GUC_LIST_INPUT,
+							   check_table_list, assign_reset_plans_str, NULL);
+	DefineCustomEnumVariable("pg_rollout.selective_enforce_severity",
+							 "In selective mode, tables of this severity or more severe are enforced.",
+							 "none enforces only the tables listed in pg_rollout.enforce_tables.",
+							 &selective_severity, 0, severity_options,
+							 PGC_SUSET, 0, NULL, assign_reset_plans_int, NULL);
+	DefineCustomRealVariable("pg_rollout.log_sample_rate",
+							 "Fraction of tenant isolation violations written to the server log.",
+							 "Every violation is counted; this samples the log lines.",
+							 &log_sample_rate, 1.0, 0.0, 1.0, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pg_rollout.tenant",
+							   "The current tenant; set it with rollout.set_tenant().",
+							   "Only rollout.set_tenant() (which validates the tenant and the role's bindings) "
+							   "or a superuser can set it.",
+							   &current_tenant_guc, "", PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_rollout.require_tenant_binding",
+							 "Only roles bound to tenants (rollout.bind_tenant) may set a tenant context.",
+							 NULL, &require_binding, false, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_rollout.bypass_requires_reason",
+							 "rollout.bypass() requires a reason.",
+							 NULL, &bypass_requires_reason, true, PGC_SUSET, 0, NULL, NULL, NULL);
+
+	CacheRegisterRelcacheCallback(registry_invalidate, (Datum) 0);
+	RegisterXactCallback(isolation_xact_callback, NULL);
+
+	if (!preloaded)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = isolation_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = isolation_shmem_startup;
+	prev_rls_restrictive = row_security_policy_hook_restrictive;
+	row_security_policy_hook_restrictive = isolation_rls_restrictive;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = isolation_ExecutorStart;
+}
+
+/* ------------------------------------------------------------------------
+ * SQL functions
+ * ------------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(pgr_current_tenant);
+
+Datum
+pgr_current_tenant(PG_FUNCTION_ARGS)
+{
+	if (!tenant_set())
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(current_tenant_guc));
+}
+
+PG_FUNCTION_INFO_V1(pgr_tenant_for);
+
+/*
+ * rollout._tenant_for(oid): the tenant a protected table is filtered by.
+ * Without tenant context it is NULL (no row matches): the ExecutorStart
+ * hook has already refused, and counted, the statement where the table is
+ * enforced.  It does not raise itself because the planner evaluates it to
+ * estimate selectivity.
+ */
+Datum
+pgr_tenant_for(PG_FUNCTION_ARGS)
+{
+	if (!tenant_set())
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(current_tenant_guc));
+}
+
+PG_FUNCTION_INFO_V1(pgr_tenants_for);
+
+/* rollout._tenants_for(oid): the current tenant and its descendants. */
+Datum
+pgr_tenants_for(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	Datum	   *elems;
+	int			n;
+	ArrayType  *result;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (!tenant_set())
+		PG_RETURN_NULL();
+	values[0] = CStringGetTextDatum(current_tenant_guc);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_rollout: SPI_connect failed");
+	if (SPI_execute_with_args("SELECT d.tenant_id FROM rollout.descendants($1, true) d",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_rollout: could not list the descendants of the current tenant");
+	n = (int) SPI_processed;
+	elems = MemoryContextAlloc(caller, sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		elems[i] = PointerGetDatum(DatumGetTextPCopy(d));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	result = construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
+	PG_RETURN_ARRAYTYPE_P(result);
+}
+
+PG_FUNCTION_INFO_V1(pgr_set_tenant);
+
+/*
+ * rollout.set_tenant(tenant_id text, local boolean DEFAULT true)
+ * Validates the tenant (exists, active) and the calling role's bindings,
+ * then sets pg_rollout.tenant for the transaction (local) or the session.
+ */
+Datum
+pgr_set_tenant(PG_FUNCTION_ARGS)
+{
+	char	   *tenant;
+	bool		local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
+	Oid			argtypes[2] = {TEXTOID, OIDOID};
+	Datum		values[2];
+	char	   *status;
+	bool		bound_any;
+	bool		bound_ok;
+	Oid			caller = GetOuterUserId();
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("tenant id must not be null"),
+				 errhint("Use rollout.reset_tenant() to clear the tenant context.")));
+	tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	values[0] = CStringGetTextDatum(tenant);
+	values[1] = ObjectIdGetDatum(caller);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_rollout: SPI_connect failed");
+	if (SPI_execute_with_args(
+			"SELECT t.status,"
+			"       EXISTS (SELECT 1 FROM rollout.tenant_binding b"
+			"                WHERE pg_catalog.pg_has_role($2, b.role_name, 'MEMBER')),"
+			"       EXISTS (SELECT 1 FROM rollout.tenant_binding b"
+			"                WHERE pg_catalog.pg_has_role($2, b.role_name, 'MEMBER')"
+			"                  AND b.tenant_id OPERATOR(pg_catalog.=) ANY (t.path))"
+			"  FROM rollout.tenant t WHERE t.tenant_id OPERATOR(pg_catalog.=) $1",
+			2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_rollout: could not read the tenant");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant \"%s\" does not exist", tenant)));
+	{
+		bool		isnull;
+
+		status = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		bound_any = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		bound_ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	}
+	SPI_finish();
+
+	if (strcmp(status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tenant \"%s\" is %s", tenant, status),
+				 errdetail("Only an active tenant can be the tenant context.")));
+	if (bound_any && !bound_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not act for tenant \"%s\"",
+						GetUserNameFromId(caller, false), tenant),
+				 errdetail("The role is bound to other tenants (rollout.tenant_binding).")));
+	if (!bound_any && require_binding && !superuser_arg(caller))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" is bound to no tenant", GetUserNameFromId(caller, false)),
+				 errdetail("pg_rollout.require_tenant_binding is on."),
+				 errhint("Bind the role with rollout.bind_tenant().")));
+
+	(void) set_config_option("pg_rollout.tenant", tenant, PGC_SUSET, PGC_S_SESSION,
+							 local ? GUC_ACTION_LOCAL : GUC_ACTION_SET, true, 0, false);
+	PG_RETURN_TEXT_P(cstring_to_text(tenant));
+}
+
+PG_FUNCTION_INFO_V1(pgr_reset_tenant);
+
+Datum
+pgr_reset_tenant(PG_FUNCTION_ARGS)
+{
+	(void) set_config_option("pg_rollout.tenant", "", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pgr_bypass);
+
+/*
+ * rollout.bypass(reason text): no tenant filter for the rest of the
+ * transaction.  Members of rollout_bypass only; counted and audited.
+ */
+Datum
+pgr_bypass(PG_FUNCTION_ARGS)
+{
+	Oid			caller = GetOuterUserId();
+	Oid			bypass_role = get_role_oid("rollout_bypass", true);
+	char	   *reason = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *trimmed = reason;
+
+	pgr_require_preload("the tenant isolation bypass");
+	if (!OidIsValid(bypass_role) || !has_privs_of_role(caller, bypass_role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not bypass tenant isolation", GetUserNameFromId(caller, false)),
+				 errhint("Grant it the role rollout_bypass.")));
+	while (trimmed && *trimmed == ' ')
+		trimmed++;
+	if ((trimmed == NULL || *trimmed == '\0') && bypass_requires_reason)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a reason is required to bypass tenant isolation"),
+				 errhint("Pass reason => '...': it is counted and recorded in the audit log.")));
+	if (!IsTransactionBlock())
+		ereport(WARNING,
+				(errmsg("rollout.bypass() outside a transaction block has no effect"),
+				 errhint("Call it after BEGIN: it lasts until the end of the transaction.")));
+	pgr_audit_append("isolation.bypass", current_tenant_guc && current_tenant_guc[0] ? current_tenant_guc : NULL,
+					 "role", GetUserNameFromId(caller, false), reason, NULL);
+	count_bypass(reason ? reason : "");
+	if (!bypass_active)
+	{
+		bypass_active = true;
+		ResetPlanCache();
+	}
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pgr_violation_counts);
+
+Datum
+pgr_violation_counts(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Counter    *copy;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (shared == NULL)
+		return (Datum) 0;
+	copy = palloc(sizeof(Counter) * MAX_COUNTERS);
+	LWLockAcquire(shared->lock, LW_SHARED);
+	memcpy(copy, shared->counters, sizeof(Counter) * MAX_COUNTERS);
+	LWLockRelease(shared->lock);
+	for (int i = 0; i < MAX_COUNTERS; i++)
+	{
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
+
+		if (!copy[i].used || copy[i].key.dbid != MyDatabaseId)
+			continue;
+		values[0] = ObjectIdGetDatum(copy[i].key.relid);
+		values[1] = CStringGetTextDatum(kind_names[copy[i].key.kind]);
+		values[2] = CStringGetTextDatum(cmd_name((CmdType) copy[i].key.cmd));
+		values[3] = CStringGetTextDatum(severity_names[copy[i].key.severity]);
+		values[4] = BoolGetDatum(copy[i].key.enforced);
+		values[5] = Int64GetDatum(copy[i].count);
+		values[6] = TimestampTzGetDatum(copy[i].last_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgr_recent_violations);
+
+Datum
+pgr_recent_violations(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RingEntry  *copy;
+	uint64		total;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (shared == NULL)
+		return (Datum) 0;
+	copy = palloc(sizeof(RingEntry) * RING_SIZE);
+	LWLockAcquire(shared->lock, LW_SHARED);
+	memcpy(copy, shared->ring, sizeof(RingEntry) * RING_SIZE);
+	total = shared->ring_total;
+	LWLockRelease(shared->lock);
+	for (uint64 k = total > RING_SIZE ? total - RING_SIZE : 0; k < total; k++)
+	{
+		RingEntry  *e = &copy[k % RING_SIZE];
+		Datum		values[9];
+		bool		nulls[9] = {false, false, false, false, false, false, false, false, false};
+		char	   *role;
+
+		if (e->dbid != MyDatabaseId)
+			continue;
+		role = GetUserNameFromId(e->roleid, true);
+		values[0] = TimestampTzGetDatum(e->at);
+		values[1] = ObjectIdGetDatum(e->relid);
+		values[2] = CStringGetTextDatum(kind_names[e->kind]);
+		values[3] = CStringGetTextDatum(cmd_name((CmdType) e->cmd));
+		values[4] = BoolGetDatum(e->refused);
+		if (role)
+			values[5] = CStringGetTextDatum(role);
+		else
+			nulls[5] = true;
+		values[6] = CStringGetTextDatum(e->appname);
+		values[7] = Int64GetDatum((int64) e->queryid);
+		values[8] = CStringGetTextDatum(e->query);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgr_bypass_counts);
+
+Datum
+pgr_bypass_counts(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	BypassCounter *copy;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (shared == NULL)
+		return (Datum) 0;
+	copy = palloc(sizeof(BypassCounter) * MAX_BYPASS);
+	LWLockAcquire(shared->lock, LW_SHARED);
+	memcpy(copy, shared->bypass, sizeof(BypassCounter) * MAX_BYPASS);
+	LWLockRelease(shared->lock);
+	for (int i = 0; i < MAX_BYPASS; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		char	   *role;
+
+		if (!copy[i].used || copy[i].dbid != MyDatabaseId)
+			continue;
+		role = GetUserNameFromId(copy[i].roleid, true);
+		if (role)
+			values[0] = CStringGetTextDatum(role);
+		else
+			nulls[0] = true;
+		values[1] = CStringGetTextDatum(copy[i].reason);
+		values[2] = Int64GetDatum(copy[i].count);
+		values[3] = TimestampTzGetDatum(copy[i].last_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgr_reset_violations);
+
+Datum
+pgr_reset_violations(PG_FUNCTION_ARGS)
+{
+	if (shared == NULL)
+		PG_RETURN_VOID();
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MAX_COUNTERS; i++)
+		if (shared->counters[i].used && shared->counters[i].key.dbid == MyDatabaseId)
+			shared->counters[i].count = 0;
+	LWLockRelease(shared->lock);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pgr_invalidate_protection);
+
+/* Trigger on rollout.protected_table: every session reloads the registry
+ * and replans statements on the affected tables. */
+Datum
+pgr_invalidate_protection(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("rollout._invalidate_protection() must be called as a trigger")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+	{
+		TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+		HeapTuple	tups[2] = {trigdata->tg_trigtuple, trigdata->tg_newtuple};
+
+		for (int i = 0; i < 2; i++)
+		{
+			bool		isnull;
+			Datum		d;
+
+			if (tups[i] == NULL)
+				continue;
+			d = heap_getattr(tups[i], 1, desc, &isnull);
+			if (!isnull && SearchSysCacheExists1(RELOID, d))
+				CacheInvalidateRelcacheByRelid(DatumGetObjectId(d));
+		}
+	}
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,308 @@
+-- Tenant isolation inside the database (src/isolation.c): protected
+-- tables, tenant context, enforcement modes, violations, audited bypass.
+
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_bypass') THEN
+        CREATE ROLE rollout_bypass NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_app') THEN
+        CREATE ROLE rollout_app NOLOGIN;
+    END IF;
+END
+$roles$;
+
+CREATE TABLE rollout.protected_table (
+    tbl                 regclass    PRIMARY KEY,
+    tenant_column       name        NOT NULL,
+    severity            text        NOT NULL DEFAULT 'high' CHECK (severity IN ('critical', 'high', 'medium')),
+    include_descendants boolean     NOT NULL DEFAULT false,
+    force_rls           boolean     NOT NULL DEFAULT true,
+    protected_by        text        NOT NULL,
+    protected_at        timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('rollout.protected_table', '');
+COMMENT ON TABLE rollout.protected_table IS
+    'tables whose rows belong to tenants: every command on them is filtered by the session''s tenant when enforced';
+COMMENT ON COLUMN rollout.protected_table.tenant_column IS 'the column (text or varchar) holding the owning tenant id';
+COMMENT ON COLUMN rollout.protected_table.severity IS 'critical, high or medium: selective mode enforces by severity';
+COMMENT ON COLUMN rollout.protected_table.include_descendants IS 'a tenant also sees the rows of its descendant tenants';
+COMMENT ON COLUMN rollout.protected_table.force_rls IS 'row security is forced, so the table owner is filtered too';
+
+CREATE TABLE rollout.tenant_binding (
+    role_name name        NOT NULL,
+    tenant_id text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
+    bound_by  text        NOT NULL,
+    bound_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (role_name, tenant_id)
+);
+SELECT pg_catalog.pg_extension_config_dump('rollout.tenant_binding', '');
+COMMENT ON TABLE rollout.tenant_binding IS
+    'roles bound to tenant subtrees: a bound role (or a member of it) may set only tenants inside its subtrees';
+
+CREATE FUNCTION rollout._invalidate_protection()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'pgr_invalidate_protection';
+COMMENT ON FUNCTION rollout._invalidate_protection() IS
+    'internal: trigger that makes every session reload the protected tables and replan statements on them';
+CREATE TRIGGER invalidate_protection AFTER INSERT OR UPDATE OR DELETE ON rollout.protected_table
+    FOR EACH ROW EXECUTE FUNCTION rollout._invalidate_protection();
+CREATE TRIGGER invalidate_protection_truncate AFTER TRUNCATE ON rollout.protected_table
+    FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_protection();
+
+CREATE FUNCTION rollout.current_tenant()
+RETURNS text
+LANGUAGE C STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'pgr_current_tenant';
+COMMENT ON FUNCTION rollout.current_tenant() IS 'the tenant context of this transaction or session, NULL when none';
+
+CREATE FUNCTION rollout._tenant_for(tbl oid)
+RETURNS text
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'pgr_tenant_for';
+COMMENT ON FUNCTION rollout._tenant_for(oid) IS
+    'internal: the tenant a protected table is filtered by (used in the row-security qual); NULL without tenant context, when the statement has already been refused';
+
+CREATE FUNCTION rollout._tenants_for(tbl oid)
+RETURNS text[]
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgr_tenants_for';
+COMMENT ON FUNCTION rollout._tenants_for(oid) IS
+    'internal: the current tenant and its descendants (row-security qual of tables that include descendants)';
+
+CREATE FUNCTION rollout.set_tenant(tenant_id text, local boolean DEFAULT true)
+RETURNS text
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgr_set_tenant';
+COMMENT ON FUNCTION rollout.set_tenant(text, boolean) IS
+    'set the tenant context: for the transaction (local, the default: safe with transaction pooling) or the session; the tenant must exist, be active and be allowed by the role''s bindings';
+
+CREATE FUNCTION rollout.reset_tenant()
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'pgr_reset_tenant';
+COMMENT ON FUNCTION rollout.reset_tenant() IS 'clear the tenant context';
+
+CREATE FUNCTION rollout.bypass(reason text)
+RETURNS void
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgr_bypass';
+COMMENT ON FUNCTION rollout.bypass(text) IS
+    'lift the tenant filter for the rest of the transaction: members of rollout_bypass only, with a reason; counted and audited';
+
+CREATE FUNCTION rollout.violation_counts()
+RETURNS TABLE (tbl regclass, kind text, command text, severity text, enforced boolean, count bigint,
+               last_at timestamptz)
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'pgr_violation_counts';
+COMMENT ON FUNCTION rollout.violation_counts() IS
+    'counters of tenant-isolation events in this database since the server started (shared memory)';
+
+CREATE FUNCTION rollout.recent_violations()
+RETURNS TABLE (at timestamptz, tbl regclass, kind text, command text, refused boolean, role_name text,
+               application_name text, query_id bigint, query text)
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'pgr_recent_violations';
+COMMENT ON FUNCTION rollout.recent_violations() IS
+    'the most recent tenant-isolation violations (a ring of 256 across databases), oldest first';
+
+CREATE FUNCTION rollout.bypass_counts()
+RETURNS TABLE (role_name text, reason text, count bigint, last_at timestamptz)
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'pgr_bypass_counts';
+COMMENT ON FUNCTION rollout.bypass_counts() IS 'uses of rollout.bypass() by role and reason since the server started';
+
+CREATE FUNCTION rollout.reset_violation_counts()
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'pgr_reset_violations';
+COMMENT ON FUNCTION rollout.reset_violation_counts() IS 'set this database''s violation counters back to zero';
+
+CREATE VIEW rollout.violations AS
+SELECT v.tbl, v.kind, v.command, v.severity, v.enforced, v.count, v.last_at FROM rollout.violation_counts() v;
+COMMENT ON VIEW rollout.violations IS
+    'tenant-isolation events by table, kind (missing_tenant_context, row_security_disabled, privileged_access, bypass), command and severity';
+
+CREATE VIEW rollout.recent_violation_log AS
+SELECT r.at, r.tbl, r.kind, r.command, r.refused, r.role_name, r.application_name, r.query_id, r.query
+  FROM rollout.recent_violations() r;
+COMMENT ON VIEW rollout.recent_violation_log IS 'the latest tenant-isolation violations, with role, application and query';
+
+CREATE VIEW rollout.bypasses AS
+SELECT b.role_name, b.reason, b.count, b.last_at FROM rollout.bypass_counts() b;
+COMMENT ON VIEW rollout.bypasses IS 'bypasses of tenant isolation by role and reason (each is also in the audit log)';
+
+CREATE FUNCTION rollout._register_protection(tbl regclass, tenant_column name, severity text,
+                                             include_descendants boolean, force_rls boolean)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- The caller has just altered the table, so it owns it.
+    INSERT INTO rollout.protected_table AS p (tbl, tenant_column, severity, include_descendants, force_rls, protected_by)
+    VALUES (tbl, tenant_column, severity, include_descendants, force_rls, rollout._actor())
+    ON CONFLICT ON CONSTRAINT protected_table_pkey DO UPDATE
+       SET tenant_column = excluded.tenant_column, severity = excluded.severity,
+           include_descendants = excluded.include_descendants, force_rls = excluded.force_rls,
+           protected_by = excluded.protected_by, protected_at = now();
+    PERFORM rollout._audit('isolation.protected', NULL, 'table', tbl::text, NULL,
+                           jsonb_build_object('tenant_column', tenant_column, 'severity', severity,
+                                              'include_descendants', include_descendants, 'force', force_rls));
+END
+$$;
+COMMENT ON FUNCTION rollout._register_protection(regclass, name, text, boolean, boolean) IS
+    'internal: record a protected table (called by protect_table after it altered the table)';
+
+CREATE FUNCTION rollout._unregister_protection(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM rollout.protected_table p WHERE p.tbl = _unregister_protection.tbl;
+    PERFORM rollout._audit('isolation.unprotected', NULL, 'table', tbl::text, NULL, '{}');
+END
+$$;
+COMMENT ON FUNCTION rollout._unregister_protection(regclass) IS 'internal: forget a protected table';
+
+-- Runs as the caller: altering the table needs its ownership.
+CREATE FUNCTION rollout.protect_table(tbl regclass, tenant_column name, severity text DEFAULT 'high',
+                                      include_descendants boolean DEFAULT false, force boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    typ oid;
+    child regclass;
+BEGIN
+    IF tbl IS NULL OR tenant_column IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = 'table and tenant column must not be null';
+    END IF;
+    IF NOT rollout.preloaded() THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = 'pg_rollout must be loaded via shared_preload_libraries to protect tables',
+            HINT = 'Add pg_rollout to shared_preload_libraries in postgresql.conf and restart the server.';
+    END IF;
+    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION USING ERRCODE = 'wrong_object_type',
+            MESSAGE = format('"%s" is not a table', tbl);
+    END IF;
+    IF (SELECT c.relnamespace FROM pg_class c WHERE c.oid = tbl) = 'rollout'::regnamespace THEN
+        RAISE EXCEPTION USING ERRCODE = 'wrong_object_type',
+            MESSAGE = format('table "%s" belongs to pg_rollout and cannot be protected', tbl);
+    END IF;
+    SELECT a.atttypid INTO typ FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_column',
+            MESSAGE = format('column "%s" of table "%s" does not exist', tenant_column, tbl);
+    END IF;
+    IF typ NOT IN ('text'::regtype, 'varchar'::regtype) THEN
+        RAISE EXCEPTION USING ERRCODE = 'datatype_mismatch',
+            MESSAGE = format('tenant column "%s" of table "%s" is of type %s', tenant_column, tbl, typ::regtype),
+            DETAIL = 'A tenant column holds tenant ids: text or varchar.';
+    END IF;
+    IF severity IS NULL OR severity NOT IN ('critical', 'high', 'medium') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid severity "%s"', severity),
+            DETAIL = 'A severity is critical, high or medium.';
+    END IF;
+    -- The table and every inheritance child or partition: row security on
+    -- (forced, unless asked otherwise) and a permissive policy of its own,
+    -- so that core's default-deny does not hide every row; pg_rollout adds
+    -- the restrictive tenant qual.
+    FOR child IN
+        WITH RECURSIVE t(relid) AS (SELECT tbl::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
+        SELECT t.relid::regclass FROM t
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', child);
+        EXECUTE format('ALTER TABLE %s %s ROW LEVEL SECURITY', child, CASE WHEN force THEN 'FORCE' ELSE 'NO FORCE' END);
+        IF NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = child AND p.polname = 'pg_rollout_permissive') THEN
+            EXECUTE format('CREATE POLICY pg_rollout_permissive ON %s USING (true) WITH CHECK (true)', child);
+        END IF;
+    END LOOP;
+    PERFORM rollout._register_protection(tbl, tenant_column, severity, include_descendants, force);
+END
+$$;
+COMMENT ON FUNCTION rollout.protect_table(regclass, name, text, boolean, boolean) IS
+    'protect a table (and its partitions and inheritance children): every command sees and writes only the current tenant''s rows where enforced; the caller must own the table';
+
+CREATE FUNCTION rollout.unprotect_table(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    child regclass;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM rollout.protected_table p WHERE p.tbl = unprotect_table.tbl) THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('table "%s" is not protected', tbl);
+    END IF;
+    FOR child IN
+        WITH RECURSIVE t(relid) AS (SELECT tbl::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
+        SELECT t.relid::regclass FROM t
+    LOOP
+        EXECUTE format('DROP POLICY IF EXISTS pg_rollout_permissive ON %s', child);
+        EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', child);
+        IF NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = child) THEN
+            EXECUTE format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', child);
+        END IF;
+    END LOOP;
+    PERFORM rollout._unregister_protection(tbl);
+END
+$$;
+COMMENT ON FUNCTION rollout.unprotect_table(regclass) IS
+    'stop protecting a table: its pg_rollout policy goes, and row security too unless the table has policies of its own';
+
+CREATE VIEW rollout.protected_tables AS
+SELECT p.tbl, p.tenant_column, p.severity, p.include_descendants, p.force_rls,
+       c.relrowsecurity AS row_security, c.relforcerowsecurity AS forced,
+       (SELECT count(*) FROM pg_catalog.pg_inherits i WHERE i.inhparent = p.tbl) AS children,
+       p.protected_by, p.protected_at
+  FROM rollout.protected_table p
+  JOIN pg_catalog.pg_class c ON c.oid = p.tbl;
+COMMENT ON VIEW rollout.protected_tables IS 'protected tables, their tenant column and settings, and the state of row security';
+
+CREATE FUNCTION rollout.bind_tenant(role_name name, tenant_id text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('role "%s" does not exist', role_name);
+    END IF;
+    PERFORM rollout._tenant_for_update(tenant_id);
+    INSERT INTO rollout.tenant_binding (role_name, tenant_id, bound_by) VALUES (role_name, tenant_id, rollout._actor())
+    ON CONFLICT DO NOTHING;
+    PERFORM rollout._audit('isolation.bound', tenant_id, 'role', role_name, NULL, '{}');
+END
+$$;
+COMMENT ON FUNCTION rollout.bind_tenant(name, text) IS
+    'bind a role to a tenant subtree: the role (and its members) may then set only tenants inside its bound subtrees';
+
+CREATE FUNCTION rollout.unbind_tenant(role_name name, tenant_id text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    DELETE FROM rollout.tenant_binding b WHERE b.role_name = unbind_tenant.role_name AND b.tenant_id = unbind_tenant.tenant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('role "%s" is not bound to tenant "%s"', role_name, tenant_id);
+    END IF;
+    PERFORM rollout._audit('isolation.unbound', tenant_id, 'role', role_name, NULL, '{}');
+END
+$$;
+COMMENT ON FUNCTION rollout.unbind_tenant(name, text) IS 'remove a role''s binding to a tenant subtree';
