@@ -386,6 +386,8 @@ registry_load(void)
 	HASHCTL		ctl;
 	Oid			nsp;
 	int			rc;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (registry_valid)
 		return registry != NULL;
@@ -415,6 +417,15 @@ registry_load(void)
 	ctl.hcxt = RegistryContext;
 
 	registry_loading = true;
+	/*
+	 * The registry is read with the bootstrap superuser's rights, whoever
+	 * runs the statement being checked: the protection of a table must not
+	 * depend on the querying role's privileges on pg_rollout's tables.  The
+	 * query is fixed and schema-qualified.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
 		HTAB	   *h = hash_create("pg_rollout protected tables", 64, &ctl,
@@ -466,6 +477,7 @@ registry_load(void)
 	}
 	PG_FINALLY();
 	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 		registry_loading = false;
 	}
 	PG_END_TRY();
