@@ -340,7 +340,13 @@ keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+		/*
+		 * A generic plan: a custom one would be planned again on every call
+		 * (the planner estimates the path from the parameter's value, which
+		 * always makes the custom plan look cheaper), costing more than
+		 * the query itself.
+		 */
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "pg_rollout: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));

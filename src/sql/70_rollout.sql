@@ -866,10 +866,15 @@ COMMENT ON FUNCTION rollout._eligible(text) IS
 -- selects each.  Selection is cumulative and deterministic.
 CREATE FUNCTION rollout._selection(rollout_id text, through_stage integer)
 RETURNS TABLE (tenant_id text, stage_no integer, blacked_out boolean, weight double precision, hold_reason text)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET work_mem = '64MB'
 AS $$
+#variable_conflict use_column
+BEGIN
+    -- PL/pgSQL, not SQL: the statement is planned once per session, not on
+    -- every call (the tick calls this for every rollout it advances).
+    RETURN QUERY
     WITH e AS MATERIALIZED (SELECT * FROM rollout._eligible($1)),
          st AS MATERIALIZED (SELECT s.* FROM rollout.rollout_stage s WHERE s.rollout_id = $1 AND s.stage_no <= $2),
          salt AS MATERIALIZED (SELECT r.salt FROM rollout.rollout r WHERE r.rollout_id = $1),
@@ -912,7 +917,8 @@ AS $$
            coalesce(rollout._weight(c.attributes, agg.weight_by), 0),
            c.hold_reason
       FROM chosen c CROSS JOIN agg
-     WHERE c.stage_no IS NOT NULL
+     WHERE c.stage_no IS NOT NULL;
+END
 $$;
 COMMENT ON FUNCTION rollout._selection(text, integer) IS
     'internal: tenants selected by stages 1..through_stage (cumulative), each with the first stage that selects it';
