@@ -242,6 +242,23 @@ static MemoryContext RegistryContext = NULL;
 /* bypass in effect for the current transaction */
 static bool bypass_active = false;
 
+/*
+ * Tenants known to be active, and whether any role binding exists, for
+ * set_tenant's fast path.  Emptied by any change to rollout.tenant or
+ * rollout.tenant_binding (their statement triggers send relcache
+ * invalidations).  While bindings exist every call checks them, because
+ * role membership changes send no invalidation.
+ */
+typedef struct KnownTenant
+{
+	char		tenant_id[NAMEDATALEN + 16];
+} KnownTenant;
+
+static HTAB *known_tenants = NULL;
+static int	bindings_state = -1;	/* -1 unknown, 0 none, 1 some */
+static Oid	tenant_table_oid = InvalidOid;
+static Oid	binding_table_oid = InvalidOid;
+
 /* ------------------------------------------------------------------------
  * Shared memory
  * ------------------------------------------------------------------------
@@ -372,6 +389,15 @@ count_bypass(const char *reason)
 static void
 registry_invalidate(Datum arg, Oid relid)
 {
+	if (!OidIsValid(relid) || relid == tenant_table_oid || relid == binding_table_oid)
+	{
+		if (known_tenants)
+		{
+			hash_destroy(known_tenants);
+			known_tenants = NULL;
+		}
+		bindings_state = -1;
+	}
 	if (!registry_valid)
 		return;
 	if (!OidIsValid(relid) || relid == registry_table_oid ||
@@ -912,10 +938,16 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 	bool		local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
 	Oid			argtypes[2] = {TEXTOID, OIDOID};
 	Datum		values[2];
-	char	   *status;
-	bool		bound_any;
-	bool		bound_ok;
-	Oid			caller = GetOuterUserId();
+	/* set inside PG_TRY */
+	char	   *volatile status = NULL;
+	volatile bool bound_any = false;
+	volatile bool bound_ok = false;
+	volatile bool any_binding = false;
+	volatile bool found = false;
+	Oid			caller = GetUserId();
+	Oid			save_userid;
+	int			save_sec_context;
+	MemoryContext caller_cxt = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -923,34 +955,69 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 				 errmsg("tenant id must not be null"),
 				 errhint("Use rollout.reset_tenant() to clear the tenant context.")));
 	tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	/* fast path: a tenant known to be active, and no binding anywhere */
+	if (bindings_state == 0 && known_tenants != NULL && strlen(tenant) < NAMEDATALEN + 16 &&
+		hash_search(known_tenants, tenant, HASH_FIND, NULL) != NULL &&
+		(!require_binding || superuser_arg(caller)))
+	{
+		(void) set_config_option("pg_rollout.tenant", tenant, PGC_SUSET, PGC_S_SESSION,
+								 local ? GUC_ACTION_LOCAL : GUC_ACTION_SET, true, 0, false);
+		PG_RETURN_TEXT_P(cstring_to_text(tenant));
+	}
+
 	values[0] = CStringGetTextDatum(tenant);
 	values[1] = ObjectIdGetDatum(caller);
+	{
+		Oid			nsp = get_namespace_oid("rollout", false);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "pg_rollout: SPI_connect failed");
-	if (SPI_execute_with_args(
-			"SELECT t.status,"
-			"       EXISTS (SELECT 1 FROM rollout.tenant_binding b"
-			"                WHERE pg_catalog.pg_has_role($2, b.role_name, 'MEMBER')),"
-			"       EXISTS (SELECT 1 FROM rollout.tenant_binding b"
-			"                WHERE pg_catalog.pg_has_role($2, b.role_name, 'MEMBER')"
-			"                  AND b.tenant_id OPERATOR(pg_catalog.=) ANY (t.path))"
-			"  FROM rollout.tenant t WHERE t.tenant_id OPERATOR(pg_catalog.=) $1",
-			2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "pg_rollout: could not read the tenant");
-	if (SPI_processed == 0)
+		tenant_table_oid = get_relname_relid("tenant", nsp);
+		binding_table_oid = get_relname_relid("tenant_binding", nsp);
+	}
+
+	/* read with the bootstrap superuser's rights: the caller need not see the tables */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "pg_rollout: SPI_connect failed");
+		if (SPI_execute_with_args(
+				"SELECT t.status,"
+				"       EXISTS (SELECT 1 FROM rollout.tenant_binding b"
+				"                WHERE pg_catalog.pg_has_role($2, b.role_name, 'MEMBER')),"
+				"       EXISTS (SELECT 1 FROM rollout.tenant_binding b"
+				"                WHERE pg_catalog.pg_has_role($2, b.role_name, 'MEMBER')"
+				"                  AND b.tenant_id OPERATOR(pg_catalog.=) ANY (t.path)),"
+				"       EXISTS (SELECT 1 FROM rollout.tenant_binding b)"
+				"  FROM rollout.tenant t WHERE t.tenant_id OPERATOR(pg_catalog.=) $1",
+				2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "pg_rollout: could not read the tenant");
+		found = SPI_processed > 0;
+		if (found)
+		{
+			bool		isnull;
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+
+			status = MemoryContextStrdup(caller_cxt, TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)));
+			bound_any = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+			bound_ok = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+			any_binding = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+
+	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("tenant \"%s\" does not exist", tenant)));
-	{
-		bool		isnull;
-
-		status = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		bound_any = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		bound_ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	}
-	SPI_finish();
-
 	if (strcmp(status, "active") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -968,6 +1035,23 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 				 errmsg("role \"%s\" is bound to no tenant", GetUserNameFromId(caller, false)),
 				 errdetail("pg_rollout.require_tenant_binding is on."),
 				 errhint("Bind the role with rollout.bind_tenant().")));
+
+	/* remember it for the fast path (only while no binding exists) */
+	bindings_state = any_binding ? 1 : 0;
+	if (!any_binding && strlen(tenant) < NAMEDATALEN + 16)
+	{
+		if (known_tenants == NULL)
+		{
+			HASHCTL		ctl;
+
+			memset(&ctl, 0, sizeof(ctl));
+			ctl.keysize = NAMEDATALEN + 16;
+			ctl.entrysize = sizeof(KnownTenant);
+			known_tenants = hash_create("pg_rollout known tenants", 256, &ctl, HASH_ELEM | HASH_STRINGS);
+		}
+		if (hash_get_num_entries(known_tenants) < 100000)
+			(void) hash_search(known_tenants, tenant, HASH_ENTER, NULL);
+	}
 
 	(void) set_config_option("pg_rollout.tenant", tenant, PGC_SUSET, PGC_S_SESSION,
 							 local ? GUC_ACTION_LOCAL : GUC_ACTION_SET, true, 0, false);

@@ -37,6 +37,8 @@ CREATE TABLE rollout.tenant_binding (
     PRIMARY KEY (role_name, tenant_id)
 );
 SELECT pg_catalog.pg_extension_config_dump('rollout.tenant_binding', '');
+CREATE TRIGGER invalidate_tenant_context AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.tenant_binding
+    FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution();
 COMMENT ON TABLE rollout.tenant_binding IS
     'roles bound to tenant subtrees: a bound role (or a member of it) may set only tenants inside its subtrees';
 
@@ -72,10 +74,12 @@ AS 'MODULE_PATHNAME', 'pgr_tenants_for';
 COMMENT ON FUNCTION rollout._tenants_for(oid) IS
     'internal: the current tenant and its descendants (row-security qual of tables that include descendants)';
 
+-- Not SECURITY DEFINER (a function-level SET would cost every call): it
+-- reads the tenant and the bindings with the bootstrap superuser's rights
+-- itself, and remembers active tenants while no role binding exists.
 CREATE FUNCTION rollout.set_tenant(tenant_id text, local boolean DEFAULT true)
 RETURNS text
-LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'pgr_set_tenant';
 COMMENT ON FUNCTION rollout.set_tenant(text, boolean) IS
     'set the tenant context: for the transaction (local, the default: safe with transaction pooling) or the session; the tenant must exist, be active and be allowed by the role''s bindings';
