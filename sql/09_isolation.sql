@@ -87,6 +87,21 @@ SELECT count(*) FROM notes;
 RESET ROLE;
 SELECT tbl, kind, command, severity, enforced, count FROM rollout.violations ORDER BY tbl::text, command;
 
+-- Detection: with tenant context but without its own tenant predicate, a
+-- read would see every tenant's rows while row security is off.
+SELECT rollout.reset_violation_counts();
+SET ROLE regress_app;
+BEGIN;
+SELECT rollout.set_tenant('acme');
+SELECT count(*) FROM orders WHERE tenant_id = 'acme';
+SELECT count(*) FROM orders WHERE id > 3;
+SELECT count(*) FROM orders o JOIN invoices i ON i.order_id = o.id WHERE o.tenant_id = 'acme';
+SELECT count(*) FROM orders WHERE tenant_id IN ('acme', 'acme-eu');
+COMMIT;
+RESET ROLE;
+SELECT tbl, kind, command, count FROM rollout.violations WHERE count > 0 ORDER BY tbl::text, kind;
+SELECT query FROM rollout.recent_violation_log WHERE kind = 'missing_tenant_predicate' ORDER BY at DESC LIMIT 2;
+
 -- =====================================================================
 -- Phase 2: selective. Critical tables are enforced, the others logged.
 -- =====================================================================

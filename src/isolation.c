@@ -123,11 +123,13 @@ typedef enum ViolationKind
 	KIND_MISSING_CONTEXT,
 	KIND_RLS_DISABLED,
 	KIND_PRIVILEGED,
-	KIND_BYPASS
+	KIND_BYPASS,
+	KIND_MISSING_PREDICATE
 } ViolationKind;
 
 static const char *const kind_names[] = {
-	"missing_tenant_context", "row_security_disabled", "privileged_access", "bypass"
+	"missing_tenant_context", "row_security_disabled", "privileged_access", "bypass",
+	"missing_tenant_predicate"
 };
 
 static const char *
@@ -238,6 +240,10 @@ static bool registry_valid = false;
 static bool registry_loading = false;
 static Oid	registry_table_oid = InvalidOid;
 static MemoryContext RegistryContext = NULL;
+
+/* OIDs of _tenant_for / _tenants_for, looked up again with the registry */
+static Oid	fn_tenant_for = InvalidOid;
+static Oid	fn_tenants_for = InvalidOid;
 
 /* bypass in effect for the current transaction */
 static bool bypass_active = false;
@@ -431,6 +437,8 @@ registry_load(void)
 		return false;
 	}
 	registry_table_oid = get_relname_relid("protected_table", nsp);
+	fn_tenant_for = InvalidOid;
+	fn_tenants_for = InvalidOid;
 
 	if (RegistryContext == NULL)
 		RegistryContext = AllocSetContextCreate(TopMemoryContext, "pg_rollout protected tables",
@@ -618,7 +626,11 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 		if (p->include_descendants)
 		{
 			ScalarArrayOpExpr *saop = makeNode(ScalarArrayOpExpr);
-			FuncExpr   *fn = makeFuncExpr(rollout_function_oid("_tenants_for"), TEXTARRAYOID,
+			FuncExpr   *fn;
+
+			if (!OidIsValid(fn_tenants_for))
+				fn_tenants_for = rollout_function_oid("_tenants_for");
+			fn = makeFuncExpr(fn_tenants_for, TEXTARRAYOID,
 										  list_make1(arg), p->attcollation, InvalidOid,
 										  COERCE_EXPLICIT_CALL);
 
@@ -632,7 +644,11 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 		}
 		else
 		{
-			FuncExpr   *fn = makeFuncExpr(rollout_function_oid("_tenant_for"), TEXTOID,
+			FuncExpr   *fn;
+
+			if (!OidIsValid(fn_tenant_for))
+				fn_tenant_for = rollout_function_oid("_tenant_for");
+			fn = makeFuncExpr(fn_tenant_for, TEXTOID,
 										  list_make1(arg), p->attcollation, InvalidOid,
 										  COERCE_EXPLICIT_CALL);
 
@@ -696,6 +712,138 @@ violation(Protected *p, Oid relid, ViolationKind kind, CmdType cmd, bool refuse,
 				 errhidestmt(false)));
 }
 
+/*
+ * Detection phase: does the plan filter a scan of range-table entry rti by
+ * its tenant column?  Looks for "tenant_column op something" (an OpExpr or
+ * ScalarArrayOpExpr with the column on one side) among the quals of every
+ * scan of that entry.  Returns -1 when the plan does not scan it, 0 when
+ * some scan has no such predicate, 1 when every scan has one.
+ */
+typedef struct PredicateSearch
+{
+	Index		rti;
+	AttrNumber	attnum;
+	bool		found;
+} PredicateSearch;
+
+static bool
+tenant_var(Node *node, PredicateSearch *ps)
+{
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node && IsA(node, Var) && ((Var *) node)->varno == ps->rti &&
+		((Var *) node)->varattno == ps->attnum && ((Var *) node)->varlevelsup == 0;
+}
+
+static bool
+predicate_walker(Node *node, PredicateSearch *ps)
+{
+	if (node == NULL || ps->found)
+		return false;
+	if (IsA(node, OpExpr) && list_length(((OpExpr *) node)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) node;
+
+		if (tenant_var(linitial(op->args), ps) || tenant_var(lsecond(op->args), ps))
+		{
+			ps->found = true;
+			return true;
+		}
+	}
+	if (IsA(node, ScalarArrayOpExpr) && tenant_var(linitial(((ScalarArrayOpExpr *) node)->args), ps))
+	{
+		ps->found = true;
+		return true;
+	}
+	return expression_tree_walker(node, predicate_walker, ps);
+}
+
+static bool
+quals_have_predicate(List *quals, Index rti, AttrNumber attnum)
+{
+	PredicateSearch ps = {rti, attnum, false};
+
+	(void) predicate_walker((Node *) quals, &ps);
+	return ps.found;
+}
+
+/* result: 0 unseen, 1 all scans filtered, 2 some scan unfiltered */
+static void
+scan_filter_walk(Plan *plan, Index rti, AttrNumber attnum, int *result)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return;
+	switch (nodeTag(plan))
+	{
+		case T_SeqScan:
+		case T_SampleScan:
+		case T_IndexScan:
+		case T_IndexOnlyScan:
+		case T_BitmapHeapScan:
+		case T_TidScan:
+		case T_TidRangeScan:
+			if (((Scan *) plan)->scanrelid == rti)
+			{
+				bool		has = quals_have_predicate(plan->qual, rti, attnum);
+
+				if (!has && IsA(plan, IndexScan))
+					has = quals_have_predicate(((IndexScan *) plan)->indexqualorig, rti, attnum);
+				if (!has && IsA(plan, IndexOnlyScan))
+					has = quals_have_predicate(((IndexOnlyScan *) plan)->recheckqual, rti, attnum);
+				if (!has && IsA(plan, BitmapHeapScan))
+					has = quals_have_predicate(((BitmapHeapScan *) plan)->bitmapqualorig, rti, attnum);
+				if (!has && IsA(plan, TidScan))
+					has = quals_have_predicate(((TidScan *) plan)->tidquals, rti, attnum);
+				if (!has)
+					*result = 2;
+				else if (*result == 0)
+					*result = 1;
+			}
+			break;
+		case T_Append:
+			foreach(lc, ((Append *) plan)->appendplans)
+				scan_filter_walk(lfirst(lc), rti, attnum, result);
+			break;
+		case T_MergeAppend:
+			foreach(lc, ((MergeAppend *) plan)->mergeplans)
+				scan_filter_walk(lfirst(lc), rti, attnum, result);
+			break;
+		case T_BitmapAnd:
+			foreach(lc, ((BitmapAnd *) plan)->bitmapplans)
+				scan_filter_walk(lfirst(lc), rti, attnum, result);
+			break;
+		case T_BitmapOr:
+			foreach(lc, ((BitmapOr *) plan)->bitmapplans)
+				scan_filter_walk(lfirst(lc), rti, attnum, result);
+			break;
+		case T_SubqueryScan:
+			scan_filter_walk(((SubqueryScan *) plan)->subplan, rti, attnum, result);
+			break;
+		case T_CustomScan:
+			foreach(lc, ((CustomScan *) plan)->custom_plans)
+				scan_filter_walk(lfirst(lc), rti, attnum, result);
+			break;
+		default:
+			break;
+	}
+	scan_filter_walk(plan->lefttree, rti, attnum, result);
+	scan_filter_walk(plan->righttree, rti, attnum, result);
+}
+
+static bool
+statement_filters_tenant(PlannedStmt *stmt, Index rti, AttrNumber attnum)
+{
+	int			result = 0;
+	ListCell   *lc;
+
+	scan_filter_walk(stmt->planTree, rti, attnum, &result);
+	foreach(lc, stmt->subplans)
+		scan_filter_walk(lfirst(lc), rti, attnum, &result);
+	return result != 2;
+}
+
 static void
 isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -733,6 +881,14 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				count_event(rte->relid, KIND_BYPASS, rcmd, p->severity, false);
 				continue;
 			}
+			/*
+			 * Detection: where row security does not filter the table yet,
+			 * a read without its own tenant predicate would see every
+			 * tenant's rows.
+			 */
+			if (!table_enforced(p) && rcmd != CMD_INSERT &&
+				!statement_filters_tenant(queryDesc->plannedstmt, rti, p->attnum))
+				violation(p, rte->relid, KIND_MISSING_PREDICATE, rcmd, false, queryDesc);
 			if (!tenant_set())
 				violation(p, rte->relid, KIND_MISSING_CONTEXT, rcmd, table_enforced(p), queryDesc);
 			else if (table_enforced(p) && p->inherited)
