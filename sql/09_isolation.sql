@@ -256,6 +256,38 @@ DEALLOCATE q;
 COMMIT;
 RESET ROLE;
 
+-- Triggers run as the statement's role, with its tenant context: a trigger
+-- that reads a protected table sees only the tenant's rows.
+SET ROLE regress_owner;
+CREATE TABLE order_stats (n bigint);
+CREATE FUNCTION count_orders() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN INSERT INTO order_stats SELECT count(*) FROM orders; RETURN NEW; END $$;
+CREATE TRIGGER count_orders AFTER INSERT ON notes FOR EACH ROW EXECUTE FUNCTION count_orders();
+GRANT SELECT, INSERT ON order_stats TO regress_app;
+-- Foreign keys ignore row security (PostgreSQL checks them as the owner):
+-- tenant-scoped keys keep references inside the tenant.
+CREATE TABLE carts (tenant_id text NOT NULL, id int, PRIMARY KEY (tenant_id, id));
+CREATE TABLE cart_items (tenant_id text NOT NULL, cart_id int, FOREIGN KEY (tenant_id, cart_id) REFERENCES carts);
+INSERT INTO carts VALUES ('acme', 1), ('globex', 2);
+GRANT SELECT, INSERT ON carts, cart_items TO regress_app;
+SELECT rollout.protect_table('carts', 'tenant_id');
+SELECT rollout.protect_table('cart_items', 'tenant_id');
+RESET ROLE;
+SET ROLE regress_app;
+BEGIN;
+SELECT rollout.set_tenant('acme');
+INSERT INTO notes VALUES (3, 'acme', 'n');
+SELECT n FROM order_stats;
+SAVEPOINT s;
+INSERT INTO cart_items VALUES ('acme', 2);
+ROLLBACK TO s;
+INSERT INTO cart_items VALUES ('globex', 2);
+ROLLBACK TO s;
+INSERT INTO cart_items VALUES ('acme', 1);
+SELECT tenant_id, id FROM carts;
+ROLLBACK;
+RESET ROLE;
+
 -- The owner is filtered too (FORCE); a superuser is not, but counted.
 SET ROLE regress_owner;
 SELECT count(*) FROM orders;
