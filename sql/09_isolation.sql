@@ -85,7 +85,7 @@ SELECT count(*) FROM invoices;
 UPDATE orders SET amount = amount WHERE id = 1;
 SELECT count(*) FROM notes;
 RESET ROLE;
-SELECT tbl, kind, command, severity, enforced, count FROM rollout.violations ORDER BY tbl::text, command;
+SELECT tbl, kind, command, severity, enforced, count FROM rollout.violations ORDER BY tbl::text, command, kind;
 
 -- Detection: with tenant context but without its own tenant predicate, a
 -- read would see every tenant's rows while row security is off.
