@@ -130,16 +130,25 @@ for k in $ORDER; do
     echo "    $k:${ALL[$k]} -> ${R[$k]} tps"
 done
 
-echo "==> TPC-B (pgbench -i -s 10; 1 client, $((SECS * 3)) s): preloaded in disabled mode, then without the library"
+echo "==> TPC-B (pgbench -i -s 10; 1 client, $((SECS * 3)) s per run): library preloaded in disabled mode and not loaded, alternately, $REPS times each"
 pgbench -i -q -s 10 bench >/dev/null 2>&1
-psql -X -q -c "ALTER SYSTEM SET pg_rollout.enforcement_mode = 'disabled'" -c "SELECT pg_reload_conf()" -c "CHECKPOINT"
-TPCB_WITH=$(pgbench -n -c 1 -T "$((SECS * 3))" bench 2>/dev/null | awk '/^tps/ { printf "%.0f", $3 }')
-echo "shared_preload_libraries = ''" | pgtmp_as tee -a "$PGTMP_DIR/data/postgresql.conf" >/dev/null
-pgtmp_as "$PG_BINDIR/pg_ctl" -D "$PGTMP_DIR/data" -l "$PGTMP_DIR/server.log" -w restart >/dev/null
-[ "$(psql -X -At -c "SELECT rollout.preloaded()")" = f ] || die "the library is still preloaded"
-psql -X -q -c "CHECKPOINT"
-TPCB_WITHOUT=$(pgbench -n -c 1 -T "$((SECS * 3))" bench 2>/dev/null | awk '/^tps/ { printf "%.0f", $3 }')
-echo "    with $TPCB_WITH tps, without $TPCB_WITHOUT tps"
+psql -X -q -c "ALTER SYSTEM SET pg_rollout.enforcement_mode = 'disabled'" -c "SELECT pg_reload_conf()" >/dev/null
+restart_with() {  # restart_with LIBS
+    echo "shared_preload_libraries = '$1'" | pgtmp_as tee -a "$PGTMP_DIR/data/postgresql.conf" >/dev/null
+    pgtmp_as "$PG_BINDIR/pg_ctl" -D "$PGTMP_DIR/data" -l "$PGTMP_DIR/server.log" -w restart >/dev/null
+    psql -X -q -c "CHECKPOINT"
+}
+W=""; WO=""
+for rep in $(seq 1 "$REPS"); do
+    restart_with pg_rollout
+    [ "$(psql -X -At -c "SELECT rollout.preloaded()")" = t ] || die "the library is not preloaded"
+    W="$W $(pgbench -n -c 1 -T "$((SECS * 3))" bench 2>/dev/null | awk '/^tps/ { printf "%.0f", $3 }')"
+    restart_with ''
+    WO="$WO $(pgbench -n -c 1 -T "$((SECS * 3))" bench 2>/dev/null | awk '/^tps/ { printf "%.0f", $3 }')"
+done
+TPCB_WITH=$(echo "$W" | median)
+TPCB_WITHOUT=$(echo "$WO" | median)
+echo "    with:$W -> $TPCB_WITH tps; without:$WO -> $TPCB_WITHOUT tps"
 
 pct() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.1f %%", 100 * x / y }'; }
 echo
@@ -157,7 +166,7 @@ for mode in simple prepared; do
 done
 echo "| look-up, tenant set in the transaction (set_config / rollout.set_tenant) | prepared | ${R[tx_a]} | ${R[tx_b]} | ${R[tx_c]} | $(pct "${R[tx_c]}" "${R[tx_a]}") | $(pct "${R[tx_c]}" "${R[tx_b]}") |"
 echo
-echo "| TPC-B (pgbench -s 10) | tps |"
+echo "| TPC-B (pgbench -s 10, median of $REPS alternating runs of $((SECS * 3)) s) | tps |"
 echo "| --- | ---: |"
 echo "| pg_rollout preloaded, enforcement_mode = disabled | $TPCB_WITH |"
 echo "| without the library | $TPCB_WITHOUT |"

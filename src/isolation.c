@@ -854,7 +854,7 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		ListCell   *lc;
 		int			rti = 0;
 		CmdType		cmd = queryDesc->operation;
-		bool		privileged = superuser() || has_bypassrls_privilege(GetUserId());
+		int			privileged = -1;	/* looked up at the first protected table */
 
 		foreach(lc, queryDesc->plannedstmt->rtable)
 		{
@@ -871,6 +871,8 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			/* tables read by a write command are reads */
 			if (cmd != CMD_SELECT && !list_member_int(queryDesc->plannedstmt->resultRelations, rti))
 				rcmd = CMD_SELECT;
+			if (privileged < 0)
+				privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
 			if (privileged)
 			{
 				count_event(rte->relid, KIND_PRIVILEGED, rcmd, p->severity, false);
