@@ -25,7 +25,7 @@ $node->safe_psql('postgres', q{
 	INSERT INTO orders SELECT g, CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END FROM generate_series(1, 10) g;
 	CREATE TABLE plain (id int);
 	INSERT INTO plain SELECT generate_series(1, 3);
-	GRANT SELECT ON orders, plain TO app;
+	GRANT SELECT, INSERT ON orders, plain TO app;
 	SELECT rollout.protect_table('orders', 'tenant_id', 'critical');
 });
 
@@ -45,6 +45,12 @@ like($app->{stderr}, qr/tenant context required for table "public.orders"/,
 $app->{stderr} = '';
 is($app->query_safe("BEGIN; SELECT rollout.set_tenant('acme'); EXECUTE q; COMMIT;"), "acme\n5",
 	'with tenant context: only the tenant\'s rows');
+
+# COPY FROM into a protected table is refused by PostgreSQL itself
+my ($cr, $co, $ce) = $node->psql('postgres',
+	"SET ROLE app; BEGIN; SELECT rollout.set_tenant('globex'); COPY orders FROM STDIN;\n99\tacme\n\\.\n");
+like($ce, qr/COPY FROM not supported with row-level security/, 'COPY FROM into a protected table is refused');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM orders WHERE id = 99'), '0', 'nothing was copied');
 
 $node->safe_psql('postgres', "ALTER SYSTEM SET pg_rollout.enforcement_mode = 'log_only'; SELECT pg_reload_conf();");
 sleep 1;
