@@ -201,6 +201,18 @@ COMMENT ON SEQUENCE rollout.blackout_seq IS 'ids of rollout.blackout';
 COMMENT ON TABLE rollout.blackout IS
     'maintenance blackouts: no tenant in the subtree of tenant_id is activated during the period';
 
+-- A hold was lifted: running rollouts with deferred tenants are due now.
+CREATE FUNCTION rollout._wake_deferred()
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE rollout.rollout r SET next_due_at = now()
+     WHERE r.status = 'running' AND EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)
+$$;
+COMMENT ON FUNCTION rollout._wake_deferred() IS
+    'internal: make every running rollout with deferred tenants due at once (a blackout or window was removed)';
+
 CREATE FUNCTION rollout.add_blackout(tenant_id text, during tstzrange, reason text)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
@@ -241,9 +253,7 @@ BEGIN
     END IF;
     PERFORM rollout._audit('blackout.removed', b.tenant_id, 'blackout', b.blackout_id::text, reason,
                            jsonb_build_object('during', b.during::text));
-    -- Deferred tenants may now be allowed: let the next tick look.
-    UPDATE rollout.rollout r SET next_due_at = now()
-     WHERE r.status = 'running' AND EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id);
+    PERFORM rollout._wake_deferred();
 END
 $$;
 COMMENT ON FUNCTION rollout.remove_blackout(bigint, text) IS 'remove a maintenance blackout; audited';
@@ -347,8 +357,7 @@ BEGIN
             MESSAGE = format('maintenance window %s does not exist', remove_maintenance_window.window_id);
     END IF;
     PERFORM rollout._audit('maintenance_window.removed', w.tenant_id, 'maintenance_window', w.window_id::text, reason, '{}');
-    UPDATE rollout.rollout r SET next_due_at = now()
-     WHERE r.status = 'running' AND EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id);
+    PERFORM rollout._wake_deferred();
 END
 $$;
 COMMENT ON FUNCTION rollout.remove_maintenance_window(bigint, text) IS 'remove a maintenance window; audited';
