@@ -6,7 +6,7 @@ MODULE_big  = pg_rollout
 OBJS        = src/pg_rollout.o src/audit.o src/semver.o src/tree.o src/bucket.o src/resolve.o src/plan.o src/isolation.o
 
 # The install script is assembled from the pieces in src/sql/, in name order.
-SQL_PIECES  = $(sort $(wildcard src/sql/*.sql))
+SQL_PIECES  = $(sort $(wildcard src/sql/*.sql src/sql/*/*.sql))
 DATA_built  = pg_rollout--$(EXTVERSION).sql
 DATA        = $(filter-out $(DATA_built),$(wildcard pg_rollout--*--*.sql))
 EXTRA_CLEAN = $(DATA_built) results/ regression.diffs regression.out output_iso/ tmp_check/ tmp_check_iso/
@@ -34,8 +34,15 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(DATA_built): $(SQL_PIECES) pg_rollout.control
-	cat $(SQL_PIECES) > $@
+# Limits and names come from include/pgr_limits.h: each "@PGR_<NAME>@" in a
+# piece becomes the value defined there.
+PGR_LIMITS  = include/pgr_limits.h
+LIMITS_SED  = $(shell sed -n 's/^\#define \(PGR_[A-Z_]*\)[[:space:]][[:space:]]*\([0-9][0-9]*\)[[:space:]]*$$/-e s,@\1@,\2,g/p' $(PGR_LIMITS))
+
+$(DATA_built): $(SQL_PIECES) $(PGR_LIMITS) pg_rollout.control Makefile
+	cat $(SQL_PIECES) | sed $(LIMITS_SED) > $@.tmp
+	@if grep -n '@PGR_[A-Z_]*@' $@.tmp; then echo "unknown @PGR_...@ placeholder (see $(PGR_LIMITS))" >&2; rm -f $@.tmp; exit 1; fi
+	mv $@.tmp $@
 
 # pgTAP suite (pg_prove) against the server in PGHOST/PGPORT; tools/test.sh
 # starts a throwaway cluster for it.

@@ -1,26 +1,3 @@
--- Metric gates and the scheduler: metric samples per stage, evaluation
--- of success criteria and rollback triggers, and rollout.tick().
-
-CREATE SEQUENCE rollout.metric_sample_seq;
-CREATE TABLE rollout.metric_sample (
-    sample_id   bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.metric_sample_seq'),
-    rollout_id  text COLLATE "C" NOT NULL REFERENCES rollout.rollout (rollout_id),
-    stage_no    integer     NOT NULL CHECK (stage_no >= 0),
-    tenant_id   text COLLATE "C" REFERENCES rollout.tenant (tenant_id),
-    metric      text        NOT NULL CHECK (metric ~ '^[a-z][a-z0-9_.]*$' AND length(metric) <= 63),
-    value       double precision NOT NULL CHECK (value <> 'NaN' AND value <> 'Infinity' AND value <> '-Infinity'),
-    sampled_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    reported_by text        NOT NULL
-);
-CREATE INDEX metric_sample_stage_idx ON rollout.metric_sample (rollout_id, stage_no, metric);
-SELECT pg_catalog.pg_extension_config_dump('rollout.metric_sample', '');
-SELECT pg_catalog.pg_extension_config_dump('rollout.metric_sample_seq', '');
-COMMENT ON TABLE rollout.metric_sample IS
-    'metric samples of a rollout: stage 0 is the pre-rollout baseline, stage k the samples taken while stage k was current';
-COMMENT ON COLUMN rollout.metric_sample.metric IS
-    'metric name; names ending in _rate or _ratio are averaged, all others summed, when a stage is evaluated';
-COMMENT ON SEQUENCE rollout.metric_sample_seq IS 'ids of rollout.metric_sample';
-
 -- The value of a metric over a stage's samples (NULL: no sample).
 CREATE FUNCTION rollout._stage_metric(rollout_id text, stage_no integer, metric text)
 RETURNS double precision
@@ -101,7 +78,7 @@ BEGIN
                 MESSAGE = format('stage "%s" of rollout "%s" does not exist', stage, r.rollout_id);
         END IF;
     END IF;
-    SELECT u.m INTO bad FROM unnest(metrics) AS u(m) WHERE u.m IS NULL OR u.m !~ '^[a-z][a-z0-9_.]*$' OR length(u.m) > 63 LIMIT 1;
+    SELECT u.m INTO bad FROM unnest(metrics) AS u(m) WHERE u.m IS NULL OR u.m !~ '^[a-z][a-z0-9_.]*$' OR length(u.m) > @PGR_NAME_MAX_LEN@ LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('invalid metric name "%s"', coalesce(bad, 'NULL')),
@@ -247,163 +224,21 @@ $$;
 COMMENT ON FUNCTION rollout.breached_trigger(text) IS
     'the first rollback trigger whose metric, over the current stage, is above its threshold; NULL when none is';
 
--- One step of the scheduler for one (locked, running) rollout.
-CREATE FUNCTION rollout._tick_one(r rollout.rollout)
-RETURNS TABLE (rollout_id text, action text, detail text)
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    s rollout.rollout_stage;
-    breach jsonb;
-    ev jsonb;
-    why text;
-    act record;
-BEGIN
-    rollout_id := r.rollout_id;
-    -- Rollback triggers first: a breach beats everything.
-    breach := rollout.breached_trigger(r.rollout_id);
-    IF breach IS NOT NULL THEN
-        why := format('%s exceeded %s threshold (%s)', breach ->> 'metric', breach ->> 'threshold',
-                      round((breach ->> 'value')::numeric, 6));
-        IF r.rollback_automatic THEN
-            PERFORM rollout._roll_back(r.rollout_id, 0, 'rolled_back', why);
-            action := 'rolled_back';
-        ELSE
-            UPDATE rollout.rollout x SET status = 'failed', status_reason = why, next_due_at = NULL, updated_at = now()
-             WHERE x.rollout_id = r.rollout_id;
-            UPDATE rollout.rollout_stage x SET status = 'failed'
-             WHERE x.rollout_id = r.rollout_id AND x.stage_no = r.current_stage;
-            PERFORM rollout._event('rollout.failed', r.rollout_id, why, jsonb_build_object('trigger', breach));
-            action := 'failed';
-        END IF;
-        detail := why;
-        RETURN NEXT;
-        RETURN;
-    END IF;
-
-    -- Tenants deferred by a blackout that has ended.
-    IF EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) THEN
-        act := rollout._activate_through(r.rollout_id, r.current_stage);
-        IF act.activated > 0 THEN
-            PERFORM rollout._event('rollout.deferred_activated', r.rollout_id, 'blackout ended',
-                                   jsonb_build_object('stage_no', r.current_stage, 'tenants_activated', act.activated,
-                                                      'tenants_still_deferred', act.deferred));
-            action := 'activated_deferred';
-            detail := format('%s tenants activated, %s still deferred', act.activated, act.deferred);
-            RETURN NEXT;
-        END IF;
-    END IF;
-
-    SELECT * INTO s FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id AND x.stage_no = r.current_stage;
-    -- The last stage passed while tenants were deferred: complete once the
-    -- last of them is activated.
-    IF s.status = 'completed' THEN
-        IF NOT EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) THEN
-            PERFORM rollout._complete_rollout(r.rollout_id, 'every deferred tenant activated');
-            action := 'completed';
-            detail := 'every deferred tenant activated';
-            RETURN NEXT;
-        END IF;
-        PERFORM rollout._reschedule(r.rollout_id);
-        RETURN;
-    END IF;
-    IF s.status = 'monitoring' AND now() >= s.due_at THEN
-        ev := rollout.evaluate_stage(r.rollout_id, s.stage_no);
-        UPDATE rollout.rollout_stage x SET last_evaluation = ev
-         WHERE x.rollout_id = r.rollout_id AND x.stage_no = s.stage_no;
-        CASE ev ->> 'verdict'
-            WHEN 'pass' THEN
-                IF s.auto_proceed THEN
-                    PERFORM rollout._finish_stage(r.rollout_id, format('stage "%s" passed', s.name));
-                    action := 'advanced';
-                    detail := format('stage "%s" passed', s.name);
-                ELSE
-                    UPDATE rollout.rollout_stage x SET status = 'passed'
-                     WHERE x.rollout_id = r.rollout_id AND x.stage_no = s.stage_no;
-                    PERFORM rollout._event('rollout.stage.passed', r.rollout_id,
-                                           'success criteria met; waiting for a manual advance',
-                                           jsonb_build_object('stage', s.name, 'stage_no', s.stage_no, 'metrics', ev));
-                    action := 'awaiting_advance';
-                    detail := format('stage "%s" passed; auto_proceed is off', s.name);
-                END IF;
-            WHEN 'fail' THEN
-                why := format('stage "%s" failed its success criteria', s.name);
-                UPDATE rollout.rollout_stage x SET status = 'failed'
-                 WHERE x.rollout_id = r.rollout_id AND x.stage_no = s.stage_no;
-                IF r.rollback_automatic THEN
-                    PERFORM rollout._roll_back(r.rollout_id, 0, 'rolled_back', why);
-                    action := 'rolled_back';
-                ELSE
-                    UPDATE rollout.rollout x SET status = 'failed', status_reason = why, next_due_at = NULL, updated_at = now()
-                     WHERE x.rollout_id = r.rollout_id;
-                    PERFORM rollout._event('rollout.failed', r.rollout_id, why, jsonb_build_object('metrics', ev));
-                    action := 'failed';
-                END IF;
-                detail := why;
-            WHEN 'inconclusive' THEN
-                why := format('stage "%s" is inconclusive: %s', s.name, ev ->> 'reason');
-                UPDATE rollout.rollout x SET status = 'paused', status_reason = why, next_due_at = NULL, updated_at = now()
-                 WHERE x.rollout_id = r.rollout_id;
-                PERFORM rollout._event('rollout.paused', r.rollout_id, why, jsonb_build_object('metrics', ev));
-                action := 'paused';
-                detail := why;
-            ELSE
-                -- no_data: extend monitoring (last known good), pause past the timeout.
-                IF now() >= s.due_at + r.stage_timeout THEN
-                    why := format('stage "%s" timed out: no metrics %s after it was due', s.name, r.stage_timeout);
-                    UPDATE rollout.rollout x SET status = 'paused', status_reason = why, next_due_at = NULL, updated_at = now()
-                     WHERE x.rollout_id = r.rollout_id;
-                    PERFORM rollout._event('rollout.stage.timeout', r.rollout_id, why,
-                                           jsonb_build_object('stage', s.name, 'stage_no', s.stage_no));
-                    action := 'paused';
-                    detail := why;
-                ELSE
-                    UPDATE rollout.rollout x SET next_due_at = now() + r.monitoring_extension
-                     WHERE x.rollout_id = r.rollout_id;
-                    PERFORM rollout._event('rollout.stage.extended', r.rollout_id,
-                                           'metrics unavailable: monitoring extended',
-                                           jsonb_build_object('stage', s.name, 'stage_no', s.stage_no,
-                                                              'until', now() + r.monitoring_extension));
-                    action := 'extended';
-                    detail := format('no metrics for stage "%s"; monitoring extended by %s', s.name, r.monitoring_extension);
-                    RETURN NEXT;
-                    RETURN;
-                END IF;
-        END CASE;
-        RETURN NEXT;
-    END IF;
-    PERFORM rollout._reschedule(r.rollout_id);
-END
-$$;
-COMMENT ON FUNCTION rollout._tick_one(rollout.rollout) IS 'internal: the scheduler''s work for one locked running rollout';
-
-CREATE FUNCTION rollout.tick(max_rollouts integer DEFAULT 100)
-RETURNS TABLE (rollout_id text, action text, detail text)
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    r rollout.rollout;
-BEGIN
-    IF max_rollouts IS NULL OR max_rollouts < 1 THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('max_rollouts must be at least 1, not %s', coalesce(max_rollouts::text, 'NULL'));
-    END IF;
-    -- Rows another tick holds are skipped; a row it has just finished is
-    -- re-checked against the WHERE clause, so no stage advances twice.
-    FOR r IN
-        SELECT * FROM rollout.rollout x
-         WHERE x.status = 'running' AND x.next_due_at <= now()
-         ORDER BY x.next_due_at
-         LIMIT max_rollouts
-           FOR UPDATE SKIP LOCKED
-    LOOP
-        RETURN QUERY SELECT * FROM rollout._tick_one(r);
-    END LOOP;
-END
-$$;
-COMMENT ON FUNCTION rollout.tick(integer) IS
-    'do all due rollout work (advance, roll back, pause, extend, activate deferred tenants) for at most max_rollouts rollouts; for pg_cron: SELECT rollout.tick()';
+-- Privileges of the objects above.
+REVOKE ALL ON FUNCTION
+    rollout._stage_metric(text, integer, text),
+    rollout.stage_metric(text, integer, text),
+    rollout.report_metrics(text, text[], text[], double precision[], text),
+    rollout.report_metrics(text, jsonb, text),
+    rollout.evaluate_stage(text, integer),
+    rollout.breached_trigger(text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    rollout.stage_metric(text, integer, text),
+    rollout.evaluate_stage(text, integer),
+    rollout.breached_trigger(text)
+TO rollout_viewer;
+GRANT EXECUTE ON FUNCTION
+    rollout.report_metrics(text, text[], text[], double precision[], text),
+    rollout.report_metrics(text, jsonb, text)
+TO rollout_operator;

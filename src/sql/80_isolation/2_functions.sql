@@ -1,57 +1,4 @@
--- Tenant isolation inside the database (src/isolation.c): protected
--- tables, tenant context, enforcement modes, violations, audited bypass.
-
-DO $roles$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_bypass') THEN
-        CREATE ROLE rollout_bypass NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_app') THEN
-        CREATE ROLE rollout_app NOLOGIN;
-    END IF;
-END
-$roles$;
-
-CREATE TABLE rollout.protected_table (
-    tbl                 regclass    PRIMARY KEY,
-    tenant_column       name        NOT NULL,
-    severity            text        NOT NULL DEFAULT 'high' CHECK (severity IN ('critical', 'high', 'medium')),
-    include_descendants boolean     NOT NULL DEFAULT false,
-    force_rls           boolean     NOT NULL DEFAULT true,
-    protected_by        text        NOT NULL,
-    protected_at        timestamptz NOT NULL DEFAULT pg_catalog.now()
-);
-SELECT pg_catalog.pg_extension_config_dump('rollout.protected_table', '');
-COMMENT ON TABLE rollout.protected_table IS
-    'tables whose rows belong to tenants: every command on them is filtered by the session''s tenant when enforced';
-COMMENT ON COLUMN rollout.protected_table.tenant_column IS 'the column (text or varchar) holding the owning tenant id';
-COMMENT ON COLUMN rollout.protected_table.severity IS 'critical, high or medium: selective mode enforces by severity';
-COMMENT ON COLUMN rollout.protected_table.include_descendants IS 'a tenant also sees the rows of its descendant tenants';
-COMMENT ON COLUMN rollout.protected_table.force_rls IS 'row security is forced, so the table owner is filtered too';
-
-CREATE TABLE rollout.tenant_binding (
-    role_name name        NOT NULL,
-    tenant_id text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
-    bound_by  text        NOT NULL,
-    bound_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (role_name, tenant_id)
-);
-SELECT pg_catalog.pg_extension_config_dump('rollout.tenant_binding', '');
-CREATE TRIGGER invalidate_tenant_context AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.tenant_binding
-    FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution();
-COMMENT ON TABLE rollout.tenant_binding IS
-    'roles bound to tenant subtrees: a bound role (or a member of it) may set only tenants inside its subtrees';
-
-CREATE FUNCTION rollout._invalidate_protection()
-RETURNS trigger
-LANGUAGE C
-AS 'MODULE_PATHNAME', 'pgr_invalidate_protection';
-COMMENT ON FUNCTION rollout._invalidate_protection() IS
-    'internal: trigger that makes every session reload the protected tables and replan statements on them';
-CREATE TRIGGER invalidate_protection AFTER INSERT OR UPDATE OR DELETE ON rollout.protected_table
-    FOR EACH ROW EXECUTE FUNCTION rollout._invalidate_protection();
-CREATE TRIGGER invalidate_protection_truncate AFTER TRUNCATE ON rollout.protected_table
-    FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_protection();
+-- Tenant isolation functions: tenant context, bypass, counters, protect / unprotect, bindings.
 
 CREATE FUNCTION rollout.current_tenant()
 RETURNS text
@@ -65,6 +12,8 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'pgr_tenant_for';
 COMMENT ON FUNCTION rollout._tenant_for(oid) IS
     'internal: the tenant a protected table is filtered by (used in the row-security qual); NULL without tenant context, when the statement has already been refused';
+-- The row-security qual calls _tenant_for / _tenants_for as whoever queries a
+-- protected table; they only return the caller's own tenant context.
 
 CREATE FUNCTION rollout._tenants_for(tbl oid)
 RETURNS text[]
@@ -125,20 +74,6 @@ RETURNS void
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'pgr_reset_violations';
 COMMENT ON FUNCTION rollout.reset_violation_counts() IS 'set this database''s violation counters back to zero';
-
-CREATE VIEW rollout.violations AS
-SELECT v.tbl, v.kind, v.command, v.severity, v.enforced, v.count, v.last_at FROM rollout.violation_counts() v;
-COMMENT ON VIEW rollout.violations IS
-    'tenant-isolation events by table, kind (missing_tenant_context, row_security_disabled, privileged_access, bypass), command and severity';
-
-CREATE VIEW rollout.recent_violation_log AS
-SELECT r.at, r.tbl, r.kind, r.command, r.refused, r.role_name, r.application_name, r.query_id, r.query
-  FROM rollout.recent_violations() r;
-COMMENT ON VIEW rollout.recent_violation_log IS 'the latest tenant-isolation violations, with role, application and query';
-
-CREATE VIEW rollout.bypasses AS
-SELECT b.role_name, b.reason, b.count, b.last_at FROM rollout.bypass_counts() b;
-COMMENT ON VIEW rollout.bypasses IS 'bypasses of tenant isolation by role and reason (each is also in the audit log)';
 
 CREATE FUNCTION rollout._register_protection(tbl regclass, tenant_column name, severity text,
                                              include_descendants boolean, force_rls boolean)
@@ -266,15 +201,6 @@ $$;
 COMMENT ON FUNCTION rollout.unprotect_table(regclass) IS
     'stop protecting a table: its pg_rollout policy goes, and row security too unless the table has policies of its own';
 
-CREATE VIEW rollout.protected_tables AS
-SELECT p.tbl, p.tenant_column, p.severity, p.include_descendants, p.force_rls,
-       c.relrowsecurity AS row_security, c.relforcerowsecurity AS forced,
-       (SELECT count(*) FROM pg_catalog.pg_inherits i WHERE i.inhparent = p.tbl) AS children,
-       p.protected_by, p.protected_at
-  FROM rollout.protected_table p
-  JOIN pg_catalog.pg_class c ON c.oid = p.tbl;
-COMMENT ON VIEW rollout.protected_tables IS 'protected tables, their tenant column and settings, and the state of row security';
-
 CREATE FUNCTION rollout.bind_tenant(role_name name, tenant_id text)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -310,3 +236,47 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.unbind_tenant(name, text) IS 'remove a role''s binding to a tenant subtree';
+
+-- Privileges of the objects above.
+REVOKE ALL ON FUNCTION
+    rollout.current_tenant(),
+    rollout.set_tenant(text, boolean),
+    rollout.reset_tenant(),
+    rollout.bypass(text),
+    rollout.violation_counts(),
+    rollout.recent_violations(),
+    rollout.bypass_counts(),
+    rollout.reset_violation_counts(),
+    rollout._register_protection(regclass, name, text, boolean, boolean),
+    rollout._unregister_protection(regclass),
+    rollout.protect_table(regclass, name, text, boolean, boolean),
+    rollout.unprotect_table(regclass),
+    rollout.bind_tenant(name, text),
+    rollout.unbind_tenant(name, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    rollout.current_tenant(),
+    rollout.set_tenant(text, boolean),
+    rollout.reset_tenant()
+TO rollout_app, rollout_viewer;
+GRANT EXECUTE ON FUNCTION
+    rollout._tenant_for(oid),
+    rollout._tenants_for(oid)
+TO PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    rollout.bypass(text)
+TO rollout_bypass;
+GRANT EXECUTE ON FUNCTION
+    rollout.violation_counts(),
+    rollout.recent_violations(),
+    rollout.bypass_counts()
+TO rollout_viewer;
+GRANT EXECUTE ON FUNCTION
+    rollout.reset_violation_counts(),
+    rollout._register_protection(regclass, name, text, boolean, boolean),
+    rollout._unregister_protection(regclass),
+    rollout.protect_table(regclass, name, text, boolean, boolean),
+    rollout.unprotect_table(regclass),
+    rollout.bind_tenant(name, text),
+    rollout.unbind_tenant(name, text)
+TO rollout_admin;

@@ -1,25 +1,4 @@
--- Roles: created when missing (roles are cluster-wide and outlive the
--- extension).  rollout_admin includes rollout_operator, which includes
--- rollout_viewer.
-DO $roles$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_viewer') THEN
-        CREATE ROLE rollout_viewer NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_operator') THEN
-        CREATE ROLE rollout_operator NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_admin') THEN
-        CREATE ROLE rollout_admin NOLOGIN;
-    END IF;
-    IF NOT pg_catalog.pg_has_role('rollout_operator', 'rollout_viewer', 'MEMBER') THEN
-        GRANT rollout_viewer TO rollout_operator;
-    END IF;
-    IF NOT pg_catalog.pg_has_role('rollout_admin', 'rollout_operator', 'MEMBER') THEN
-        GRANT rollout_operator TO rollout_admin;
-    END IF;
-END
-$roles$;
+-- Core helpers shared by every area: the preload check, identifier and reason validation, the acting identity.
 
 CREATE FUNCTION rollout.preloaded()
 RETURNS boolean
@@ -29,7 +8,7 @@ COMMENT ON FUNCTION rollout.preloaded() IS
     'true when the pg_rollout library was loaded through shared_preload_libraries';
 
 -- Shared validation helpers (internal: not granted to any role).
-CREATE FUNCTION rollout._require_slug(what text, value text, max_length integer DEFAULT 63)
+CREATE FUNCTION rollout._require_slug(what text, value text, max_length integer DEFAULT @PGR_NAME_MAX_LEN@)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -68,3 +47,23 @@ $$;
 COMMENT ON FUNCTION rollout._require_reason(text, text) IS
     'internal: raise invalid_parameter_value when a required reason is missing';
 
+-- Rollouts: plans of ordered stages that move a component from one version
+-- to another, their lifecycle, deterministic selection and activation.
+
+CREATE FUNCTION rollout._actor()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(nullif(current_setting('pg_rollout.actor', true), ''), session_user::text) $$;
+COMMENT ON FUNCTION rollout._actor() IS 'internal: the acting identity: pg_rollout.actor when set, else the session user';
+
+-- Privileges of the objects above.
+REVOKE ALL ON FUNCTION
+    rollout.preloaded(),
+    rollout._require_slug(text, text, integer),
+    rollout._require_reason(text, text),
+    rollout._actor()
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    rollout.preloaded()
+TO rollout_viewer;

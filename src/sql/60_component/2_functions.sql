@@ -1,41 +1,4 @@
--- Components (what rolls out) and their semantically ordered versions.
-CREATE TABLE rollout.component (
-    component_id    text COLLATE "C" PRIMARY KEY
-                    CHECK (component_id ~ '^[a-z0-9]([a-z0-9._:-]*[a-z0-9])?$' AND length(component_id) <= 63),
-    kind            text        NOT NULL DEFAULT 'product'
-                    CHECK (kind IN ('policy_set', 'plugin', 'product', 'flag', 'config', 'other')),
-    display_name    text        NOT NULL,
-    description     text,
-    attributes      jsonb       NOT NULL DEFAULT '{}' CHECK (pg_catalog.jsonb_typeof(attributes) = 'object'),
-    default_version rollout.semver,
-    grace_period    interval    NOT NULL DEFAULT '30 days' CHECK (grace_period >= interval '0'),
-    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
-);
-SELECT pg_catalog.pg_extension_config_dump('rollout.component', '');
-COMMENT ON TABLE rollout.component IS 'things that roll out: policy sets, plugins, products, flags, configs';
-COMMENT ON COLUMN rollout.component.kind IS 'policy_set, plugin, product, flag, config or other';
-COMMENT ON COLUMN rollout.component.default_version IS 'platform default: the version a tenant runs when nothing more specific decides';
-COMMENT ON COLUMN rollout.component.grace_period IS 'time after a version''s EOL date before tenants on it are out of compliance';
-
-CREATE TABLE rollout.component_version (
-    component_id text COLLATE "C" NOT NULL REFERENCES rollout.component (component_id),
-    version      rollout.semver NOT NULL,
-    status       text        NOT NULL DEFAULT 'draft'
-                 CHECK (status IN ('draft', 'published', 'deprecated', 'eol')),
-    released_at  timestamptz,
-    eol_date     date,
-    notes        text,
-    attributes   jsonb       NOT NULL DEFAULT '{}' CHECK (pg_catalog.jsonb_typeof(attributes) = 'object'),
-    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (component_id, version)
-);
-SELECT pg_catalog.pg_extension_config_dump('rollout.component_version', '');
-COMMENT ON TABLE rollout.component_version IS 'versions of a component, ordered by semantic-version precedence';
-COMMENT ON COLUMN rollout.component_version.status IS 'draft, published, deprecated or eol';
-COMMENT ON COLUMN rollout.component_version.released_at IS 'when the version was first published';
-COMMENT ON COLUMN rollout.component_version.eol_date IS 'end-of-life date; the component''s grace period runs from it';
+-- Component and version functions: create, update, status, EOL, platform default.
 
 CREATE FUNCTION rollout._component_for_update(component_id text)
 RETURNS rollout.component
@@ -337,15 +300,25 @@ $$;
 COMMENT ON FUNCTION rollout.set_default_version(text, rollout.semver, text) IS
     'set (or clear with NULL) the platform default version of a component; audited';
 
-CREATE VIEW rollout.component_versions AS
-SELECT v.component_id, c.kind, v.version, v.status,
-       (c.default_version IS NOT NULL AND v.version OPERATOR(rollout.=) c.default_version) AS is_default,
-       v.released_at, v.eol_date,
-       CASE WHEN v.eol_date IS NOT NULL THEN v.eol_date + c.grace_period END AS grace_ends,
-       v.notes
-  FROM rollout.component_version v
-  JOIN rollout.component c USING (component_id)
- ORDER BY v.component_id, v.version;
-COMMENT ON VIEW rollout.component_versions IS
-    'every version of every component in precedence order, with its status, whether it is the platform default, and EOL / grace end';
-
+-- Privileges of the objects above.
+REVOKE ALL ON FUNCTION
+    rollout._component_for_update(text),
+    rollout._version_for_update(text, rollout.semver),
+    rollout._require_component_kind(text),
+    rollout.create_component(text, text, text, text, jsonb, interval),
+    rollout.update_component(text, text, text, jsonb, interval, text),
+    rollout.add_version(text, rollout.semver, text, date, text, jsonb),
+    rollout.set_version_status(text, rollout.semver, text, text),
+    rollout.set_version_eol(text, rollout.semver, date, text),
+    rollout.set_default_version(text, rollout.semver, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    rollout.create_component(text, text, text, text, jsonb, interval),
+    rollout.update_component(text, text, text, jsonb, interval, text),
+    rollout.set_default_version(text, rollout.semver, text)
+TO rollout_admin;
+GRANT EXECUTE ON FUNCTION
+    rollout.add_version(text, rollout.semver, text, date, text, jsonb),
+    rollout.set_version_status(text, rollout.semver, text, text),
+    rollout.set_version_eol(text, rollout.semver, date, text)
+TO rollout_operator;

@@ -1,19 +1,4 @@
--- Which channel a tenant follows, opt-in / opt-out, and eligibility.
-CREATE TABLE rollout.channel_choice (
-    tenant_id  text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
-    channel_id text COLLATE "C" NOT NULL REFERENCES rollout.channel (channel_id),
-    choice     text        NOT NULL CHECK (choice IN ('opt_in', 'opt_out')),
-    reason     text,
-    decided_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    decided_by text        NOT NULL,
-    PRIMARY KEY (tenant_id, channel_id)
-);
-CREATE INDEX channel_choice_channel_idx ON rollout.channel_choice (channel_id);
-SELECT pg_catalog.pg_extension_config_dump('rollout.channel_choice', '');
-COMMENT ON TABLE rollout.channel_choice IS
-    'opt-in / opt-out decisions of tenants per channel; inherited by descendants unless they decide otherwise';
-COMMENT ON COLUMN rollout.channel_choice.choice IS 'opt_in or opt_out';
-COMMENT ON COLUMN rollout.channel_choice.decided_by IS 'actor (pg_rollout.actor) or session user that recorded the choice';
+-- Which channel a tenant follows: effective channel, explicit choice, opt-in / opt-out, dropping a channel.
 
 CREATE FUNCTION rollout.tenant_channels(tenant_id text)
 RETURNS TABLE (channel_id text, ordinal integer, followed boolean, eligible boolean,
@@ -243,3 +228,27 @@ $$;
 COMMENT ON FUNCTION rollout.drop_channel(text, text) IS
     'drop a channel no tenant follows (its opt-in / opt-out records go with it); audited';
 
+-- Privileges of the objects above.
+REVOKE ALL ON FUNCTION
+    rollout.tenant_channels(text),
+    rollout.effective_channel(text),
+    rollout.set_tenant_channel(text, text, text),
+    rollout._record_channel_choice(text, text, text, text),
+    rollout.opt_in(text, text, text),
+    rollout.opt_out(text, text, text),
+    rollout.clear_channel_choice(text, text, text),
+    rollout.drop_channel(text, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    rollout.tenant_channels(text),
+    rollout.effective_channel(text)
+TO rollout_viewer;
+GRANT EXECUTE ON FUNCTION
+    rollout.set_tenant_channel(text, text, text),
+    rollout.opt_in(text, text, text),
+    rollout.opt_out(text, text, text),
+    rollout.clear_channel_choice(text, text, text)
+TO rollout_operator;
+GRANT EXECUTE ON FUNCTION
+    rollout.drop_channel(text, text)
+TO rollout_admin;

@@ -1,56 +1,4 @@
--- Tenants: a tree of any depth (up to 32 levels) with a materialized path.
-CREATE TABLE rollout.tenant (
-    tenant_id         text COLLATE "C" PRIMARY KEY
-                      CHECK (tenant_id ~ '^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$' AND length(tenant_id) <= 63),
-    parent_id         text COLLATE "C" REFERENCES rollout.tenant (tenant_id),
-    kind              text        NOT NULL DEFAULT 'tenant'
-                      CHECK (kind ~ '^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$' AND length(kind) <= 63),
-    display_name      text        NOT NULL,
-    attributes        jsonb       NOT NULL DEFAULT '{}' CHECK (pg_catalog.jsonb_typeof(attributes) = 'object'),
-    status            text        NOT NULL DEFAULT 'active'
-                      CHECK (status IN ('active', 'suspended', 'decommissioned')),
-    channel_id        text COLLATE "C" REFERENCES rollout.channel (channel_id),
-    test_tenant       boolean     NOT NULL DEFAULT false,
-    path              text[] COLLATE "C" NOT NULL,
-    created_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    suspended_at      timestamptz,
-    decommissioned_at timestamptz,
-    CONSTRAINT tenant_path_ends_with_self CHECK (path[pg_catalog.cardinality(path)] = tenant_id),
-    CONSTRAINT tenant_path_matches_parent CHECK ((parent_id IS NULL) = (pg_catalog.cardinality(path) = 1)
-                                                 AND (parent_id IS NULL OR path[pg_catalog.cardinality(path) - 1] = parent_id)),
-    CONSTRAINT tenant_depth_limit CHECK (pg_catalog.cardinality(path) <= 32)
-);
--- Pre-order index: a subtree is one contiguous range of paths.
-CREATE UNIQUE INDEX tenant_path_idx ON rollout.tenant (path);
-CREATE INDEX tenant_parent_idx ON rollout.tenant (parent_id);
-SELECT pg_catalog.pg_extension_config_dump('rollout.tenant', '');
-
-COMMENT ON TABLE rollout.tenant IS 'tenants: a tree (organisation, team, project, ...) with attributes, lifecycle status and channel';
-COMMENT ON COLUMN rollout.tenant.tenant_id IS 'stable slug identifying the tenant forever';
-COMMENT ON COLUMN rollout.tenant.parent_id IS 'parent tenant, NULL for a root';
-COMMENT ON COLUMN rollout.tenant.kind IS 'label of the level: organisation, team, project, ...';
-COMMENT ON COLUMN rollout.tenant.attributes IS 'JSON object of attributes; numeric ones (e.g. scan_volume) serve as weights';
-COMMENT ON COLUMN rollout.tenant.status IS 'active, suspended or decommissioned (kept for audit, never changed again)';
-COMMENT ON COLUMN rollout.tenant.channel_id IS 'channel the tenant follows; NULL inherits from the nearest ancestor';
-COMMENT ON COLUMN rollout.tenant.test_tenant IS 'a dev/test tenant (also true for its descendants), eligible for test-only channels';
-COMMENT ON COLUMN rollout.tenant.path IS 'tenant ids from the root down to this tenant; maintained by pg_rollout';
-
-CREATE VIEW rollout.tenant_tree AS
-SELECT t.tenant_id,
-       t.parent_id,
-       t.kind,
-       t.display_name,
-       pg_catalog.repeat('  ', pg_catalog.cardinality(t.path) - 1) OPERATOR(pg_catalog.||) t.display_name AS label,
-       pg_catalog.cardinality(t.path) - 1 AS depth,
-       pg_catalog.array_to_string(t.path, '/') AS path,
-       t.status,
-       t.channel_id,
-       t.test_tenant,
-       t.attributes
-  FROM rollout.tenant t
- ORDER BY t.path;
-COMMENT ON VIEW rollout.tenant_tree IS 'tenants in tree order (depth first), with depth, an indented label and the path as text';
+-- Tenant functions: look-ups through the tree, create (one or a batch), update, move, lifecycle.
 
 CREATE FUNCTION rollout._tenant_for_update(tenant_id text, allow_decommissioned boolean DEFAULT false)
 RETURNS rollout.tenant
@@ -176,9 +124,9 @@ BEGIN
                 MESSAGE = format('parent tenant "%s" is decommissioned', p.tenant_id),
                 DETAIL = 'No tenant can be created under a decommissioned tenant.';
         END IF;
-        IF cardinality(p.path) >= 32 THEN
+        IF cardinality(p.path) >= @PGR_MAX_DEPTH@ THEN
             RAISE EXCEPTION USING ERRCODE = 'program_limit_exceeded',
-                MESSAGE = format('tenant "%s" would be deeper than 32 levels', create_tenant.tenant_id);
+                MESSAGE = format('tenant "%s" would be deeper than @PGR_MAX_DEPTH@ levels', create_tenant.tenant_id);
         END IF;
         newpath := p.path || create_tenant.tenant_id;
     ELSE
@@ -230,13 +178,13 @@ BEGIN
 
     -- The first invalid id, kind or attributes value, if any.
     SELECT u.id INTO bad FROM unnest(tenant_ids) AS u(id)
-     WHERE u.id IS NULL OR length(u.id) > 63 OR u.id !~ '^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$' LIMIT 1;
+     WHERE u.id IS NULL OR length(u.id) > @PGR_NAME_MAX_LEN@ OR u.id !~ '^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$' LIMIT 1;
     IF FOUND THEN
         PERFORM rollout._require_slug('tenant id', bad);
     END IF;
     IF kinds IS NOT NULL THEN
         SELECT u.k INTO bad FROM unnest(kinds) AS u(k)
-         WHERE u.k IS NOT NULL AND (length(u.k) > 63 OR u.k !~ '^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$') LIMIT 1;
+         WHERE u.k IS NOT NULL AND (length(u.k) > @PGR_NAME_MAX_LEN@ OR u.k !~ '^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$') LIMIT 1;
         IF FOUND THEN
             PERFORM rollout._require_slug('tenant kind', bad);
         END IF;
@@ -311,7 +259,7 @@ BEGIN
     GET DIAGNOSTICS inserted = ROW_COUNT;
     EXCEPTION WHEN check_violation THEN
         RAISE EXCEPTION USING ERRCODE = 'program_limit_exceeded',
-            MESSAGE = 'a tenant of the batch would be deeper than 32 levels';
+            MESSAGE = 'a tenant of the batch would be deeper than @PGR_MAX_DEPTH@ levels';
     END;
 
     -- Rows not reached from an existing tenant or a root form cycles.
@@ -431,9 +379,9 @@ BEGIN
     END IF;
     SELECT max(cardinality(d.path)) - cardinality(t.path) INTO subtree_height
       FROM rollout.tenant d WHERE d.path >= t.path AND d.path < rollout._path_upper(t.path);
-    IF cardinality(prefix) + subtree_height > 32 THEN
+    IF cardinality(prefix) + subtree_height > @PGR_MAX_DEPTH@ THEN
         RAISE EXCEPTION USING ERRCODE = 'program_limit_exceeded',
-            MESSAGE = format('cannot move tenant "%s" under "%s": the tree would be deeper than 32 levels',
+            MESSAGE = format('cannot move tenant "%s" under "%s": the tree would be deeper than @PGR_MAX_DEPTH@ levels',
                              t.tenant_id, move_tenant.new_parent_id);
     END IF;
     UPDATE rollout.tenant d
@@ -542,3 +490,37 @@ $$;
 COMMENT ON FUNCTION rollout.decommission_tenant(text, text, boolean) IS
     'decommission a tenant (and with cascade its subtree): kept for audit with its archived state, never activated or changed again';
 
+-- Privileges of the objects above.
+REVOKE ALL ON FUNCTION
+    rollout._tenant_for_update(text, boolean),
+    rollout.tenant_path(text),
+    rollout._path_upper(text[]),
+    rollout.ancestors(text, boolean),
+    rollout.descendants(text, boolean, integer),
+    rollout.is_ancestor(text, text),
+    rollout.create_tenant(text, text, text, text, jsonb, text, boolean, text),
+    rollout.create_tenants(text[], text[], text[], text[], jsonb[], text),
+    rollout.update_tenant(text, text, text, jsonb, boolean, text),
+    rollout.move_tenant(text, text, text),
+    rollout._set_tenant_status(text, text, text, text, text),
+    rollout.suspend_tenant(text, text),
+    rollout.reactivate_tenant(text, text),
+    rollout.decommission_tenant(text, text, boolean)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    rollout.tenant_path(text),
+    rollout.ancestors(text, boolean),
+    rollout.descendants(text, boolean, integer),
+    rollout.is_ancestor(text, text)
+TO rollout_viewer;
+GRANT EXECUTE ON FUNCTION
+    rollout.create_tenant(text, text, text, text, jsonb, text, boolean, text),
+    rollout.create_tenants(text[], text[], text[], text[], jsonb[], text),
+    rollout.update_tenant(text, text, text, jsonb, boolean, text),
+    rollout.suspend_tenant(text, text),
+    rollout.reactivate_tenant(text, text)
+TO rollout_operator;
+GRANT EXECUTE ON FUNCTION
+    rollout.move_tenant(text, text, text),
+    rollout.decommission_tenant(text, text, boolean)
+TO rollout_admin;

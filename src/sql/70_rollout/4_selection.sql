@@ -1,0 +1,233 @@
+-- Selection: deterministic buckets and weighted keys, eligible tenants,
+-- cumulative selection through a stage, impact preview.
+
+CREATE FUNCTION rollout.bucket(salt bytea, tenant_id text)
+RETURNS integer
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'pgr_bucket';
+COMMENT ON FUNCTION rollout.bucket(bytea, text) IS
+    'deterministic bucket 0..999999 of a tenant under a salt (SHA-256); a stage at p % selects buckets below p * 10000';
+
+CREATE FUNCTION rollout.weight_key(salt bytea, tenant_id text, weight double precision)
+RETURNS double precision
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'pgr_weight_key';
+COMMENT ON FUNCTION rollout.weight_key(bytea, text, double precision) IS
+    'deterministic weighted-sampling key (-ln(u)/weight); tenants in ascending key order form a weighted random permutation';
+
+-- ---------------------------------------------------------------------
+-- Selection
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION rollout._weight(attributes jsonb, weight_by text)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN pg_catalog.jsonb_typeof($1 -> $2) = 'number'
+                THEN GREATEST(($1 ->> $2)::double precision, 0) ELSE 0 END
+$$;
+COMMENT ON FUNCTION rollout._weight(jsonb, text) IS 'internal: a numeric tenant attribute as a weight (0 when absent, negative or not a number)';
+
+-- Tenants eligible for a rollout, with their bucket and blackout state.
+CREATE FUNCTION rollout._eligible(rollout_id text)
+RETURNS TABLE (tenant_id text, path text[], kind text, attributes jsonb, bucket integer, blacked_out boolean,
+               target boolean, hold_reason text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollout.rollout;
+    lo text[];
+    hi text[];
+BEGIN
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _eligible.rollout_id;
+    IF r.scope_tenant_id IS NOT NULL THEN
+        lo := rollout.tenant_path(r.scope_tenant_id);
+        hi := rollout._path_upper(lo);
+    END IF;
+    -- A scope is a range of paths, scanned through tenant_path_idx; without
+    -- one the query has no path condition at all (a sequential scan), so the
+    -- text is built for the case at hand rather than planned generically.
+    RETURN QUERY EXECUTE format($q$
+    WITH dark AS MATERIALIZED (
+            SELECT b.tenant_id FROM rollout.blackout b WHERE b.during @> now()),
+         windowed AS MATERIALIZED (
+            SELECT w.tenant_id, bool_or(rollout._window_open(w.weekdays, w.starts, w.ends, w.time_zone, now())) AS open
+              FROM rollout.maintenance_window w GROUP BY w.tenant_id),
+         chan AS MATERIALIZED (
+            SELECT c.tenant_id, c.channel_id FROM rollout.effective_channels() c
+             WHERE $3 IS NOT NULL AND c.channel_id = $3),
+         -- tenants with children (the children of a tenant in scope are in scope)
+         parents AS MATERIALIZED (
+            SELECT DISTINCT c.parent_id FROM rollout.tenant c
+             WHERE c.parent_id IS NOT NULL AND c.status <> 'decommissioned' AND %1$s),
+         base AS (
+            SELECT t.tenant_id, t.path, t.kind, t.attributes,
+                   p.parent_id IS NULL AS leaf,
+                   EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) AS dark,
+                   -- the windows of the nearest windowed tenant on the path decide
+                   CASE WHEN NOT EXISTS (SELECT 1 FROM windowed) THEN true
+                        ELSE coalesce((SELECT w.open FROM unnest(t.path) WITH ORDINALITY u(id, o)
+                                         JOIN windowed w ON w.tenant_id = u.id
+                                        ORDER BY u.o DESC LIMIT 1), true) END AS window_open
+              FROM rollout.tenant t LEFT JOIN parents p ON p.parent_id = t.tenant_id
+             WHERE t.status = 'active' AND %2$s
+               AND ($4 IS NULL OR t.kind = $4)
+               AND ($3 IS NULL OR EXISTS (SELECT 1 FROM chan WHERE chan.tenant_id = t.tenant_id)))
+    SELECT t.tenant_id, t.path, t.kind, t.attributes, rollout.bucket($5, t.tenant_id),
+           t.dark OR NOT t.window_open,
+           $4 IS NOT NULL OR t.leaf,
+           CASE WHEN t.dark THEN 'maintenance blackout'
+                WHEN NOT t.window_open THEN 'outside maintenance window' END
+      FROM base t
+    $q$,
+        CASE WHEN lo IS NULL THEN 'true' ELSE 'c.path >= $1 AND c.path < $2' END,
+        CASE WHEN lo IS NULL THEN 'true' ELSE 't.path >= $1 AND t.path < $2' END)
+    USING lo, hi, r.channel_id, r.target_kind, r.salt;
+END
+$$;
+COMMENT ON FUNCTION rollout._eligible(text) IS
+    'internal: active tenants in the rollout''s scope, kind and channel, with bucket, blackout state and whether percentages draw from them (target_kind, else leaves)';
+
+-- Tenants selected by the stages up to through_stage: the first stage that
+-- selects each.  Selection is cumulative and deterministic.
+CREATE FUNCTION rollout._selection(rollout_id text, through_stage integer)
+RETURNS TABLE (tenant_id text, stage_no integer, blacked_out boolean, weight double precision, hold_reason text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET work_mem = '64MB'
+AS $$
+#variable_conflict use_column
+BEGIN
+    -- PL/pgSQL, not SQL: the statement is planned once per session, not on
+    -- every call (the tick calls this for every rollout it advances).
+    RETURN QUERY
+    WITH e AS MATERIALIZED (SELECT * FROM rollout._eligible($1)),
+         st AS MATERIALIZED (SELECT s.* FROM rollout.rollout_stage s WHERE s.rollout_id = $1 AND s.stage_no <= $2),
+         salt AS MATERIALIZED (SELECT r.salt FROM rollout.rollout r WHERE r.rollout_id = $1),
+         -- unweighted percentages: stage numbers and bucket cuts, both
+         -- ascending (stages never shrink), for one width_bucket() per tenant
+         agg AS MATERIALIZED (
+            SELECT min(s.stage_no) FILTER (WHERE s.method = 'all') AS all_stage,
+                   array_agg(s.stage_no ORDER BY s.stage_no)
+                       FILTER (WHERE s.method = 'percentage' AND s.weight_by IS NULL) AS pct_stages,
+                   array_agg((s.percent * 10000)::integer ORDER BY s.stage_no)
+                       FILTER (WHERE s.method = 'percentage' AND s.weight_by IS NULL) AS pct_cuts,
+                   (array_agg(s.weight_by ORDER BY s.stage_no DESC) FILTER (WHERE s.weight_by IS NOT NULL))[1] AS weight_by
+              FROM st s),
+         listed AS (
+            SELECT u.id AS tenant_id, min(s.stage_no) AS stage_no
+              FROM st s CROSS JOIN LATERAL unnest(s.tenants) AS u(id)
+             WHERE s.method = 'tenants'
+             GROUP BY u.id),
+         weighted AS (
+            SELECT w.tenant_id, min(w.stage_no) AS stage_no
+              FROM (SELECT e.tenant_id, s.stage_no, s.percent, x.wt,
+                           sum(x.wt) OVER (PARTITION BY s.stage_no ORDER BY x.key, e.tenant_id
+                                           ROWS UNBOUNDED PRECEDING) - x.wt AS before,
+                           sum(x.wt) OVER (PARTITION BY s.stage_no) AS total
+                      FROM st s CROSS JOIN e CROSS JOIN salt
+                      CROSS JOIN LATERAL (SELECT rollout._weight(e.attributes, s.weight_by) AS wt) w0
+                      CROSS JOIN LATERAL (SELECT w0.wt, rollout.weight_key(salt.salt, e.tenant_id, w0.wt) AS key) x
+                     WHERE s.method = 'percentage' AND s.weight_by IS NOT NULL AND e.target) w
+             WHERE w.percent >= 100 OR (w.wt > 0 AND w.before < w.percent / 100 * w.total)
+             GROUP BY w.tenant_id),
+         chosen AS (
+            SELECT e.tenant_id, e.blacked_out, e.hold_reason, e.attributes,
+                   LEAST(agg.all_stage, l.stage_no, w.stage_no,
+                         CASE WHEN e.target AND agg.pct_stages IS NOT NULL
+                              THEN agg.pct_stages[width_bucket(e.bucket, agg.pct_cuts) + 1] END) AS stage_no
+              FROM e CROSS JOIN agg
+              LEFT JOIN listed l ON l.tenant_id = e.tenant_id
+              LEFT JOIN weighted w ON w.tenant_id = e.tenant_id)
+    SELECT c.tenant_id, c.stage_no, c.blacked_out,
+           coalesce(rollout._weight(c.attributes, agg.weight_by), 0),
+           c.hold_reason
+      FROM chosen c CROSS JOIN agg
+     WHERE c.stage_no IS NOT NULL;
+END
+$$;
+COMMENT ON FUNCTION rollout._selection(text, integer) IS
+    'internal: tenants selected by stages 1..through_stage (cumulative), each with the first stage that selects it';
+
+-- Impact preview: which tenants each stage would activate, if it ran now.
+CREATE FUNCTION rollout.preview(rollout_id text)
+RETURNS TABLE (stage_no integer, stage text, tenant_id text, path text, kind text, bucket integer,
+               weight double precision, deferred boolean, already_active boolean, hold_reason text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    r rollout.rollout;
+    last_stage integer;
+BEGIN
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = preview.rollout_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('rollout "%s" does not exist', preview.rollout_id);
+    END IF;
+    SELECT max(s.stage_no) INTO last_stage FROM rollout.rollout_stage s WHERE s.rollout_id = r.rollout_id;
+    RETURN QUERY
+    SELECT sel.stage_no, s.name, sel.tenant_id, array_to_string(t.path, '/'), t.kind,
+           rollout.bucket(r.salt, sel.tenant_id), sel.weight, sel.blacked_out,
+           EXISTS (SELECT 1 FROM rollout.activation a
+                    WHERE a.component_id = r.component_id AND a.tenant_id = sel.tenant_id
+                      AND a.rollout_id = r.rollout_id),
+           sel.hold_reason
+      FROM rollout._selection(r.rollout_id, coalesce(last_stage, 0)) sel
+      JOIN rollout.rollout_stage s ON s.rollout_id = r.rollout_id AND s.stage_no = sel.stage_no
+      JOIN rollout.tenant t ON t.tenant_id = sel.tenant_id
+     ORDER BY sel.stage_no, t.path;
+END
+$$;
+COMMENT ON FUNCTION rollout.preview(text) IS
+    'impact preview: every tenant the rollout would activate, with the first stage that selects it, bucket, weight, and whether (and why) it would be deferred now';
+
+CREATE FUNCTION rollout.preview_summary(rollout_id text)
+RETURNS TABLE (stage_no integer, stage text, level integer, group_id text, group_kind text,
+               tenants bigint, cumulative_tenants bigint, weight_share numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH p AS MATERIALIZED (SELECT * FROM rollout.preview($1)),
+         stages AS (SELECT s.stage_no, s.name FROM rollout.rollout_stage s WHERE s.rollout_id = $1),
+         wb AS (SELECT s.weight_by FROM rollout.rollout_stage s
+                 WHERE s.rollout_id = $1 AND s.weight_by IS NOT NULL ORDER BY s.stage_no DESC LIMIT 1),
+         -- the share of the weight of every target tenant (leaves, or target_kind)
+         tot AS (SELECT nullif(sum(rollout._weight(e.attributes, wb.weight_by)), 0) AS w
+                   FROM rollout._eligible($1) e, wb WHERE e.target),
+         g AS (
+            -- level 0: everything; 1: by root (organisation); 2: by second level (team)
+            SELECT st.stage_no, st.name, lv.level,
+                   CASE lv.level WHEN 0 THEN NULL ELSE (string_to_array(p.path, '/'))[lv.level] END AS group_id,
+                   count(*) FILTER (WHERE p.stage_no = st.stage_no) AS n,
+                   count(*) FILTER (WHERE p.stage_no <= st.stage_no) AS cum,
+                   sum(p.weight) FILTER (WHERE p.stage_no <= st.stage_no) AS cum_w
+              FROM stages st CROSS JOIN (VALUES (0), (1), (2)) lv(level) CROSS JOIN p
+             WHERE lv.level = 0 OR cardinality(string_to_array(p.path, '/')) >= lv.level
+             GROUP BY 1, 2, 3, 4)
+    SELECT g.stage_no, g.name, g.level, g.group_id, t.kind, g.n, g.cum,
+           round((g.cum_w / tot.w)::numeric, 4)
+      FROM g LEFT JOIN tot ON true LEFT JOIN rollout.tenant t ON t.tenant_id = g.group_id
+     ORDER BY g.stage_no, g.level, g.group_id
+$$;
+COMMENT ON FUNCTION rollout.preview_summary(text) IS
+    'impact preview by stage: tenants newly selected and cumulative, overall (level 0), per organisation (1) and team (2), with the cumulative share of the target tenants'' weight (NULL without weighted stages)';
+
+-- Privileges of the objects above.
+REVOKE ALL ON FUNCTION
+    rollout.bucket(bytea, text),
+    rollout.weight_key(bytea, text, double precision),
+    rollout._weight(jsonb, text),
+    rollout._eligible(text),
+    rollout._selection(text, integer),
+    rollout.preview(text),
+    rollout.preview_summary(text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    rollout.bucket(bytea, text),
+    rollout.weight_key(bytea, text, double precision),
+    rollout.preview(text),
+    rollout.preview_summary(text)
+TO rollout_viewer;

@@ -1,0 +1,284 @@
+-- ---------------------------------------------------------------------
+-- Activation
+-- ---------------------------------------------------------------------
+
+-- Activate every tenant selected through stage k that is not yet active in
+-- this rollout; blacked-out tenants are deferred.  Idempotent.
+CREATE FUNCTION rollout._activate_through(rollout_id text, k integer, OUT activated bigint, OUT deferred bigint)
+RETURNS record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout;
+BEGIN
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _activate_through.rollout_id;
+    IF NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id) THEN
+        -- Nobody runs an activation of this component yet (the usual first
+        -- stage): a plain insert, the cheapest way to write many rows.
+        WITH sel AS MATERIALIZED (
+                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
+             ins AS (
+                INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
+                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now()
+                  FROM sel s
+                 WHERE NOT s.blacked_out
+                RETURNING 1),
+             undefer AS (
+                DELETE FROM rollout.deferral d USING sel s
+                 WHERE d.rollout_id = r.rollout_id AND d.tenant_id = s.tenant_id AND NOT s.blacked_out
+                RETURNING 1),
+             defer AS (
+                INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
+                SELECT r.rollout_id, s.tenant_id, k, s.hold_reason FROM sel s WHERE s.blacked_out
+                ON CONFLICT DO NOTHING
+                RETURNING 1)
+        SELECT (SELECT count(*) FROM ins),
+               (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)
+             - (SELECT count(*) FROM undefer) + (SELECT count(*) FROM defer)
+          INTO activated, deferred;
+    ELSE
+        -- Some tenants may already run an activation: of this rollout (kept)
+        -- or of an earlier one (replaced, remembering what it was, which a
+        -- rollback restores).  One index probe per row, whatever the
+        -- planner's statistics say.
+        WITH sel AS MATERIALIZED (
+                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
+             ins AS (
+                INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
+                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now()
+                  FROM sel s
+                 WHERE NOT s.blacked_out
+                ON CONFLICT (component_id, tenant_id) DO UPDATE
+                   SET previous_version = a.version, previous_rollout_id = a.rollout_id,
+                       previous_stage_no = a.stage_no, previous_activated_at = a.activated_at,
+                       version = excluded.version, rollout_id = excluded.rollout_id,
+                       stage_no = excluded.stage_no, activated_at = excluded.activated_at
+                 WHERE a.rollout_id <> excluded.rollout_id
+                RETURNING 1),
+             undefer AS (
+                DELETE FROM rollout.deferral d USING sel s
+                 WHERE d.rollout_id = r.rollout_id AND d.tenant_id = s.tenant_id AND NOT s.blacked_out
+                RETURNING 1),
+             defer AS (
+                INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
+                SELECT r.rollout_id, s.tenant_id, k, s.hold_reason
+                  FROM sel s
+                 WHERE s.blacked_out
+                   AND NOT EXISTS (SELECT 1 FROM rollout.activation a
+                                    WHERE a.component_id = r.component_id AND a.tenant_id = s.tenant_id
+                                      AND a.rollout_id = r.rollout_id)
+                ON CONFLICT DO NOTHING
+                RETURNING 1)
+        SELECT (SELECT count(*) FROM ins),
+               (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)
+             - (SELECT count(*) FROM undefer) + (SELECT count(*) FROM defer)
+          INTO activated, deferred;
+    END IF;
+    UPDATE rollout.rollout_stage s SET activated = s.activated + _activate_through.activated
+     WHERE s.rollout_id = r.rollout_id AND s.stage_no = k;
+END
+$$;
+COMMENT ON FUNCTION rollout._activate_through(text, integer) IS
+    'internal: activate the tenants selected through stage k (deferring blacked-out ones); idempotent';
+
+-- Undo the activations made at stages after keep_through (0: all of them).
+CREATE FUNCTION rollout._deactivate_after(rollout_id text, keep_through integer)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n bigint;
+    m bigint;
+BEGIN
+    DELETE FROM rollout.activation a
+     WHERE a.rollout_id = _deactivate_after.rollout_id AND a.stage_no > keep_through
+       AND a.previous_rollout_id IS NULL;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE rollout.activation a
+       SET version = a.previous_version, rollout_id = a.previous_rollout_id,
+           stage_no = a.previous_stage_no, activated_at = a.previous_activated_at,
+           previous_version = NULL, previous_rollout_id = NULL, previous_stage_no = NULL,
+           previous_activated_at = NULL
+     WHERE a.rollout_id = _deactivate_after.rollout_id AND a.stage_no > keep_through
+       AND a.previous_rollout_id IS NOT NULL;
+    GET DIAGNOSTICS m = ROW_COUNT;
+    DELETE FROM rollout.deferral d WHERE d.rollout_id = _deactivate_after.rollout_id AND d.stage_no > keep_through;
+    RETURN n + m;
+END
+$$;
+COMMENT ON FUNCTION rollout._deactivate_after(text, integer) IS
+    'internal: restore what tenants ran before the activations made after stage keep_through';
+
+-- When does tick() next have work for a running rollout?
+CREATE FUNCTION rollout._reschedule(rollout_id text)
+RETURNS timestamptz
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout;
+    s rollout.rollout_stage;
+    due timestamptz;
+BEGIN
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _reschedule.rollout_id;
+    IF r.status = 'running' THEN
+        SELECT * INTO s FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id AND x.stage_no = r.current_stage;
+        IF s.status = 'monitoring' THEN
+            due := s.due_at;
+        END IF;
+        IF EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) THEN
+            -- Deferred tenants: look again when the earliest current blackout
+            -- ends, and every 15 minutes for maintenance windows to open.
+            due := least(due, (SELECT min(upper(b.during)) FROM rollout.blackout b WHERE b.during @> now()),
+                         CASE WHEN EXISTS (SELECT 1 FROM rollout.deferral d
+                                            WHERE d.rollout_id = r.rollout_id AND d.reason = 'outside maintenance window')
+                              THEN now() + interval '15 minutes' END);
+        END IF;
+    END IF;
+    UPDATE rollout.rollout x SET next_due_at = due WHERE x.rollout_id = r.rollout_id;
+    RETURN due;
+END
+$$;
+COMMENT ON FUNCTION rollout._reschedule(text) IS 'internal: set when rollout.tick() next has work for the rollout';
+
+CREATE FUNCTION rollout._start_stage(rollout_id text, k integer, reason text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s rollout.rollout_stage;
+    act record;
+BEGIN
+    UPDATE rollout.rollout_stage x
+       SET status = 'monitoring', started_at = now(), due_at = now() + x.min_duration,
+           completed_at = NULL, last_evaluation = NULL
+     WHERE x.rollout_id = _start_stage.rollout_id AND x.stage_no = k
+    RETURNING * INTO s;
+    UPDATE rollout.rollout x SET current_stage = k, updated_at = now() WHERE x.rollout_id = _start_stage.rollout_id;
+    act := rollout._activate_through(rollout_id, k);
+    PERFORM rollout._event('rollout.stage.started', rollout_id, reason,
+                           jsonb_build_object('stage', s.name, 'stage_no', k, 'tenants_activated', act.activated,
+                                              'tenants_deferred', act.deferred, 'due_at', s.due_at));
+    PERFORM rollout._reschedule(rollout_id);
+END
+$$;
+COMMENT ON FUNCTION rollout._start_stage(text, integer, text) IS 'internal: make stage k current and activate its tenants';
+
+CREATE FUNCTION rollout._complete_rollout(rollout_id text, reason text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout;
+BEGIN
+    UPDATE rollout.rollout x SET status = 'completed', finished_at = now(), next_due_at = NULL,
+           status_reason = reason, updated_at = now()
+     WHERE x.rollout_id = _complete_rollout.rollout_id
+    RETURNING * INTO r;
+    PERFORM rollout._event('rollout.completed', r.rollout_id, reason,
+                           jsonb_build_object('duration', (now() - r.started_at)::text,
+                                              'tenants_on_to_version',
+                                              (SELECT count(*) FROM rollout.activation a WHERE a.rollout_id = r.rollout_id)));
+END
+$$;
+COMMENT ON FUNCTION rollout._complete_rollout(text, text) IS 'internal: mark a rollout completed and announce it';
+
+CREATE FUNCTION rollout._finish_stage(rollout_id text, reason text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout;
+    s rollout.rollout_stage;
+    last_stage integer;
+BEGIN
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _finish_stage.rollout_id;
+    UPDATE rollout.rollout_stage x SET status = 'completed', completed_at = now()
+     WHERE x.rollout_id = r.rollout_id AND x.stage_no = r.current_stage
+    RETURNING * INTO s;
+    PERFORM rollout._event('rollout.stage.completed', r.rollout_id, reason,
+                           jsonb_build_object('stage', s.name, 'stage_no', s.stage_no,
+                                              'metrics', s.last_evaluation));
+    SELECT max(x.stage_no) INTO last_stage FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id;
+    IF r.current_stage >= last_stage THEN
+        IF EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) THEN
+            -- Deferred tenants are not forgotten: the rollout stays running
+            -- and tick() completes it when the last of them is activated.
+            UPDATE rollout.rollout x
+               SET status_reason = format('last stage passed; waiting for %s deferred tenants',
+                                          (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)),
+                   updated_at = now()
+             WHERE x.rollout_id = r.rollout_id;
+            PERFORM rollout._event('rollout.waiting_for_deferred', r.rollout_id, reason,
+                                   jsonb_build_object('tenants_deferred',
+                                                      (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)));
+            PERFORM rollout._reschedule(r.rollout_id);
+        ELSE
+            PERFORM rollout._complete_rollout(r.rollout_id, reason);
+        END IF;
+    ELSE
+        PERFORM rollout._start_stage(r.rollout_id, r.current_stage + 1, reason);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout._finish_stage(text, text) IS
+    'internal: complete the current stage and start the next one, or complete the rollout';
+
+CREATE FUNCTION rollout._roll_back(rollout_id text, keep_through integer, new_status text, reason text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout;
+    n bigint;
+BEGIN
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _roll_back.rollout_id;
+    n := rollout._deactivate_after(r.rollout_id, keep_through);
+    UPDATE rollout.rollout_stage x SET status = 'rolled_back', completed_at = now()
+     WHERE x.rollout_id = r.rollout_id AND x.stage_no > keep_through AND x.status <> 'pending';
+    UPDATE rollout.rollout x
+       SET status = new_status, status_reason = reason, next_due_at = NULL, updated_at = now(),
+           current_stage = CASE WHEN keep_through > 0 THEN keep_through ELSE x.current_stage END,
+           finished_at = CASE WHEN new_status IN ('rolled_back', 'cancelled') THEN now() END
+     WHERE x.rollout_id = r.rollout_id;
+    IF keep_through > 0 THEN
+        UPDATE rollout.rollout_stage x SET status = 'passed', completed_at = NULL
+         WHERE x.rollout_id = r.rollout_id AND x.stage_no = keep_through;
+    END IF;
+    PERFORM rollout._event(CASE WHEN new_status = 'cancelled' THEN 'rollout.cancelled' ELSE 'rollout.rollback' END,
+                           r.rollout_id, reason,
+                           jsonb_build_object('rollback_stage',
+                                              (SELECT s.name FROM rollout.rollout_stage s
+                                                WHERE s.rollout_id = r.rollout_id AND s.stage_no = r.current_stage),
+                                              'back_to_stage', keep_through,
+                                              'tenants_rolled_back', n,
+                                              'action', format('reverted to %s', r.from_version)));
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION rollout._roll_back(text, integer, text, text) IS
+    'internal: undo activations after a stage and set the rollout''s status';
+
+-- Privileges of the objects above.
+REVOKE ALL ON FUNCTION
+    rollout._activate_through(text, integer),
+    rollout._deactivate_after(text, integer),
+    rollout._reschedule(text),
+    rollout._start_stage(text, integer, text),
+    rollout._complete_rollout(text, text),
+    rollout._finish_stage(text, text),
+    rollout._roll_back(text, integer, text, text)
+FROM PUBLIC;
