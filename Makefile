@@ -5,10 +5,12 @@ EXTVERSION  = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" pg_rollout.c
 MODULE_big  = pg_rollout
 OBJS        = src/pg_rollout.o src/audit.o src/semver.o src/tree.o src/bucket.o src/resolve.o src/plan.o src/isolation.o
 
-# The install script is assembled from the pieces in src/sql/, in name order.
+# The install script of the current version is assembled from the pieces in
+# src/sql/ (one folder per area, files in name order).  Released install
+# scripts stay frozen in released/; upgrade scripts live in updates/.
 SQL_PIECES  = $(sort $(wildcard src/sql/*.sql src/sql/*/*.sql))
 DATA_built  = pg_rollout--$(EXTVERSION).sql
-DATA        = $(filter-out $(DATA_built),$(wildcard pg_rollout--*--*.sql))
+DATA        = $(wildcard released/pg_rollout--*.sql) $(wildcard updates/pg_rollout--*--*.sql)
 EXTRA_CLEAN = $(DATA_built) results/ regression.diffs regression.out output_iso/ tmp_check/ tmp_check_iso/
 
 PG_CPPFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \

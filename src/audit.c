@@ -34,6 +34,7 @@
 
 #include "pg_rollout.h"
 #include "audit.h"
+#include "pgr_limits.h"
 
 #define AUDIT_DOMAIN_TAG "pg_rollout.audit.v1"
 
@@ -145,8 +146,8 @@ audit_compute_hash(const AuditRow *row, uint8 *out)
 static Oid
 audit_log_relid(void)
 {
-	Oid			nsp = get_namespace_oid("rollout", true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid("audit_log", nsp) : InvalidOid;
+	Oid			nsp = get_namespace_oid(PGR_SCHEMA, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(PGR_TABLE_AUDIT_LOG, nsp) : InvalidOid;
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,

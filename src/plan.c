@@ -47,6 +47,7 @@
 #include "utils/varlena.h"
 
 #include "plan.h"
+#include "pgr_limits.h"
 #include "semver.h"
 
 /*
@@ -546,11 +547,11 @@ req_version(const json_t *obj, const char *path, const char *key)
 	return s;
 }
 
-/* A metric name as the SQL API accepts it: ^[a-z][a-z0-9_.]*$, <= 63 bytes. */
+/* A metric name as the SQL API accepts it: ^[a-z][a-z0-9_.]*$, <= PGR_NAME_MAX_LEN bytes. */
 static bool
 is_metric_name(const char *s)
 {
-	if (s[0] < 'a' || s[0] > 'z' || strlen(s) > 63)
+	if (s[0] < 'a' || s[0] > 'z' || strlen(s) > PGR_NAME_MAX_LEN)
 		return false;
 	for (const char *p = s + 1; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))

@@ -36,6 +36,7 @@
 #include "utils/tuplestore.h"
 
 #include "tree.h"
+#include "pgr_limits.h"
 
 typedef struct TenantRel
 {
@@ -67,8 +68,8 @@ tenant_attnum(Oid relid, const char *name)
 static void
 tenant_rel_open(TenantRel *tr)
 {
-	Oid			nsp = get_namespace_oid("rollout", false);
-	Oid			relid = get_relname_relid("tenant", nsp);
+	Oid			nsp = get_namespace_oid(PGR_SCHEMA, false);
+	Oid			relid = get_relname_relid(PGR_TABLE_TENANT, nsp);
 	Oid			pkey;
 	AclResult	acl;
 
