@@ -3,3 +3,217 @@
 -- and comments next to each new or replaced object.  test/t/004_upgrade.pl
 -- checks that an updated 0.1.0 database equals a fresh 0.2.0 install.
 \echo Use "ALTER EXTENSION pg_rollout UPDATE TO '0.2.0'" to load this file. \quit
+
+-- Rollout lifecycle: one helper locks the rollout and checks its status and
+-- reason (src/sql/70_rollout/3_definition.sql); the lifecycle functions use
+-- it (src/sql/70_rollout/6_lifecycle.sql).
+-- The rollout a lifecycle call acts on: locked, in one of the statuses the
+-- action allows, and with a reason when the action requires one.
+CREATE FUNCTION rollout._rollout_for_action(rollout_id text, allowed text[], action text,
+                                            reason text DEFAULT NULL, reason_required boolean DEFAULT false)
+RETURNS rollout.rollout
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollout.rollout := rollout._rollout_for_update(rollout_id);
+BEGIN
+    PERFORM rollout._require_rollout_status(r, allowed, action);
+    IF reason_required THEN
+        PERFORM rollout._require_reason(reason, action || ' a rollout');
+    END IF;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION rollout._rollout_for_action(text, text[], text, text, boolean) IS
+    'internal: lock a rollout for a lifecycle action, check its status and the reason the action needs';
+REVOKE ALL ON FUNCTION rollout._rollout_for_action(text, text[], text, text, boolean) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION rollout.approve_rollout(rollout_id text, note text DEFAULT NULL)
+RETURNS rollout.rollout
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['draft'], 'approve');
+    who text := rollout._actor();
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM rollout.rollout_stage s WHERE s.rollout_id = r.rollout_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = format('cannot approve rollout "%s": it has no stages', r.rollout_id),
+            HINT = 'Add stages with rollout.add_stage().';
+    END IF;
+    IF who = r.created_by THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('rollout "%s" cannot be approved by its author "%s"', r.rollout_id, who),
+            DETAIL = 'A rollout must be approved by someone other than the person who created it.';
+    END IF;
+    UPDATE rollout.rollout x
+       SET status = 'approved', approved_by = who, approved_at = now(), approval_note = note, updated_at = now()
+     WHERE x.rollout_id = r.rollout_id
+    RETURNING * INTO r;
+    PERFORM rollout._event('rollout.approved', r.rollout_id, note,
+                           jsonb_build_object('approved_by', who, 'revision', r.revision));
+    RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.start_rollout(rollout_id text, reason text DEFAULT NULL)
+RETURNS rollout.rollout
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['approved'], 'start');
+    other text;
+BEGIN
+    SELECT x.rollout_id INTO other FROM rollout.rollout x
+     WHERE x.component_id = r.component_id AND x.status IN ('running', 'paused', 'failed');
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_in_use',
+            MESSAGE = format('cannot start rollout "%s": rollout "%s" of component "%s" is still live',
+                             r.rollout_id, other, r.component_id),
+            DETAIL = 'One rollout at a time moves a component: complete, roll back or cancel the other first.';
+    END IF;
+    BEGIN
+        UPDATE rollout.rollout x SET status = 'running', started_at = now(), status_reason = reason, updated_at = now()
+         WHERE x.rollout_id = r.rollout_id;
+    EXCEPTION WHEN unique_violation THEN
+        -- another rollout of the component started concurrently
+        RAISE EXCEPTION USING ERRCODE = 'object_in_use',
+            MESSAGE = format('cannot start rollout "%s": another rollout of component "%s" has just started',
+                             r.rollout_id, r.component_id),
+            DETAIL = 'One rollout at a time moves a component.';
+    END;
+    PERFORM rollout._event('rollout.started', r.rollout_id, reason,
+                           jsonb_build_object('stages', (SELECT jsonb_agg(s.name ORDER BY s.stage_no)
+                                                           FROM rollout.rollout_stage s WHERE s.rollout_id = r.rollout_id)));
+    PERFORM rollout._start_stage(r.rollout_id, 1, reason);
+    RETURN rollout._rollout_for_update(r.rollout_id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.advance_rollout(rollout_id text, reason text DEFAULT NULL)
+RETURNS rollout.rollout
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['running'], 'advance');
+BEGIN
+    PERFORM rollout._finish_stage(r.rollout_id, coalesce(reason, 'advanced manually'));
+    RETURN rollout._rollout_for_update(r.rollout_id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.pause_rollout(rollout_id text, reason text)
+RETURNS rollout.rollout
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['running'], 'pause', reason, true);
+BEGIN
+    UPDATE rollout.rollout x SET status = 'paused', status_reason = reason, next_due_at = NULL, updated_at = now()
+     WHERE x.rollout_id = r.rollout_id RETURNING * INTO r;
+    PERFORM rollout._event('rollout.paused', r.rollout_id, reason, jsonb_build_object('stage_no', r.current_stage));
+    RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.resume_rollout(rollout_id text, reason text DEFAULT NULL)
+RETURNS rollout.rollout
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['paused'], 'resume');
+BEGIN
+    UPDATE rollout.rollout x SET status = 'running', status_reason = reason, updated_at = now()
+     WHERE x.rollout_id = r.rollout_id;
+    -- A stage that was undecided gets a fresh monitoring period.
+    UPDATE rollout.rollout_stage s SET due_at = greatest(s.due_at, now())
+     WHERE s.rollout_id = r.rollout_id AND s.stage_no = r.current_stage AND s.status = 'monitoring';
+    PERFORM rollout._activate_through(r.rollout_id, r.current_stage);
+    PERFORM rollout._event('rollout.resumed', r.rollout_id, reason, jsonb_build_object('stage_no', r.current_stage));
+    PERFORM rollout._reschedule(r.rollout_id);
+    RETURN rollout._rollout_for_update(r.rollout_id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.retry_rollout(rollout_id text, reason text)
+RETURNS rollout.rollout
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['failed'], 'retry', reason, true);
+BEGIN
+    UPDATE rollout.rollout x SET status = 'running', status_reason = reason, updated_at = now()
+     WHERE x.rollout_id = r.rollout_id;
+    PERFORM rollout._event('rollout.retried', r.rollout_id, reason, jsonb_build_object('stage_no', r.current_stage));
+    -- The failed stage is monitored afresh.
+    PERFORM rollout._start_stage(r.rollout_id, r.current_stage, reason);
+    RETURN rollout._rollout_for_update(r.rollout_id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.rollback_rollout(rollout_id text, reason text, back_to_stage integer DEFAULT 0)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['running', 'paused', 'failed', 'completed'],
+                                                     'roll back', reason, true);
+    later text;
+BEGIN
+    IF back_to_stage IS NULL OR back_to_stage < 0 OR back_to_stage >= r.current_stage THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('cannot roll rollout "%s" back to stage %s', r.rollout_id, coalesce(back_to_stage::text, 'NULL')),
+            DETAIL = format('Its current stage is %s: roll back to 0 (everything) or to an earlier stage.', r.current_stage);
+    END IF;
+    IF back_to_stage > 0 AND r.status = 'completed' THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = format('cannot roll completed rollout "%s" back to stage %s', r.rollout_id, back_to_stage),
+            DETAIL = 'A completed rollout can only be rolled back as a whole.';
+    END IF;
+    -- A rollback restores the activations this rollout replaced, one level
+    -- deep: once a later rollout has moved the component's tenants (even if
+    -- it was rolled back since), undo with a new rollout instead.
+    SELECT x.rollout_id INTO later FROM rollout.rollout x
+     WHERE r.status = 'completed' AND x.component_id = r.component_id AND x.rollout_id <> r.rollout_id
+       AND x.started_at > r.started_at
+     ORDER BY x.started_at LIMIT 1;
+    IF later IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = format('cannot roll back rollout "%s": later rollout "%s" of component "%s" has moved its tenants since',
+                             r.rollout_id, later, r.component_id),
+            HINT = 'Create a new rollout back to the version you want (allow_downgrade => true).';
+    END IF;
+    RETURN rollout._roll_back(r.rollout_id, back_to_stage,
+                              CASE WHEN back_to_stage > 0 THEN 'paused' ELSE 'rolled_back' END, reason);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.cancel_rollout(rollout_id text, reason text)
+RETURNS rollout.rollout
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['draft', 'approved', 'running', 'paused', 'failed'],
+                                                     'cancel', reason, true);
+BEGIN
+    PERFORM rollout._roll_back(r.rollout_id, 0, 'cancelled', reason);
+    RETURN rollout._rollout_for_update(r.rollout_id);
+END
+$$;

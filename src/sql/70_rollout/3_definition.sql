@@ -39,6 +39,27 @@ $$;
 COMMENT ON FUNCTION rollout._require_rollout_status(rollout.rollout, text[], text) IS
     'internal: raise object_not_in_prerequisite_state naming the current status unless it is allowed';
 
+-- The rollout a lifecycle call acts on: locked, in one of the statuses the
+-- action allows, and with a reason when the action requires one.
+CREATE FUNCTION rollout._rollout_for_action(rollout_id text, allowed text[], action text,
+                                            reason text DEFAULT NULL, reason_required boolean DEFAULT false)
+RETURNS rollout.rollout
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollout.rollout := rollout._rollout_for_update(rollout_id);
+BEGIN
+    PERFORM rollout._require_rollout_status(r, allowed, action);
+    IF reason_required THEN
+        PERFORM rollout._require_reason(reason, action || ' a rollout');
+    END IF;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION rollout._rollout_for_action(text, text[], text, text, boolean) IS
+    'internal: lock a rollout for a lifecycle action, check its status and the reason the action needs';
+
 -- An edit of a draft or approved plan; an approved plan loses its approval.
 CREATE FUNCTION rollout._rollout_edit(rollout_id text, what text)
 RETURNS rollout.rollout
@@ -417,6 +438,7 @@ COMMENT ON FUNCTION rollout.add_canary_stages(text, numeric, numeric, interval, 
 REVOKE ALL ON FUNCTION
     rollout._rollout_for_update(text),
     rollout._require_rollout_status(rollout.rollout, text[], text),
+    rollout._rollout_for_action(text, text[], text, text, boolean),
     rollout._rollout_edit(text, text),
     rollout._require_version(text, rollout.semver, text),
     rollout.create_rollout(text, text, rollout.semver, rollout.semver, text, text, text, text, boolean, boolean, text, interval, interval, text, bytea),

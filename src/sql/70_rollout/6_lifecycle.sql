@@ -9,10 +9,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    r rollout.rollout := rollout._rollout_for_update(rollout_id);
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['draft'], 'approve');
     who text := rollout._actor();
 BEGIN
-    PERFORM rollout._require_rollout_status(r, ARRAY['draft'], 'approve');
     IF NOT EXISTS (SELECT 1 FROM rollout.rollout_stage s WHERE s.rollout_id = r.rollout_id) THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = format('cannot approve rollout "%s": it has no stages', r.rollout_id),
@@ -42,10 +41,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    r rollout.rollout := rollout._rollout_for_update(rollout_id);
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['approved'], 'start');
     other text;
 BEGIN
-    PERFORM rollout._require_rollout_status(r, ARRAY['approved'], 'start');
     SELECT x.rollout_id INTO other FROM rollout.rollout x
      WHERE x.component_id = r.component_id AND x.status IN ('running', 'paused', 'failed');
     IF other IS NOT NULL THEN
@@ -68,8 +66,7 @@ BEGIN
                            jsonb_build_object('stages', (SELECT jsonb_agg(s.name ORDER BY s.stage_no)
                                                            FROM rollout.rollout_stage s WHERE s.rollout_id = r.rollout_id)));
     PERFORM rollout._start_stage(r.rollout_id, 1, reason);
-    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = r.rollout_id;
-    RETURN r;
+    RETURN rollout._rollout_for_update(r.rollout_id);
 END
 $$;
 COMMENT ON FUNCTION rollout.start_rollout(text, text) IS 'start an approved rollout: activate its first stage';
@@ -81,12 +78,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    r rollout.rollout := rollout._rollout_for_update(rollout_id);
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['running'], 'advance');
 BEGIN
-    PERFORM rollout._require_rollout_status(r, ARRAY['running'], 'advance');
     PERFORM rollout._finish_stage(r.rollout_id, coalesce(reason, 'advanced manually'));
-    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = r.rollout_id;
-    RETURN r;
+    RETURN rollout._rollout_for_update(r.rollout_id);
 END
 $$;
 COMMENT ON FUNCTION rollout.advance_rollout(text, text) IS
@@ -99,10 +94,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    r rollout.rollout := rollout._rollout_for_update(rollout_id);
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['running'], 'pause', reason, true);
 BEGIN
-    PERFORM rollout._require_rollout_status(r, ARRAY['running'], 'pause');
-    PERFORM rollout._require_reason(reason, 'pause a rollout');
     UPDATE rollout.rollout x SET status = 'paused', status_reason = reason, next_due_at = NULL, updated_at = now()
      WHERE x.rollout_id = r.rollout_id RETURNING * INTO r;
     PERFORM rollout._event('rollout.paused', r.rollout_id, reason, jsonb_build_object('stage_no', r.current_stage));
@@ -118,9 +111,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    r rollout.rollout := rollout._rollout_for_update(rollout_id);
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['paused'], 'resume');
 BEGIN
-    PERFORM rollout._require_rollout_status(r, ARRAY['paused'], 'resume');
     UPDATE rollout.rollout x SET status = 'running', status_reason = reason, updated_at = now()
      WHERE x.rollout_id = r.rollout_id;
     -- A stage that was undecided gets a fresh monitoring period.
@@ -129,8 +121,7 @@ BEGIN
     PERFORM rollout._activate_through(r.rollout_id, r.current_stage);
     PERFORM rollout._event('rollout.resumed', r.rollout_id, reason, jsonb_build_object('stage_no', r.current_stage));
     PERFORM rollout._reschedule(r.rollout_id);
-    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = r.rollout_id;
-    RETURN r;
+    RETURN rollout._rollout_for_update(r.rollout_id);
 END
 $$;
 COMMENT ON FUNCTION rollout.resume_rollout(text, text) IS 'resume a paused rollout';
@@ -142,17 +133,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    r rollout.rollout := rollout._rollout_for_update(rollout_id);
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['failed'], 'retry', reason, true);
 BEGIN
-    PERFORM rollout._require_rollout_status(r, ARRAY['failed'], 'retry');
-    PERFORM rollout._require_reason(reason, 'retry a rollout');
     UPDATE rollout.rollout x SET status = 'running', status_reason = reason, updated_at = now()
      WHERE x.rollout_id = r.rollout_id;
     PERFORM rollout._event('rollout.retried', r.rollout_id, reason, jsonb_build_object('stage_no', r.current_stage));
     -- The failed stage is monitored afresh.
     PERFORM rollout._start_stage(r.rollout_id, r.current_stage, reason);
-    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = r.rollout_id;
-    RETURN r;
+    RETURN rollout._rollout_for_update(r.rollout_id);
 END
 $$;
 COMMENT ON FUNCTION rollout.retry_rollout(text, text) IS
@@ -165,11 +153,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    r rollout.rollout := rollout._rollout_for_update(rollout_id);
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['running', 'paused', 'failed', 'completed'],
+                                                     'roll back', reason, true);
     later text;
 BEGIN
-    PERFORM rollout._require_rollout_status(r, ARRAY['running', 'paused', 'failed', 'completed'], 'roll back');
-    PERFORM rollout._require_reason(reason, 'roll back a rollout');
     IF back_to_stage IS NULL OR back_to_stage < 0 OR back_to_stage >= r.current_stage THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('cannot roll rollout "%s" back to stage %s', r.rollout_id, coalesce(back_to_stage::text, 'NULL')),
@@ -207,13 +194,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    r rollout.rollout := rollout._rollout_for_update(rollout_id);
+    r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['draft', 'approved', 'running', 'paused', 'failed'],
+                                                     'cancel', reason, true);
 BEGIN
-    PERFORM rollout._require_rollout_status(r, ARRAY['draft', 'approved', 'running', 'paused', 'failed'], 'cancel');
-    PERFORM rollout._require_reason(reason, 'cancel a rollout');
     PERFORM rollout._roll_back(r.rollout_id, 0, 'cancelled', reason);
-    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = r.rollout_id;
-    RETURN r;
+    RETURN rollout._rollout_for_update(r.rollout_id);
 END
 $$;
 COMMENT ON FUNCTION rollout.cancel_rollout(text, text) IS
