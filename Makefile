@@ -9,8 +9,9 @@ OBJS        = src/pg_rollout.o src/audit.o src/semver.o src/tree.o src/bucket.o 
 # src/sql/ (one folder per area, files in name order).  Released install
 # scripts stay frozen in released/; upgrade scripts live in updates/.
 SQL_PIECES  = $(sort $(wildcard src/sql/*.sql src/sql/*/*.sql))
-DATA_built  = pg_rollout--$(EXTVERSION).sql
-DATA        = $(wildcard released/pg_rollout--*.sql) $(wildcard updates/pg_rollout--*--*.sql)
+UPDATES     = $(notdir $(wildcard updates/pg_rollout--*--*.sql))
+DATA_built  = pg_rollout--$(EXTVERSION).sql $(UPDATES)
+DATA        = $(wildcard released/pg_rollout--*.sql)
 EXTRA_CLEAN = $(DATA_built) results/ regression.diffs regression.out output_iso/ tmp_check/ tmp_check_iso/
 
 PG_CPPFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -41,8 +42,14 @@ include $(PGXS)
 PGR_LIMITS  = include/pgr_limits.h
 LIMITS_SED  = $(shell sed -n 's/^\#define \(PGR_[A-Z_]*\)[[:space:]][[:space:]]*\([0-9][0-9]*\)[[:space:]]*$$/-e s,@\1@,\2,g/p' $(PGR_LIMITS))
 
-$(DATA_built): $(SQL_PIECES) $(PGR_LIMITS) pg_rollout.control Makefile
+pg_rollout--$(EXTVERSION).sql: $(SQL_PIECES) $(PGR_LIMITS) pg_rollout.control Makefile
 	cat $(SQL_PIECES) | sed $(LIMITS_SED) > $@.tmp
+	@if grep -n '@PGR_[A-Z_]*@' $@.tmp; then echo "unknown @PGR_...@ placeholder (see $(PGR_LIMITS))" >&2; rm -f $@.tmp; exit 1; fi
+	mv $@.tmp $@
+
+# Upgrade scripts get the same substitution.
+$(UPDATES): pg_rollout--%.sql: updates/pg_rollout--%.sql $(PGR_LIMITS) Makefile
+	sed $(LIMITS_SED) $< > $@.tmp
 	@if grep -n '@PGR_[A-Z_]*@' $@.tmp; then echo "unknown @PGR_...@ placeholder (see $(PGR_LIMITS))" >&2; rm -f $@.tmp; exit 1; fi
 	mv $@.tmp $@
 

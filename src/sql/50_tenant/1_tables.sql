@@ -9,7 +9,7 @@ CREATE TABLE rollout.tenant (
     attributes        jsonb       NOT NULL DEFAULT '{}' CHECK (pg_catalog.jsonb_typeof(attributes) = 'object'),
     status            text        NOT NULL DEFAULT 'active'
                       CHECK (status IN ('active', 'suspended', 'decommissioned')),
-    channel_id        text COLLATE "C" REFERENCES rollout.channel (channel_id),
+    channel_id        text COLLATE "C",
     test_tenant       boolean     NOT NULL DEFAULT false,
     path              text[] COLLATE "C" NOT NULL,
     created_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),

@@ -106,8 +106,9 @@ BEGIN
             MESSAGE = format('attributes of tenant "%s" must be a JSON object', create_tenant.tenant_id),
             DETAIL = format('A JSON %s was given.', jsonb_typeof(create_tenant.attributes));
     END IF;
+    -- FOR KEY SHARE: drop_channel cannot remove the channel before this commits.
     IF create_tenant.channel_id IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM rollout.channel c WHERE c.channel_id = create_tenant.channel_id) THEN
+       AND NOT EXISTS (SELECT 1 FROM rollout.channel c WHERE c.channel_id = create_tenant.channel_id FOR KEY SHARE) THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('channel "%s" does not exist', create_tenant.channel_id);
     END IF;

@@ -1,7 +1,7 @@
 -- Which channel a tenant follows, opt-in / opt-out, and eligibility.
 CREATE TABLE rollout.channel_choice (
-    tenant_id  text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
-    channel_id text COLLATE "C" NOT NULL REFERENCES rollout.channel (channel_id),
+    tenant_id  text COLLATE "C" NOT NULL,
+    channel_id text COLLATE "C" NOT NULL,
     choice     text        NOT NULL CHECK (choice IN ('opt_in', 'opt_out')),
     reason     text,
     decided_at timestamptz NOT NULL DEFAULT pg_catalog.now(),

@@ -219,6 +219,16 @@ BEGIN
                              CASE WHEN users = 1 THEN 'tenant' ELSE 'tenants' END),
             HINT = 'Move those tenants to another channel with rollout.set_tenant_channel() first.';
     END IF;
+    IF EXISTS (SELECT 1 FROM rollout.channel_release cr WHERE cr.channel_id = c.channel_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'dependent_objects_still_exist',
+            MESSAGE = format('channel "%s" has releases', c.channel_id),
+            HINT = 'Clear them with rollout.clear_channel_release() first.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM rollout.rollout r WHERE r.channel_id = c.channel_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'dependent_objects_still_exist',
+            MESSAGE = format('channel "%s" scopes a rollout', c.channel_id),
+            DETAIL = 'Rollouts are kept for their history; a channel that scoped one stays.';
+    END IF;
     DELETE FROM rollout.channel_choice cc WHERE cc.channel_id = c.channel_id;
     DELETE FROM rollout.channel x WHERE x.channel_id = c.channel_id;
     PERFORM rollout._audit('channel.dropped', NULL, 'channel', c.channel_id, drop_channel.reason,

@@ -19,7 +19,7 @@ COMMENT ON COLUMN rollout.component.default_version IS 'platform default: the ve
 COMMENT ON COLUMN rollout.component.grace_period IS 'time after a version''s EOL date before tenants on it are out of compliance';
 
 CREATE TABLE rollout.component_version (
-    component_id text COLLATE "C" NOT NULL REFERENCES rollout.component (component_id),
+    component_id text COLLATE "C" NOT NULL,
     version      rollout.semver NOT NULL,
     status       text        NOT NULL DEFAULT 'draft'
                  CHECK (status IN ('draft', 'published', 'deprecated', 'eol')),

@@ -17,8 +17,8 @@ COMMENT ON COLUMN rollout.flag.default_enabled IS 'value for tenants with no ove
 COMMENT ON COLUMN rollout.flag.killed IS 'global kill switch: when true the flag is off for every tenant, whatever else says';
 
 CREATE TABLE rollout.flag_setting (
-    flag_id   text COLLATE "C" NOT NULL REFERENCES rollout.flag (flag_id),
-    tenant_id text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
+    flag_id   text COLLATE "C" NOT NULL,
+    tenant_id text COLLATE "C" NOT NULL,
     enabled   boolean,
     killed    boolean     NOT NULL DEFAULT false,
     reason    text,

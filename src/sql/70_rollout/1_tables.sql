@@ -4,20 +4,20 @@
 CREATE TABLE rollout.rollout (
     rollout_id           text COLLATE "C" PRIMARY KEY
                          CHECK (rollout_id ~ '^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$' AND length(rollout_id) <= @PGR_NAME_MAX_LEN@),
-    component_id         text COLLATE "C" NOT NULL REFERENCES rollout.component (component_id),
+    component_id         text COLLATE "C" NOT NULL,
     from_version         rollout.semver NOT NULL,
     to_version           rollout.semver NOT NULL,
     strategy             text        NOT NULL DEFAULT 'staged'
                          CHECK (strategy IN ('staged', 'canary', 'blue_green', 'feature_flag')),
     description          text,
-    scope_tenant_id      text COLLATE "C" REFERENCES rollout.tenant (tenant_id),
-    channel_id           text COLLATE "C" REFERENCES rollout.channel (channel_id),
+    scope_tenant_id      text COLLATE "C",
+    channel_id           text COLLATE "C",
     target_kind          text,
     allow_downgrade      boolean     NOT NULL DEFAULT false,
     rollback_automatic   boolean     NOT NULL DEFAULT true,
     monitoring_extension interval    NOT NULL DEFAULT '1 hour' CHECK (monitoring_extension > interval '0'),
     stage_timeout        interval    NOT NULL DEFAULT '24 hours' CHECK (stage_timeout >= interval '0'),
-    flag_id              text COLLATE "C" REFERENCES rollout.flag (flag_id),
+    flag_id              text COLLATE "C",
     plan                 jsonb,
     salt                 bytea       NOT NULL,
     status               text        NOT NULL DEFAULT 'draft'
@@ -78,7 +78,7 @@ CREATE TRIGGER rollout_guard BEFORE UPDATE ON rollout.rollout
     FOR EACH ROW EXECUTE FUNCTION rollout._rollout_guard();
 
 CREATE TABLE rollout.rollout_stage (
-    rollout_id                text COLLATE "C" NOT NULL REFERENCES rollout.rollout (rollout_id),
+    rollout_id                text COLLATE "C" NOT NULL,
     stage_no                  integer     NOT NULL CHECK (stage_no > 0),
     name                      text        NOT NULL
                               CHECK (name ~ '^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$' AND length(name) <= @PGR_NAME_MAX_LEN@),
@@ -120,7 +120,7 @@ COMMENT ON COLUMN rollout.rollout_stage.activated IS 'tenants activated while th
 COMMENT ON COLUMN rollout.rollout_stage.last_evaluation IS 'the latest evaluation of the success criteria';
 
 CREATE TABLE rollout.rollout_trigger (
-    rollout_id text COLLATE "C" NOT NULL REFERENCES rollout.rollout (rollout_id),
+    rollout_id text COLLATE "C" NOT NULL,
     metric     text    NOT NULL CHECK (metric ~ '^[a-z][a-z0-9_.]*$' AND length(metric) <= @PGR_NAME_MAX_LEN@),
     threshold  numeric NOT NULL,
     PRIMARY KEY (rollout_id, metric)
@@ -153,8 +153,8 @@ COMMENT ON COLUMN rollout.activation.stage_no IS 'stage that was current when th
 COMMENT ON COLUMN rollout.activation.previous_version IS 'version of the activation this one replaced (restored by a rollback), NULL if none';
 
 CREATE TABLE rollout.deferral (
-    rollout_id  text COLLATE "C" NOT NULL REFERENCES rollout.rollout (rollout_id),
-    tenant_id   text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
+    rollout_id  text COLLATE "C" NOT NULL,
+    tenant_id   text COLLATE "C" NOT NULL,
     stage_no    integer     NOT NULL,
     deferred_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     reason      text        NOT NULL,

@@ -4,7 +4,7 @@
 CREATE SEQUENCE rollout.blackout_seq;
 CREATE TABLE rollout.blackout (
     blackout_id bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.blackout_seq'),
-    tenant_id   text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
+    tenant_id   text COLLATE "C" NOT NULL,
     during      tstzrange   NOT NULL CHECK (NOT pg_catalog.isempty(during)),
     reason      text        NOT NULL,
     created_by  text        NOT NULL,
@@ -88,7 +88,7 @@ COMMENT ON FUNCTION rollout.in_blackout(text, timestamptz) IS
 CREATE SEQUENCE rollout.maintenance_window_seq;
 CREATE TABLE rollout.maintenance_window (
     window_id   bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.maintenance_window_seq'),
-    tenant_id   text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
+    tenant_id   text COLLATE "C" NOT NULL,
     weekdays    integer[]   NOT NULL
                 CHECK (pg_catalog.cardinality(weekdays) > 0 AND weekdays <@ '{1,2,3,4,5,6,7}'),
     starts      time        NOT NULL,

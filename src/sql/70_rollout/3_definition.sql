@@ -160,7 +160,8 @@ BEGIN
     IF scope_tenant_id IS NOT NULL THEN
         PERFORM rollout._tenant_for_update(scope_tenant_id);
     END IF;
-    IF channel_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM rollout.channel c WHERE c.channel_id = create_rollout.channel_id) THEN
+    IF channel_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM rollout.channel c WHERE c.channel_id = create_rollout.channel_id FOR KEY SHARE) THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('channel "%s" does not exist', channel_id);
     END IF;

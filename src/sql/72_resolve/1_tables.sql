@@ -3,8 +3,8 @@
 -- activation (own or inherited) -> channel release -> platform default.
 
 CREATE TABLE rollout.pin (
-    component_id text COLLATE "C" NOT NULL REFERENCES rollout.component (component_id),
-    tenant_id    text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
+    component_id text COLLATE "C" NOT NULL,
+    tenant_id    text COLLATE "C" NOT NULL,
     version      rollout.semver NOT NULL,
     reason       text        NOT NULL,
     pinned_by    text        NOT NULL,
@@ -16,8 +16,8 @@ SELECT pg_catalog.pg_extension_config_dump('rollout.pin', '');
 COMMENT ON TABLE rollout.pin IS 'version pins: a tenant and its subtree run this version of the component, whatever rollouts do';
 
 CREATE TABLE rollout.channel_release (
-    component_id text COLLATE "C" NOT NULL REFERENCES rollout.component (component_id),
-    channel_id   text COLLATE "C" NOT NULL REFERENCES rollout.channel (channel_id),
+    component_id text COLLATE "C" NOT NULL,
+    channel_id   text COLLATE "C" NOT NULL,
     version      rollout.semver NOT NULL,
     reason       text,
     released_by  text        NOT NULL,

@@ -4,9 +4,9 @@
 CREATE SEQUENCE rollout.metric_sample_seq;
 CREATE TABLE rollout.metric_sample (
     sample_id   bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.metric_sample_seq'),
-    rollout_id  text COLLATE "C" NOT NULL REFERENCES rollout.rollout (rollout_id),
+    rollout_id  text COLLATE "C" NOT NULL,
     stage_no    integer     NOT NULL CHECK (stage_no >= 0),
-    tenant_id   text COLLATE "C" REFERENCES rollout.tenant (tenant_id),
+    tenant_id   text COLLATE "C",
     metric      text        NOT NULL CHECK (metric ~ '^[a-z][a-z0-9_.]*$' AND length(metric) <= @PGR_NAME_MAX_LEN@),
     value       double precision NOT NULL CHECK (value <> 'NaN' AND value <> 'Infinity' AND value <> '-Infinity'),
     sampled_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),

@@ -19,7 +19,7 @@ COMMENT ON COLUMN rollout.protected_table.force_rls IS 'row security is forced, 
 
 CREATE TABLE rollout.tenant_binding (
     role_name name        NOT NULL,
-    tenant_id text COLLATE "C" NOT NULL REFERENCES rollout.tenant (tenant_id),
+    tenant_id text COLLATE "C" NOT NULL,
     bound_by  text        NOT NULL,
     bound_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (role_name, tenant_id)
