@@ -47,9 +47,11 @@ pg_rollout--$(EXTVERSION).sql: $(SQL_PIECES) $(PGR_LIMITS) pg_rollout.control Ma
 	@if grep -n '@PGR_[A-Z_]*@' $@.tmp; then echo "unknown @PGR_...@ placeholder (see $(PGR_LIMITS))" >&2; rm -f $@.tmp; exit 1; fi
 	mv $@.tmp $@
 
-# Upgrade scripts get the same substitution.
-$(UPDATES): pg_rollout--%.sql: updates/pg_rollout--%.sql $(PGR_LIMITS) Makefile
-	sed $(LIMITS_SED) $< > $@.tmp
+# Upgrade scripts: "--@function rollout.x" lines expanded from the pieces
+# (tools/build_update.pl), then the same substitution.
+$(UPDATES): pg_rollout--%.sql: updates/pg_rollout--%.sql $(SQL_PIECES) $(PGR_LIMITS) tools/build_update.pl Makefile
+	perl tools/build_update.pl $< $(SQL_PIECES) > $@.expanded
+	sed $(LIMITS_SED) $@.expanded > $@.tmp && rm -f $@.expanded
 	@if grep -n '@PGR_[A-Z_]*@' $@.tmp; then echo "unknown @PGR_...@ placeholder (see $(PGR_LIMITS))" >&2; rm -f $@.tmp; exit 1; fi
 	mv $@.tmp $@
 

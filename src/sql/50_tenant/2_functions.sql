@@ -85,6 +85,40 @@ AS $$
 $$;
 COMMENT ON FUNCTION rollout.is_ancestor(text, text) IS 'true when ancestor_id is a proper ancestor of tenant_id';
 
+-- Attributes a tenant may carry: a JSON object whose numbers fit a double
+-- precision value (they serve as stage weights); raises invalid_parameter_value.
+CREATE FUNCTION rollout._require_attributes(tenant_id text, attributes jsonb)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    IF attributes IS NULL THEN
+        RETURN;
+    END IF;
+    IF jsonb_typeof(attributes) <> 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('attributes of tenant "%s" must be a JSON object', tenant_id),
+            DETAIL = format('A JSON %s was given.', jsonb_typeof(attributes));
+    END IF;
+    SELECT e.key, e.value #>> '{}' AS num INTO bad FROM jsonb_each(attributes) e
+     WHERE jsonb_typeof(e.value) = 'number'
+       AND (abs((e.value #>> '{}')::numeric) > 1e308
+            OR ((e.value #>> '{}')::numeric <> 0 AND abs((e.value #>> '{}')::numeric) < 1e-307))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'numeric_value_out_of_range',
+            MESSAGE = format('attribute "%s" of tenant "%s" is out of range', bad.key, tenant_id),
+            DETAIL = format('A numeric attribute must fit a double precision value (1e-307 to 1e308 in magnitude, or 0); %s was given.',
+                            bad.num);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout._require_attributes(text, jsonb) IS
+    'internal: raise unless attributes are a JSON object whose numbers fit double precision';
+
 CREATE FUNCTION rollout.create_tenant(
     tenant_id text, display_name text DEFAULT NULL, parent_id text DEFAULT NULL,
     kind text DEFAULT 'tenant', attributes jsonb DEFAULT '{}', channel_id text DEFAULT NULL,
@@ -101,11 +135,7 @@ DECLARE
 BEGIN
     PERFORM rollout._require_slug('tenant id', create_tenant.tenant_id);
     PERFORM rollout._require_slug('tenant kind', coalesce(create_tenant.kind, 'tenant'));
-    IF create_tenant.attributes IS NOT NULL AND jsonb_typeof(create_tenant.attributes) <> 'object' THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('attributes of tenant "%s" must be a JSON object', create_tenant.tenant_id),
-            DETAIL = format('A JSON %s was given.', jsonb_typeof(create_tenant.attributes));
-    END IF;
+    PERFORM rollout._require_attributes(create_tenant.tenant_id, create_tenant.attributes);
     -- FOR KEY SHARE: drop_channel cannot remove the channel before this commits.
     IF create_tenant.channel_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM rollout.channel c WHERE c.channel_id = create_tenant.channel_id FOR KEY SHARE) THEN
@@ -191,12 +221,7 @@ BEGIN
         END IF;
     END IF;
     IF attributes IS NOT NULL THEN
-        SELECT u.id INTO bad FROM unnest(tenant_ids, attributes) AS u(id, a)
-         WHERE u.a IS NOT NULL AND jsonb_typeof(u.a) <> 'object' LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-                MESSAGE = format('attributes of tenant "%s" must be a JSON object', bad);
-        END IF;
+        PERFORM rollout._require_attributes(u.id, u.a) FROM unnest(tenant_ids, attributes) AS u(id, a);
     END IF;
     SELECT u.id INTO bad FROM unnest(tenant_ids) AS u(id) GROUP BY u.id HAVING count(*) > 1 LIMIT 1;
     IF FOUND THEN
@@ -301,11 +326,7 @@ BEGIN
     END IF;
     merged := old.attributes;
     IF update_tenant.attributes IS NOT NULL THEN
-        IF jsonb_typeof(update_tenant.attributes) <> 'object' THEN
-            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-                MESSAGE = format('attributes of tenant "%s" must be a JSON object', old.tenant_id),
-                DETAIL = format('A JSON %s was given.', jsonb_typeof(update_tenant.attributes));
-        END IF;
+        PERFORM rollout._require_attributes(old.tenant_id, update_tenant.attributes);
         -- Merge patch: given keys are set, keys given as null are removed.
         merged := old.attributes - ARRAY(SELECT e.key FROM jsonb_each(update_tenant.attributes) e WHERE e.value = 'null'::jsonb)
                   || (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}')
@@ -493,6 +514,7 @@ COMMENT ON FUNCTION rollout.decommission_tenant(text, text, boolean) IS
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
+    rollout._require_attributes(text, jsonb),
     rollout._tenant_for_update(text, boolean),
     rollout.tenant_path(text),
     rollout._path_upper(text[]),

@@ -23,10 +23,13 @@ CREATE FUNCTION rollout._weight(attributes jsonb, weight_by text)
 RETURNS double precision
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN pg_catalog.jsonb_typeof($1 -> $2) = 'number'
-                THEN GREATEST(($1 ->> $2)::double precision, 0) ELSE 0 END
+    SELECT CASE WHEN pg_catalog.jsonb_typeof($1 -> $2) IS DISTINCT FROM 'number' THEN 0
+                WHEN ($1 ->> $2)::numeric OPERATOR(pg_catalog.<=) 1e-300 THEN 0
+                WHEN ($1 ->> $2)::numeric OPERATOR(pg_catalog.>=) 1e300 THEN 1e300
+                ELSE ($1 ->> $2)::double precision END
 $$;
-COMMENT ON FUNCTION rollout._weight(jsonb, text) IS 'internal: a numeric tenant attribute as a weight (0 when absent, negative or not a number)';
+COMMENT ON FUNCTION rollout._weight(jsonb, text) IS
+    'internal: a numeric tenant attribute as a weight: 0 when absent, not a number, negative or below 1e-300; at most 1e300, so sums cannot overflow';
 
 -- Tenants eligible for a rollout, with their bucket and blackout state.
 CREATE FUNCTION rollout._eligible(rollout_id text)

@@ -132,6 +132,37 @@ END
 $$;
 COMMENT ON FUNCTION rollout._tick_one(rollout.rollout) IS 'internal: the scheduler''s work for one locked running rollout';
 
+-- A rollout whose step failed inside tick(): its work was rolled back (a
+-- subtransaction).  A transient failure (serialization, deadlock, lock or
+-- statement timeout, class 40 / 55P03 / 57014) leaves it running, to be
+-- retried by the next tick; any other pauses it with the error as its
+-- status reason, so that a person looks before it goes on (resume_rollout).
+-- Either way the failure is an event, audited and notified.
+CREATE FUNCTION rollout._tick_failed(failed_rollout_id text, err_state text, err_message text)
+RETURNS TABLE (rollout_id text, action text, detail text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    transient boolean := err_state LIKE '40%' OR err_state IN ('55P03', '57014');
+    why text := format('tick failed: %s (SQLSTATE %s)', err_message, err_state);
+    r rollout.rollout;
+BEGIN
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = failed_rollout_id;
+    IF NOT transient THEN
+        UPDATE rollout.rollout x SET status = 'paused', status_reason = why, next_due_at = NULL, updated_at = now()
+         WHERE x.rollout_id = r.rollout_id;
+    END IF;
+    PERFORM rollout._event('rollout.tick_failed', r.rollout_id, why,
+                           jsonb_build_object('stage_no', r.current_stage, 'sqlstate', err_state, 'message', err_message,
+                                              'paused', NOT transient));
+    RETURN QUERY SELECT r.rollout_id, CASE WHEN transient THEN 'retry' ELSE 'paused' END, why;
+END
+$$;
+COMMENT ON FUNCTION rollout._tick_failed(text, text, text) IS
+    'internal: record a rollout step that failed inside tick(): paused with the error (or left for the next tick when transient), event rollout.tick_failed';
+
 CREATE FUNCTION rollout.tick(max_rollouts integer DEFAULT 100)
 RETURNS TABLE (rollout_id text, action text, detail text)
 LANGUAGE plpgsql SECURITY DEFINER
@@ -140,6 +171,8 @@ AS $$
 #variable_conflict use_column
 DECLARE
     r rollout.rollout;
+    err_state text;
+    err_message text;
 BEGIN
     IF max_rollouts IS NULL OR max_rollouts < 1 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -154,7 +187,14 @@ BEGIN
          LIMIT max_rollouts
            FOR UPDATE SKIP LOCKED
     LOOP
-        RETURN QUERY SELECT * FROM rollout._tick_one(r);
+        -- Each rollout in its own subtransaction: one that fails does not
+        -- stop the others (src/sql/75_tick/3_tick.sql, _tick_failed).
+        BEGIN
+            RETURN QUERY SELECT * FROM rollout._tick_one(r);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+            RETURN QUERY SELECT * FROM rollout._tick_failed(r.rollout_id, err_state, err_message);
+        END;
     END LOOP;
 END
 $$;
@@ -164,6 +204,7 @@ COMMENT ON FUNCTION rollout.tick(integer) IS
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
     rollout._tick_one(rollout.rollout),
+    rollout._tick_failed(text, text, text),
     rollout.tick(integer)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
