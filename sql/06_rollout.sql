@@ -77,10 +77,12 @@ SELECT rollout.add_trigger('rollout-789', 'new_critical_blocks', 50);
 SELECT stage_no, stage, tenant_id, kind, bucket, weight, deferred FROM rollout.preview('rollout-789');
 SELECT stage_no, stage, level, group_id, group_kind, tenants, cumulative_tenants, weight_share
   FROM rollout.preview_summary('rollout-789') ORDER BY stage_no, level, group_id;
--- Deterministic: the unweighted 75 % stage selects exactly the projects
--- (leaves) whose bucket is below 750000 that no earlier stage selected.
-SELECT bool_and(stage_no <= 3) FILTER (WHERE bucket < 750000 AND kind = 'project') AS every_bucket_below_75_selected,
-       bool_and(bucket < 750000) FILTER (WHERE stage_no = 3) AS majority_only_below_75
+-- Deterministic: the percentage stages draw from one order of the projects
+-- (weighted by scan_volume, as the 25 % stage is): the 25 % stage takes the
+-- prefix holding a quarter of the weight, the unweighted 75 % stage the
+-- prefix holding three quarters of the projects (rounded up).
+SELECT count(*) FILTER (WHERE kind = 'project' AND stage_no <= 3) AS projects_through_majority,
+       ceil(0.75 * count(*) FILTER (WHERE kind = 'project')) AS three_quarters_of_projects
   FROM rollout.preview('rollout-789');
 
 -- Approval: not by the author; an edit voids it.

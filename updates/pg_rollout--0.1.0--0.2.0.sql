@@ -66,3 +66,9 @@ REVOKE ALL ON FUNCTION rollout._require_attributes(text, jsonb) FROM PUBLIC;
 --@function rollout._tick_failed
 REVOKE ALL ON FUNCTION rollout._tick_failed(text, text, text) FROM PUBLIC;
 --@function rollout.tick
+
+-- Selection: the percentage stages of a rollout draw from one order of its
+-- tenants (bucket order, or weighted order when a stage is weighted; one
+-- weight attribute per rollout), so mixed stages stay exact and nested.
+--@function rollout.add_stage
+--@function rollout._selection

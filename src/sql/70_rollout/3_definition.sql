@@ -287,6 +287,17 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = format('stage "%s" selects by percentage: a tenant list does not apply', name);
         END IF;
+        -- the percentage stages of a rollout share one order (4_selection.sql)
+        SELECT x.* INTO prev FROM rollout.rollout_stage x
+         WHERE x.rollout_id = r.rollout_id AND x.weight_by IS NOT NULL AND x.weight_by IS DISTINCT FROM add_stage.weight_by
+           AND add_stage.weight_by IS NOT NULL
+         ORDER BY x.stage_no LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('stage "%s" is weighted by "%s" but stage "%s" by "%s"', name, weight_by,
+                                 prev.name, prev.weight_by),
+                DETAIL = 'The percentage stages of a rollout draw from one order of its tenants: weight them by one attribute.';
+        END IF;
         SELECT x.* INTO prev FROM rollout.rollout_stage x
          WHERE x.rollout_id = r.rollout_id AND x.method = 'percentage' AND x.percent > percent
          ORDER BY x.stage_no LIMIT 1;

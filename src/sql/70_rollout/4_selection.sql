@@ -94,6 +94,18 @@ COMMENT ON FUNCTION rollout._eligible(text) IS
 
 -- Tenants selected by the stages up to through_stage: the first stage that
 -- selects each.  Selection is cumulative and deterministic.
+--
+-- Percentage stages draw from one order of the rollout's target tenants, so
+-- each stage's set is a prefix of the next one's:
+--  * no stage weighted: tenants by bucket (SHA-256 of salt and id); p %
+--    takes the buckets below p * 10000, so a tenant's place does not depend
+--    on the others (a new tenant does not move anyone across a stage);
+--  * a stage weighted by attribute A (every weighted stage of the rollout
+--    uses the same A): tenants by weighted key -ln(u)/A, heaviest first in
+--    expectation, zero weights last.  A weighted stage at p % takes the
+--    shortest prefix holding p % of the total weight; an unweighted stage at
+--    p % the prefix holding p % of the tenants (rounded up).  A stage takes
+--    at least what the stages before it took (stages never shrink).
 CREATE FUNCTION rollout._selection(rollout_id text, through_stage integer)
 RETURNS TABLE (tenant_id text, stage_no integer, blacked_out boolean, weight double precision, hold_reason text)
 LANGUAGE plpgsql STABLE
@@ -108,41 +120,53 @@ BEGIN
     WITH e AS MATERIALIZED (SELECT * FROM rollout._eligible($1)),
          st AS MATERIALIZED (SELECT s.* FROM rollout.rollout_stage s WHERE s.rollout_id = $1 AND s.stage_no <= $2),
          salt AS MATERIALIZED (SELECT r.salt FROM rollout.rollout r WHERE r.rollout_id = $1),
-         -- unweighted percentages: stage numbers and bucket cuts, both
-         -- ascending (stages never shrink), for one width_bucket() per tenant
          agg AS MATERIALIZED (
             SELECT min(s.stage_no) FILTER (WHERE s.method = 'all') AS all_stage,
-                   array_agg(s.stage_no ORDER BY s.stage_no)
-                       FILTER (WHERE s.method = 'percentage' AND s.weight_by IS NULL) AS pct_stages,
+                   array_agg(s.stage_no ORDER BY s.stage_no) FILTER (WHERE s.method = 'percentage') AS pct_stages,
+                   -- unweighted rollouts: bucket cuts, ascending (stages never shrink)
                    array_agg((s.percent * 10000)::integer ORDER BY s.stage_no)
-                       FILTER (WHERE s.method = 'percentage' AND s.weight_by IS NULL) AS pct_cuts,
-                   (array_agg(s.weight_by ORDER BY s.stage_no DESC) FILTER (WHERE s.weight_by IS NOT NULL))[1] AS weight_by
+                       FILTER (WHERE s.method = 'percentage') AS pct_cuts,
+                   (array_agg(s.weight_by ORDER BY s.stage_no) FILTER (WHERE s.weight_by IS NOT NULL))[1] AS weight_by
               FROM st s),
          listed AS (
             SELECT u.id AS tenant_id, min(s.stage_no) AS stage_no
               FROM st s CROSS JOIN LATERAL unnest(s.tenants) AS u(id)
              WHERE s.method = 'tenants'
              GROUP BY u.id),
-         weighted AS (
-            SELECT w.tenant_id, min(w.stage_no) AS stage_no
-              FROM (SELECT e.tenant_id, s.stage_no, s.percent, x.wt,
-                           sum(x.wt) OVER (PARTITION BY s.stage_no ORDER BY x.key, e.tenant_id
-                                           ROWS UNBOUNDED PRECEDING) - x.wt AS before,
-                           sum(x.wt) OVER (PARTITION BY s.stage_no) AS total
-                      FROM st s CROSS JOIN e CROSS JOIN salt
-                      CROSS JOIN LATERAL (SELECT rollout._weight(e.attributes, s.weight_by) AS wt) w0
-                      CROSS JOIN LATERAL (SELECT w0.wt, rollout.weight_key(salt.salt, e.tenant_id, w0.wt) AS key) x
-                     WHERE s.method = 'percentage' AND s.weight_by IS NOT NULL AND e.target) w
-             WHERE w.percent >= 100 OR (w.wt > 0 AND w.before < w.percent / 100 * w.total)
-             GROUP BY w.tenant_id),
+         -- weighted rollouts: the one order, with running weight and position
+         ordered AS MATERIALIZED (
+            SELECT o.tenant_id, o.wt,
+                   row_number() OVER w AS pos,
+                   sum(o.wt) OVER w - o.wt AS before
+              FROM (SELECT e.tenant_id, x.wt, rollout.weight_key(salt.salt, e.tenant_id, x.wt) AS key
+                      FROM e CROSS JOIN salt CROSS JOIN agg
+                      CROSS JOIN LATERAL (SELECT rollout._weight(e.attributes, agg.weight_by) AS wt) x
+                     WHERE agg.weight_by IS NOT NULL AND e.target) o
+            WINDOW w AS (ORDER BY o.key, o.tenant_id ROWS UNBOUNDED PRECEDING)),
+         totals AS MATERIALIZED (
+            SELECT count(*) AS n, coalesce(sum(o.wt), 0) AS total FROM ordered o),
+         -- the prefix length of each percentage stage, then made cumulative
+         cuts AS MATERIALIZED (
+            SELECT array_agg(c.len ORDER BY c.stage_no) AS lens
+              FROM (SELECT s.stage_no,
+                           max(CASE WHEN s.percent >= 100 THEN t.n
+                                    WHEN s.weight_by IS NOT NULL
+                                    THEN (SELECT count(*) FROM ordered o
+                                           WHERE o.wt > 0 AND o.before < s.percent / 100 * t.total)
+                                    ELSE ceil(s.percent / 100 * t.n)::bigint END)
+                               OVER (ORDER BY s.stage_no ROWS UNBOUNDED PRECEDING) AS len
+                      FROM st s CROSS JOIN totals t CROSS JOIN agg
+                     WHERE s.method = 'percentage' AND agg.weight_by IS NOT NULL) c),
          chosen AS (
             SELECT e.tenant_id, e.blacked_out, e.hold_reason, e.attributes,
-                   LEAST(agg.all_stage, l.stage_no, w.stage_no,
-                         CASE WHEN e.target AND agg.pct_stages IS NOT NULL
-                              THEN agg.pct_stages[width_bucket(e.bucket, agg.pct_cuts) + 1] END) AS stage_no
-              FROM e CROSS JOIN agg
+                   LEAST(agg.all_stage, l.stage_no,
+                         CASE WHEN NOT e.target OR agg.pct_stages IS NULL THEN NULL
+                              WHEN agg.weight_by IS NULL
+                              THEN agg.pct_stages[width_bucket(e.bucket, agg.pct_cuts) + 1]
+                              ELSE agg.pct_stages[width_bucket(o.pos - 1, cuts.lens) + 1] END) AS stage_no
+              FROM e CROSS JOIN agg CROSS JOIN cuts
               LEFT JOIN listed l ON l.tenant_id = e.tenant_id
-              LEFT JOIN weighted w ON w.tenant_id = e.tenant_id)
+              LEFT JOIN ordered o ON o.tenant_id = e.tenant_id)
     SELECT c.tenant_id, c.stage_no, c.blacked_out,
            coalesce(rollout._weight(c.attributes, agg.weight_by), 0),
            c.hold_reason
