@@ -23,4 +23,13 @@ extern bool pgr_loaded_at_startup;
  */
 extern void pgr_require_preload(const char *what);
 
+/* The installed extension version in this database (palloc'd), or NULL. */
+extern char *pgr_schema_version(void);
+
+/*
+ * Raise a clear error naming ALTER EXTENSION ... UPDATE when a feature
+ * ("what") needs schema version "needed" and the database has an older one.
+ */
+extern void pgr_require_schema(const char *needed, const char *what);
+
 #endif							/* PG_ROLLOUT_H */

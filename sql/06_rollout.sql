@@ -128,9 +128,19 @@ SELECT rollout.report_metrics('rollout-789', NULL, ARRAY['new_failures', 'failur
 SELECT * FROM rollout.tick();
 SELECT * FROM rollout.tick();
 SELECT * FROM test_versions('policy:production');
--- majority has no criteria: after 24 hours it passes; full follows at once.
+-- majority has no criteria, but rollback triggers are armed: due without a
+-- fresh sample it is extended, never passed (the triggers could not fire).
+SELECT name, passes_on FROM rollout.stage_status WHERE rollout_id = 'rollout-789' ORDER BY stage_no;
 SELECT test_elapse('rollout-789', '25 hours');
 SELECT * FROM rollout.tick();
+SELECT status, last_evaluation ->> 'verdict' AS verdict, last_evaluation ->> 'reason' AS reason
+  FROM rollout.stage_status WHERE rollout_id = 'rollout-789' AND name = 'majority';
+-- with a sample it passes once due; full (no duration) then needs its own
+SELECT rollout.report_metrics('rollout-789', NULL, ARRAY['failure_rate'], ARRAY[0.15]);
+SELECT test_elapse('rollout-789', '2 hours');
+SELECT * FROM rollout.tick();
+SELECT * FROM rollout.tick();
+SELECT rollout.report_metrics('rollout-789', NULL, ARRAY['failure_rate'], ARRAY[0.15]);
 SELECT * FROM rollout.tick();
 SELECT * FROM rollout.tick();
 SELECT rollout_id, status, current_stage, tenants_activated, tenants_deferred, status_reason
@@ -215,7 +225,7 @@ SELECT status, status_reason FROM rollout.rollout WHERE rollout_id = 'rollout-79
 -- Another rollout of the component cannot start while this one is live.
 SET pg_rollout.actor = 'platform-admin@acme.com';
 SELECT rollout_id FROM rollout.create_rollout('rollout-792', 'policy:production', '2.0.0', '2.1.0');
-SELECT name FROM rollout.add_stage('rollout-792', 'all', 'all');
+SELECT name FROM rollout.add_stage('rollout-792', 'all', 'all', pass_without_metrics => true);
 SET pg_rollout.actor = 'policy-admin@acme.com';
 SELECT status FROM rollout.approve_rollout('rollout-792');
 SELECT rollout.start_rollout('rollout-792');

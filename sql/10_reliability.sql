@@ -35,12 +35,12 @@ SELECT count(*) FROM (SELECT rollout.add_version(c, v::rollout.semver, 'publishe
 SELECT count(*) FROM (SELECT rollout.set_default_version(c, '1.0.0') FROM unnest(ARRAY['a', 'b']) c) x;
 SET pg_rollout.actor = 'author';
 SELECT rollout_id FROM rollout.create_rollout('ra', 'a', '1.0.0', '2.0.0');
-SELECT stage_no FROM rollout.add_stage('ra', 'canary', 'tenants', tenants => ARRAY['p2'], auto_proceed => true);
+SELECT stage_no FROM rollout.add_stage('ra', 'canary', 'tenants', tenants => ARRAY['p2'], auto_proceed => true, pass_without_metrics => true);
 SELECT stage_no FROM rollout.add_stage('ra', 'heavy', 'percentage', percent => 50, weight_by => 'scan_volume',
-                                       auto_proceed => true);
+                                       auto_proceed => true, pass_without_metrics => true);
 SELECT rollout_id FROM rollout.create_rollout('rb', 'b', '1.0.0', '2.0.0');
-SELECT stage_no FROM rollout.add_stage('rb', 'canary', 'tenants', tenants => ARRAY['p3'], auto_proceed => true);
-SELECT stage_no FROM rollout.add_stage('rb', 'all', 'all', auto_proceed => true);
+SELECT stage_no FROM rollout.add_stage('rb', 'canary', 'tenants', tenants => ARRAY['p3'], auto_proceed => true, pass_without_metrics => true);
+SELECT stage_no FROM rollout.add_stage('rb', 'all', 'all', auto_proceed => true, pass_without_metrics => true);
 SET pg_rollout.actor = 'approver';
 SELECT status FROM rollout.approve_rollout('ra');
 SELECT status FROM rollout.approve_rollout('rb');

@@ -47,3 +47,37 @@ SELECT stage_no FROM rollout.add_stage('plain', 'half', 'percentage', percent =>
 SELECT count(*) AS misplaced FROM rollout.preview('plain') v
  WHERE v.stage_no <> CASE WHEN v.bucket < 100000 THEN 1 ELSE 2 END;
 SELECT count(*) BETWEEN 4700 AND 5300 AS half_within_sampling_error FROM rollout.preview('plain');
+
+-- No data never passes.  What lets a due stage pass, by stage_status and
+-- preview_summary: criteria; else armed rollback triggers (a fresh sample
+-- needed); else time alone if the stage says pass_without_metrics; else a
+-- fresh sample.
+SELECT (rollout.create_component('gate')).component_id;
+SELECT count(*) FROM (SELECT rollout.add_version('gate', v::rollout.semver, 'published')
+                        FROM unnest(ARRAY['1.0.0', '2.0.0']) v) x;
+SET pg_rollout.actor = 'author';
+SELECT rollout_id FROM rollout.create_rollout('gated', 'gate', '1.0.0', '2.0.0');
+SELECT stage_no FROM rollout.add_stage('gated', 'one', 'tenants', tenants => ARRAY['team-1'], auto_proceed => true);
+SELECT stage_no FROM rollout.add_stage('gated', 'two', 'tenants', tenants => ARRAY['team-2'], auto_proceed => true,
+                                       pass_without_metrics => true);
+SELECT stage_no FROM rollout.add_stage('gated', 'three', 'tenants', tenants => ARRAY['team-3'], auto_proceed => true,
+                                       max_new_failures => 0);
+SELECT DISTINCT stage_no, stage, passes_on FROM rollout.preview_summary('gated') ORDER BY stage_no;
+SET pg_rollout.actor = 'approver';
+SELECT status FROM rollout.approve_rollout('gated');
+SELECT status FROM rollout.start_rollout('gated');
+-- stage one: no criteria, no triggers, no flag: no sample, no pass
+SELECT rollout_id, action FROM rollout.tick();
+SELECT name, status, last_evaluation ->> 'verdict' AS verdict FROM rollout.stage_status WHERE rollout_id = 'gated' AND name = 'one';
+-- a sample reported for the stage lets it pass when due
+SELECT rollout.report_metrics('gated', ARRAY['team-1'], ARRAY['new_failures'], ARRAY[0]);
+UPDATE rollout.rollout_stage SET due_at = now() - interval '1 second' WHERE rollout_id = 'gated' AND stage_no = 1;
+SELECT rollout_id, action, detail FROM rollout.tick();
+-- stage two says pass_without_metrics: it passes on time
+SELECT rollout_id, action, detail FROM rollout.tick();
+SELECT name, status, last_evaluation ->> 'reason' AS reason FROM rollout.stage_status WHERE rollout_id = 'gated' AND stage_no = 2;
+-- an armed rollback trigger overrides pass_without_metrics: triggers need data
+SELECT rollout_id FROM rollout.create_rollout('armed', 'svc', '1.0.0', '2.0.0');
+SELECT stage_no FROM rollout.add_stage('armed', 'only', 'tenants', tenants => ARRAY['team-4'], pass_without_metrics => true);
+SELECT rollout.add_trigger('armed', 'error_rate', 0.1) IS NOT NULL AS armed;
+SELECT passes_on FROM rollout.stage_status WHERE rollout_id = 'armed';

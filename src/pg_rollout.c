@@ -7,10 +7,17 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/rel.h"
 
 #include "pg_rollout.h"
 #include "resolve.h"
@@ -59,6 +66,72 @@ pgr_require_preload(const char *what)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_rollout must be loaded via shared_preload_libraries to use %s", what),
 				 errhint("Add pg_rollout to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * The schema versions this library knows, oldest first.  A new library is
+ * installed before ALTER EXTENSION ... UPDATE runs, so it must work with
+ * every older schema and refuse, clearly, what needs a newer one.
+ */
+static const char *const pgr_schema_versions[] = {"0.1.0", "0.2.0"};
+
+/*
+ * The installed version of the extension in this database (palloc'd), or
+ * NULL when it is not installed.
+ */
+char *
+pgr_schema_version(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *version = NULL;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("pg_rollout"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = text_to_cstring(DatumGetTextPP(d));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return version;
+}
+
+/* Position of a version in pgr_schema_versions, -1 when unknown. */
+static int
+schema_version_rank(const char *version)
+{
+	for (int i = 0; i < lengthof(pgr_schema_versions); i++)
+		if (version != NULL && strcmp(pgr_schema_versions[i], version) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Refuse a feature ("what") that needs schema version "needed" or later
+ * when the database still has an older one.
+ */
+void
+pgr_require_schema(const char *needed, const char *what)
+{
+	char	   *installed = pgr_schema_version();
+	int			have = schema_version_rank(installed);
+
+	Assert(schema_version_rank(needed) >= 0);
+	if (have >= 0 && have < schema_version_rank(needed))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s needs pg_rollout %s, but this database has %s", what, needed, installed),
+				 errhint("Run ALTER EXTENSION pg_rollout UPDATE.")));
 }
 
 PG_FUNCTION_INFO_V1(pgr_preloaded);

@@ -46,6 +46,7 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "pg_rollout.h"
 #include "plan.h"
 #include "pgr_limits.h"
 #include "semver.h"
@@ -80,6 +81,7 @@ typedef struct PlanStage
 	char	   *max_failure_rate_increase;
 	char	   *metric_bounds;	/* JSON object text or NULL */
 	int			auto_proceed;	/* -1 absent, else 0 / 1 */
+	int			pass_without_metrics;	/* -1 absent, else 0 / 1 */
 } PlanStage;
 
 typedef struct PlanTrigger
@@ -139,7 +141,7 @@ static const char *const root_fields[] = {
 };
 static const char *const stage_fields[] = {
 	"name", "description", "tenants", "selection", "duration", "success_criteria",
-	"auto_proceed", NULL
+	"auto_proceed", "pass_without_metrics", NULL
 };
 static const char *const selection_fields[] = {"method", "value", "weight_by", "tenants", NULL};
 static const char *const rollback_fields[] = {"automatic", "triggers", NULL};
@@ -704,6 +706,9 @@ parse_stage(const json_t *st, const char *path)
 	if (crit != NULL)
 		parse_criteria(crit, path_key(path, "success_criteria"), s);
 	s->auto_proceed = opt_bool(st, path, "auto_proceed");
+	s->pass_without_metrics = opt_bool(st, path, "pass_without_metrics");
+	if (s->pass_without_metrics >= 0)
+		pgr_require_schema("0.2.0", "\"pass_without_metrics\" in a rollout plan");
 	return s;
 }
 
@@ -1277,6 +1282,7 @@ create_from_plan(const RolloutPlan *plan, text *doc, Oid fn_oid)
 		call_jsonb(&c, "metric_bounds", s->metric_bounds);
 		call_bool(&c, "auto_proceed", s->auto_proceed);
 		call_text(&c, "description", s->description);
+		call_bool(&c, "pass_without_metrics", s->pass_without_metrics);
 		call_exec(&c);
 	}
 	if (plan->canary_generate)

@@ -70,5 +70,37 @@ REVOKE ALL ON FUNCTION rollout._tick_failed(text, text, text) FROM PUBLIC;
 -- Selection: the percentage stages of a rollout draw from one order of its
 -- tenants (bucket order, or weighted order when a stage is weighted; one
 -- weight attribute per rollout), so mixed stages stay exact and nested.
---@function rollout.add_stage
 --@function rollout._selection
+
+-- No data never passes: a due stage without criteria needs a fresh sample
+-- (and always does while rollback triggers are armed), unless it says
+-- pass_without_metrics.  Stages of rollouts defined before 0.2.0 that have
+-- no criteria keep passing on time, as they were approved.
+ALTER TABLE rollout.rollout_stage ADD COLUMN pass_without_metrics boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN rollout.rollout_stage.pass_without_metrics IS
+    'a stage without success criteria, in a rollout without rollback triggers, passes when due even if no metric sample was reported';
+UPDATE rollout.rollout_stage
+   SET pass_without_metrics = true
+ WHERE max_new_failures IS NULL AND max_failure_rate_increase IS NULL AND metric_bounds = '{}';
+DROP FUNCTION rollout.add_stage(text, text, text, text[], numeric, text, interval, numeric, numeric, jsonb, boolean, text);
+--@function rollout.add_stage
+REVOKE ALL ON FUNCTION rollout.add_stage(text, text, text, text[], numeric, text, interval, numeric, numeric, jsonb,
+                                         boolean, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout.add_stage(text, text, text, text[], numeric, text, interval, numeric, numeric, jsonb,
+                                            boolean, text, boolean) TO rollout_operator;
+--@function rollout._stage_gate
+REVOKE ALL ON FUNCTION rollout._stage_gate(rollout.rollout_stage) FROM PUBLIC;
+--@function rollout.evaluate_stage
+DROP FUNCTION rollout.preview_summary(text);
+--@function rollout.preview_summary
+REVOKE ALL ON FUNCTION rollout.preview_summary(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout.preview_summary(text) TO rollout_viewer;
+CREATE OR REPLACE VIEW rollout.stage_status AS
+SELECT s.rollout_id, s.stage_no, s.name, s.method, s.percent, s.weight_by, s.status, s.started_at,
+       s.due_at, s.completed_at, s.activated, s.auto_proceed, s.last_evaluation,
+       s.pass_without_metrics, rollout._stage_gate(s) AS passes_on
+  FROM rollout.rollout_stage s
+ ORDER BY s.rollout_id, s.stage_no;
+COMMENT ON VIEW rollout.stage_status IS 'every stage of every rollout with its status, timing, activations, latest evaluation and what lets it pass';
+COMMENT ON COLUMN rollout.stage_status.passes_on IS
+    'what the stage needs to pass when due: criteria (met, with samples), triggers (a fresh sample and no breach), time (nothing: pass_without_metrics), samples (a fresh sample)';

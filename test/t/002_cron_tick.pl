@@ -27,7 +27,8 @@ $node->safe_psql('postgres', q{
 	SELECT rollout.set_default_version('svc', '1.0.0');
 	SET pg_rollout.actor = 'author@example.com';
 	SELECT rollout.create_rollout('r1', 'svc', '1.0.0', '2.0.0');
-	SELECT rollout.add_stage('r1', 'canary', 'tenants', tenants => ARRAY['p1'], auto_proceed => true);
+	SELECT rollout.add_stage('r1', 'canary', 'tenants', tenants => ARRAY['p1'], auto_proceed => true,
+	                         pass_without_metrics => true);
 	SELECT rollout.add_stage('r1', 'rest', 'all', min_duration => '1 hour', auto_proceed => true);
 	SET pg_rollout.actor = 'approver@example.com';
 	SELECT rollout.approve_rollout('r1');

@@ -92,13 +92,21 @@ $node->safe_psql('old', q{
 	ALTER DATABASE old SET pg_rollout.enforcement_mode = 'enforce';
 });
 
-# A canonical text image of every table of the extension and of the user's.
+# A canonical text image of every table of the extension and of the user's,
+# limited to the columns 0.1.0 had (public.upgrade_columns, recorded before
+# the update; columns the update adds are checked on their own).
 my $image_sql = q{
-	SELECT string_agg(format('%s.%s %s', n.nspname, c.relname,
-	                         query_to_xml(format('SELECT * FROM %I.%I t ORDER BY t::text COLLATE "C"', n.nspname, c.relname),
-	                                      true, false, '')), E'\n' ORDER BY n.nspname, c.relname)
-	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-	 WHERE n.nspname IN ('rollout', 'public') AND c.relkind = 'r'
+	SELECT string_agg(format('%s.%s %s', c.nspname, c.relname,
+	                         query_to_xml(format('SELECT * FROM (SELECT %s FROM %I.%I) t ORDER BY t::text COLLATE "C"',
+	                                             c.cols, c.nspname, c.relname), true, false, '')),
+	                  E'\n' ORDER BY c.nspname, c.relname)
+	  FROM (SELECT n.nspname, cl.relname, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
+	          FROM pg_class cl
+	          JOIN pg_namespace n ON n.oid = cl.relnamespace
+	          JOIN pg_attribute a ON a.attrelid = cl.oid AND a.attnum > 0 AND NOT a.attisdropped
+	          JOIN public.upgrade_columns u ON (u.nspname, u.relname, u.attname) = (n.nspname, cl.relname, a.attname)
+	         WHERE cl.relkind = 'r'
+	         GROUP BY 1, 2) c
 };
 my $resolved_sql = q{
 	SELECT string_agg(format('%s %s %s', tenant_id, version, source), ', ' ORDER BY tenant_id)
@@ -118,6 +126,17 @@ is($node->safe_psql('old', q{BEGIN; SET LOCAL ROLE app_user; SELECT rollout.set_
 my ($ret, $out, $err) = $node->psql('old', q{SET ROLE app_user; SELECT count(*) FROM public.orders});
 isnt($ret, 0, 'before the update: no tenant context is refused in enforce mode');
 
+$node->safe_psql('old', q{
+	CREATE TABLE public.upgrade_columns AS
+	SELECT n.nspname::text, c.relname::text, a.attname::text
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	 WHERE n.nspname IN ('rollout', 'public') AND c.relkind = 'r'});
+($ret, $out, $err) = $node->psql('old', q{SELECT rollout.create_rollout_from_plan('{"rollout_id": "p", "policy_set": "svc",
+	"from_version": "1.1.0", "to_version": "2.0.0",
+	"stages": [{"name": "all", "selection": {"method": "all"}, "pass_without_metrics": true}]}')});
+like($err, qr/"pass_without_metrics" in a rollout plan needs pg_rollout 0\.2\.0, but this database has 0\.1\.0.*HINT:  Run ALTER EXTENSION pg_rollout UPDATE\./s,
+	'before the update: a plan using a 0.2.0 field is refused with a hint to update');
 my $image_before = $node->safe_psql('old', $image_sql);
 my $resolved_before = $node->safe_psql('old', $resolved_sql);
 like($image_before, qr/audit_log/, 'the image covers the audit log');
@@ -136,6 +155,12 @@ is_deeply([ split /\n/, $snap_old ], [ split /\n/, $snap_fresh ],
 is($node->safe_psql('old', $image_sql), $image_before, 'every row is unchanged by the update');
 is($node->safe_psql('old', $resolved_sql), $resolved_before, 'every tenant resolves as before');
 is($node->safe_psql('old', 'SELECT intact FROM rollout.verify_audit()'), 't', 'the audit chain verifies after the update');
+is($node->safe_psql('old', q{SELECT string_agg(rollout_id || '/' || name || '=' || pass_without_metrics, ' ' ORDER BY rollout_id, stage_no)
+                               FROM rollout.rollout_stage}),
+	'r-done/everyone=true r-run/canary=true r-run/rest=true',
+	'stages defined before the update keep passing on time (pass_without_metrics set where they have no criteria)');
+is($node->safe_psql('old', q{SELECT count(*) FROM rollout.verify_state() WHERE problems > 0}), '0',
+	'verify_state finds the updated database whole');
 
 # the running rollout continues under tick()
 $node->safe_psql('old', q{SELECT pg_sleep(2.2)});

@@ -99,6 +99,7 @@ CREATE TABLE rollout.rollout_stage (
     completed_at              timestamptz,
     activated                 integer     NOT NULL DEFAULT 0,
     last_evaluation           jsonb,
+    pass_without_metrics      boolean     NOT NULL DEFAULT false,
     PRIMARY KEY (rollout_id, stage_no),
     CONSTRAINT rollout_stage_name_key UNIQUE (rollout_id, name),
     CONSTRAINT rollout_stage_method_args CHECK (
@@ -109,6 +110,8 @@ CREATE TABLE rollout.rollout_stage (
 SELECT pg_catalog.pg_extension_config_dump('rollout.rollout_stage', '');
 COMMENT ON TABLE rollout.rollout_stage IS 'the ordered stages of a rollout: selection, minimum duration, success criteria, auto-proceed, status';
 COMMENT ON COLUMN rollout.rollout_stage.method IS 'tenants (an explicit list), percentage (of eligible tenants, optionally weighted) or all';
+COMMENT ON COLUMN rollout.rollout_stage.pass_without_metrics IS
+    'a stage without success criteria, in a rollout without rollback triggers, passes when due even if no metric sample was reported';
 COMMENT ON COLUMN rollout.rollout_stage.percent IS 'share of eligible tenants (or of their weight), in (0, 100]';
 COMMENT ON COLUMN rollout.rollout_stage.weight_by IS 'numeric tenant attribute the percentage is weighted by (e.g. scan_volume)';
 COMMENT ON COLUMN rollout.rollout_stage.min_duration IS 'minimum time the stage is monitored before it can pass';

@@ -208,7 +208,7 @@ CREATE FUNCTION rollout.add_stage(
     rollout_id text, name text, method text, tenants text[] DEFAULT NULL, percent numeric DEFAULT NULL,
     weight_by text DEFAULT NULL, min_duration interval DEFAULT '0', max_new_failures numeric DEFAULT NULL,
     max_failure_rate_increase numeric DEFAULT NULL, metric_bounds jsonb DEFAULT '{}',
-    auto_proceed boolean DEFAULT false, description text DEFAULT NULL)
+    auto_proceed boolean DEFAULT false, description text DEFAULT NULL, pass_without_metrics boolean DEFAULT false)
 RETURNS rollout.rollout_stage
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -335,20 +335,43 @@ BEGIN
     END IF;
     INSERT INTO rollout.rollout_stage (rollout_id, stage_no, name, description, method, tenants, percent, weight_by,
                                        min_duration, max_new_failures, max_failure_rate_increase, metric_bounds,
-                                       auto_proceed)
+                                       auto_proceed, pass_without_metrics)
     VALUES (r.rollout_id,
             coalesce((SELECT max(x.stage_no) FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id), 0) + 1,
             name, description, method, tenants, percent, weight_by, min_duration, max_new_failures,
-            max_failure_rate_increase, coalesce(metric_bounds, '{}'), coalesce(auto_proceed, false))
+            max_failure_rate_increase, coalesce(metric_bounds, '{}'), coalesce(auto_proceed, false),
+            coalesce(pass_without_metrics, false))
     RETURNING * INTO s;
     PERFORM rollout._audit('rollout.stage_added', NULL, 'rollout', r.rollout_id, NULL,
                            to_jsonb(s) - 'status' - 'activated' - 'started_at' - 'due_at' - 'completed_at' - 'last_evaluation');
     RETURN s;
 END
 $$;
-COMMENT ON FUNCTION rollout.add_stage(text, text, text, text[], numeric, text, interval, numeric, numeric, jsonb, boolean, text) IS
+COMMENT ON FUNCTION rollout.add_stage(text, text, text, text[], numeric, text, interval, numeric, numeric, jsonb, boolean, text, boolean) IS
     'append a stage to a draft (or approved: voids the approval) rollout: an explicit tenant list, a percentage (optionally weighted by a tenant attribute) or all';
 
+-- What lets a stage pass when it is due, decided in one place: success
+-- criteria; else armed rollback triggers (they need fresh samples to be able
+-- to fire); else pass_without_metrics (time alone); else any fresh sample.
+CREATE FUNCTION rollout._stage_gate(s rollout.rollout_stage)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN s.max_new_failures IS NOT NULL OR s.max_failure_rate_increase IS NOT NULL
+             OR s.metric_bounds OPERATOR(pg_catalog.<>) '{}'::jsonb THEN 'criteria'
+        WHEN EXISTS (SELECT 1 FROM rollout.rollout_trigger t
+                      WHERE t.rollout_id OPERATOR(pg_catalog.=) s.rollout_id) THEN 'triggers'
+        WHEN s.pass_without_metrics THEN 'time'
+        ELSE 'samples' END
+$$;
+COMMENT ON FUNCTION rollout._stage_gate(rollout.rollout_stage) IS
+    'internal: what a due stage needs to pass: criteria (met), triggers (a fresh sample, no breach), time (nothing) or samples (a fresh sample)';
+
+-- Evaluate the success criteria of a stage:
+-- pass, fail, no_data (no sample at all) or inconclusive (a needed metric
+-- or the baseline is missing).
 CREATE FUNCTION rollout.drop_stage(rollout_id text, name text)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -448,20 +471,21 @@ COMMENT ON FUNCTION rollout.add_canary_stages(text, numeric, numeric, interval, 
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
+    rollout._stage_gate(rollout.rollout_stage),
     rollout._rollout_for_update(text),
     rollout._require_rollout_status(rollout.rollout, text[], text),
     rollout._rollout_for_action(text, text[], text, text, boolean),
     rollout._rollout_edit(text, text),
     rollout._require_version(text, rollout.semver, text),
     rollout.create_rollout(text, text, rollout.semver, rollout.semver, text, text, text, text, boolean, boolean, text, interval, interval, text, bytea),
-    rollout.add_stage(text, text, text, text[], numeric, text, interval, numeric, numeric, jsonb, boolean, text),
+    rollout.add_stage(text, text, text, text[], numeric, text, interval, numeric, numeric, jsonb, boolean, text, boolean),
     rollout.drop_stage(text, text),
     rollout.add_trigger(text, text, numeric),
     rollout.add_canary_stages(text, numeric, numeric, interval, jsonb)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     rollout.create_rollout(text, text, rollout.semver, rollout.semver, text, text, text, text, boolean, boolean, text, interval, interval, text, bytea),
-    rollout.add_stage(text, text, text, text[], numeric, text, interval, numeric, numeric, jsonb, boolean, text),
+    rollout.add_stage(text, text, text, text[], numeric, text, interval, numeric, numeric, jsonb, boolean, text, boolean),
     rollout.drop_stage(text, text),
     rollout.add_trigger(text, text, numeric),
     rollout.add_canary_stages(text, numeric, numeric, interval, jsonb)

@@ -213,12 +213,13 @@ COMMENT ON FUNCTION rollout.preview(text) IS
 
 CREATE FUNCTION rollout.preview_summary(rollout_id text)
 RETURNS TABLE (stage_no integer, stage text, level integer, group_id text, group_kind text,
-               tenants bigint, cumulative_tenants bigint, weight_share numeric)
+               tenants bigint, cumulative_tenants bigint, weight_share numeric, passes_on text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH p AS MATERIALIZED (SELECT * FROM rollout.preview($1)),
-         stages AS (SELECT s.stage_no, s.name FROM rollout.rollout_stage s WHERE s.rollout_id = $1),
+         stages AS (SELECT s.stage_no, s.name, rollout._stage_gate(s) AS gate
+                      FROM rollout.rollout_stage s WHERE s.rollout_id = $1),
          wb AS (SELECT s.weight_by FROM rollout.rollout_stage s
                  WHERE s.rollout_id = $1 AND s.weight_by IS NOT NULL ORDER BY s.stage_no DESC LIMIT 1),
          -- the share of the weight of every target tenant (leaves, or target_kind)
@@ -226,16 +227,16 @@ AS $$
                    FROM rollout._eligible($1) e, wb WHERE e.target),
          g AS (
             -- level 0: everything; 1: by root (organisation); 2: by second level (team)
-            SELECT st.stage_no, st.name, lv.level,
+            SELECT st.stage_no, st.name, st.gate, lv.level,
                    CASE lv.level WHEN 0 THEN NULL ELSE (string_to_array(p.path, '/'))[lv.level] END AS group_id,
                    count(*) FILTER (WHERE p.stage_no = st.stage_no) AS n,
                    count(*) FILTER (WHERE p.stage_no <= st.stage_no) AS cum,
                    sum(p.weight) FILTER (WHERE p.stage_no <= st.stage_no) AS cum_w
               FROM stages st CROSS JOIN (VALUES (0), (1), (2)) lv(level) CROSS JOIN p
              WHERE lv.level = 0 OR cardinality(string_to_array(p.path, '/')) >= lv.level
-             GROUP BY 1, 2, 3, 4)
+             GROUP BY 1, 2, 3, 4, 5)
     SELECT g.stage_no, g.name, g.level, g.group_id, t.kind, g.n, g.cum,
-           round((g.cum_w / tot.w)::numeric, 4)
+           round((g.cum_w / tot.w)::numeric, 4), g.gate
       FROM g LEFT JOIN tot ON true LEFT JOIN rollout.tenant t ON t.tenant_id = g.group_id
      ORDER BY g.stage_no, g.level, g.group_id
 $$;

@@ -15,10 +15,13 @@ COMMENT ON VIEW rollout.rollout_status IS
 
 CREATE VIEW rollout.stage_status AS
 SELECT s.rollout_id, s.stage_no, s.name, s.method, s.percent, s.weight_by, s.status, s.started_at,
-       s.due_at, s.completed_at, s.activated, s.auto_proceed, s.last_evaluation
+       s.due_at, s.completed_at, s.activated, s.auto_proceed, s.last_evaluation,
+       s.pass_without_metrics, rollout._stage_gate(s) AS passes_on
   FROM rollout.rollout_stage s
  ORDER BY s.rollout_id, s.stage_no;
-COMMENT ON VIEW rollout.stage_status IS 'every stage of every rollout with its status, timing, activations and latest evaluation';
+COMMENT ON VIEW rollout.stage_status IS 'every stage of every rollout with its status, timing, activations, latest evaluation and what lets it pass';
+COMMENT ON COLUMN rollout.stage_status.passes_on IS
+    'what the stage needs to pass when due: criteria (met, with samples), triggers (a fresh sample and no breach), time (nothing: pass_without_metrics), samples (a fresh sample)';
 
 -- Privileges of the objects above.
 GRANT SELECT ON rollout.rollout_status, rollout.stage_status TO rollout_viewer;

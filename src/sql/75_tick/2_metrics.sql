@@ -143,9 +143,6 @@ $$;
 COMMENT ON FUNCTION rollout.report_metrics(text, jsonb, text) IS
     'report metric samples as a JSON array [{"tenant": ..., "metric": ..., "value": ...}, ...]';
 
--- Evaluate the success criteria of a stage:
--- pass, fail, no_data (no sample at all) or inconclusive (a needed metric
--- or the baseline is missing).
 CREATE FUNCTION rollout.evaluate_stage(rollout_id text, stage_no integer)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -159,7 +156,7 @@ DECLARE
     val double precision;
     bound numeric;
     name text;
-    has_criteria boolean;
+    gate text;
     samples bigint;
 BEGIN
     SELECT * INTO s FROM rollout.rollout_stage x WHERE x.rollout_id = evaluate_stage.rollout_id AND x.stage_no = evaluate_stage.stage_no;
@@ -169,15 +166,21 @@ BEGIN
     END IF;
     SELECT count(*) INTO samples FROM rollout.metric_sample m
      WHERE m.rollout_id = s.rollout_id AND m.stage_no = s.stage_no AND m.sampled_at >= s.started_at;
-    has_criteria := s.max_new_failures IS NOT NULL OR s.max_failure_rate_increase IS NOT NULL
-                    OR s.metric_bounds <> '{}';
-    IF NOT has_criteria THEN
-        RETURN jsonb_build_object('verdict', 'pass', 'samples', samples, 'checks', checks,
-                                  'reason', 'the stage has no success criteria');
+    gate := rollout._stage_gate(s);
+    IF gate = 'time' THEN
+        RETURN jsonb_build_object('verdict', 'pass', 'samples', samples, 'checks', checks, 'gate', gate,
+                                  'reason', 'the stage passes on time (pass_without_metrics, no rollback trigger)');
     END IF;
     IF samples = 0 THEN
-        RETURN jsonb_build_object('verdict', 'no_data', 'samples', 0, 'checks', checks,
-                                  'reason', 'no metric sample was reported for the stage');
+        RETURN jsonb_build_object('verdict', 'no_data', 'samples', 0, 'checks', checks, 'gate', gate,
+                                  'reason', CASE gate
+                                      WHEN 'triggers' THEN 'no metric sample was reported for the stage: its rollback triggers cannot fire'
+                                      WHEN 'samples' THEN 'no metric sample was reported for the stage (without criteria it passes on samples, or on time with pass_without_metrics)'
+                                      ELSE 'no metric sample was reported for the stage' END);
+    END IF;
+    IF gate <> 'criteria' THEN
+        RETURN jsonb_build_object('verdict', 'pass', 'samples', samples, 'checks', checks, 'gate', gate,
+                                  'reason', 'the stage has no success criteria and samples were reported');
     END IF;
     FOR name, bound IN
         SELECT 'new_failures', s.max_new_failures WHERE s.max_new_failures IS NOT NULL
@@ -197,7 +200,7 @@ BEGIN
             verdict := 'fail';
         END IF;
     END LOOP;
-    RETURN jsonb_build_object('verdict', verdict, 'samples', samples, 'checks', checks,
+    RETURN jsonb_build_object('verdict', verdict, 'samples', samples, 'checks', checks, 'gate', gate,
                               'reason', CASE verdict
                                   WHEN 'pass' THEN 'every criterion is met'
                                   WHEN 'fail' THEN 'a criterion is exceeded'
