@@ -454,8 +454,10 @@ registry_load(void)
 	/*
 	 * The registry is read with the bootstrap superuser's rights, whoever
 	 * runs the statement being checked: the protection of a table must not
-	 * depend on the querying role's privileges on pg_rollout's tables.  The
-	 * query is fixed and schema-qualified.
+	 * depend on the querying role's privileges on pg_rollout's tables.  So
+	 * nothing in it may resolve through the caller's search_path: the query
+	 * is fixed and every name in it schema-qualified (operators included),
+	 * and search_path is pinned while it runs.
 	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
@@ -464,6 +466,7 @@ registry_load(void)
 	{
 		HTAB	   *h = hash_create("pg_rollout protected tables", 64, &ctl,
 									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		int			pathlevel = pgr_pin_search_path();
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
@@ -474,7 +477,8 @@ registry_load(void)
 						 "   SELECT i.inhrelid, t.top, t.lvl OPERATOR(pg_catalog.+) 1 FROM pg_catalog.pg_inherits i"
 						 "     JOIN t ON i.inhparent OPERATOR(pg_catalog.=) t.relid WHERE t.lvl OPERATOR(pg_catalog.<) 32)"
 						 " SELECT t.relid, a.attnum, a.atttypid, a.attcollation,"
-						 "        CASE p.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 ELSE 2 END,"
+						 "        CASE WHEN p.severity OPERATOR(pg_catalog.=) 'critical' THEN 0"
+						 "             WHEN p.severity OPERATOR(pg_catalog.=) 'high' THEN 1 ELSE 2 END,"
 						 "        p.include_descendants, t.lvl OPERATOR(pg_catalog.>) 0,"
 						 "        pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
 						 "   FROM t JOIN rollout.protected_table p ON p.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) t.top"
@@ -506,6 +510,7 @@ registry_load(void)
 					sizeof(p->qualname));
 		}
 		SPI_finish();
+		pgr_unpin_search_path(pathlevel);
 		registry = h;
 		registry_valid = true;
 	}
@@ -1057,10 +1062,12 @@ pgr_tenants_for(PG_FUNCTION_ARGS)
 	int			n;
 	ArrayType  *result;
 	MemoryContext caller = CurrentMemoryContext;
+	int			pathlevel;
 
 	if (!tenant_set())
 		PG_RETURN_NULL();
 	values[0] = CStringGetTextDatum(current_tenant_guc);
+	pathlevel = pgr_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_rollout: SPI_connect failed");
 	if (SPI_execute_with_args("SELECT d.tenant_id FROM rollout.descendants($1, true) d",
@@ -1078,6 +1085,7 @@ pgr_tenants_for(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
 	result = construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
 	PG_RETURN_ARRAYTYPE_P(result);
 }
@@ -1139,6 +1147,8 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
+		int			pathlevel = pgr_pin_search_path();
+
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
 		if (SPI_execute_with_args(
@@ -1165,6 +1175,7 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 			any_binding = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 		}
 		SPI_finish();
+		pgr_unpin_search_path(pathlevel);
 	}
 	PG_FINALLY();
 	{
