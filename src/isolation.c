@@ -1093,24 +1093,62 @@ pgr_tenants_for(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(pgr_set_tenant);
 
 /*
+ * Refuse a tenant to a role whose bindings do not cover it.  The same
+ * error whether the tenant exists or not, and whatever its status: a
+ * bound role learns nothing about tenants outside its subtrees.
+ */
+static void
+refuse_unbound_tenant(Oid role, const char *tenant)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" may not act for tenant \"%s\"",
+					GetUserNameFromId(role, false), tenant),
+			 errdetail("The role may act only for the tenants of the subtrees it is bound to (rollout.tenant_binding).")));
+}
+
+/*
+ * One role's bindings, as the query below returns them: whether the role
+ * (as a member of a bound role) is bound at all, and whether a binding
+ * covers the tenant.  Bindings of roles that no longer exist are ignored.
+ */
+#define BINDING_OF(param, covers) \
+	"EXISTS (SELECT 1 FROM rollout.tenant_binding b" \
+	"          JOIN pg_catalog.pg_authid r ON r.rolname OPERATOR(pg_catalog.=) b.role_name" \
+	"         WHERE pg_catalog.pg_has_role(" param ", r.oid, 'MEMBER')" covers ")"
+#define COVERS_TENANT " AND b.tenant_id OPERATOR(pg_catalog.=) ANY (t.path)"
+
+/*
  * rollout.set_tenant(tenant_id text, local boolean DEFAULT true)
- * Validates the tenant (exists, active) and the calling role's bindings,
- * then sets pg_rollout.tenant for the transaction (local) or the session.
+ * Validates the tenant (exists, active) and the role bindings, then sets
+ * pg_rollout.tenant for the transaction (local) or the session.
+ *
+ * Bindings are checked against the session user, the identity SET ROLE
+ * cannot change: a bound login that switches to an unbound role (SET ROLE,
+ * SET LOCAL ROLE, a SECURITY DEFINER function) keeps its own bindings.
+ * The current user's bindings, when it has any, narrow that further (a
+ * tenant must be allowed to both).  Superusers are not restricted.  To a
+ * bound role, a tenant outside its subtrees gives the same error whether
+ * it exists or not, and whatever its status.
  */
 Datum
 pgr_set_tenant(PG_FUNCTION_ARGS)
 {
 	char	   *tenant;
 	bool		local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
-	Oid			argtypes[2] = {TEXTOID, OIDOID};
-	Datum		values[2];
+	Oid			argtypes[3] = {TEXTOID, OIDOID, OIDOID};
+	Datum		values[3];
 	/* set inside PG_TRY */
 	char	   *volatile status = NULL;
-	volatile bool bound_any = false;
-	volatile bool bound_ok = false;
+	volatile bool cur_bound = false;
+	volatile bool cur_ok = false;
+	volatile bool ses_bound = false;
+	volatile bool ses_ok = false;
 	volatile bool any_binding = false;
-	volatile bool found = false;
-	Oid			caller = GetUserId();
+	Oid			current = GetUserId();
+	Oid			session = GetSessionUserId();
+	bool		current_super = superuser_arg(current);
+	bool		session_super = superuser_arg(session);
 	Oid			save_userid;
 	int			save_sec_context;
 	MemoryContext caller_cxt = CurrentMemoryContext;
@@ -1125,7 +1163,7 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 	/* fast path: a tenant known to be active, and no binding anywhere */
 	if (bindings_state == 0 && known_tenants != NULL && strlen(tenant) < NAMEDATALEN + 16 &&
 		hash_search(known_tenants, tenant, HASH_FIND, NULL) != NULL &&
-		(!require_binding || superuser_arg(caller)))
+		(!require_binding || session_super))
 	{
 		(void) set_config_option("pg_rollout.tenant", tenant, PGC_SUSET, PGC_S_SESSION,
 								 local ? GUC_ACTION_LOCAL : GUC_ACTION_SET, true, 0, false);
@@ -1133,7 +1171,8 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 	}
 
 	values[0] = CStringGetTextDatum(tenant);
-	values[1] = ObjectIdGetDatum(caller);
+	values[1] = ObjectIdGetDatum(current);
+	values[2] = ObjectIdGetDatum(session);
 	{
 		Oid			nsp = get_namespace_oid("rollout", false);
 
@@ -1151,28 +1190,31 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
+		/* one row, whether the tenant exists or not */
 		if (SPI_execute_with_args(
 				"SELECT t.status,"
-				"       EXISTS (SELECT 1 FROM rollout.tenant_binding b"
-				"                WHERE pg_catalog.pg_has_role($2, b.role_name, 'MEMBER')),"
-				"       EXISTS (SELECT 1 FROM rollout.tenant_binding b"
-				"                WHERE pg_catalog.pg_has_role($2, b.role_name, 'MEMBER')"
-				"                  AND b.tenant_id OPERATOR(pg_catalog.=) ANY (t.path)),"
+				"       " BINDING_OF("$2", "") ","
+				"       " BINDING_OF("$2", COVERS_TENANT) ","
+				"       " BINDING_OF("$3", "") ","
+				"       " BINDING_OF("$3", COVERS_TENANT) ","
 				"       EXISTS (SELECT 1 FROM rollout.tenant_binding b)"
-				"  FROM rollout.tenant t WHERE t.tenant_id OPERATOR(pg_catalog.=) $1",
-				2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+				"  FROM (VALUES (1)) AS one(x)"
+				"  LEFT JOIN rollout.tenant t ON t.tenant_id OPERATOR(pg_catalog.=) $1",
+				3, argtypes, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "pg_rollout: could not read the tenant");
-		found = SPI_processed > 0;
-		if (found)
 		{
 			bool		isnull;
 			HeapTuple	tup = SPI_tuptable->vals[0];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
+			Datum		d = SPI_getbinval(tup, desc, 1, &isnull);
 
-			status = MemoryContextStrdup(caller_cxt, TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)));
-			bound_any = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-			bound_ok = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-			any_binding = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+			if (!isnull)
+				status = MemoryContextStrdup(caller_cxt, TextDatumGetCString(d));
+			cur_bound = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+			cur_ok = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+			ses_bound = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+			ses_ok = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+			any_binding = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 		}
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
@@ -1183,7 +1225,23 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
-	if (!found)
+	/* bindings first: a bound role may not tell a foreign tenant from none */
+	if (!session_super && ses_bound && !ses_ok)
+		refuse_unbound_tenant(session, tenant);
+	if (!current_super && cur_bound && !cur_ok)
+		refuse_unbound_tenant(current, tenant);
+	/*
+	 * require_tenant_binding: the session user must be bound, or the
+	 * current user (which has then just been checked, and which RESET ROLE
+	 * turns back into the unbound session user).
+	 */
+	if (require_binding && !session_super && !ses_bound && !(cur_bound && !current_super))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" is bound to no tenant", GetUserNameFromId(session, false)),
+				 errdetail("pg_rollout.require_tenant_binding is on."),
+				 errhint("Bind the role with rollout.bind_tenant().")));
+	if (status == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("tenant \"%s\" does not exist", tenant)));
@@ -1192,18 +1250,6 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tenant \"%s\" is %s", tenant, status),
 				 errdetail("Only an active tenant can be the tenant context.")));
-	if (bound_any && !bound_ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" may not act for tenant \"%s\"",
-						GetUserNameFromId(caller, false), tenant),
-				 errdetail("The role is bound to other tenants (rollout.tenant_binding).")));
-	if (!bound_any && require_binding && !superuser_arg(caller))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" is bound to no tenant", GetUserNameFromId(caller, false)),
-				 errdetail("pg_rollout.require_tenant_binding is on."),
-				 errhint("Bind the role with rollout.bind_tenant().")));
 
 	/* remember it for the fast path (only while no binding exists) */
 	bindings_state = any_binding ? 1 : 0;
