@@ -124,12 +124,13 @@ typedef enum ViolationKind
 	KIND_RLS_DISABLED,
 	KIND_PRIVILEGED,
 	KIND_BYPASS,
-	KIND_MISSING_PREDICATE
+	KIND_MISSING_PREDICATE,
+	KIND_PROTECTION_ALTERED
 } ViolationKind;
 
 static const char *const kind_names[] = {
 	"missing_tenant_context", "row_security_disabled", "privileged_access", "bypass",
-	"missing_tenant_predicate"
+	"missing_tenant_predicate", "protection_altered"
 };
 
 static const char *
@@ -223,15 +224,32 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 
 /* ---- the registry of protected tables (per backend) ---- */
 
+/*
+ * What DDL may have done to a protected table since protect_table(): the
+ * state is read with the registry, which any ALTER TABLE of the table
+ * invalidates (relcache invalidation), so checking it costs nothing per
+ * statement.
+ */
+typedef enum ProtectionState
+{
+	PROTECTION_OK,
+	PROTECTION_NO_COLUMN,		/* tenant column dropped or renamed */
+	PROTECTION_BAD_TYPE,		/* tenant column retyped to other than text/varchar */
+	PROTECTION_RLS_OFF,			/* row security disabled */
+	PROTECTION_NOT_FORCED		/* row security no longer forced */
+} ProtectionState;
+
 typedef struct Protected
 {
 	Oid			relid;			/* hash key */
-	AttrNumber	attnum;
+	AttrNumber	attnum;			/* InvalidAttrNumber when the column is gone */
 	Oid			atttype;
 	Oid			attcollation;
 	int			severity;
 	bool		include_descendants;
 	bool		inherited;		/* registered through a parent */
+	ProtectionState state;
+	char		column[NAMEDATALEN];
 	char		qualname[2 * NAMEDATALEN + 6];
 } Protected;
 
@@ -411,6 +429,16 @@ registry_invalidate(Datum arg, Oid relid)
 		registry_valid = false;
 }
 
+/*
+ * Types a tenant column may have: those protect_table() accepts, and for
+ * which the qual (the column, relabelled to text, = text) is valid.
+ */
+static bool
+tenant_type_supported(Oid typid)
+{
+	return typid == TEXTOID || typid == VARCHAROID;
+}
+
 /* Load the registry; false when the extension is not installed here. */
 static bool
 registry_load(void)
@@ -480,11 +508,12 @@ registry_load(void)
 						 "        CASE WHEN p.severity OPERATOR(pg_catalog.=) 'critical' THEN 0"
 						 "             WHEN p.severity OPERATOR(pg_catalog.=) 'high' THEN 1 ELSE 2 END,"
 						 "        p.include_descendants, t.lvl OPERATOR(pg_catalog.>) 0,"
-						 "        pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
+						 "        pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname),"
+						 "        p.tenant_column, c.relrowsecurity, c.relforcerowsecurity, p.force_rls"
 						 "   FROM t JOIN rollout.protected_table p ON p.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) t.top"
 						 "   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid"
 						 "   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
-						 "   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.relid"
+						 "   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.relid"
 						 "        AND a.attname OPERATOR(pg_catalog.=) p.tenant_column AND NOT a.attisdropped",
 						 true, 0);
 		if (rc != SPI_OK_SELECT)
@@ -500,14 +529,39 @@ registry_load(void)
 
 			if (found)
 				continue;		/* a child reached twice: first wins */
+			/* the column is gone (dropped, renamed) when the outer join found none */
 			p->attnum = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
+			if (isnull)
+				p->attnum = InvalidAttrNumber;
 			p->atttype = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+			if (isnull)
+				p->atttype = InvalidOid;
 			p->attcollation = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+			if (isnull)
+				p->attcollation = InvalidOid;
 			p->severity = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 			p->include_descendants = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 			p->inherited = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 			strlcpy(p->qualname, TextDatumGetCString(SPI_getbinval(tup, desc, 8, &isnull)),
 					sizeof(p->qualname));
+			strlcpy(p->column, NameStr(*DatumGetName(SPI_getbinval(tup, desc, 9, &isnull))),
+					sizeof(p->column));
+			{
+				bool		rls = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
+				bool		forced = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+				bool		want_force = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+
+				if (p->attnum == InvalidAttrNumber)
+					p->state = PROTECTION_NO_COLUMN;
+				else if (!tenant_type_supported(p->atttype))
+					p->state = PROTECTION_BAD_TYPE;
+				else if (!rls)
+					p->state = PROTECTION_RLS_OFF;
+				else if (want_force && !forced)
+					p->state = PROTECTION_NOT_FORCED;
+				else
+					p->state = PROTECTION_OK;
+			}
 		}
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
@@ -616,6 +670,27 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 	if (p == NULL || !table_enforced(p))
 		return policies;
 
+	if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
+	{
+		/*
+		 * No valid qual can be built on a column that is gone or has
+		 * another type (a Var of type name read as text crashes): fail
+		 * closed, no row passes.  ExecutorStart refuses the statement
+		 * anyway; this covers what does not reach it.
+		 */
+		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
+		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
+
+		policy->policy_name = pstrdup("pg_rollout_tenant");
+		policy->polcmd = '*';
+		policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+		policy->permissive = false;
+		policy->qual = (Expr *) makeBoolConst(false, false);
+		policy->with_check_qual = (Expr *) makeBoolConst(false, false);
+		policy->hassublinks = false;
+		return lappend(policies, policy);
+	}
+
 	{
 		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
 		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
@@ -691,12 +766,33 @@ violation(Protected *p, Oid relid, ViolationKind kind, CmdType cmd, bool refuse,
 	record_event(relid, kind, cmd, refuse, qd);
 	if (refuse)
 	{
-		if (kind == KIND_RLS_DISABLED)
+		if (kind == KIND_RLS_DISABLED && p->inherited && p->state == PROTECTION_RLS_OFF)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("row security is not enabled on protected table \"%s\"", p->qualname),
 					 errdetail("The table is protected through a parent, but was created or attached without row security."),
 					 errhint("Run rollout.protect_table() on the parent again to cover it.")));
+		if (kind == KIND_RLS_DISABLED)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg(p->state == PROTECTION_RLS_OFF ?
+							"row security is not enabled on protected table \"%s\"" :
+							"row security is not forced on protected table \"%s\"", p->qualname),
+					 errdetail("It was switched off by ALTER TABLE after rollout.protect_table()."),
+					 errhint("Run rollout.protect_table() again, or rollout.unprotect_table() to stop protecting the table.")));
+		if (kind == KIND_PROTECTION_ALTERED && p->state == PROTECTION_NO_COLUMN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("protected table \"%s\" has no tenant column \"%s\"", p->qualname, p->column),
+					 errdetail("The column was dropped or renamed after rollout.protect_table()."),
+					 errhint("Restore the column, or call rollout.unprotect_table() and protect the table again.")));
+		if (kind == KIND_PROTECTION_ALTERED)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("tenant column \"%s\" of protected table \"%s\" has type %s",
+							p->column, p->qualname, format_type_be(p->atttype)),
+					 errdetail("A tenant column must be text or varchar; its type was changed after rollout.protect_table()."),
+					 errhint("Change the type back, or call rollout.unprotect_table() and protect the table again.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("tenant context required for table \"%s\"", p->qualname),
@@ -889,6 +985,16 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				continue;
 			}
 			/*
+			 * DDL since protect_table() that leaves the table unfiltered or
+			 * the qual unbuildable: fail closed (refused where enforced,
+			 * counted otherwise).
+			 */
+			if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
+			{
+				violation(p, rte->relid, KIND_PROTECTION_ALTERED, rcmd, table_enforced(p), queryDesc);
+				continue;
+			}
+			/*
 			 * Detection: where row security does not filter the table yet,
 			 * a read without its own tenant predicate would see every
 			 * tenant's rows.
@@ -898,19 +1004,15 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				violation(p, rte->relid, KIND_MISSING_PREDICATE, rcmd, false, queryDesc);
 			if (!tenant_set())
 				violation(p, rte->relid, KIND_MISSING_CONTEXT, rcmd, table_enforced(p), queryDesc);
-			else if (table_enforced(p) && p->inherited)
+			if (p->state == PROTECTION_RLS_OFF || p->state == PROTECTION_NOT_FORCED)
 			{
-				/* a child without row security would not be filtered */
-				HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
-
-				if (HeapTupleIsValid(tup))
-				{
-					bool		rls = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
-
-					ReleaseSysCache(tup);
-					if (!rls)
-						violation(p, rte->relid, KIND_RLS_DISABLED, rcmd, true, queryDesc);
-				}
+				/*
+				 * Row security disabled or no longer forced: nothing (or not
+				 * the owner) is filtered.  A partition or child created
+				 * without row security is refused where enforced, as before.
+				 */
+				if (!p->inherited || table_enforced(p))
+					violation(p, rte->relid, KIND_RLS_DISABLED, rcmd, table_enforced(p), queryDesc);
 			}
 		}
 	}
