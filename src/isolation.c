@@ -37,13 +37,16 @@
 #include "access/htup_details.h"
 #include "access/parallel.h"
 #include "access/xact.h"
+#include "catalog/heap.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "parser/parse_type.h"
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
 #include "executor/executor.h"
@@ -58,6 +61,7 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -125,12 +129,13 @@ typedef enum ViolationKind
 	KIND_PRIVILEGED,
 	KIND_BYPASS,
 	KIND_MISSING_PREDICATE,
-	KIND_PROTECTION_ALTERED
+	KIND_PROTECTION_ALTERED,
+	KIND_TRUNCATE
 } ViolationKind;
 
 static const char *const kind_names[] = {
 	"missing_tenant_context", "row_security_disabled", "privileged_access", "bypass",
-	"missing_tenant_predicate", "protection_altered"
+	"missing_tenant_predicate", "protection_altered", "truncate"
 };
 
 static const char *
@@ -148,6 +153,8 @@ cmd_name(CmdType cmd)
 			return "delete";
 		case CMD_MERGE:
 			return "merge";
+		case CMD_UTILITY:
+			return "truncate";	/* the one utility command counted */
 		default:
 			return "other";
 	}
@@ -221,6 +228,23 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static row_security_policy_hook_type prev_rls_restrictive = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static fmgr_hook_type prev_fmgr_hook = NULL;
+
+/*
+ * rollout.protect_table() and rollout.unprotect_table() alter protected
+ * tables themselves (row security, the permissive policy): the
+ * ProcessUtility hook lets DDL through while one of them runs.  They run as
+ * the caller, through fmgr_security_definer (they have a SET clause), which
+ * calls fmgr_hook on entry and exit.
+ */
+static Oid	fn_protect_table = InvalidOid;
+static Oid	fn_unprotect_table = InvalidOid;
+static bool protection_fns_known = false;
+static int	protection_fn_depth = 0;
+
+/* query text for the violation ring while a utility statement is checked */
+static const char *utility_source_text = NULL;
 
 /* ---- the registry of protected tables (per backend) ---- */
 
@@ -248,6 +272,7 @@ typedef struct Protected
 	int			severity;
 	bool		include_descendants;
 	bool		inherited;		/* registered through a parent */
+	bool		force;			/* row security to be forced (protect_table's force) */
 	ProtectionState state;
 	char		column[NAMEDATALEN];
 	char		qualname[2 * NAMEDATALEN + 6];
@@ -373,7 +398,8 @@ record_event(Oid relid, ViolationKind kind, CmdType cmd, bool refused, QueryDesc
 	e->roleid = GetUserId();
 	e->queryid = qd && qd->plannedstmt ? qd->plannedstmt->queryId : 0;
 	strlcpy(e->appname, app, APPNAME_LEN);
-	strlcpy(e->query, qd && qd->sourceText ? qd->sourceText : "", QUERY_LEN);
+	strlcpy(e->query, qd && qd->sourceText ? qd->sourceText :
+			utility_source_text ? utility_source_text : "", QUERY_LEN);
 	LWLockRelease(shared->lock);
 }
 
@@ -467,6 +493,7 @@ registry_load(void)
 	registry_table_oid = get_relname_relid("protected_table", nsp);
 	fn_tenant_for = InvalidOid;
 	fn_tenants_for = InvalidOid;
+	protection_fns_known = false;
 
 	if (RegistryContext == NULL)
 		RegistryContext = AllocSetContextCreate(TopMemoryContext, "pg_rollout protected tables",
@@ -550,6 +577,8 @@ registry_load(void)
 				bool		rls = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
 				bool		forced = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 				bool		want_force = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+
+				p->force = want_force;
 
 				if (p->attnum == InvalidAttrNumber)
 					p->state = PROTECTION_NO_COLUMN;
@@ -780,6 +809,13 @@ violation(Protected *p, Oid relid, ViolationKind kind, CmdType cmd, bool refuse,
 							"row security is not forced on protected table \"%s\"", p->qualname),
 					 errdetail("It was switched off by ALTER TABLE after rollout.protect_table()."),
 					 errhint("Run rollout.protect_table() again, or rollout.unprotect_table() to stop protecting the table.")));
+		if (kind == KIND_TRUNCATE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot truncate protected table \"%s\"", p->qualname),
+					 errdetail("TRUNCATE removes the rows of every tenant; pg_rollout.enforcement_mode is \"%s\" and the table is enforced.",
+							   mode_options[enforcement_mode].name),
+					 errhint("Delete the tenant's rows with DELETE after rollout.set_tenant(), or call rollout.bypass('reason') in the transaction first.")));
 		if (kind == KIND_PROTECTION_ALTERED && p->state == PROTECTION_NO_COLUMN)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1023,6 +1059,286 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 /* ------------------------------------------------------------------------
+ * Utility statements: TRUNCATE, and DDL that would switch protection off
+ * ------------------------------------------------------------------------
+ */
+
+/* Look up the OIDs of protect_table() and unprotect_table() (once per registry load). */
+static void
+lookup_protection_fns(void)
+{
+	Oid			nsp = get_namespace_oid("rollout", true);
+
+	fn_protect_table = InvalidOid;
+	fn_unprotect_table = InvalidOid;
+	if (OidIsValid(nsp))
+	{
+		Oid			protect_args[5] = {REGCLASSOID, NAMEOID, TEXTOID, BOOLOID, BOOLOID};
+
+		fn_protect_table = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+										   CStringGetDatum("protect_table"),
+										   PointerGetDatum(buildoidvector(protect_args, 5)),
+										   ObjectIdGetDatum(nsp));
+		fn_unprotect_table = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+											 CStringGetDatum("unprotect_table"),
+											 PointerGetDatum(buildoidvector((Oid[]) {REGCLASSOID}, 1)),
+											 ObjectIdGetDatum(nsp));
+	}
+	protection_fns_known = true;
+}
+
+/*
+ * fmgr_hook: count how deep we are inside protect_table() / unprotect_table().
+ * Called on entry and exit (and on error) of functions with a SET clause or
+ * SECURITY DEFINER; the OID comparison is all it costs the others.
+ */
+static void
+isolation_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
+{
+	if (prev_fmgr_hook)
+		prev_fmgr_hook(event, flinfo, arg);
+	if (!protection_fns_known && event == FHET_START && IsTransactionState())
+		lookup_protection_fns();
+	if (OidIsValid(flinfo->fn_oid) &&
+		(flinfo->fn_oid == fn_protect_table || flinfo->fn_oid == fn_unprotect_table))
+	{
+		if (event == FHET_START)
+			protection_fn_depth++;
+		else if (protection_fn_depth > 0)
+			protection_fn_depth--;
+	}
+}
+
+/* The protected table a RangeVar names, or NULL. */
+static Protected *
+protected_rangevar(RangeVar *rv)
+{
+	Oid			relid;
+
+	if (rv == NULL)
+		return NULL;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid))
+		return NULL;
+	return registry_lookup(relid);
+}
+
+/* Refuse DDL that would leave a protected table unfiltered. */
+static void
+refuse_protection_ddl(const Protected *p, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot %s on protected table \"%s\"", what, p->qualname),
+			 errdetail("The table's rows are isolated by tenant (rollout.protect_table()); this would switch that off."),
+			 errhint("Call rollout.unprotect_table('%s') first: it is audited.", p->qualname)));
+}
+
+/* ALTER TABLE on a protected table: no switching row security off, no
+ * dropping or retyping the tenant column. */
+static void
+check_alter_table(AlterTableStmt *stmt)
+{
+	Protected  *p;
+	ListCell   *lc;
+
+	if (stmt->objtype != OBJECT_TABLE)
+		return;
+	p = protected_rangevar(stmt->relation);
+	if (p == NULL)
+		return;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_DisableRowSecurity:
+				refuse_protection_ddl(p, "disable row level security");
+				break;
+			case AT_NoForceRowSecurity:
+				if (p->force)
+					refuse_protection_ddl(p, "stop forcing row level security");
+				break;
+			case AT_DropColumn:
+				if (cmd->name && strcmp(cmd->name, p->column) == 0)
+					refuse_protection_ddl(p, psprintf("drop tenant column \"%s\"", p->column));
+				break;
+			case AT_AlterColumnType:
+				if (cmd->name && strcmp(cmd->name, p->column) == 0)
+				{
+					ColumnDef  *def = (ColumnDef *) cmd->def;
+					Oid			typid;
+					int32		typmod;
+
+					/* text <-> varchar (any length) keeps the qual valid */
+					typenameTypeIdAndMod(NULL, def->typeName, &typid, &typmod);
+					if (!tenant_type_supported(typid))
+						refuse_protection_ddl(p, psprintf("change the type of tenant column \"%s\" to %s",
+														  p->column, format_type_be(typid)));
+				}
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+/* RENAME of a protected table's tenant column or of its permissive policy. */
+static void
+check_rename(RenameStmt *stmt)
+{
+	Protected  *p;
+
+	if (stmt->renameType != OBJECT_COLUMN && stmt->renameType != OBJECT_POLICY)
+		return;
+	p = protected_rangevar(stmt->relation);
+	if (p == NULL || stmt->subname == NULL)
+		return;
+	if (stmt->renameType == OBJECT_COLUMN && strcmp(stmt->subname, p->column) == 0)
+		refuse_protection_ddl(p, psprintf("rename tenant column \"%s\"", p->column));
+	if (stmt->renameType == OBJECT_POLICY && strcmp(stmt->subname, "pg_rollout_permissive") == 0)
+		refuse_protection_ddl(p, "rename policy \"pg_rollout_permissive\"");
+}
+
+/* DROP POLICY pg_rollout_permissive ON a protected table. */
+static void
+check_drop_policy(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType != OBJECT_POLICY)
+		return;
+	foreach(lc, stmt->objects)
+	{
+		List	   *names = lfirst(lc);
+		Protected  *p;
+
+		if (list_length(names) < 2 || strcmp(strVal(llast(names)), "pg_rollout_permissive") != 0)
+			continue;
+		p = protected_rangevar(makeRangeVarFromNameList(list_truncate(list_copy(names),
+																	   list_length(names) - 1)));
+		if (p != NULL)
+			refuse_protection_ddl(p, "drop policy \"pg_rollout_permissive\"");
+	}
+}
+
+/* ALTER POLICY pg_rollout_permissive ON a protected table. */
+static void
+check_alter_policy(AlterPolicyStmt *stmt)
+{
+	Protected  *p;
+
+	if (stmt->policy_name == NULL || strcmp(stmt->policy_name, "pg_rollout_permissive") != 0)
+		return;
+	p = protected_rangevar(stmt->table);
+	if (p != NULL)
+		refuse_protection_ddl(p, "alter policy \"pg_rollout_permissive\"");
+}
+
+/*
+ * TRUNCATE removes every tenant's rows, and row security does not apply to
+ * it: refused where the table is enforced, counted (and sampled-logged)
+ * otherwise; allowed, and counted, for superusers and BYPASSRLS roles
+ * (privileged_access) and under an audited rollout.bypass() (bypass).
+ */
+static void
+check_truncate(TruncateStmt *stmt)
+{
+	ListCell   *lc;
+	List	   *relids = NIL;
+	int			privileged = -1;
+
+	/* what TRUNCATE will empty: the tables, their children, and with CASCADE the referencing tables */
+	foreach(lc, stmt->relations)
+	{
+		RangeVar   *rv = lfirst_node(RangeVar, lc);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+		if (!OidIsValid(relid))
+			continue;
+		if (rv->inh)
+			relids = list_concat_unique_oid(relids, find_all_inheritors(relid, NoLock, NULL));
+		else
+			relids = list_append_unique_oid(relids, relid);
+	}
+	if (stmt->behavior == DROP_CASCADE)
+	{
+		for (;;)
+		{
+			List	   *more = list_difference_oid(heap_truncate_find_FKs(relids), relids);
+
+			if (more == NIL)
+				break;
+			relids = list_concat(relids, more);
+		}
+	}
+
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Protected  *p = registry_lookup(relid);
+
+		if (p == NULL)
+			continue;
+		if (privileged < 0)
+			privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
+		if (privileged)
+			count_event(relid, KIND_PRIVILEGED, CMD_UTILITY, p->severity, false);
+		else if (bypass_active)
+			count_event(relid, KIND_BYPASS, CMD_UTILITY, p->severity, false);
+		else
+			violation(p, relid, KIND_TRUNCATE, CMD_UTILITY, table_enforced(p), NULL);
+	}
+}
+
+/*
+ * ProcessUtility hook (chained): the checks above, before the statement
+ * runs.  Nothing is looked up for other statements, nor outside a
+ * transaction, nor in disabled mode.
+ */
+static void
+isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+						 ProcessUtilityContext context, ParamListInfo params,
+						 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	NodeTag		tag = nodeTag(parsetree);
+
+	if (enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
+		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt ||
+		 tag == T_DropStmt || tag == T_AlterPolicyStmt))
+	{
+		utility_source_text = queryString;
+		PG_TRY();
+		{
+			if (tag == T_TruncateStmt)
+				check_truncate((TruncateStmt *) parsetree);
+			else if (protection_fn_depth == 0 && !superuser())
+			{
+				if (tag == T_AlterTableStmt)
+					check_alter_table((AlterTableStmt *) parsetree);
+				else if (tag == T_RenameStmt)
+					check_rename((RenameStmt *) parsetree);
+				else if (tag == T_DropStmt)
+					check_drop_policy((DropStmt *) parsetree);
+				else
+					check_alter_policy((AlterPolicyStmt *) parsetree);
+			}
+		}
+		PG_FINALLY();
+		{
+			utility_source_text = NULL;
+		}
+		PG_END_TRY();
+	}
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+/* ------------------------------------------------------------------------
  * GUC hooks and transaction end
  * ------------------------------------------------------------------------
  */
@@ -1064,6 +1380,10 @@ isolation_xact_callback(XactEvent event, void *arg)
 		bypass_active = false;
 		ResetPlanCache();
 	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		protection_fn_depth = 0;
 }
 
 void
@@ -1118,6 +1438,10 @@ pgr_isolation_init(bool preloaded)
 	row_security_policy_hook_restrictive = isolation_rls_restrictive;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = isolation_ExecutorStart;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = isolation_ProcessUtility;
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = isolation_fmgr_hook;
 }
 
 /* ------------------------------------------------------------------------
