@@ -148,6 +148,10 @@ DROP POLICY pg_rollout_permissive ON tr_critical;
 DROP POLICY IF EXISTS pg_rollout_permissive ON public.tr_medium;
 ALTER POLICY pg_rollout_permissive ON tr_critical USING (false);
 ALTER POLICY pg_rollout_permissive ON tr_critical RENAME TO mine;
+-- through an unprotected parent: column changes recurse to the protected child
+ALTER TABLE tr_inh_parent DROP COLUMN tenant_id;
+ALTER TABLE tr_inh_parent ALTER COLUMN tenant_id TYPE int USING 0;
+ALTER TABLE tr_inh_parent RENAME COLUMN tenant_id TO owner;
 -- what stays allowed: other columns, widening the tenant column within
 -- text/varchar, other tables, the table's own policies
 ALTER TABLE tr_critical ADD COLUMN note text;

@@ -1134,71 +1134,114 @@ refuse_protection_ddl(const Protected *p, const char *what)
 			 errhint("Call rollout.unprotect_table('%s') first: it is audited.", p->qualname)));
 }
 
-/* ALTER TABLE on a protected table: no switching row security off, no
- * dropping or retyping the tenant column. */
+/*
+ * The tables a column change on rv reaches: the table and, unless ONLY,
+ * its inheritance children and partitions (column DDL recurses to them).
+ */
+static List *
+column_ddl_targets(RangeVar *rv, Oid *relid)
+{
+	*relid = rv ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+	if (!OidIsValid(*relid))
+		return NIL;
+	if (rv->inh)
+		return find_all_inheritors(*relid, NoLock, NULL);
+	return list_make1_oid(*relid);
+}
+
+/* Retyping tenant column p->column of a protected table to def's type. */
+static void
+check_column_retype(const Protected *p, ColumnDef *def)
+{
+	Oid			typid;
+	int32		typmod;
+
+	/* text <-> varchar (any length) keeps the qual valid */
+	typenameTypeIdAndMod(NULL, def->typeName, &typid, &typmod);
+	if (!tenant_type_supported(typid))
+		refuse_protection_ddl(p, psprintf("change the type of tenant column \"%s\" to %s",
+										  p->column, format_type_be(typid)));
+}
+
+/*
+ * ALTER TABLE on a protected table (or on a parent whose column changes
+ * reach one): no switching row security off, no dropping or retyping the
+ * tenant column.
+ */
 static void
 check_alter_table(AlterTableStmt *stmt)
 {
-	Protected  *p;
-	ListCell   *lc;
+	Oid			relid;
+	List	   *targets;
+	ListCell   *lt;
 
 	if (stmt->objtype != OBJECT_TABLE)
 		return;
-	p = protected_rangevar(stmt->relation);
-	if (p == NULL)
-		return;
-	foreach(lc, stmt->cmds)
+	targets = column_ddl_targets(stmt->relation, &relid);
+	foreach(lt, targets)
 	{
-		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		Oid			target = lfirst_oid(lt);
+		Protected  *p = registry_lookup(target);
+		ListCell   *lc;
 
-		switch (cmd->subtype)
+		if (p == NULL)
+			continue;
+		foreach(lc, stmt->cmds)
 		{
-			case AT_DisableRowSecurity:
-				refuse_protection_ddl(p, "disable row level security");
-				break;
-			case AT_NoForceRowSecurity:
-				if (p->force)
-					refuse_protection_ddl(p, "stop forcing row level security");
-				break;
-			case AT_DropColumn:
-				if (cmd->name && strcmp(cmd->name, p->column) == 0)
-					refuse_protection_ddl(p, psprintf("drop tenant column \"%s\"", p->column));
-				break;
-			case AT_AlterColumnType:
-				if (cmd->name && strcmp(cmd->name, p->column) == 0)
-				{
-					ColumnDef  *def = (ColumnDef *) cmd->def;
-					Oid			typid;
-					int32		typmod;
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 
-					/* text <-> varchar (any length) keeps the qual valid */
-					typenameTypeIdAndMod(NULL, def->typeName, &typid, &typmod);
-					if (!tenant_type_supported(typid))
-						refuse_protection_ddl(p, psprintf("change the type of tenant column \"%s\" to %s",
-														  p->column, format_type_be(typid)));
-				}
-				break;
-			default:
-				break;
+			switch (cmd->subtype)
+			{
+				case AT_DisableRowSecurity:
+					/* row security commands do not recurse */
+					if (target == relid)
+						refuse_protection_ddl(p, "disable row level security");
+					break;
+				case AT_NoForceRowSecurity:
+					if (target == relid && p->force)
+						refuse_protection_ddl(p, "stop forcing row level security");
+					break;
+				case AT_DropColumn:
+					if (cmd->name && strcmp(cmd->name, p->column) == 0)
+						refuse_protection_ddl(p, psprintf("drop tenant column \"%s\"", p->column));
+					break;
+				case AT_AlterColumnType:
+					if (cmd->name && strcmp(cmd->name, p->column) == 0)
+						check_column_retype(p, (ColumnDef *) cmd->def);
+					break;
+				default:
+					break;
+			}
 		}
 	}
 }
 
-/* RENAME of a protected table's tenant column or of its permissive policy. */
+/* RENAME of a protected table's tenant column (also through a parent) or of its permissive policy. */
 static void
 check_rename(RenameStmt *stmt)
 {
-	Protected  *p;
+	Oid			relid;
+	ListCell   *lt;
 
-	if (stmt->renameType != OBJECT_COLUMN && stmt->renameType != OBJECT_POLICY)
+	if (stmt->subname == NULL)
 		return;
-	p = protected_rangevar(stmt->relation);
-	if (p == NULL || stmt->subname == NULL)
+	if (stmt->renameType == OBJECT_POLICY)
+	{
+		Protected  *p = protected_rangevar(stmt->relation);
+
+		if (p != NULL && strcmp(stmt->subname, "pg_rollout_permissive") == 0)
+			refuse_protection_ddl(p, "rename policy \"pg_rollout_permissive\"");
 		return;
-	if (stmt->renameType == OBJECT_COLUMN && strcmp(stmt->subname, p->column) == 0)
-		refuse_protection_ddl(p, psprintf("rename tenant column \"%s\"", p->column));
-	if (stmt->renameType == OBJECT_POLICY && strcmp(stmt->subname, "pg_rollout_permissive") == 0)
-		refuse_protection_ddl(p, "rename policy \"pg_rollout_permissive\"");
+	}
+	if (stmt->renameType != OBJECT_COLUMN)
+		return;
+	foreach(lt, column_ddl_targets(stmt->relation, &relid))
+	{
+		Protected  *p = registry_lookup(lfirst_oid(lt));
+
+		if (p != NULL && strcmp(stmt->subname, p->column) == 0)
+			refuse_protection_ddl(p, psprintf("rename tenant column \"%s\"", p->column));
+	}
 }
 
 /* DROP POLICY pg_rollout_permissive ON a protected table. */

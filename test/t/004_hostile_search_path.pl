@@ -300,6 +300,14 @@ $node->safe_psql('postgres', q{GRANT rollout_bypass TO mallory;});
 like($out, qr/10$/, 'bypass: every row');
 no_hits('bypass (audited)', $err);
 
+# utility statements on protected tables (the ProcessUtility hook)
+($out, $err) = as_mallory(q{TRUNCATE orders;});
+like($err, qr/cannot truncate protected table/, 'TRUNCATE of a protected table is refused');
+no_hits('TRUNCATE (ProcessUtility hook)', $err);
+($out, $err) = as_mallory(q{ALTER TABLE orders DISABLE ROW LEVEL SECURITY;});
+like($err, qr/cannot disable row level security on protected table/, 'DDL switching protection off is refused');
+no_hits('ALTER TABLE (ProcessUtility hook)', $err);
+
 # ---- mallory as an operator: every public function ----
 $node->safe_psql('postgres', q{GRANT rollout_operator TO mallory;});
 my @calls = (
