@@ -227,17 +227,23 @@ sub as_mallory
 }
 
 # After each step: no hostile object ran, in particular not with raised rights.
+#
+# A SQL-level defect that the C code cannot fix is marked TODO (with the
+# reason) for "ran at all" only: escalation is never TODO.
 sub no_hits
 {
-	my ($label, $err) = @_;
+	my ($label, $err, $todo) = @_;
 	my $hits = $node->safe_psql('postgres',
 		"SELECT coalesce(string_agg(what || ' as ' || who, '; '), '') FROM evil.hits");
 	my $escalated = $node->safe_psql('postgres',
 		"SELECT count(*) FROM evil.hits WHERE who <> 'mallory'");
 	is($escalated, '0', "$label: no hostile object ran with another role's rights")
 	  or diag("ran: $hits");
-	is($hits, '', "$label: no hostile object ran at all");
-	unlike($err // '', qr/HOSTILE/, "$label: no hostile notice");
+	{
+		local $TODO = $todo;
+		is($hits, '', "$label: no hostile object ran at all");
+		unlike($err // '', qr/HOSTILE/, "$label: no hostile notice");
+	}
 	is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'"), 'f',
 		"$label: mallory is still no superuser");
 	$node->safe_psql('postgres', 'TRUNCATE evil.hits');
@@ -327,6 +333,22 @@ my @calls = (
 	[ 'report_metrics', q{SELECT rollout.report_metrics('r1', '[{"tenant": "acme-web", "metric": "new_failures", "value": 1}]');} ],
 	[ 'pin and unpin', q{SELECT rollout.pin_version('acme-web', 'policy:prod', '1.0.0', 'x'); SELECT rollout.unpin_version('acme-web', 'policy:prod', 'x');} ],
 	[ 'set_flag and kill_flag', q{SELECT rollout.set_flag('new-ui', 'acme-web', false, 'x'); SELECT rollout.kill_flag('new-ui', 'x');} ],
+	[ 'tenant_path, ancestors', q{SELECT rollout.tenant_path('acme-web'); SELECT pg_catalog.count(*) FROM rollout.ancestors('acme-web');} ],
+	[ 'descendants', q{SELECT pg_catalog.count(*) FROM rollout.descendants('acme');},
+	  'SQL level: descendants() needs EXECUTE on rollout._path_upper(), granted to no role' ],
+	[ 'is_ancestor', q{SELECT rollout.is_ancestor('acme', 'acme-web');},
+	  'SQL level: is_ancestor() (SQL, no SET search_path) has an unqualified "-"; it runs as the caller' ],
+	[ 'tenant_channels, effective_channel', q{SELECT pg_catalog.count(*) FROM rollout.tenant_channels('acme-web'); SELECT rollout.effective_channel('acme-web');} ],
+	[ 'bucket, weight_key', q{SELECT rollout.bucket('\x0102030405060708', 'acme'); SELECT rollout.weight_key('\x0102030405060708', 'acme', 2);} ],
+	[ 'in_blackout, activation_hold', q{SELECT rollout.in_blackout('acme'); SELECT rollout.activation_hold('acme');},
+	  'SQL level: activation_hold() needs EXECUTE on rollout._window_open(), granted to no role' ],
+	[ 'preview, preview_summary', q{SELECT pg_catalog.count(*) FROM rollout.preview('r1'); SELECT pg_catalog.count(*) FROM rollout.preview_summary('r1');},
+	  'SQL level: preview() needs EXECUTE on rollout._selection(), granted to no role' ],
+	[ 'stage_metric, evaluate_stage, breached_trigger', q{SELECT rollout.stage_metric('r1', 1, 'new_failures'); SELECT pg_catalog.count(*) FROM rollout.evaluate_stage('r1', 1); SELECT pg_catalog.count(*) FROM rollout.breached_trigger('r1');},
+	  'SQL level: stage_metric() needs EXECUTE on rollout._stage_metric(), granted to no role' ],
+	[ 'tenant writes', q{SET pg_rollout.actor = 'op'; SELECT rollout.create_tenant('acme-new', parent_id => 'acme') IS NOT NULL;
+		SELECT rollout.update_tenant('acme-new', display_name => 'New') IS NOT NULL; SELECT rollout.suspend_tenant('acme-new', 'x') IS NOT NULL;
+		SELECT rollout.reactivate_tenant('acme-new', 'x') IS NOT NULL;} ],
 	[ 'verify_audit', q{SELECT intact FROM rollout.verify_audit();} ],
 	[ 'audit_head', q{SELECT seq OPERATOR(pg_catalog.>) 0 FROM rollout.audit_head();} ],
 	[ 'violation functions', q{SELECT pg_catalog.count(*) FROM rollout.violation_counts(); SELECT pg_catalog.count(*) FROM rollout.recent_violations(); SELECT pg_catalog.count(*) FROM rollout.bypass_counts();} ],
@@ -338,8 +360,11 @@ my @calls = (
 for my $c (@calls)
 {
 	($out, $err) = as_mallory($c->[1]);
-	unlike($err // '', qr/ERROR/, "$c->[0] runs") or diag($err);
-	no_hits($c->[0], $err);
+	{
+		local $TODO = $c->[2];
+		unlike($err // '', qr/ERROR/, "$c->[0] runs") or diag($err);
+	}
+	no_hits($c->[0], $err, $c->[2]);
 }
 
 $node->stop;
