@@ -32,4 +32,18 @@ extern char *pgr_schema_version(void);
  */
 extern void pgr_require_schema(const char *needed, const char *what);
 
+/*
+ * The search_path every internal query of pg_rollout runs under, whoever
+ * calls it: "pg_catalog, pg_temp".  Internal queries are also written with
+ * schema-qualified operators, functions and types; the pinned path makes
+ * any name that was missed resolve to the catalog, never to an object the
+ * caller created.  pgr_pin_search_path() returns a GUC nest level to pass
+ * to pgr_unpin_search_path() once the queries are done (on error, the
+ * (sub)transaction abort restores the caller's path).
+ */
+#define PGR_SAFE_SEARCH_PATH "pg_catalog, pg_temp"
+
+extern int	pgr_pin_search_path(void);
+extern void pgr_unpin_search_path(int nestlevel);
+
 #endif							/* PG_ROLLOUT_H */

@@ -229,6 +229,7 @@ pgr_audit_append(const char *action, const char *tenant_id,
 	Datum		values[13];
 	char		nulls[13];
 	int			ret;
+	int			pathlevel;
 
 	pgr_require_preload("the audit log");
 
@@ -248,6 +249,7 @@ pgr_audit_append(const char *action, const char *tenant_id,
 	LockRelationOid(audit_log_relid(), ShareRowExclusiveLock);
 	fxid = GetTopFullTransactionId();
 
+	pathlevel = pgr_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	audit_prepare_plans();
@@ -328,6 +330,7 @@ pgr_audit_append(const char *action, const char *tenant_id,
 	memcpy(audit_head.hash, hash, PGR_AUDIT_HASH_LEN);
 
 	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
 	return row.seq;
 }
 
@@ -434,6 +437,7 @@ pgr_verify_audit(PG_FUNCTION_ARGS)
 	MemoryContext callercxt = CurrentMemoryContext;
 	MemoryContext rowcxt,
 				oldcxt;
+	int			pathlevel;
 
 	if (get_call_result_type(fcinfo, NULL, &resdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -442,12 +446,13 @@ pgr_verify_audit(PG_FUNCTION_ARGS)
 	(void) audit_log_relid();
 	memset(prev, 0, sizeof(prev));
 
+	pathlevel = pgr_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	portal = SPI_cursor_open_with_args("pg_rollout_verify_audit",
 									   "SELECT seq, logged_at, txid, db_user, actor, tenant_id, "
-									   "subject_kind, subject_id, action, reason, details::text, "
+									   "subject_kind, subject_id, action, reason, details::pg_catalog.text, "
 									   "prev_hash, row_hash FROM rollout.audit_log ORDER BY seq",
 									   0, NULL, NULL, NULL, true, 0);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_rollout verify",
@@ -522,6 +527,7 @@ pgr_verify_audit(PG_FUNCTION_ARGS)
 	SPI_cursor_close(portal);
 
 	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
 
 	/* Back in the caller's memory context. */
 	result[0] = BoolGetDatum(problem == NULL);

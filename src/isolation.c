@@ -37,13 +37,16 @@
 #include "access/htup_details.h"
 #include "access/parallel.h"
 #include "access/xact.h"
+#include "catalog/heap.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "parser/parse_type.h"
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
 #include "executor/executor.h"
@@ -58,6 +61,7 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -124,12 +128,14 @@ typedef enum ViolationKind
 	KIND_RLS_DISABLED,
 	KIND_PRIVILEGED,
 	KIND_BYPASS,
-	KIND_MISSING_PREDICATE
+	KIND_MISSING_PREDICATE,
+	KIND_PROTECTION_ALTERED,
+	KIND_TRUNCATE
 } ViolationKind;
 
 static const char *const kind_names[] = {
 	"missing_tenant_context", "row_security_disabled", "privileged_access", "bypass",
-	"missing_tenant_predicate"
+	"missing_tenant_predicate", "protection_altered", "truncate"
 };
 
 static const char *
@@ -147,6 +153,8 @@ cmd_name(CmdType cmd)
 			return "delete";
 		case CMD_MERGE:
 			return "merge";
+		case CMD_UTILITY:
+			return "truncate";	/* the one utility command counted */
 		default:
 			return "other";
 	}
@@ -220,18 +228,53 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static row_security_policy_hook_type prev_rls_restrictive = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static fmgr_hook_type prev_fmgr_hook = NULL;
+
+/*
+ * rollout.protect_table() and rollout.unprotect_table() alter protected
+ * tables themselves (row security, the permissive policy): the
+ * ProcessUtility hook lets DDL through while one of them runs.  They run as
+ * the caller, through fmgr_security_definer (they have a SET clause), which
+ * calls fmgr_hook on entry and exit.
+ */
+static Oid	fn_protect_table = InvalidOid;
+static Oid	fn_unprotect_table = InvalidOid;
+static bool protection_fns_known = false;
+static int	protection_fn_depth = 0;
+
+/* query text for the violation ring while a utility statement is checked */
+static const char *utility_source_text = NULL;
 
 /* ---- the registry of protected tables (per backend) ---- */
+
+/*
+ * What DDL may have done to a protected table since protect_table(): the
+ * state is read with the registry, which any ALTER TABLE of the table
+ * invalidates (relcache invalidation), so checking it costs nothing per
+ * statement.
+ */
+typedef enum ProtectionState
+{
+	PROTECTION_OK,
+	PROTECTION_NO_COLUMN,		/* tenant column dropped or renamed */
+	PROTECTION_BAD_TYPE,		/* tenant column retyped to other than text/varchar */
+	PROTECTION_RLS_OFF,			/* row security disabled */
+	PROTECTION_NOT_FORCED		/* row security no longer forced */
+} ProtectionState;
 
 typedef struct Protected
 {
 	Oid			relid;			/* hash key */
-	AttrNumber	attnum;
+	AttrNumber	attnum;			/* InvalidAttrNumber when the column is gone */
 	Oid			atttype;
 	Oid			attcollation;
 	int			severity;
 	bool		include_descendants;
 	bool		inherited;		/* registered through a parent */
+	bool		force;			/* row security to be forced (protect_table's force) */
+	ProtectionState state;
+	char		column[NAMEDATALEN];
 	char		qualname[2 * NAMEDATALEN + 6];
 } Protected;
 
@@ -355,7 +398,8 @@ record_event(Oid relid, ViolationKind kind, CmdType cmd, bool refused, QueryDesc
 	e->roleid = GetUserId();
 	e->queryid = qd && qd->plannedstmt ? qd->plannedstmt->queryId : 0;
 	strlcpy(e->appname, app, APPNAME_LEN);
-	strlcpy(e->query, qd && qd->sourceText ? qd->sourceText : "", QUERY_LEN);
+	strlcpy(e->query, qd && qd->sourceText ? qd->sourceText :
+			utility_source_text ? utility_source_text : "", QUERY_LEN);
 	LWLockRelease(shared->lock);
 }
 
@@ -411,6 +455,16 @@ registry_invalidate(Datum arg, Oid relid)
 		registry_valid = false;
 }
 
+/*
+ * Types a tenant column may have: those protect_table() accepts, and for
+ * which the qual (the column, relabelled to text, = text) is valid.
+ */
+static bool
+tenant_type_supported(Oid typid)
+{
+	return typid == TEXTOID || typid == VARCHAROID;
+}
+
 /* Load the registry; false when the extension is not installed here. */
 static bool
 registry_load(void)
@@ -439,6 +493,7 @@ registry_load(void)
 	registry_table_oid = get_relname_relid("protected_table", nsp);
 	fn_tenant_for = InvalidOid;
 	fn_tenants_for = InvalidOid;
+	protection_fns_known = false;
 
 	if (RegistryContext == NULL)
 		RegistryContext = AllocSetContextCreate(TopMemoryContext, "pg_rollout protected tables",
@@ -454,8 +509,10 @@ registry_load(void)
 	/*
 	 * The registry is read with the bootstrap superuser's rights, whoever
 	 * runs the statement being checked: the protection of a table must not
-	 * depend on the querying role's privileges on pg_rollout's tables.  The
-	 * query is fixed and schema-qualified.
+	 * depend on the querying role's privileges on pg_rollout's tables.  So
+	 * nothing in it may resolve through the caller's search_path: the query
+	 * is fixed and every name in it schema-qualified (operators included),
+	 * and search_path is pinned while it runs.
 	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
@@ -464,6 +521,7 @@ registry_load(void)
 	{
 		HTAB	   *h = hash_create("pg_rollout protected tables", 64, &ctl,
 									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		int			pathlevel = pgr_pin_search_path();
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
@@ -474,13 +532,15 @@ registry_load(void)
 						 "   SELECT i.inhrelid, t.top, t.lvl OPERATOR(pg_catalog.+) 1 FROM pg_catalog.pg_inherits i"
 						 "     JOIN t ON i.inhparent OPERATOR(pg_catalog.=) t.relid WHERE t.lvl OPERATOR(pg_catalog.<) 32)"
 						 " SELECT t.relid, a.attnum, a.atttypid, a.attcollation,"
-						 "        CASE p.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 ELSE 2 END,"
+						 "        CASE WHEN p.severity OPERATOR(pg_catalog.=) 'critical' THEN 0"
+						 "             WHEN p.severity OPERATOR(pg_catalog.=) 'high' THEN 1 ELSE 2 END,"
 						 "        p.include_descendants, t.lvl OPERATOR(pg_catalog.>) 0,"
-						 "        pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
+						 "        pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname),"
+						 "        p.tenant_column, c.relrowsecurity, c.relforcerowsecurity, p.force_rls"
 						 "   FROM t JOIN rollout.protected_table p ON p.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) t.top"
 						 "   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid"
 						 "   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
-						 "   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.relid"
+						 "   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.relid"
 						 "        AND a.attname OPERATOR(pg_catalog.=) p.tenant_column AND NOT a.attisdropped",
 						 true, 0);
 		if (rc != SPI_OK_SELECT)
@@ -496,16 +556,44 @@ registry_load(void)
 
 			if (found)
 				continue;		/* a child reached twice: first wins */
+			/* the column is gone (dropped, renamed) when the outer join found none */
 			p->attnum = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
+			if (isnull)
+				p->attnum = InvalidAttrNumber;
 			p->atttype = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+			if (isnull)
+				p->atttype = InvalidOid;
 			p->attcollation = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+			if (isnull)
+				p->attcollation = InvalidOid;
 			p->severity = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 			p->include_descendants = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 			p->inherited = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 			strlcpy(p->qualname, TextDatumGetCString(SPI_getbinval(tup, desc, 8, &isnull)),
 					sizeof(p->qualname));
+			strlcpy(p->column, NameStr(*DatumGetName(SPI_getbinval(tup, desc, 9, &isnull))),
+					sizeof(p->column));
+			{
+				bool		rls = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
+				bool		forced = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+				bool		want_force = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+
+				p->force = want_force;
+
+				if (p->attnum == InvalidAttrNumber)
+					p->state = PROTECTION_NO_COLUMN;
+				else if (!tenant_type_supported(p->atttype))
+					p->state = PROTECTION_BAD_TYPE;
+				else if (!rls)
+					p->state = PROTECTION_RLS_OFF;
+				else if (want_force && !forced)
+					p->state = PROTECTION_NOT_FORCED;
+				else
+					p->state = PROTECTION_OK;
+			}
 		}
 		SPI_finish();
+		pgr_unpin_search_path(pathlevel);
 		registry = h;
 		registry_valid = true;
 	}
@@ -611,6 +699,27 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 	if (p == NULL || !table_enforced(p))
 		return policies;
 
+	if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
+	{
+		/*
+		 * No valid qual can be built on a column that is gone or has
+		 * another type (a Var of type name read as text crashes): fail
+		 * closed, no row passes.  ExecutorStart refuses the statement
+		 * anyway; this covers what does not reach it.
+		 */
+		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
+		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
+
+		policy->policy_name = pstrdup("pg_rollout_tenant");
+		policy->polcmd = '*';
+		policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+		policy->permissive = false;
+		policy->qual = (Expr *) makeBoolConst(false, false);
+		policy->with_check_qual = (Expr *) makeBoolConst(false, false);
+		policy->hassublinks = false;
+		return lappend(policies, policy);
+	}
+
 	{
 		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
 		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
@@ -686,12 +795,40 @@ violation(Protected *p, Oid relid, ViolationKind kind, CmdType cmd, bool refuse,
 	record_event(relid, kind, cmd, refuse, qd);
 	if (refuse)
 	{
-		if (kind == KIND_RLS_DISABLED)
+		if (kind == KIND_RLS_DISABLED && p->inherited && p->state == PROTECTION_RLS_OFF)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("row security is not enabled on protected table \"%s\"", p->qualname),
 					 errdetail("The table is protected through a parent, but was created or attached without row security."),
 					 errhint("Run rollout.protect_table() on the parent again to cover it.")));
+		if (kind == KIND_RLS_DISABLED)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg(p->state == PROTECTION_RLS_OFF ?
+							"row security is not enabled on protected table \"%s\"" :
+							"row security is not forced on protected table \"%s\"", p->qualname),
+					 errdetail("It was switched off by ALTER TABLE after rollout.protect_table()."),
+					 errhint("Run rollout.protect_table() again, or rollout.unprotect_table() to stop protecting the table.")));
+		if (kind == KIND_TRUNCATE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot truncate protected table \"%s\"", p->qualname),
+					 errdetail("TRUNCATE removes the rows of every tenant; pg_rollout.enforcement_mode is \"%s\" and the table is enforced.",
+							   mode_options[enforcement_mode].name),
+					 errhint("Delete the tenant's rows with DELETE after rollout.set_tenant(), or call rollout.bypass('reason') in the transaction first.")));
+		if (kind == KIND_PROTECTION_ALTERED && p->state == PROTECTION_NO_COLUMN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("protected table \"%s\" has no tenant column \"%s\"", p->qualname, p->column),
+					 errdetail("The column was dropped or renamed after rollout.protect_table()."),
+					 errhint("Restore the column, or call rollout.unprotect_table() and protect the table again.")));
+		if (kind == KIND_PROTECTION_ALTERED)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("tenant column \"%s\" of protected table \"%s\" has type %s",
+							p->column, p->qualname, format_type_be(p->atttype)),
+					 errdetail("A tenant column must be text or varchar; its type was changed after rollout.protect_table()."),
+					 errhint("Change the type back, or call rollout.unprotect_table() and protect the table again.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("tenant context required for table \"%s\"", p->qualname),
@@ -884,6 +1021,16 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				continue;
 			}
 			/*
+			 * DDL since protect_table() that leaves the table unfiltered or
+			 * the qual unbuildable: fail closed (refused where enforced,
+			 * counted otherwise).
+			 */
+			if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
+			{
+				violation(p, rte->relid, KIND_PROTECTION_ALTERED, rcmd, table_enforced(p), queryDesc);
+				continue;
+			}
+			/*
 			 * Detection: where row security does not filter the table yet,
 			 * a read without its own tenant predicate would see every
 			 * tenant's rows.
@@ -893,19 +1040,15 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				violation(p, rte->relid, KIND_MISSING_PREDICATE, rcmd, false, queryDesc);
 			if (!tenant_set())
 				violation(p, rte->relid, KIND_MISSING_CONTEXT, rcmd, table_enforced(p), queryDesc);
-			else if (table_enforced(p) && p->inherited)
+			if (p->state == PROTECTION_RLS_OFF || p->state == PROTECTION_NOT_FORCED)
 			{
-				/* a child without row security would not be filtered */
-				HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
-
-				if (HeapTupleIsValid(tup))
-				{
-					bool		rls = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
-
-					ReleaseSysCache(tup);
-					if (!rls)
-						violation(p, rte->relid, KIND_RLS_DISABLED, rcmd, true, queryDesc);
-				}
+				/*
+				 * Row security disabled or no longer forced: nothing (or not
+				 * the owner) is filtered.  A partition or child created
+				 * without row security is refused where enforced, as before.
+				 */
+				if (!p->inherited || table_enforced(p))
+					violation(p, rte->relid, KIND_RLS_DISABLED, rcmd, table_enforced(p), queryDesc);
 			}
 		}
 	}
@@ -913,6 +1056,329 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* ------------------------------------------------------------------------
+ * Utility statements: TRUNCATE, and DDL that would switch protection off
+ * ------------------------------------------------------------------------
+ */
+
+/* Look up the OIDs of protect_table() and unprotect_table() (once per registry load). */
+static void
+lookup_protection_fns(void)
+{
+	Oid			nsp = get_namespace_oid("rollout", true);
+
+	fn_protect_table = InvalidOid;
+	fn_unprotect_table = InvalidOid;
+	if (OidIsValid(nsp))
+	{
+		Oid			protect_args[5] = {REGCLASSOID, NAMEOID, TEXTOID, BOOLOID, BOOLOID};
+
+		fn_protect_table = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+										   CStringGetDatum("protect_table"),
+										   PointerGetDatum(buildoidvector(protect_args, 5)),
+										   ObjectIdGetDatum(nsp));
+		fn_unprotect_table = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+											 CStringGetDatum("unprotect_table"),
+											 PointerGetDatum(buildoidvector((Oid[]) {REGCLASSOID}, 1)),
+											 ObjectIdGetDatum(nsp));
+	}
+	protection_fns_known = true;
+}
+
+/*
+ * fmgr_hook: count how deep we are inside protect_table() / unprotect_table().
+ * Called on entry and exit (and on error) of functions with a SET clause or
+ * SECURITY DEFINER; the OID comparison is all it costs the others.
+ */
+static void
+isolation_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
+{
+	if (prev_fmgr_hook)
+		prev_fmgr_hook(event, flinfo, arg);
+	if (!protection_fns_known && event == FHET_START && IsTransactionState())
+		lookup_protection_fns();
+	if (OidIsValid(flinfo->fn_oid) &&
+		(flinfo->fn_oid == fn_protect_table || flinfo->fn_oid == fn_unprotect_table))
+	{
+		if (event == FHET_START)
+			protection_fn_depth++;
+		else if (protection_fn_depth > 0)
+			protection_fn_depth--;
+	}
+}
+
+/* The protected table a RangeVar names, or NULL. */
+static Protected *
+protected_rangevar(RangeVar *rv)
+{
+	Oid			relid;
+
+	if (rv == NULL)
+		return NULL;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid))
+		return NULL;
+	return registry_lookup(relid);
+}
+
+/* Refuse DDL that would leave a protected table unfiltered. */
+static void
+refuse_protection_ddl(const Protected *p, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot %s on protected table \"%s\"", what, p->qualname),
+			 errdetail("The table's rows are isolated by tenant (rollout.protect_table()); this would switch that off."),
+			 errhint("Call rollout.unprotect_table('%s') first: it is audited.", p->qualname)));
+}
+
+/*
+ * The tables a column change on rv reaches: the table and, unless ONLY,
+ * its inheritance children and partitions (column DDL recurses to them).
+ */
+static List *
+column_ddl_targets(RangeVar *rv, Oid *relid)
+{
+	*relid = rv ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+	if (!OidIsValid(*relid))
+		return NIL;
+	if (rv->inh)
+		return find_all_inheritors(*relid, NoLock, NULL);
+	return list_make1_oid(*relid);
+}
+
+/* Retyping tenant column p->column of a protected table to def's type. */
+static void
+check_column_retype(const Protected *p, ColumnDef *def)
+{
+	Oid			typid;
+	int32		typmod;
+
+	/* text <-> varchar (any length) keeps the qual valid */
+	typenameTypeIdAndMod(NULL, def->typeName, &typid, &typmod);
+	if (!tenant_type_supported(typid))
+		refuse_protection_ddl(p, psprintf("change the type of tenant column \"%s\" to %s",
+										  p->column, format_type_be(typid)));
+}
+
+/*
+ * ALTER TABLE on a protected table (or on a parent whose column changes
+ * reach one): no switching row security off, no dropping or retyping the
+ * tenant column.
+ */
+static void
+check_alter_table(AlterTableStmt *stmt)
+{
+	Oid			relid;
+	List	   *targets;
+	ListCell   *lt;
+
+	if (stmt->objtype != OBJECT_TABLE)
+		return;
+	targets = column_ddl_targets(stmt->relation, &relid);
+	foreach(lt, targets)
+	{
+		Oid			target = lfirst_oid(lt);
+		Protected  *p = registry_lookup(target);
+		ListCell   *lc;
+
+		if (p == NULL)
+			continue;
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+			switch (cmd->subtype)
+			{
+				case AT_DisableRowSecurity:
+					/* row security commands do not recurse */
+					if (target == relid)
+						refuse_protection_ddl(p, "disable row level security");
+					break;
+				case AT_NoForceRowSecurity:
+					if (target == relid && p->force)
+						refuse_protection_ddl(p, "stop forcing row level security");
+					break;
+				case AT_DropColumn:
+					if (cmd->name && strcmp(cmd->name, p->column) == 0)
+						refuse_protection_ddl(p, psprintf("drop tenant column \"%s\"", p->column));
+					break;
+				case AT_AlterColumnType:
+					if (cmd->name && strcmp(cmd->name, p->column) == 0)
+						check_column_retype(p, (ColumnDef *) cmd->def);
+					break;
+				default:
+					break;
+			}
+		}
+	}
+}
+
+/* RENAME of a protected table's tenant column (also through a parent) or of its permissive policy. */
+static void
+check_rename(RenameStmt *stmt)
+{
+	Oid			relid;
+	ListCell   *lt;
+
+	if (stmt->subname == NULL)
+		return;
+	if (stmt->renameType == OBJECT_POLICY)
+	{
+		Protected  *p = protected_rangevar(stmt->relation);
+
+		if (p != NULL && strcmp(stmt->subname, "pg_rollout_permissive") == 0)
+			refuse_protection_ddl(p, "rename policy \"pg_rollout_permissive\"");
+		return;
+	}
+	if (stmt->renameType != OBJECT_COLUMN)
+		return;
+	foreach(lt, column_ddl_targets(stmt->relation, &relid))
+	{
+		Protected  *p = registry_lookup(lfirst_oid(lt));
+
+		if (p != NULL && strcmp(stmt->subname, p->column) == 0)
+			refuse_protection_ddl(p, psprintf("rename tenant column \"%s\"", p->column));
+	}
+}
+
+/* DROP POLICY pg_rollout_permissive ON a protected table. */
+static void
+check_drop_policy(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType != OBJECT_POLICY)
+		return;
+	foreach(lc, stmt->objects)
+	{
+		List	   *names = lfirst(lc);
+		Protected  *p;
+
+		if (list_length(names) < 2 || strcmp(strVal(llast(names)), "pg_rollout_permissive") != 0)
+			continue;
+		p = protected_rangevar(makeRangeVarFromNameList(list_truncate(list_copy(names),
+																	   list_length(names) - 1)));
+		if (p != NULL)
+			refuse_protection_ddl(p, "drop policy \"pg_rollout_permissive\"");
+	}
+}
+
+/* ALTER POLICY pg_rollout_permissive ON a protected table. */
+static void
+check_alter_policy(AlterPolicyStmt *stmt)
+{
+	Protected  *p;
+
+	if (stmt->policy_name == NULL || strcmp(stmt->policy_name, "pg_rollout_permissive") != 0)
+		return;
+	p = protected_rangevar(stmt->table);
+	if (p != NULL)
+		refuse_protection_ddl(p, "alter policy \"pg_rollout_permissive\"");
+}
+
+/*
+ * TRUNCATE removes every tenant's rows, and row security does not apply to
+ * it: refused where the table is enforced, counted (and sampled-logged)
+ * otherwise; allowed, and counted, for superusers and BYPASSRLS roles
+ * (privileged_access) and under an audited rollout.bypass() (bypass).
+ */
+static void
+check_truncate(TruncateStmt *stmt)
+{
+	ListCell   *lc;
+	List	   *relids = NIL;
+	int			privileged = -1;
+
+	/* what TRUNCATE will empty: the tables, their children, and with CASCADE the referencing tables */
+	foreach(lc, stmt->relations)
+	{
+		RangeVar   *rv = lfirst_node(RangeVar, lc);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+		if (!OidIsValid(relid))
+			continue;
+		if (rv->inh)
+			relids = list_concat_unique_oid(relids, find_all_inheritors(relid, NoLock, NULL));
+		else
+			relids = list_append_unique_oid(relids, relid);
+	}
+	if (stmt->behavior == DROP_CASCADE)
+	{
+		for (;;)
+		{
+			List	   *more = list_difference_oid(heap_truncate_find_FKs(relids), relids);
+
+			if (more == NIL)
+				break;
+			relids = list_concat(relids, more);
+		}
+	}
+
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Protected  *p = registry_lookup(relid);
+
+		if (p == NULL)
+			continue;
+		if (privileged < 0)
+			privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
+		if (privileged)
+			count_event(relid, KIND_PRIVILEGED, CMD_UTILITY, p->severity, false);
+		else if (bypass_active)
+			count_event(relid, KIND_BYPASS, CMD_UTILITY, p->severity, false);
+		else
+			violation(p, relid, KIND_TRUNCATE, CMD_UTILITY, table_enforced(p), NULL);
+	}
+}
+
+/*
+ * ProcessUtility hook (chained): the checks above, before the statement
+ * runs.  Nothing is looked up for other statements, nor outside a
+ * transaction, nor in disabled mode.
+ */
+static void
+isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+						 ProcessUtilityContext context, ParamListInfo params,
+						 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	NodeTag		tag = nodeTag(parsetree);
+
+	if (enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
+		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt ||
+		 tag == T_DropStmt || tag == T_AlterPolicyStmt))
+	{
+		utility_source_text = queryString;
+		PG_TRY();
+		{
+			if (tag == T_TruncateStmt)
+				check_truncate((TruncateStmt *) parsetree);
+			else if (protection_fn_depth == 0 && !superuser())
+			{
+				if (tag == T_AlterTableStmt)
+					check_alter_table((AlterTableStmt *) parsetree);
+				else if (tag == T_RenameStmt)
+					check_rename((RenameStmt *) parsetree);
+				else if (tag == T_DropStmt)
+					check_drop_policy((DropStmt *) parsetree);
+				else
+					check_alter_policy((AlterPolicyStmt *) parsetree);
+			}
+		}
+		PG_FINALLY();
+		{
+			utility_source_text = NULL;
+		}
+		PG_END_TRY();
+	}
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 }
 
 /* ------------------------------------------------------------------------
@@ -957,6 +1423,10 @@ isolation_xact_callback(XactEvent event, void *arg)
 		bypass_active = false;
 		ResetPlanCache();
 	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		protection_fn_depth = 0;
 }
 
 void
@@ -1011,6 +1481,10 @@ pgr_isolation_init(bool preloaded)
 	row_security_policy_hook_restrictive = isolation_rls_restrictive;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = isolation_ExecutorStart;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = isolation_ProcessUtility;
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = isolation_fmgr_hook;
 }
 
 /* ------------------------------------------------------------------------
@@ -1057,10 +1531,12 @@ pgr_tenants_for(PG_FUNCTION_ARGS)
 	int			n;
 	ArrayType  *result;
 	MemoryContext caller = CurrentMemoryContext;
+	int			pathlevel;
 
 	if (!tenant_set())
 		PG_RETURN_NULL();
 	values[0] = CStringGetTextDatum(current_tenant_guc);
+	pathlevel = pgr_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_rollout: SPI_connect failed");
 	if (SPI_execute_with_args("SELECT d.tenant_id FROM rollout.descendants($1, true) d",
@@ -1078,6 +1554,7 @@ pgr_tenants_for(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
 	result = construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
 	PG_RETURN_ARRAYTYPE_P(result);
 }
@@ -1085,24 +1562,62 @@ pgr_tenants_for(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(pgr_set_tenant);
 
 /*
+ * Refuse a tenant to a role whose bindings do not cover it.  The same
+ * error whether the tenant exists or not, and whatever its status: a
+ * bound role learns nothing about tenants outside its subtrees.
+ */
+static void
+refuse_unbound_tenant(Oid role, const char *tenant)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" may not act for tenant \"%s\"",
+					GetUserNameFromId(role, false), tenant),
+			 errdetail("The role may act only for the tenants of the subtrees it is bound to (rollout.tenant_binding).")));
+}
+
+/*
+ * One role's bindings, as the query below returns them: whether the role
+ * (as a member of a bound role) is bound at all, and whether a binding
+ * covers the tenant.  Bindings of roles that no longer exist are ignored.
+ */
+#define BINDING_OF(param, covers) \
+	"EXISTS (SELECT 1 FROM rollout.tenant_binding b" \
+	"          JOIN pg_catalog.pg_authid r ON r.rolname OPERATOR(pg_catalog.=) b.role_name" \
+	"         WHERE pg_catalog.pg_has_role(" param ", r.oid, 'MEMBER')" covers ")"
+#define COVERS_TENANT " AND b.tenant_id OPERATOR(pg_catalog.=) ANY (t.path)"
+
+/*
  * rollout.set_tenant(tenant_id text, local boolean DEFAULT true)
- * Validates the tenant (exists, active) and the calling role's bindings,
- * then sets pg_rollout.tenant for the transaction (local) or the session.
+ * Validates the tenant (exists, active) and the role bindings, then sets
+ * pg_rollout.tenant for the transaction (local) or the session.
+ *
+ * Bindings are checked against the session user, the identity SET ROLE
+ * cannot change: a bound login that switches to an unbound role (SET ROLE,
+ * SET LOCAL ROLE, a SECURITY DEFINER function) keeps its own bindings.
+ * The current user's bindings, when it has any, narrow that further (a
+ * tenant must be allowed to both).  Superusers are not restricted.  To a
+ * bound role, a tenant outside its subtrees gives the same error whether
+ * it exists or not, and whatever its status.
  */
 Datum
 pgr_set_tenant(PG_FUNCTION_ARGS)
 {
 	char	   *tenant;
 	bool		local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
-	Oid			argtypes[2] = {TEXTOID, OIDOID};
-	Datum		values[2];
+	Oid			argtypes[3] = {TEXTOID, OIDOID, OIDOID};
+	Datum		values[3];
 	/* set inside PG_TRY */
 	char	   *volatile status = NULL;
-	volatile bool bound_any = false;
-	volatile bool bound_ok = false;
+	volatile bool cur_bound = false;
+	volatile bool cur_ok = false;
+	volatile bool ses_bound = false;
+	volatile bool ses_ok = false;
 	volatile bool any_binding = false;
-	volatile bool found = false;
-	Oid			caller = GetUserId();
+	Oid			current = GetUserId();
+	Oid			session = GetSessionUserId();
+	bool		current_super = superuser_arg(current);
+	bool		session_super = superuser_arg(session);
 	Oid			save_userid;
 	int			save_sec_context;
 	MemoryContext caller_cxt = CurrentMemoryContext;
@@ -1117,7 +1632,7 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 	/* fast path: a tenant known to be active, and no binding anywhere */
 	if (bindings_state == 0 && known_tenants != NULL && strlen(tenant) < NAMEDATALEN + 16 &&
 		hash_search(known_tenants, tenant, HASH_FIND, NULL) != NULL &&
-		(!require_binding || superuser_arg(caller)))
+		(!require_binding || session_super))
 	{
 		(void) set_config_option("pg_rollout.tenant", tenant, PGC_SUSET, PGC_S_SESSION,
 								 local ? GUC_ACTION_LOCAL : GUC_ACTION_SET, true, 0, false);
@@ -1125,7 +1640,8 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 	}
 
 	values[0] = CStringGetTextDatum(tenant);
-	values[1] = ObjectIdGetDatum(caller);
+	values[1] = ObjectIdGetDatum(current);
+	values[2] = ObjectIdGetDatum(session);
 	{
 		Oid			nsp = get_namespace_oid("rollout", false);
 
@@ -1139,32 +1655,38 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
+		int			pathlevel = pgr_pin_search_path();
+
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
+		/* one row, whether the tenant exists or not */
 		if (SPI_execute_with_args(
 				"SELECT t.status,"
-				"       EXISTS (SELECT 1 FROM rollout.tenant_binding b"
-				"                WHERE pg_catalog.pg_has_role($2, b.role_name, 'MEMBER')),"
-				"       EXISTS (SELECT 1 FROM rollout.tenant_binding b"
-				"                WHERE pg_catalog.pg_has_role($2, b.role_name, 'MEMBER')"
-				"                  AND b.tenant_id OPERATOR(pg_catalog.=) ANY (t.path)),"
+				"       " BINDING_OF("$2", "") ","
+				"       " BINDING_OF("$2", COVERS_TENANT) ","
+				"       " BINDING_OF("$3", "") ","
+				"       " BINDING_OF("$3", COVERS_TENANT) ","
 				"       EXISTS (SELECT 1 FROM rollout.tenant_binding b)"
-				"  FROM rollout.tenant t WHERE t.tenant_id OPERATOR(pg_catalog.=) $1",
-				2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+				"  FROM (VALUES (1)) AS one(x)"
+				"  LEFT JOIN rollout.tenant t ON t.tenant_id OPERATOR(pg_catalog.=) $1",
+				3, argtypes, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "pg_rollout: could not read the tenant");
-		found = SPI_processed > 0;
-		if (found)
 		{
 			bool		isnull;
 			HeapTuple	tup = SPI_tuptable->vals[0];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
+			Datum		d = SPI_getbinval(tup, desc, 1, &isnull);
 
-			status = MemoryContextStrdup(caller_cxt, TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)));
-			bound_any = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-			bound_ok = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-			any_binding = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+			if (!isnull)
+				status = MemoryContextStrdup(caller_cxt, TextDatumGetCString(d));
+			cur_bound = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+			cur_ok = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+			ses_bound = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+			ses_ok = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+			any_binding = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 		}
 		SPI_finish();
+		pgr_unpin_search_path(pathlevel);
 	}
 	PG_FINALLY();
 	{
@@ -1172,7 +1694,23 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
-	if (!found)
+	/* bindings first: a bound role may not tell a foreign tenant from none */
+	if (!session_super && ses_bound && !ses_ok)
+		refuse_unbound_tenant(session, tenant);
+	if (!current_super && cur_bound && !cur_ok)
+		refuse_unbound_tenant(current, tenant);
+	/*
+	 * require_tenant_binding: the session user must be bound, or the
+	 * current user (which has then just been checked, and which RESET ROLE
+	 * turns back into the unbound session user).
+	 */
+	if (require_binding && !session_super && !ses_bound && !(cur_bound && !current_super))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" is bound to no tenant", GetUserNameFromId(session, false)),
+				 errdetail("pg_rollout.require_tenant_binding is on."),
+				 errhint("Bind the role with rollout.bind_tenant().")));
+	if (status == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("tenant \"%s\" does not exist", tenant)));
@@ -1181,18 +1719,6 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tenant \"%s\" is %s", tenant, status),
 				 errdetail("Only an active tenant can be the tenant context.")));
-	if (bound_any && !bound_ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" may not act for tenant \"%s\"",
-						GetUserNameFromId(caller, false), tenant),
-				 errdetail("The role is bound to other tenants (rollout.tenant_binding).")));
-	if (!bound_any && require_binding && !superuser_arg(caller))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" is bound to no tenant", GetUserNameFromId(caller, false)),
-				 errdetail("pg_rollout.require_tenant_binding is on."),
-				 errhint("Bind the role with rollout.bind_tenant().")));
 
 	/* remember it for the fast path (only while no binding exists) */
 	bindings_state = any_binding ? 1 : 0;

@@ -11,6 +11,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -132,6 +133,39 @@ pgr_require_schema(const char *needed, const char *what)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s needs pg_rollout %s, but this database has %s", what, needed, installed),
 				 errhint("Run ALTER EXTENSION pg_rollout UPDATE.")));
+}
+
+/*
+ * Pin search_path to PGR_SAFE_SEARCH_PATH for the internal queries that
+ * follow, as core does for its own internal SQL (a new GUC nest level and
+ * a GUC_ACTION_SAVE setting, undone by AtEOXact_GUC).  Returns the nest
+ * level for pgr_unpin_search_path(), or -1 when the path already is the
+ * safe one (inside pg_rollout's SECURITY DEFINER functions, which set it):
+ * then nothing is changed and nothing costs.
+ */
+int
+pgr_pin_search_path(void)
+{
+	int			nestlevel;
+
+	if (namespace_search_path != NULL &&
+		strcmp(namespace_search_path, PGR_SAFE_SEARCH_PATH) == 0)
+		return -1;
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", PGR_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
+ * Restore the caller's search_path after pgr_pin_search_path().
+ */
+void
+pgr_unpin_search_path(int nestlevel)
+{
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
 }
 
 PG_FUNCTION_INFO_V1(pgr_preloaded);

@@ -1234,7 +1234,14 @@ create_from_plan(const RolloutPlan *plan, text *doc, Oid fn_oid)
 	bool		isnull;
 	Datum		row;
 	int			ret;
+	int			pathlevel;
 
+	/*
+	 * The calls below name every function, type and operator with its
+	 * schema; search_path is pinned too, so that nothing the caller created
+	 * is picked up (store_plan runs as the extension's owner).
+	 */
+	pathlevel = pgr_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -1358,6 +1365,7 @@ create_from_plan(const RolloutPlan *plan, text *doc, Oid fn_oid)
 
 	error_context_stack = callback.previous;
 	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
 	return row;
 }
 

@@ -183,7 +183,7 @@ static SPIPlanPtr plan_binding = NULL;
 static SPIPlanPtr plan_flag = NULL;
 
 #define LEVEL_COLUMNS \
-	"t.tenant_id, pg_catalog.cardinality(t.path), t.status = 'active', t.channel_id, t.test_tenant, " \
+	"t.tenant_id, pg_catalog.cardinality(t.path), t.status OPERATOR(pg_catalog.=) 'active', t.channel_id, t.test_tenant, " \
 	"p.version, a.version, a.rollout_id, a.stage_no, "
 
 static const char *const sql_path =
@@ -1011,6 +1011,7 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 	PG_TRY();
 	{
 		MemoryContext old;
+		int			pathlevel = pgr_pin_search_path();
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
@@ -1042,6 +1043,7 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 			ans->source_tenant = pstrdup(ans->source_tenant);
 		MemoryContextSwitchTo(old);
 		SPI_finish();
+		pgr_unpin_search_path(pathlevel);
 
 		/*
 		 * An invalidation that arrived after the snapshot was taken (when a
@@ -1255,6 +1257,7 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 		char		nulls[2] = {' ', ' '};
 		Portal		portal;
 		MemoryContext rowcxt = AllocSetContextCreate(walkcxt, "pg_rollout row", ALLOCSET_DEFAULT_SIZES);
+		int			pathlevel = pgr_pin_search_path();
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
@@ -1319,6 +1322,7 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 		}
 		SPI_cursor_close(portal);
 		SPI_finish();
+		pgr_unpin_search_path(pathlevel);
 	}
 	PG_FINALLY();
 	{

@@ -1,0 +1,371 @@
+# TAP: a role that can create objects in a schema first on its search_path
+# must never get its objects run by pg_rollout's internals, least of all
+# with raised rights (issue 8, item 1).
+#
+# mallory has LOGIN and a schema of its own, "evil", which it puts before
+# pg_catalog on its search_path.  There it creates hostile operators (every
+# comparison, concatenation and arithmetic operator on the types pg_rollout
+# uses), hostile functions shadowing the catalog's (lower, pg_has_role,
+# quote_ident, cardinality, now, ...), a hostile aggregate (string_agg),
+# domains named like the built-in types (text, oid, name, jsonb, ...: an
+# unqualified cast to one of them runs the domain's CHECK) and views named
+# like catalogs and pg_rollout tables.  Each records current_user in
+# evil.hits and, when it runs as a superuser, makes mallory a superuser.
+#
+# Then mallory exercises every hook path (its first statement on any table,
+# which loads the protected-table registry with the bootstrap superuser's
+# rights; statements on protected tables in log_only and enforce, with and
+# without descendants, the bypass) and, once granted the application and
+# operator roles, every public function: set_tenant (fast path, binding
+# path, session form), reset/current_tenant, resolution (single, explain,
+# bulk, flags), tick, plan loading, the audit chain, the views.  No hostile
+# object may run: not with raised rights (which is privilege escalation),
+# and not at all from pg_rollout's C code.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('hostile');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_rollout'\n");
+$node->start;
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION pg_rollout;
+	SET pg_rollout.actor = 'author';
+	SELECT rollout.create_tenant('acme', kind => 'organisation');
+	SELECT rollout.create_tenant('acme-web', parent_id => 'acme', kind => 'project');
+	SELECT rollout.create_tenant('globex', kind => 'organisation');
+	SELECT rollout.create_component('policy:prod', 'policy_set');
+	SELECT rollout.add_version('policy:prod', '1.0.0', 'published');
+	SELECT rollout.add_version('policy:prod', '2.0.0', 'published');
+	SELECT rollout.add_version('policy:prod', '3.0.0', 'published');
+	SELECT rollout.set_default_version('policy:prod', '1.0.0');
+	SELECT rollout.pin_version('globex', 'policy:prod', '1.0.0', 'freeze');
+	SELECT rollout.create_flag('new-ui');
+	SELECT rollout.set_flag('new-ui', 'acme', true, 'beta');
+	SELECT rollout.create_rollout('r1', 'policy:prod', '1.0.0', '2.0.0');
+	SELECT rollout.add_stage('r1', 'canary', 'tenants', tenants => ARRAY['acme-web'], min_duration => '0s',
+	                         auto_proceed => true);
+	SELECT rollout.add_stage('r1', 'all', 'all', auto_proceed => true);
+	SET pg_rollout.actor = 'approver';
+	SELECT rollout.approve_rollout('r1', 'fine');
+	SELECT rollout.start_rollout('r1');
+
+	CREATE TABLE orders (id int PRIMARY KEY, tenant_id text NOT NULL);
+	INSERT INTO orders SELECT g, CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END FROM generate_series(1, 10) g;
+	CREATE TABLE invoices (id int PRIMARY KEY, tenant_id varchar NOT NULL);
+	INSERT INTO invoices VALUES (1, 'acme'), (2, 'acme-web'), (3, 'globex');
+	SELECT rollout.protect_table('orders', 'tenant_id', 'critical');
+	SELECT rollout.protect_table('invoices', 'tenant_id', 'high', include_descendants => true);
+
+	CREATE ROLE mallory LOGIN;
+	CREATE SCHEMA evil AUTHORIZATION mallory;
+});
+
+# The hostile objects, created by mallory itself.
+$node->safe_psql('postgres', q{
+SET search_path = pg_catalog, pg_temp;
+CREATE TABLE evil.hits (who text, sess text, what text);
+GRANT USAGE ON SCHEMA evil TO PUBLIC;
+GRANT SELECT, INSERT ON evil.hits TO PUBLIC;
+
+CREATE FUNCTION evil.hit(what text) RETURNS boolean LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	INSERT INTO evil.hits VALUES (current_user, session_user, what);
+	RAISE WARNING 'HOSTILE % ran as %', what, current_user;
+	IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+		EXECUTE 'ALTER ROLE mallory SUPERUSER';
+	END IF;
+	RETURN true;
+END $$;
+
+-- operators
+DO $gen$
+DECLARE
+	o record;
+	n int := 0;
+BEGIN
+	FOR o IN
+		SELECT DISTINCT p.oprname, p.oprleft::regtype::text AS l, p.oprright::regtype::text AS r,
+		       p.oprresult::regtype::text AS res
+		  FROM pg_operator p
+		 WHERE p.oprnamespace = 'pg_catalog'::regnamespace AND p.oprkind = 'b'
+		   AND p.oprname IN ('=', '<>', '<', '>', '<=', '>=', '||', '+', '-', '*', '/', '~~', '~', '@>', '<@', '&&')
+		   AND p.oprleft::regtype::text IN ('text', 'name', 'oid', 'smallint', 'integer', 'bigint', 'boolean',
+		        'numeric', 'double precision', 'timestamp with time zone', 'interval', 'date', 'jsonb', 'bytea',
+		        'text[]', 'anyarray', 'anycompatiblearray', 'anycompatible', 'anycompatiblenonarray', 'xid8',
+		        'anyrange', 'anymultirange', '"char"', 'character varying')
+		   AND p.oprright::regtype::text IN ('text', 'name', 'oid', 'smallint', 'integer', 'bigint', 'boolean',
+		        'numeric', 'double precision', 'timestamp with time zone', 'interval', 'date', 'jsonb', 'bytea',
+		        'text[]', 'anyarray', 'anycompatiblearray', 'anycompatible', 'anycompatiblenonarray', 'xid8',
+		        'anyrange', 'anymultirange', '"char"', 'character varying')
+	LOOP
+		n := n + 1;
+		BEGIN
+			EXECUTE format('CREATE FUNCTION evil.op%s(a %s, b %s) RETURNS %s LANGUAGE plpgsql AS '
+			               '$f$ BEGIN PERFORM evil.hit(%L); RETURN a OPERATOR(pg_catalog.%s) b; END $f$',
+			               n, o.l, o.r, o.res, 'operator ' || o.l || ' ' || o.oprname || ' ' || o.r, o.oprname);
+			EXECUTE format('CREATE OPERATOR evil.%s (LEFTARG = %s, RIGHTARG = %s, FUNCTION = evil.op%s)',
+			               o.oprname, o.l, o.r, n);
+		EXCEPTION WHEN OTHERS THEN
+			RAISE NOTICE 'skipped operator %(%, %): %', o.oprname, o.l, o.r, SQLERRM;
+		END;
+	END LOOP;
+END
+$gen$;
+
+-- functions shadowing the catalog's
+DO $gen$
+DECLARE
+	f record;
+	n int := 0;
+	args text;
+BEGIN
+	FOR f IN
+		SELECT p.oid, p.proname, p.pronargs, pg_get_function_identity_arguments(p.oid) AS ident,
+		       format_type(p.prorettype, NULL) AS res
+		  FROM pg_proc p
+		 WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.prokind = 'f' AND NOT p.proretset
+		   AND p.provariadic = 0
+		   AND NOT EXISTS (SELECT 1 FROM unnest(p.proargtypes::oid[]) t
+		                    WHERE t IN ('"any"'::regtype, 'internal'::regtype, 'cstring'::regtype))
+		   AND p.prorettype NOT IN ('internal'::regtype, 'cstring'::regtype, 'void'::regtype, 'trigger'::regtype)
+		   AND p.proname IN ('lower', 'upper', 'length', 'btrim', 'ltrim', 'rtrim', 'quote_ident', 'quote_literal',
+		                     'quote_nullable', 'pg_has_role', 'has_table_privilege', 'has_function_privilege',
+		                     'cardinality', 'array_length', 'array_position', 'array_append', 'array_cat',
+		                     'current_setting', 'set_config', 'now', 'clock_timestamp', 'statement_timestamp',
+		                     'transaction_timestamp', 'to_jsonb', 'jsonb_typeof', 'jsonb_array_length',
+		                     'octet_length', 'chr', 'md5', 'sha256', 'encode', 'decode', 'left', 'right',
+		                     'split_part', 'replace', 'strpos', 'array_to_string', 'string_to_array', 'to_char',
+		                     'date_trunc', 'age', 'hashtext', 'random', 'floor', 'ceil', 'round', 'abs', 'text',
+		                     'int4', 'int8', 'numeric', 'bool', 'oid', 'regclass', 'pg_notify', 'txid_current',
+		                     'pg_current_xact_id', 'gen_random_uuid', 'textlen', 'texteq', 'nameeq',
+		                     'pg_get_userbyid', 'pg_table_is_visible', 'row_security_active', 'to_regclass',
+		                     'format_type', 'jsonb_build_array', 'substr', 'starts_with', 'position',
+		                     'array_upper', 'array_lower', 'coalesce', 'nullif', 'greatest', 'least')
+	LOOP
+		n := n + 1;
+		SELECT string_agg('$' || i, ', ') INTO args FROM generate_series(1, f.pronargs) i;
+		BEGIN
+			EXECUTE format('CREATE FUNCTION evil.%I(%s) RETURNS %s LANGUAGE plpgsql AS '
+			               '$f$ BEGIN PERFORM evil.hit(%L); RETURN pg_catalog.%I(%s); END $f$',
+			               f.proname, f.ident, f.res, 'function ' || f.proname || '(' || f.ident || ')',
+			               f.proname, coalesce(args, ''));
+		EXCEPTION WHEN OTHERS THEN
+			RAISE NOTICE 'skipped function %(%): %', f.proname, f.ident, SQLERRM;
+		END;
+	END LOOP;
+END
+$gen$;
+
+-- an aggregate
+CREATE FUNCTION evil.agg_step(s text, v text, d text) RETURNS text LANGUAGE plpgsql AS
+$f$ BEGIN PERFORM evil.hit('aggregate string_agg'); RETURN s OPERATOR(pg_catalog.||) v; END $f$;
+CREATE AGGREGATE evil.string_agg(text, text) (SFUNC = evil.agg_step, STYPE = text);
+
+-- domains named like the built-in types: an unqualified cast runs the CHECK
+DO $gen$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['text', 'name', 'oid', 'jsonb', 'regclass', 'regtype', 'regnamespace', 'regproc',
+	                         'regprocedure', 'bytea', 'timestamptz', 'interval', 'date', 'xid8', 'tstzrange',
+	                         'varchar', 'int4', 'int8', 'bool', 'float8']
+	LOOP
+		EXECUTE format('CREATE DOMAIN evil.%I AS pg_catalog.%I CHECK (evil.hit(%L))', t, t, 'cast to ' || t);
+	END LOOP;
+END
+$gen$;
+
+-- views named like catalogs and pg_rollout's tables
+DO $gen$
+DECLARE
+	v text;
+BEGIN
+	FOREACH v IN ARRAY ARRAY['pg_class', 'pg_namespace', 'pg_attribute', 'pg_inherits', 'pg_roles', 'pg_authid',
+	                         'pg_proc', 'pg_policy', 'pg_auth_members', 'tenant', 'tenant_binding',
+	                         'protected_table', 'audit_log', 'rollout', 'component', 'channel', 'pin', 'flag',
+	                         'activation', 'flag_setting', 'channel_choice', 'channel_release', 'rollout_stage']
+	LOOP
+		EXECUTE format('CREATE VIEW evil.%I AS SELECT evil.hit(%L) AS hit', v, 'view ' || v);
+	END LOOP;
+END
+$gen$;
+
+});
+
+my $counts = $node->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM pg_operator WHERE oprnamespace = 'evil'::regnamespace) || ' operators, '
+	    || (SELECT count(*) FROM pg_proc WHERE pronamespace = 'evil'::regnamespace) || ' functions, '
+	    || (SELECT count(*) FROM pg_type WHERE typnamespace = 'evil'::regnamespace AND typtype = 'd') || ' domains'});
+note "hostile objects: $counts";
+cmp_ok((split / /, $counts)[0], '>=', 100, 'mallory owns a hundred or more hostile operators');
+
+# The hostile objects work: run on purpose, they record mallory.
+my ($r, $o, $e) = $node->psql('postgres', q{
+	SET search_path = evil, pg_catalog, pg_temp;
+	SELECT 'a'::pg_catalog.text = 'a'::pg_catalog.text;
+}, extra_params => [ '-U', 'mallory' ]);
+like($e, qr/HOSTILE operator text = text ran as mallory/, 'a hostile operator runs when used on purpose');
+is($node->safe_psql('postgres', "SELECT who FROM evil.hits"), 'mallory', 'and records who ran it');
+$node->safe_psql('postgres', 'TRUNCATE evil.hits');
+
+# Run one statement as mallory, in a new session (so that every per-session
+# cache, the protected-table registry first, is loaded again) with the
+# hostile schema first on its search_path.  Returns (stdout, stderr).
+sub as_mallory
+{
+	my ($sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET search_path = evil, pg_catalog, pg_temp, public;\n$sql",
+		extra_params => [ '-U', 'mallory' ]);
+	return ($out, $err);
+}
+
+# After each step: no hostile object ran, in particular not with raised rights.
+#
+# A SQL-level defect that the C code cannot fix is marked TODO (with the
+# reason) for "ran at all" only: escalation is never TODO.
+sub no_hits
+{
+	my ($label, $err, $todo) = @_;
+	my $hits = $node->safe_psql('postgres',
+		"SELECT coalesce(string_agg(what || ' as ' || who, '; '), '') FROM evil.hits");
+	my $escalated = $node->safe_psql('postgres',
+		"SELECT count(*) FROM evil.hits WHERE who <> 'mallory'");
+	is($escalated, '0', "$label: no hostile object ran with another role's rights")
+	  or diag("ran: $hits");
+	{
+		local $TODO = $todo;
+		is($hits, '', "$label: no hostile object ran at all");
+		unlike($err // '', qr/HOSTILE/, "$label: no hostile notice");
+	}
+	is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'"), 'f',
+		"$label: mallory is still no superuser");
+	$node->safe_psql('postgres', 'TRUNCATE evil.hits');
+	return;
+}
+
+# ---- mallory with LOGIN only: the hook paths ----
+my ($out, $err);
+($out, $err) = as_mallory('SELECT c.relname FROM pg_catalog.pg_class c LIMIT 1;');
+no_hits('first statement on any table (registry load)', $err);
+($out, $err) = as_mallory('SELECT * FROM orders;');
+like($err, qr/permission denied for table orders/, 'a protected table mallory may not read');
+no_hits('statement on a protected table without privileges', $err);
+
+# ---- mallory as an application role ----
+$node->safe_psql('postgres', q{
+	GRANT SELECT, INSERT, UPDATE, DELETE ON orders, invoices TO mallory;
+	GRANT rollout_app TO mallory;
+});
+($out, $err) = as_mallory('SELECT pg_catalog.count(*) FROM orders;');
+is($out, '10', 'log_only: every row');
+no_hits('log_only: a read without tenant context (detection)', $err);
+($out, $err) = as_mallory(q{SELECT id FROM orders WHERE tenant_id OPERATOR(pg_catalog.=) 'acme'::pg_catalog.text LIMIT 1;});
+no_hits('log_only: a read with its own tenant predicate', $err);
+($out, $err) = as_mallory(q{SELECT rollout.set_tenant('acme'); SELECT rollout.set_tenant('acme');});
+is($out, "acme\nacme", 'set_tenant: slow path then fast path');
+no_hits('set_tenant (validation, then the known-tenant fast path)', $err);
+($out, $err) = as_mallory(q{SELECT rollout.set_tenant('acme', local => false); SELECT rollout.current_tenant(); SELECT rollout.reset_tenant();});
+no_hits('set_tenant for the session, current_tenant, reset_tenant', $err);
+($out, $err) = as_mallory(q{SELECT rollout.set_tenant('nope');});
+like($err, qr/tenant "nope"/, 'set_tenant of an unknown tenant fails');
+no_hits('set_tenant of an unknown tenant', $err);
+
+$node->safe_psql('postgres', "ALTER SYSTEM SET pg_rollout.enforcement_mode = 'enforce'; SELECT pg_reload_conf();");
+sleep 1;
+($out, $err) = as_mallory('SELECT pg_catalog.count(*) FROM orders;');
+like($err, qr/tenant context required/, 'enforce: refused without tenant context');
+no_hits('enforce: refused without tenant context', $err);
+($out, $err) = as_mallory(q{BEGIN; SELECT rollout.set_tenant('acme'); SELECT pg_catalog.count(*) FROM orders;
+	SELECT pg_catalog.count(*) FROM invoices; INSERT INTO orders VALUES (100, 'acme'); DELETE FROM orders WHERE id OPERATOR(pg_catalog.=) 100; COMMIT;});
+is($out, "acme\n5\n2", 'enforce: the tenant\'s rows (and its descendants\' where included)');
+no_hits('enforce: reads and writes with tenant context (row-security qual, _tenants_for)', $err);
+($out, $err) = as_mallory(q{PREPARE q AS SELECT pg_catalog.count(*) FROM invoices; BEGIN; SELECT rollout.set_tenant('globex');
+	EXECUTE q; SELECT rollout.set_tenant('acme-web'); EXECUTE q; COMMIT;});
+is($out, "globex\n1\nacme-web\n1", 'enforce: a prepared statement across a tenant switch');
+no_hits('enforce: prepared statement across a tenant switch', $err);
+
+# bindings exist: set_tenant's binding check
+$node->safe_psql('postgres', q{SELECT rollout.bind_tenant('mallory', 'acme');});
+($out, $err) = as_mallory(q{SELECT rollout.set_tenant('acme-web');});
+is($out, 'acme-web', 'a bound role sets a tenant inside its subtree');
+no_hits('set_tenant with role bindings', $err);
+($out, $err) = as_mallory(q{SELECT rollout.set_tenant('globex');});
+like($err, qr/globex/, 'a bound role cannot set a tenant outside its subtree');
+no_hits('set_tenant refused by a binding', $err);
+
+# the audited bypass
+$node->safe_psql('postgres', q{GRANT rollout_bypass TO mallory;});
+($out, $err) = as_mallory(q{BEGIN; SELECT rollout.bypass('support ticket 1'); SELECT pg_catalog.count(*) FROM orders; COMMIT;});
+like($out, qr/10$/, 'bypass: every row');
+no_hits('bypass (audited)', $err);
+
+# utility statements on protected tables (the ProcessUtility hook)
+($out, $err) = as_mallory(q{TRUNCATE orders;});
+like($err, qr/cannot truncate protected table/, 'TRUNCATE of a protected table is refused');
+no_hits('TRUNCATE (ProcessUtility hook)', $err);
+($out, $err) = as_mallory(q{ALTER TABLE orders DISABLE ROW LEVEL SECURITY;});
+like($err, qr/cannot disable row level security on protected table/, 'DDL switching protection off is refused');
+no_hits('ALTER TABLE (ProcessUtility hook)', $err);
+
+# ---- mallory as an operator: every public function ----
+$node->safe_psql('postgres', q{GRANT rollout_operator TO mallory;});
+my @calls = (
+	[ 'resolve_version', q{SELECT rollout.resolve_version('acme-web', 'policy:prod');} ],
+	[ 'explain_version', q{SELECT pg_catalog.count(*) FROM rollout.explain_version('acme-web', 'policy:prod');} ],
+	[ 'resolve_versions (bulk)', q{SELECT pg_catalog.count(*) FROM rollout.resolve_versions('policy:prod');} ],
+	[ 'resolve_versions (listed)', q{SELECT pg_catalog.count(*) FROM rollout.resolve_versions('policy:prod', ARRAY['acme', 'globex']);} ],
+	[ 'effective_channels', q{SELECT pg_catalog.count(*) FROM rollout.effective_channels();} ],
+	[ 'flag_enabled', q{SELECT rollout.flag_enabled('acme-web', 'new-ui');} ],
+	[ 'explain_flag', q{SELECT pg_catalog.count(*) FROM rollout.explain_flag('acme-web', 'new-ui');} ],
+	[ 'resolve_cache_stats', q{SELECT rollout.resolve_version('acme', 'policy:prod'); SELECT entries FROM rollout.resolve_cache_stats();} ],
+	[ 'tick', q{SELECT rollout.tick();} ],
+	[ 'create_rollout_from_plan', q{SET pg_rollout.actor = 'planner';
+		SELECT (rollout.create_rollout_from_plan('{"rollout_id": "from-plan", "component": "policy:prod",
+		  "from_version": "2.0.0", "to_version": "3.0.0",
+		  "stages": [{"name": "s", "selection": {"method": "all"}}]}')).rollout_id;} ],
+	[ 'report_metrics', q{SELECT rollout.report_metrics('r1', '[{"tenant": "acme-web", "metric": "new_failures", "value": 1}]');} ],
+	[ 'pin and unpin', q{SELECT rollout.pin_version('acme-web', 'policy:prod', '1.0.0', 'x'); SELECT rollout.unpin_version('acme-web', 'policy:prod', 'x');} ],
+	[ 'set_flag and kill_flag', q{SELECT rollout.set_flag('new-ui', 'acme-web', false, 'x'); SELECT rollout.kill_flag('new-ui', 'x');} ],
+	[ 'tenant_path, ancestors', q{SELECT rollout.tenant_path('acme-web'); SELECT pg_catalog.count(*) FROM rollout.ancestors('acme-web');} ],
+	[ 'descendants', q{SELECT pg_catalog.count(*) FROM rollout.descendants('acme');},
+	  'SQL level: descendants() needs EXECUTE on rollout._path_upper(), granted to no role' ],
+	[ 'is_ancestor', q{SELECT rollout.is_ancestor('acme', 'acme-web');},
+	  'SQL level: is_ancestor() (SQL, no SET search_path) has an unqualified "-"; it runs as the caller' ],
+	[ 'tenant_channels, effective_channel', q{SELECT pg_catalog.count(*) FROM rollout.tenant_channels('acme-web'); SELECT rollout.effective_channel('acme-web');} ],
+	[ 'bucket, weight_key', q{SELECT rollout.bucket('\x0102030405060708', 'acme'); SELECT rollout.weight_key('\x0102030405060708', 'acme', 2);} ],
+	[ 'in_blackout, activation_hold', q{SELECT rollout.in_blackout('acme'); SELECT rollout.activation_hold('acme');},
+	  'SQL level: activation_hold() needs EXECUTE on rollout._window_open(), granted to no role' ],
+	[ 'preview, preview_summary', q{SELECT pg_catalog.count(*) FROM rollout.preview('r1'); SELECT pg_catalog.count(*) FROM rollout.preview_summary('r1');},
+	  'SQL level: preview() needs EXECUTE on rollout._selection(), granted to no role' ],
+	[ 'stage_metric, evaluate_stage, breached_trigger', q{SELECT rollout.stage_metric('r1', 1, 'new_failures'); SELECT pg_catalog.count(*) FROM rollout.evaluate_stage('r1', 1); SELECT pg_catalog.count(*) FROM rollout.breached_trigger('r1');},
+	  'SQL level: stage_metric() needs EXECUTE on rollout._stage_metric(), granted to no role' ],
+	[ 'tenant writes', q{SET pg_rollout.actor = 'op'; SELECT rollout.create_tenant('acme-new', parent_id => 'acme') IS NOT NULL;
+		SELECT rollout.update_tenant('acme-new', display_name => 'New') IS NOT NULL; SELECT rollout.suspend_tenant('acme-new', 'x') IS NOT NULL;
+		SELECT rollout.reactivate_tenant('acme-new', 'x') IS NOT NULL;} ],
+	[ 'verify_audit', q{SELECT intact FROM rollout.verify_audit();} ],
+	[ 'audit_head', q{SELECT seq OPERATOR(pg_catalog.>) 0 FROM rollout.audit_head();} ],
+	[ 'violation functions', q{SELECT pg_catalog.count(*) FROM rollout.violation_counts(); SELECT pg_catalog.count(*) FROM rollout.recent_violations(); SELECT pg_catalog.count(*) FROM rollout.bypass_counts();} ],
+	[ 'views', q{SELECT pg_catalog.count(*) FROM rollout.rollout_status; SELECT pg_catalog.count(*) FROM rollout.stage_status;
+		SELECT pg_catalog.count(*) FROM rollout.violations; SELECT pg_catalog.count(*) FROM rollout.recent_violation_log;
+		SELECT pg_catalog.count(*) FROM rollout.bypasses; SELECT pg_catalog.count(*) FROM rollout.protected_tables;
+		SELECT pg_catalog.count(*) FROM rollout.component_versions; SELECT pg_catalog.count(*) FROM rollout.pending_events;} ],
+);
+for my $c (@calls)
+{
+	($out, $err) = as_mallory($c->[1]);
+	{
+		local $TODO = $c->[2];
+		unlike($err // '', qr/ERROR/, "$c->[0] runs") or diag($err);
+	}
+	no_hits($c->[0], $err, $c->[2]);
+}
+
+$node->stop;
+done_testing();
