@@ -25,6 +25,14 @@
  * that a concurrent commit changes is always followed by that commit's
  * invalidation.
  *
+ * An invalidation can be taken in at any point where this backend takes a
+ * snapshot, locks a relation or misses a catalog cache — in the middle of a
+ * miss, of a statement resolving many tenants, of a transaction.  The rules
+ * that keep that safe (snapshot before any cache access, resets deferred
+ * while cached data is in use, tables created after the snapshot) and the
+ * memory layout (answers in their own context, freed as a whole) are
+ * described under "Cache management" below.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -86,7 +94,7 @@ typedef struct CacheEntry
 {
 	CacheKey	key;
 	bool		isnull;
-	Datum		version;		/* semver, in CacheContext */
+	Datum		version;		/* semver, in AnswerContext */
 	bool		enabled;		/* flags */
 	ResolveSource source;
 	char		source_tenant[ID_LEN];
@@ -121,7 +129,7 @@ typedef struct FlagInfo
 	char	   *rollout;
 } FlagInfo;
 
-static MemoryContext CacheContext = NULL;
+static MemoryContext CacheContext = NULL;	/* parent of the two below */
 static HTAB *answers = NULL;
 static HTAB *components = NULL;
 static HTAB *flags = NULL;
@@ -165,7 +173,6 @@ typedef struct ExplainRow
 
 typedef struct Answer
 {
-	bool		cacheable;		/* no invalidation arrived after the snapshot */
 	bool		isnull;
 	Datum		version;
 	bool		enabled;
@@ -211,48 +218,101 @@ static const char *const sql_all =
 
 /* ------------------------------------------------------------------------
  * Cache management
+ *
+ * Memory: CacheContext (a child of TopMemoryContext) has two children.
+ * AnswerContext holds the answers table and the versions copied into its
+ * entries: emptying the answers (cache full, resolve_cache_size lowered,
+ * invalidation) is one MemoryContextReset, which also deletes the hash
+ * table's own context, so an evicted answer can never leak what it owns.
+ * MetaContext holds the channels, components and flags read on misses; it
+ * is reset only by an invalidation.
+ *
+ * Invalidation at any point: the relcache callback may run whenever this
+ * backend takes in invalidation messages — when a snapshot is taken after
+ * AcceptInvalidationMessages(), when a lock is first acquired, when a
+ * catalog cache misses.  It never frees anything a computation is using:
+ * while compute_depth > 0 it only records the reset (reset_pending), done
+ * by the outermost compute_end().  Misses take their snapshot, and with it
+ * every pending invalidation, before they look at the cache at all, and
+ * create the tables afterwards (meta_ensure, answers_ensure), so they never
+ * see a table the callback has just dropped.  inval_generation counts the
+ * relevant invalidations: an answer is cached only when none arrived
+ * between its snapshot and the moment it is stored.
  * ------------------------------------------------------------------------
  */
 
-static void
-cache_reset(void)
-{
-	if (CacheContext != NULL)
-		MemoryContextReset(CacheContext);
-	answers = NULL;
-	components = NULL;
-	flags = NULL;
-	channels = NULL;
-	nchannels = -1;
-}
+static MemoryContext AnswerContext = NULL;
+static MemoryContext MetaContext = NULL;
 
 /*
- * Relcache callback.  The triggers invalidate the relcache entry of the
- * changed rollout table; any relcache invalidation of a relation in schema
- * rollout, or a reset of all (InvalidOid), empties the cache.  Looking the
- * relation's schema up here is not allowed (no catalog access in a
- * callback), so we compare against the OIDs recorded when the cache was
- * filled.
+ * Relations whose invalidation empties the cache: the tables resolution
+ * reads, recorded (by OID: no catalog access is allowed in the callback)
+ * before the first data of a cache generation is read.  nwatched == 0
+ * means "not recorded": every relcache invalidation then counts.
  */
-static Oid	watched[16];
+#define NWATCHED_MAX 16
+static Oid	watched[NWATCHED_MAX];
 static int	nwatched = 0;
 
 static int	compute_depth = 0;	/* > 0 while cached data is in use */
 static bool reset_pending = false;
 
+/* Create the cache's memory contexts (once per backend). */
+static void
+cache_contexts_ensure(void)
+{
+	if (CacheContext != NULL)
+		return;
+	CacheContext = AllocSetContextCreate(TopMemoryContext, "pg_rollout resolution cache",
+										 ALLOCSET_SMALL_SIZES);
+	AnswerContext = AllocSetContextCreate(CacheContext, "pg_rollout cached answers",
+										  ALLOCSET_DEFAULT_SIZES);
+	MetaContext = AllocSetContextCreate(CacheContext, "pg_rollout cached metadata",
+										ALLOCSET_SMALL_SIZES);
+}
+
+/* Drop every cached answer and free their memory. */
+static void
+answers_clear(void)
+{
+	if (AnswerContext != NULL)
+		MemoryContextReset(AnswerContext);
+	answers = NULL;
+}
+
+/* Drop everything: answers, channels, components, flags, watched tables. */
+static void
+cache_reset(void)
+{
+	answers_clear();
+	if (MetaContext != NULL)
+		MemoryContextReset(MetaContext);
+	components = NULL;
+	flags = NULL;
+	channels = NULL;
+	nchannels = -1;
+	nwatched = 0;
+}
+
+/*
+ * Relcache callback.  The triggers invalidate the relcache entry of the
+ * changed rollout table; any relcache invalidation of a watched relation,
+ * or a reset of all (InvalidOid), empties the cache — at once, or, while a
+ * computation uses cached data, when it ends.
+ */
 static void
 resolve_relcache_callback(Datum arg, Oid relid)
 {
-	bool		hit = !OidIsValid(relid);
+	bool		hit = !OidIsValid(relid) || nwatched == 0;
 
 	for (int i = 0; !hit && i < nwatched; i++)
 		hit = (watched[i] == relid);
-	if (hit)
-		inval_generation++;
-	if (hit && (answers != NULL || components != NULL || flags != NULL || nchannels >= 0))
+	if (!hit)
+		return;
+	inval_generation++;
+	if (answers != NULL || components != NULL || flags != NULL || nchannels >= 0)
 	{
 		stat_invalidations++;
-		/* Invalidations may arrive while a computation uses the cache. */
 		if (compute_depth > 0)
 			reset_pending = true;
 		else
@@ -277,6 +337,11 @@ compute_end(void)
 	}
 }
 
+/*
+ * Record the OIDs of the tables resolution reads.  Catalog look-ups may take
+ * in invalidations: the list is published only when complete, and until
+ * then (nwatched == 0) the callback counts every invalidation.
+ */
 static void
 record_watched(void)
 {
@@ -284,50 +349,85 @@ record_watched(void)
 		"tenant", "channel", "channel_choice", "component", "pin", "channel_release",
 		"activation", "flag", "flag_setting", "rollout"
 	};
-	Oid			nsp = get_namespace_oid("rollout", false);
+	Oid			found[NWATCHED_MAX];
+	int			n = 0;
+	Oid			nsp;
 
+	StaticAssertStmt(lengthof(tables) <= NWATCHED_MAX, "too many watched tables");
 	nwatched = 0;
+	nsp = get_namespace_oid("rollout", false);
 	for (int i = 0; i < lengthof(tables); i++)
 	{
 		Oid			relid = get_relname_relid(tables[i], nsp);
 
 		if (OidIsValid(relid))
-			watched[nwatched++] = relid;
+			found[n++] = relid;
 	}
+	memcpy(watched, found, sizeof(Oid) * n);
+	nwatched = n;
 }
 
+/*
+ * Make the metadata tables (components, flags) exist.  Only inside a
+ * computation (compute_depth > 0), after its snapshot was taken: an
+ * invalidation taken in from here on is deferred to compute_end().
+ */
 static void
-cache_ensure(void)
+meta_ensure(void)
 {
 	HASHCTL		ctl;
 
-	if (CacheContext == NULL)
-		CacheContext = AllocSetContextCreate(TopMemoryContext, "pg_rollout resolution cache",
-											 ALLOCSET_DEFAULT_SIZES);
+	Assert(compute_depth > 0);
+	cache_contexts_ensure();
+	if (nwatched == 0)
+		record_watched();
+	if (components == NULL)
+	{
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = ID_LEN;
+		ctl.entrysize = sizeof(ComponentInfo);
+		ctl.hcxt = MetaContext;
+		components = hash_create("pg_rollout components", 64, &ctl,
+								 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	if (flags == NULL)
+	{
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = ID_LEN;
+		ctl.entrysize = sizeof(FlagInfo);
+		ctl.hcxt = MetaContext;
+		flags = hash_create("pg_rollout flags", 64, &ctl,
+							HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+}
+
+/* Make the answers table exist (no catalog access, no invalidation). */
+static void
+answers_ensure(void)
+{
+	HASHCTL		ctl;
+
 	if (answers != NULL)
 		return;
-	record_watched();
-
+	cache_contexts_ensure();
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(CacheKey);
 	ctl.entrysize = sizeof(CacheEntry);
-	ctl.hcxt = CacheContext;
-	answers = hash_create("pg_rollout resolved answers", 1024, &ctl,
-						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.hcxt = AnswerContext;
+	answers = hash_create("pg_rollout resolved answers", Min(Max(pgr_resolve_cache_size, 16), 1024),
+						  &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = ID_LEN;
-	ctl.entrysize = sizeof(ComponentInfo);
-	ctl.hcxt = CacheContext;
-	components = hash_create("pg_rollout components", 64, &ctl,
-							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = ID_LEN;
-	ctl.entrysize = sizeof(FlagInfo);
-	ctl.hcxt = CacheContext;
-	flags = hash_create("pg_rollout flags", 64, &ctl,
-						HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+/*
+ * GUC assign hook of pg_rollout.resolve_cache_size: a limit below the
+ * number of answers held empties the answers now, releasing their memory
+ * (0 releases them all).  Answers are not in use while a GUC is assigned.
+ */
+static void
+assign_resolve_cache_size(int newval, void *extra)
+{
+	if (answers != NULL && hash_get_num_entries(answers) > newval)
+		answers_clear();
 }
 
 /* ------------------------------------------------------------------------
@@ -414,10 +514,12 @@ fresh_snapshot(void)
  * ------------------------------------------------------------------------
  */
 
+/* The channels, in order, cached in MetaContext. */
 static void
 load_channels(Snapshot snap)
 {
 	MemoryContext old;
+	Channel    *loaded;
 
 	if (nchannels >= 0)
 		return;
@@ -425,22 +527,24 @@ load_channels(Snapshot snap)
 			  "SELECT c.channel_id, c.ordinal, c.eligibility, c.is_default FROM rollout.channel c ORDER BY c.ordinal",
 			  0, NULL);
 	run_plan(plan_channels, NULL, NULL, snap, 0);
-	old = MemoryContextSwitchTo(CacheContext);
-	channels = palloc0(sizeof(Channel) * Max(SPI_processed, 1));
+	old = MemoryContextSwitchTo(MetaContext);
+	loaded = palloc0(sizeof(Channel) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		char	   *elig = col_text(tup, desc, 3, CacheContext);
+		char	   *elig = col_text(tup, desc, 3, MetaContext);
 
-		channels[i].id = col_text(tup, desc, 1, CacheContext);
-		channels[i].ordinal = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		channels[i].eligibility = strcmp(elig, "all") == 0 ? 'a' :
+		loaded[i].id = col_text(tup, desc, 1, MetaContext);
+		loaded[i].ordinal = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		loaded[i].eligibility = strcmp(elig, "all") == 0 ? 'a' :
 			strcmp(elig, "test_tenants") == 0 ? 't' :
 			strcmp(elig, "opt_in") == 0 ? 'o' : 's';
-		channels[i].is_default = col_bool(tup, desc, 4, &isnull);
+		loaded[i].is_default = col_bool(tup, desc, 4, &isnull);
 	}
+	/* published only once complete */
+	channels = loaded;
 	nchannels = (int) SPI_processed;
 	MemoryContextSwitchTo(old);
 }
@@ -470,11 +574,18 @@ raise_unknown_flag(const char *id)
 			 errmsg("flag \"%s\" does not exist", id)));
 }
 
+/*
+ * The data of a component: default version, channel releases and the
+ * binding of its latest live feature_flag rollout, cached in MetaContext.
+ * The entry is entered only once complete: an error (or a cancel) between
+ * the queries leaves no half-filled entry behind.
+ */
 static ComponentInfo *
 load_component(const char *id, Snapshot snap)
 {
 	ComponentInfo *ci;
-	bool		found;
+	ComponentInfo info;
+	bool		isnull;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 
@@ -492,14 +603,13 @@ load_component(const char *id, Snapshot snap)
 	if (SPI_processed == 0)
 		raise_unknown_component(id);
 
-	ci = hash_search(components, id, HASH_ENTER, &found);
-	ci->default_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-									 &found, CacheContext);
-	ci->has_default = !found;
-	ci->has_release = MemoryContextAllocZero(CacheContext, sizeof(bool) * Max(nchannels, 1));
-	ci->release = MemoryContextAllocZero(CacheContext, sizeof(Datum) * Max(nchannels, 1));
-	ci->flag_id = NULL;
-	ci->flag_rollout = NULL;
+	memset(&info, 0, sizeof(info));
+	strlcpy(info.id, id, ID_LEN);
+	info.default_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+									  &isnull, MetaContext);
+	info.has_default = !isnull;
+	info.has_release = MemoryContextAllocZero(MetaContext, sizeof(bool) * Max(nchannels, 1));
+	info.release = MemoryContextAllocZero(MetaContext, sizeof(Datum) * Max(nchannels, 1));
 
 	keep_plan(&plan_releases,
 			  "SELECT r.channel_id, r.version FROM rollout.channel_release r WHERE r.component_id OPERATOR(pg_catalog.=) $1",
@@ -509,12 +619,11 @@ load_component(const char *id, Snapshot snap)
 	{
 		char	   *ch = col_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, CurrentMemoryContext);
 		int			idx = channel_index(ch);
-		bool		isnull;
 
 		if (idx < 0)
 			continue;
-		ci->release[idx] = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, CacheContext);
-		ci->has_release[idx] = !isnull;
+		info.release[idx] = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, MetaContext);
+		info.has_release[idx] = !isnull;
 	}
 
 	keep_plan(&plan_binding,
@@ -526,20 +635,22 @@ load_component(const char *id, Snapshot snap)
 	run_plan(plan_binding, values, NULL, snap, 1);
 	if (SPI_processed == 1)
 	{
-		bool		isnull;
-
-		ci->flag_id = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, CacheContext);
-		ci->flag_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, CacheContext);
-		ci->flag_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull, CacheContext);
+		info.flag_id = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, MetaContext);
+		info.flag_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, MetaContext);
+		info.flag_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull, MetaContext);
 	}
+
+	ci = hash_search(components, id, HASH_ENTER, NULL);
+	*ci = info;
 	return ci;
 }
 
+/* The data of a flag, cached in MetaContext (entered once complete). */
 static FlagInfo *
 load_flag(const char *id, Snapshot snap)
 {
 	FlagInfo   *fi;
-	bool		found;
+	FlagInfo	info;
 	bool		isnull;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
@@ -565,11 +676,14 @@ load_flag(const char *id, Snapshot snap)
 		raise_unknown_flag(id);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	fi = hash_search(flags, id, HASH_ENTER, &found);
-	fi->default_enabled = col_bool(tup, desc, 1, &isnull);
-	fi->killed = col_bool(tup, desc, 2, &isnull);
-	fi->component = col_text(tup, desc, 3, CacheContext);
-	fi->rollout = col_text(tup, desc, 4, CacheContext);
+	memset(&info, 0, sizeof(info));
+	strlcpy(info.id, id, ID_LEN);
+	info.default_enabled = col_bool(tup, desc, 1, &isnull);
+	info.killed = col_bool(tup, desc, 2, &isnull);
+	info.component = col_text(tup, desc, 3, MetaContext);
+	info.rollout = col_text(tup, desc, 4, MetaContext);
+	fi = hash_search(flags, id, HASH_ENTER, NULL);
+	*fi = info;
 	return fi;
 }
 
@@ -990,23 +1104,30 @@ make_key(CacheKey *key, char kind, const char *subject, const char *tenant)
 }
 
 /*
- * Compute an answer (version or flag) without the cache; with explain, the
- * candidates are appended there (in the caller's memory context).
+ * Compute an answer (version or flag) without the answers cache; with
+ * explain, the candidates are appended there (in the caller's memory
+ * context).  The answer is in the caller's memory context.  *generation is
+ * set to inval_generation as it was when the snapshot was taken: the answer
+ * may be cached only while inval_generation still has that value.
+ *
+ * Order matters: the snapshot is taken, and pending invalidations taken in
+ * (which may empty the cache right away), before any cached data is looked
+ * at; from compute_begin() on, an invalidation only marks the cache for a
+ * reset at compute_end(), so the channels, components and flags in use stay
+ * valid until the answer is copied out.
  */
 static void
-compute(char kind, const char *subject, const char *tenant, Answer *ans, List **explain)
+compute(char kind, const char *subject, const char *tenant, Answer *ans, List **explain,
+		uint64 *generation)
 {
 	Snapshot	snap;
 	Level		levels[MAX_DEPTH];
 	int			n;
 	MemoryContext caller = CurrentMemoryContext;
 
-	uint64		generation;
-
 	pgr_require_preload("version resolution");
-	cache_ensure();
 	snap = fresh_snapshot();
-	generation = inval_generation;
+	*generation = inval_generation;
 	compute_begin();
 	PG_TRY();
 	{
@@ -1015,6 +1136,7 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
+		meta_ensure();
 		load_channels(snap);
 		if (kind == 'v')
 		{
@@ -1044,13 +1166,6 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 		MemoryContextSwitchTo(old);
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
-
-		/*
-		 * An invalidation that arrived after the snapshot was taken (when a
-		 * table was first locked, say) may stand for a commit the snapshot
-		 * does not see: such an answer is returned but not cached.
-		 */
-		ans->cacheable = (generation == inval_generation);
 	}
 	PG_FINALLY();
 	{
@@ -1060,13 +1175,18 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 	PG_END_TRY();
 }
 
-/* Cached look-up; the answer's version (if any) is valid until the cache resets. */
+/*
+ * Cached look-up.  On a hit the answer's version points into the cache: it
+ * is valid until this backend next takes in invalidations, so the caller
+ * copies it before doing anything else.
+ */
 static void
 lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 {
 	CacheKey	key;
 	CacheEntry *e;
 	bool		found;
+	uint64		generation;
 	bool		cacheable = pgr_resolve_cache_size > 0 && make_key(&key, kind, subject, tenant);
 
 	if (cacheable && answers != NULL)
@@ -1084,17 +1204,19 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 		}
 	}
 	stat_misses++;
-	compute(kind, subject, tenant, ans, NULL);
-	if (!cacheable || !ans->cacheable)
+	compute(kind, subject, tenant, ans, NULL, &generation);
+
+	/*
+	 * An invalidation that arrived after the snapshot was taken (when a
+	 * table was first locked, say) may stand for a commit the snapshot does
+	 * not see: such an answer is returned but not cached.  Nothing from here
+	 * to the insertion takes in invalidations.
+	 */
+	if (!cacheable || generation != inval_generation || pgr_resolve_cache_size <= 0)
 		return;
-	cache_ensure();
-	if (hash_get_num_entries(answers) >= pgr_resolve_cache_size)
-	{
-		/* full: start over rather than track recency */
-		hash_destroy(answers);
-		answers = NULL;
-		cache_ensure();
-	}
+	if (answers != NULL && hash_get_num_entries(answers) >= pgr_resolve_cache_size)
+		answers_clear();		/* full: start over rather than track recency */
+	answers_ensure();
 	e = hash_search(answers, &key, HASH_ENTER, &found);
 	e->isnull = ans->isnull;
 	e->enabled = ans->enabled;
@@ -1102,7 +1224,7 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 	e->version = (Datum) 0;
 	if (!e->isnull && kind == 'v')
 	{
-		MemoryContext old = MemoryContextSwitchTo(CacheContext);
+		MemoryContext old = MemoryContextSwitchTo(AnswerContext);
 
 		e->version = datumCopy(ans->version, false, -1);
 		MemoryContextSwitchTo(old);
@@ -1154,8 +1276,10 @@ explain_common(FunctionCallInfo fcinfo, char kind)
 	ListCell   *lc;
 	int			step = 0;
 
+	uint64		generation;
+
 	InitMaterializedSRF(fcinfo, 0);
-	compute(kind, subject, tenant, &ans, &rows);
+	compute(kind, subject, tenant, &ans, &rows, &generation);
 	foreach(lc, rows)
 	{
 		ExplainRow *r = lfirst(lc);
@@ -1241,7 +1365,7 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 	MemoryContext levelcxt[MAX_DEPTH];
 	Level		levels[MAX_DEPTH];
 
-	cache_ensure();
+	/* the snapshot first: see compute() */
 	snap = fresh_snapshot();
 	walkcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_rollout bulk resolution", ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < MAX_DEPTH; i++)
@@ -1261,6 +1385,7 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
+		meta_ensure();
 		load_channels(snap);
 		if (component)
 		{
@@ -1436,7 +1561,7 @@ pgr_resolve_init(void)
 							&pgr_resolve_cache_size,
 							100000, 0, INT_MAX / 2,
 							PGC_USERSET, 0,
-							NULL, NULL, NULL);
+							NULL, assign_resolve_cache_size, NULL);
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(resolve_relcache_callback, (Datum) 0);
