@@ -90,6 +90,7 @@ GRANT EXECUTE ON FUNCTION rollout.add_stage(text, text, text, text[], numeric, t
                                             boolean, text, boolean) TO rollout_operator;
 --@function rollout._stage_gate
 REVOKE ALL ON FUNCTION rollout._stage_gate(rollout.rollout_stage) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout._stage_gate(rollout.rollout_stage) TO rollout_viewer;
 --@function rollout.evaluate_stage
 DROP FUNCTION rollout.preview_summary(text);
 --@function rollout.preview_summary
@@ -104,3 +105,16 @@ SELECT s.rollout_id, s.stage_no, s.name, s.method, s.percent, s.weight_by, s.sta
 COMMENT ON VIEW rollout.stage_status IS 'every stage of every rollout with its status, timing, activations, latest evaluation and what lets it pass';
 COMMENT ON COLUMN rollout.stage_status.passes_on IS
     'what the stage needs to pass when due: criteria (met, with samples), triggers (a fresh sample and no breach), time (nothing: pass_without_metrics), samples (a fresh sample)';
+
+-- Viewer functions that call internal helpers with the caller's rights
+-- (descendants, activation_hold, preview, stage_metric) failed for a plain
+-- rollout_viewer; invoker SQL functions qualify every operator.
+GRANT EXECUTE ON FUNCTION rollout._path_upper(text[]) TO rollout_viewer;
+GRANT EXECUTE ON FUNCTION rollout._window_open(integer[], time, time, text, timestamptz) TO rollout_viewer;
+GRANT EXECUTE ON FUNCTION rollout._weight(jsonb, text), rollout._eligible(text), rollout._selection(text, integer)
+    TO rollout_viewer;
+GRANT EXECUTE ON FUNCTION rollout._stage_metric(text, integer, text) TO rollout_viewer;
+--@function rollout._path_upper
+--@function rollout.descendants
+--@function rollout.is_ancestor
+--@function rollout._weight

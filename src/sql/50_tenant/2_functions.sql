@@ -39,7 +39,7 @@ CREATE FUNCTION rollout._path_upper(path text[])
 RETURNS text[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
-    SELECT path[1:pg_catalog.cardinality(path) - 1]
+    SELECT path[1:pg_catalog.cardinality(path) OPERATOR(pg_catalog.-) 1]
            OPERATOR(pg_catalog.||) (path[pg_catalog.cardinality(path)] OPERATOR(pg_catalog.||) pg_catalog.chr(1))
 $$;
 COMMENT ON FUNCTION rollout._path_upper(text[]) IS 'internal: exclusive upper bound of the path range of a subtree';
@@ -64,13 +64,15 @@ AS $$
     -- bitmap scan plus a sort of text[] paths.
     WITH a AS MATERIALIZED (SELECT rollout.tenant_path($1) AS p)
     SELECT d.tenant_id, d.parent_id, d.kind, d.display_name, d.status,
-           pg_catalog.cardinality(d.path) - 1,
-           pg_catalog.cardinality(d.path) - (SELECT pg_catalog.cardinality(a.p) FROM a)
+           pg_catalog.cardinality(d.path) OPERATOR(pg_catalog.-) 1,
+           pg_catalog.cardinality(d.path) OPERATOR(pg_catalog.-) (SELECT pg_catalog.cardinality(a.p) FROM a)
       FROM rollout.tenant d
      WHERE d.path OPERATOR(pg_catalog.>=) (SELECT a.p FROM a)
        AND d.path OPERATOR(pg_catalog.<) (SELECT rollout._path_upper(a.p) FROM a)
        AND ($2 OR d.path OPERATOR(pg_catalog.<>) (SELECT a.p FROM a))
-       AND ($3 IS NULL OR pg_catalog.cardinality(d.path) - (SELECT pg_catalog.cardinality(a.p) FROM a) <= $3)
+       AND ($3 IS NULL
+            OR pg_catalog.cardinality(d.path) OPERATOR(pg_catalog.-) (SELECT pg_catalog.cardinality(a.p) FROM a)
+               OPERATOR(pg_catalog.<=) $3)
      ORDER BY d.path
 $$;
 COMMENT ON FUNCTION rollout.descendants(text, boolean, integer) IS
@@ -80,7 +82,7 @@ CREATE FUNCTION rollout.is_ancestor(ancestor_id text, tenant_id text)
 RETURNS boolean
 LANGUAGE sql STABLE
 AS $$
-    SELECT $1 OPERATOR(pg_catalog.=) ANY (p[1:pg_catalog.cardinality(p) - 1])
+    SELECT $1 OPERATOR(pg_catalog.=) ANY (p[1:pg_catalog.cardinality(p) OPERATOR(pg_catalog.-) 1])
       FROM (SELECT rollout.tenant_path($2) AS p OFFSET 0) a
 $$;
 COMMENT ON FUNCTION rollout.is_ancestor(text, text) IS 'true when ancestor_id is a proper ancestor of tenant_id';
@@ -547,3 +549,5 @@ GRANT EXECUTE ON FUNCTION
     rollout.move_tenant(text, text, text),
     rollout.decommission_tenant(text, text, boolean)
 TO rollout_admin;
+-- Internal helpers that descendants() calls with the caller's rights.
+GRANT EXECUTE ON FUNCTION rollout._path_upper(text[]) TO rollout_viewer;

@@ -220,3 +220,5 @@ GRANT EXECUTE ON FUNCTION
     rollout.in_blackout(text, timestamptz),
     rollout.activation_hold(text, timestamptz)
 TO rollout_viewer;
+-- Internal helpers that activation_hold() calls with the caller's rights.
+GRANT EXECUTE ON FUNCTION rollout._window_open(integer[], time, time, text, timestamptz) TO rollout_viewer;

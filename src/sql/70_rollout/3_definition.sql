@@ -490,3 +490,5 @@ GRANT EXECUTE ON FUNCTION
     rollout.add_trigger(text, text, numeric),
     rollout.add_canary_stages(text, numeric, numeric, interval, jsonb)
 TO rollout_operator;
+-- Called with the caller's rights by stage_status, preview_summary and evaluate_stage.
+GRANT EXECUTE ON FUNCTION rollout._stage_gate(rollout.rollout_stage) TO rollout_viewer;

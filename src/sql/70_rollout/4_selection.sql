@@ -23,10 +23,11 @@ CREATE FUNCTION rollout._weight(attributes jsonb, weight_by text)
 RETURNS double precision
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN pg_catalog.jsonb_typeof($1 -> $2) IS DISTINCT FROM 'number' THEN 0
-                WHEN ($1 ->> $2)::numeric OPERATOR(pg_catalog.<=) 1e-300 THEN 0
-                WHEN ($1 ->> $2)::numeric OPERATOR(pg_catalog.>=) 1e300 THEN 1e300
-                ELSE ($1 ->> $2)::double precision END
+    SELECT CASE WHEN (pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) $2) OPERATOR(pg_catalog.=) 'number') IS NOT TRUE
+                THEN 0
+                WHEN ($1 OPERATOR(pg_catalog.->>) $2)::numeric OPERATOR(pg_catalog.<=) 1e-300 THEN 0
+                WHEN ($1 OPERATOR(pg_catalog.->>) $2)::numeric OPERATOR(pg_catalog.>=) 1e300 THEN 1e300
+                ELSE ($1 OPERATOR(pg_catalog.->>) $2)::double precision END
 $$;
 COMMENT ON FUNCTION rollout._weight(jsonb, text) IS
     'internal: a numeric tenant attribute as a weight: 0 when absent, not a number, negative or below 1e-300; at most 1e300, so sums cannot overflow';
@@ -259,3 +260,5 @@ GRANT EXECUTE ON FUNCTION
     rollout.preview(text),
     rollout.preview_summary(text)
 TO rollout_viewer;
+-- Internal helpers that preview() and preview_summary() calls with the caller's rights.
+GRANT EXECUTE ON FUNCTION rollout._weight(jsonb, text), rollout._eligible(text), rollout._selection(text, integer) TO rollout_viewer;

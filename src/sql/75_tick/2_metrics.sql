@@ -245,3 +245,5 @@ GRANT EXECUTE ON FUNCTION
     rollout.report_metrics(text, text[], text[], double precision[], text),
     rollout.report_metrics(text, jsonb, text)
 TO rollout_operator;
+-- Internal helpers that stage_metric() calls with the caller's rights.
+GRANT EXECUTE ON FUNCTION rollout._stage_metric(text, integer, text) TO rollout_viewer;
