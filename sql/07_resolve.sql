@@ -179,3 +179,19 @@ SELECT count(*) AS tenants, count(*) FILTER (WHERE c.channel_id = rollout.effect
 SELECT rollout_id, channel_id FROM rollout.create_rollout('svc-4', 'svc', '1.1.0', '2.0.0', channel_id => 'candidate');
 SELECT name FROM rollout.add_stage('svc-4', 'everyone', 'all');
 SELECT tenant_id FROM rollout.preview('svc-4') ORDER BY 1;
+
+-- The tables whose changes empty the cache are declared once, by the
+-- invalidate_resolution triggers: DDL on another table keeps the cache, a
+-- change to a watched table empties it.
+CREATE TABLE unrelated_table (x integer);
+SELECT rollout.resolve_version('acme-web', 'svc') IS NOT NULL AS cached;
+SELECT invalidations AS inval_before FROM rollout.resolve_cache_stats() \gset
+ALTER TABLE unrelated_table ADD COLUMN y integer;
+SELECT rollout.resolve_version('acme-web', 'svc') IS NOT NULL AS cached;
+SELECT invalidations - :inval_before AS after_unrelated_ddl FROM rollout.resolve_cache_stats();
+SELECT count(*) FROM rollout.pin_version('acme-web', 'svc', '1.0.0', 'hold');
+SELECT rollout.resolve_version('acme-web', 'svc') AS pinned;
+SELECT invalidations - :inval_before > 0 AS after_pin FROM rollout.resolve_cache_stats();
+SELECT string_agg(DISTINCT c.relname, ' ' ORDER BY c.relname) AS watched
+  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+ WHERE t.tgfoid = 'rollout._invalidate_resolution()'::regprocedure;

@@ -37,18 +37,26 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "parser/parse_func.h"
 #include "storage/sinval.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -58,6 +66,7 @@
 #include "utils/tuplestore.h"
 
 #include "pg_rollout.h"
+#include "pgr_limits.h"
 #include "resolve.h"
 
 #define ID_LEN 64				/* ids are at most 63 bytes (CHECK constraints) */
@@ -247,8 +256,11 @@ static MemoryContext MetaContext = NULL;
 /*
  * Relations whose invalidation empties the cache: the tables resolution
  * reads, recorded (by OID: no catalog access is allowed in the callback)
- * before the first data of a cache generation is read.  nwatched == 0
- * means "not recorded": every relcache invalidation then counts.
+ * before the first data of a cache generation is read.  They are declared
+ * once, in SQL: the tables that carry a trigger calling
+ * rollout._invalidate_resolution() (src/sql/72_resolve/4_invalidation.sql);
+ * record_watched() finds them through pg_depend.  nwatched == 0 means "not
+ * recorded": every relcache invalidation then counts.
  */
 #define NWATCHED_MAX 16
 static Oid	watched[NWATCHED_MAX];
@@ -345,24 +357,63 @@ compute_end(void)
 static void
 record_watched(void)
 {
-	static const char *const tables[] = {
-		"tenant", "channel", "channel_choice", "component", "pin", "channel_release",
-		"activation", "flag", "flag_setting", "rollout"
-	};
 	Oid			found[NWATCHED_MAX];
 	int			n = 0;
-	Oid			nsp;
+	Oid			fn;
+	Relation	dep;
+	Relation	trig;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
 
-	StaticAssertStmt(lengthof(tables) <= NWATCHED_MAX, "too many watched tables");
 	nwatched = 0;
-	nsp = get_namespace_oid("rollout", false);
-	for (int i = 0; i < lengthof(tables); i++)
-	{
-		Oid			relid = get_relname_relid(tables[i], nsp);
+	fn = LookupFuncName(list_make2(makeString(PGR_SCHEMA), makeString("_invalidate_resolution")),
+						0, NULL, true);
+	if (!OidIsValid(fn))
+		return;
 
-		if (OidIsValid(relid))
-			found[n++] = relid;
+	/* the triggers that call it (they depend on it), and their tables */
+	dep = table_open(DependRelationId, AccessShareLock);
+	trig = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ProcedureRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(fn));
+	scan = systable_beginscan(dep, DependReferenceIndexId, true, NULL, 2, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+		ScanKeyData tkey;
+		SysScanDesc tscan;
+		HeapTuple	ttup;
+		Oid			relid = InvalidOid;
+		bool		seen = false;
+
+		if (d->classid != TriggerRelationId)
+			continue;
+		ScanKeyInit(&tkey, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(d->objid));
+		tscan = systable_beginscan(trig, TriggerOidIndexId, true, NULL, 1, &tkey);
+		if (HeapTupleIsValid(ttup = systable_getnext(tscan)))
+			relid = ((Form_pg_trigger) GETSTRUCT(ttup))->tgrelid;
+		systable_endscan(tscan);
+		for (int i = 0; i < n && !seen; i++)
+			seen = (found[i] == relid);
+		if (!OidIsValid(relid) || seen)
+			continue;
+		if (n == NWATCHED_MAX)
+		{
+			/* more than we can hold: leave nwatched 0, every invalidation counts */
+			n = -1;
+			break;
+		}
+		found[n++] = relid;
 	}
+	systable_endscan(scan);
+	table_close(trig, AccessShareLock);
+	table_close(dep, AccessShareLock);
+	if (n <= 0)
+		return;
 	memcpy(watched, found, sizeof(Oid) * n);
 	nwatched = n;
 }
