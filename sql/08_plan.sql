@@ -397,3 +397,13 @@ SELECT rollout_id, strategy, status, (SELECT count(*) FROM rollout.rollout_stage
   FROM rollout.rollout r ORDER BY rollout_id;
 SELECT * FROM test_stored();
 DROP ROLE regress_plan_operator;
+
+-- A number that underflows double precision is refused where it stands,
+-- not stored as 0 (numbers inside strings are text).
+\set VERBOSITY default
+SELECT rollout.create_rollout_from_plan('{"rollout_id": "tiny", "policy_set": "production",
+  "from_version": "1.0.0", "to_version": "2.0.0", "description": "1e-400 in a string is text",
+  "stages": [{"name": "all", "selection": {"method": "all"},
+              "success_criteria": {"max_error_rate": 1e-400}}]}');
+\set VERBOSITY terse
+SELECT count(*) AS nothing_stored FROM rollout.rollout WHERE rollout_id = 'tiny';

@@ -29,6 +29,9 @@
  */
 #include "postgres.h"
 
+#include <float.h>
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -1369,6 +1372,69 @@ create_from_plan(const RolloutPlan *plan, text *doc, Oid fn_oid)
 	return row;
 }
 
+/*
+ * Refuse a number that jansson read silently as 0 or as a denormal: it
+ * accepts an underflow such as 1e-400, which would be stored as 0.  The
+ * text is already known to be valid JSON; numbers are the tokens outside
+ * strings that start with '-' or a digit.
+ */
+static void
+check_number_range(const char *s, size_t len)
+{
+	int			line = 1;
+	int			column = 1;
+	size_t		i = 0;
+
+	while (i < len)
+	{
+		char		c = s[i];
+
+		if (c == '"')
+		{
+			/* skip the string, escapes included */
+			for (i++, column++; i < len && s[i] != '"'; i++)
+			{
+				if (s[i] == '\\' && i + 1 < len)
+					i++;
+				if (((unsigned char) s[i] & 0xC0) != 0x80)
+					column++;
+			}
+			i++;
+			column++;
+			continue;
+		}
+		if (c == '-' || (c >= '0' && c <= '9'))
+		{
+			size_t		start = i;
+			char	   *token;
+			double		v;
+
+			while (i < len && strchr("+-0123456789.eE", s[i]) != NULL)
+				i++;
+			token = pnstrdup(s + start, i - start);
+			errno = 0;
+			v = strtod(token, NULL);
+			if ((errno == ERANGE && fabs(v) < 1.0) || (v != 0.0 && fabs(v) < DBL_MIN))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("invalid rollout plan: number %s is out of range", token),
+						 errdetail("Line %d, column %d.", line, column),
+						 errhint("A number in a plan must fit a double precision value; write 0 for zero.")));
+			pfree(token);
+			column += (int) (i - start);
+			continue;
+		}
+		if (c == '\n')
+		{
+			line++;
+			column = 1;
+		}
+		else if (((unsigned char) c & 0xC0) != 0x80)
+			column++;
+		i++;
+	}
+}
+
 PG_FUNCTION_INFO_V1(pgr_create_rollout_from_plan);
 
 /*
@@ -1420,6 +1486,7 @@ pgr_create_rollout_from_plan(PG_FUNCTION_ARGS)
 	/* jansson allocates with malloc: free the tree however validation ends */
 	PG_TRY();
 	{
+		check_number_range(utf8, utf8_len);
 		parse_plan(root, &plan);
 	}
 	PG_FINALLY();
