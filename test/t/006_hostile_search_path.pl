@@ -345,6 +345,12 @@ my @calls = (
 		SELECT rollout.update_tenant('acme-new', display_name => 'New') IS NOT NULL; SELECT rollout.suspend_tenant('acme-new', 'x') IS NOT NULL;
 		SELECT rollout.reactivate_tenant('acme-new', 'x') IS NOT NULL;} ],
 	[ 'verify_audit', q{SELECT intact FROM rollout.verify_audit();} ],
+	[ 'verify_state', q{SELECT pg_catalog.count(*) FROM rollout.verify_state();} ],
+	[ 'health and metrics views', q{SELECT pg_catalog.count(*) FROM rollout.health();
+		SELECT pg_catalog.count(*) FROM rollout.metrics_rollouts; SELECT pg_catalog.count(*) FROM rollout.metrics_rollout_progress;
+		SELECT pg_catalog.count(*) FROM rollout.metrics_activations; SELECT pg_catalog.count(*) FROM rollout.metrics_tick;
+		SELECT pg_catalog.count(*) FROM rollout.metrics_events; SELECT pg_catalog.count(*) FROM rollout.metrics_violations;
+		SELECT pg_catalog.count(*) FROM rollout.metrics_bypasses; SELECT pg_catalog.count(*) FROM rollout.metrics_state;} ],
 	[ 'audit_head', q{SELECT seq OPERATOR(pg_catalog.>) 0 FROM rollout.audit_head();} ],
 	[ 'violation functions', q{SELECT pg_catalog.count(*) FROM rollout.violation_counts(); SELECT pg_catalog.count(*) FROM rollout.recent_violations(); SELECT pg_catalog.count(*) FROM rollout.bypass_counts();} ],
 	[ 'views', q{SELECT pg_catalog.count(*) FROM rollout.rollout_status; SELECT pg_catalog.count(*) FROM rollout.stage_status;

@@ -23,3 +23,28 @@ COMMENT ON SEQUENCE rollout.metric_sample_seq IS 'ids of rollout.metric_sample';
 
 -- Privileges of the objects above.
 GRANT SELECT ON rollout.metric_sample TO rollout_viewer;
+
+-- The tick ledger: one row per tick() call that returned (a call that fails
+-- as a whole leaves none), so "is the scheduler alive" is a query whatever
+-- runs the tick.  tick() deletes rows older than 7 days as it goes.
+CREATE SEQUENCE rollout.tick_log_seq;
+CREATE TABLE rollout.tick_log (
+    tick_id      bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.tick_log_seq'),
+    started_at   timestamptz NOT NULL,
+    finished_at  timestamptz NOT NULL,
+    max_rollouts integer     NOT NULL,
+    rollouts     integer     NOT NULL,
+    actions      integer     NOT NULL,
+    errors       integer     NOT NULL,
+    ran_by       text        NOT NULL
+);
+CREATE INDEX tick_log_started_idx ON rollout.tick_log (started_at);
+SELECT pg_catalog.pg_extension_config_dump('rollout.tick_log', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.tick_log_seq', '');
+COMMENT ON TABLE rollout.tick_log IS
+    'one row per completed rollout.tick() call: when, how long, rollouts handled, actions and errors (kept 7 days)';
+COMMENT ON COLUMN rollout.tick_log.rollouts IS 'due rollouts the call handled';
+COMMENT ON COLUMN rollout.tick_log.actions IS 'rows the call returned (stages advanced, extended, rolled back, ...)';
+COMMENT ON COLUMN rollout.tick_log.errors IS 'rollouts whose step failed (paused or left for the next tick)';
+COMMENT ON SEQUENCE rollout.tick_log_seq IS 'ids of rollout.tick_log';
+GRANT SELECT ON rollout.tick_log TO rollout_viewer;

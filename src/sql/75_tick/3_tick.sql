@@ -173,6 +173,12 @@ DECLARE
     r rollout.rollout;
     err_state text;
     err_message text;
+    started timestamptz := pg_catalog.clock_timestamp();
+    n_rollouts integer := 0;
+    n_actions integer := 0;
+    n_errors integer := 0;
+    n integer;
+    id bigint;
 BEGIN
     IF max_rollouts IS NULL OR max_rollouts < 1 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -189,13 +195,25 @@ BEGIN
     LOOP
         -- Each rollout in its own subtransaction: one that fails does not
         -- stop the others (src/sql/75_tick/3_tick.sql, _tick_failed).
+        n_rollouts := n_rollouts + 1;
         BEGIN
             RETURN QUERY SELECT * FROM rollout._tick_one(r);
+            GET DIAGNOSTICS n = ROW_COUNT;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
             RETURN QUERY SELECT * FROM rollout._tick_failed(r.rollout_id, err_state, err_message);
+            GET DIAGNOSTICS n = ROW_COUNT;
+            n_errors := n_errors + 1;
         END;
+        n_actions := n_actions + n;
     END LOOP;
+    -- the ledger, and its retention every hundredth call
+    INSERT INTO rollout.tick_log (started_at, finished_at, max_rollouts, rollouts, actions, errors, ran_by)
+    VALUES (started, clock_timestamp(), max_rollouts, n_rollouts, n_actions, n_errors, rollout._actor())
+    RETURNING tick_id INTO id;
+    IF id % 100 = 0 THEN
+        DELETE FROM rollout.tick_log l WHERE l.started_at < now() - interval '7 days';
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION rollout.tick(integer) IS

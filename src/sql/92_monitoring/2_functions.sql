@@ -1,0 +1,98 @@
+-- Monitoring: rollout.health(), one row per check, for people (psql) and
+-- for probes.  Cheap: no walk of the audit chain, no resolution.  SECURITY
+-- DEFINER so that pg_monitor can call it: it shows counts and states, no
+-- tenant's data.
+
+CREATE FUNCTION rollout.health()
+RETURNS TABLE (check_name text, status text, detail text, hint text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    installed text;
+    available text;
+    due bigint;
+    oldest timestamptz;
+    last_tick timestamptz;
+    pending bigint;
+    oldest_event timestamptz;
+    waiting bigint;
+    mode text := coalesce(current_setting('pg_rollout.enforcement_mode', true), 'unknown');
+BEGIN
+    check_name := 'library';
+    IF rollout.preloaded() THEN
+        status := 'ok'; detail := 'pg_rollout is in shared_preload_libraries'; hint := NULL;
+    ELSE
+        status := 'critical'; detail := 'pg_rollout is not preloaded: state changes and resolution fail';
+        hint := 'Add pg_rollout to shared_preload_libraries and restart the server.';
+    END IF;
+    RETURN NEXT;
+
+    check_name := 'schema version';
+    SELECT e.extversion, a.default_version INTO installed, available
+      FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_available_extensions a ON a.name = e.extname
+     WHERE e.extname = 'pg_rollout';
+    IF installed IS NOT DISTINCT FROM available THEN
+        status := 'ok'; detail := format('schema %s, the installed library''s default', installed); hint := NULL;
+    ELSE
+        status := 'warning';
+        detail := format('schema %s, but the installed scripts are for %s', installed, available);
+        hint := 'Run ALTER EXTENSION pg_rollout UPDATE.';
+    END IF;
+    RETURN NEXT;
+
+    check_name := 'tick';
+    SELECT count(*), min(r.next_due_at) INTO due, oldest
+      FROM rollout.rollout r WHERE r.status = 'running' AND r.next_due_at <= now();
+    SELECT max(l.finished_at) INTO last_tick FROM rollout.tick_log l;
+    IF due > 0 AND oldest < now() - interval '5 minutes' THEN
+        status := 'critical';
+        detail := format('%s rollout(s) due, the oldest for %s; last tick %s', due,
+                         date_trunc('second', now() - oldest), coalesce(last_tick::text, 'never'));
+        hint := 'Schedule it: SELECT cron.schedule(''rollout-tick'', ''* * * * *'', ''SELECT rollout.tick()'').';
+    ELSIF due > 0 THEN
+        status := 'ok'; detail := format('%s rollout(s) due since less than 5 minutes', due); hint := NULL;
+    ELSE
+        status := 'ok'; detail := format('nothing due; last tick %s', coalesce(last_tick::text, 'never')); hint := NULL;
+    END IF;
+    RETURN NEXT;
+
+    check_name := 'waiting for a person';
+    SELECT count(*) INTO waiting FROM rollout.rollout r
+     WHERE r.status IN ('paused', 'failed')
+        OR (r.status = 'running' AND EXISTS (SELECT 1 FROM rollout.rollout_stage s
+                                              WHERE s.rollout_id = r.rollout_id AND s.stage_no = r.current_stage
+                                                AND s.status = 'passed'));
+    IF waiting > 0 THEN
+        status := 'warning';
+        detail := format('%s rollout(s) paused, failed or waiting for advance_rollout', waiting);
+        hint := 'See SELECT * FROM rollout.rollout_status WHERE status <> ''completed''.';
+    ELSE
+        status := 'ok'; detail := 'no rollout waits for a person'; hint := NULL;
+    END IF;
+    RETURN NEXT;
+
+    check_name := 'event outbox';
+    SELECT count(*), min(e.created_at) INTO pending, oldest_event FROM rollout.event_outbox e WHERE e.acked_at IS NULL;
+    IF pending > 0 AND oldest_event < now() - interval '10 minutes' THEN
+        status := 'warning';
+        detail := format('%s pending event(s), the oldest from %s ago', pending, date_trunc('second', now() - oldest_event));
+        hint := 'Is the notifier running?  It acknowledges with rollout.ack_events().';
+    ELSE
+        status := 'ok'; detail := format('%s pending event(s)', pending); hint := NULL;
+    END IF;
+    RETURN NEXT;
+
+    check_name := 'enforcement';
+    status := CASE WHEN mode IN ('enforce', 'selective', 'log_only') THEN 'ok' ELSE 'warning' END;
+    detail := format('pg_rollout.enforcement_mode = %s in this session', mode);
+    hint := CASE WHEN status = 'ok' THEN NULL ELSE 'Tenant isolation is off: set pg_rollout.enforcement_mode.' END;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION rollout.health() IS
+    'one row per check (library preloaded, schema version, tick fresh while rollouts are due, rollouts waiting for a person, event outbox drained, enforcement mode) with ok / warning / critical, a detail and a hint';
+
+-- Privileges of the objects above.
+REVOKE ALL ON FUNCTION rollout.health() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout.health() TO rollout_viewer, pg_monitor;
