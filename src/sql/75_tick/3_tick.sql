@@ -133,8 +133,8 @@ $$;
 COMMENT ON FUNCTION rollout._tick_one(rollout.rollout) IS 'internal: the scheduler''s work for one locked running rollout';
 
 -- A rollout whose step failed inside tick(): its work was rolled back (a
--- subtransaction).  A transient failure (serialization, deadlock, lock or
--- statement timeout, class 40 / 55P03 / 57014) leaves it running, to be
+-- subtransaction).  A transient failure (serialization failure or
+-- deadlock, class 40; lock not available, 55P03) leaves it running, to be
 -- retried by the next tick; any other pauses it with the error as its
 -- status reason, so that a person looks before it goes on (resume_rollout).
 -- Either way the failure is an event, audited and notified.
@@ -145,7 +145,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    transient boolean := err_state LIKE '40%' OR err_state IN ('55P03', '57014');
+    transient boolean := err_state LIKE '40%' OR err_state = '55P03';
     why text := format('tick failed: %s (SQLSTATE %s)', err_message, err_state);
     r rollout.rollout;
 BEGIN
