@@ -76,6 +76,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
+#include "utils/portal.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -124,6 +125,20 @@ static char *current_tenant_guc = NULL;
 static bool require_binding = false;
 static bool bypass_requires_reason = true;
 
+/* pg_rollout.session_tenant: may set_tenant(..., local => false) be used? */
+typedef enum SessionTenant
+{
+	SESSION_TENANT_ALLOW,
+	SESSION_TENANT_REFUSE
+} SessionTenant;
+
+static const struct config_enum_entry session_tenant_options[] = {
+	{"allow", SESSION_TENANT_ALLOW, false},
+	{"refuse", SESSION_TENANT_REFUSE, false},
+	{NULL, 0, false}
+};
+
+static int	session_tenant = SESSION_TENANT_ALLOW;
 
 /* ---- violation kinds, commands ---- */
 
@@ -135,12 +150,13 @@ typedef enum ViolationKind
 	KIND_BYPASS,
 	KIND_MISSING_PREDICATE,
 	KIND_PROTECTION_ALTERED,
-	KIND_TRUNCATE
+	KIND_TRUNCATE,
+	KIND_HOLDABLE_CURSOR
 } ViolationKind;
 
 static const char *const kind_names[] = {
 	"missing_tenant_context", "row_security_disabled", "privileged_access", "bypass",
-	"missing_tenant_predicate", "protection_altered", "truncate"
+	"missing_tenant_predicate", "protection_altered", "truncate", "holdable_cursor"
 };
 
 static const char *
@@ -891,6 +907,13 @@ violation(Protected *p, Oid relid, ViolationKind kind, CmdType cmd, bool refuse,
 					 errdetail("TRUNCATE removes the rows of every tenant; pg_rollout.enforcement_mode is \"%s\" and the table is enforced.",
 							   mode_options[enforcement_mode].name),
 					 errhint("Delete the tenant's rows with DELETE after rollout.set_tenant(), or call rollout.bypass('reason') in the transaction first.")));
+		if (kind == KIND_HOLDABLE_CURSOR)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot declare a WITH HOLD cursor on protected table \"%s\"", p->qualname),
+					 errdetail("A held cursor keeps its rows after the transaction and its tenant context end: "
+							   "another tenant context, or the next client of a pooled connection, could fetch them."),
+					 errhint("Declare the cursor WITHOUT HOLD, in the transaction that sets the tenant.")));
 		if (kind == KIND_PROTECTION_ALTERED && p->state == PROTECTION_NO_COLUMN)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1444,6 +1467,57 @@ check_truncate(TruncateStmt *stmt)
 }
 
 /*
+ * DECLARE ... WITH HOLD: the cursor's rows are materialized at commit and
+ * stay fetchable, by name, after the transaction and its tenant context
+ * end — by the same session under another tenant, or by the next client
+ * of a transaction-mode pooler on the same server connection.  Checked
+ * after the portal is set up (its plans name every table the query reads,
+ * views expanded): refused where a protected table is enforced, counted as
+ * holdable_cursor elsewhere; privileged roles and bypass are counted as
+ * usual.  The error aborts the transaction, which drops the portal.
+ */
+static void
+check_holdable_cursor(DeclareCursorStmt *stmt)
+{
+	Portal		portal;
+	ListCell   *ls;
+	int			privileged = -1;
+
+	if ((stmt->options & CURSOR_OPT_HOLD) == 0 || stmt->portalname == NULL)
+		return;
+	portal = GetPortalByName(stmt->portalname);
+	if (!PortalIsValid(portal))
+		return;
+	foreach(ls, portal->stmts)
+	{
+		PlannedStmt *ps = lfirst(ls);
+		ListCell   *lc;
+
+		if (!IsA(ps, PlannedStmt) || ps->commandType == CMD_UTILITY)
+			continue;
+		foreach(lc, ps->rtable)
+		{
+			RangeTblEntry *rte = lfirst(lc);
+			Protected  *p;
+
+			if (rte->rtekind != RTE_RELATION)
+				continue;
+			p = registry_lookup(rte->relid);
+			if (p == NULL)
+				continue;
+			if (privileged < 0)
+				privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
+			if (privileged)
+				count_event(rte->relid, KIND_PRIVILEGED, CMD_SELECT, p->severity, false);
+			else if (bypass_active)
+				count_event(rte->relid, KIND_BYPASS, CMD_SELECT, p->severity, false);
+			else
+				violation(p, rte->relid, KIND_HOLDABLE_CURSOR, CMD_SELECT, table_enforced(p), NULL);
+		}
+	}
+}
+
+/*
  * ProcessUtility hook (chained): the checks above, before the statement
  * runs.  Nothing is looked up for other statements, nor outside a
  * transaction, nor in disabled mode.
@@ -1485,6 +1559,20 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 
+	if (tag == T_DeclareCursorStmt && enforcement_mode != MODE_DISABLED && IsTransactionState() &&
+		!registry_loading && (((DeclareCursorStmt *) parsetree)->options & CURSOR_OPT_HOLD) != 0)
+	{
+		utility_source_text = queryString;
+		PG_TRY();
+		{
+			check_holdable_cursor((DeclareCursorStmt *) parsetree);
+		}
+		PG_FINALLY();
+		{
+			utility_source_text = NULL;
+		}
+		PG_END_TRY();
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -1570,6 +1658,12 @@ pgr_isolation_init(bool preloaded)
 	DefineCustomBoolVariable("pg_rollout.require_tenant_binding",
 							 "Only roles bound to tenants (rollout.bind_tenant) may set a tenant context.",
 							 NULL, &require_binding, false, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("pg_rollout.session_tenant",
+							 "Whether rollout.set_tenant(..., local => false) may set a session-level tenant context.",
+							 "refuse: only transaction-level contexts (set it for the logins a transaction-mode "
+							 "connection pooler uses, with ALTER ROLE ... SET).",
+							 &session_tenant, SESSION_TENANT_ALLOW, session_tenant_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("pg_rollout.bypass_requires_reason",
 							 "rollout.bypass() requires a reason.",
 							 NULL, &bypass_requires_reason, true, PGC_SUSET, 0, NULL, NULL, NULL);
@@ -1736,6 +1830,26 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 				 errmsg("tenant id must not be null"),
 				 errhint("Use rollout.reset_tenant() to clear the tenant context.")));
 	tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	/*
+	 * Behind a transaction-mode pooler a session-level context stays with
+	 * the server connection and reaches the next client: refused where
+	 * pg_rollout.session_tenant says so (superusers excepted).
+	 */
+	if (session_tenant == SESSION_TENANT_REFUSE && !superuser_arg(session))
+	{
+		if (!local)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("session-level tenant context is not allowed"),
+					 errdetail("pg_rollout.session_tenant is \"refuse\": behind a transaction-mode connection pooler "
+							   "a session-level context would stay with the server connection and reach its next client."),
+					 errhint("Call rollout.set_tenant('%s') after BEGIN: the context ends with the transaction.", tenant)));
+		if (!IsTransactionBlock())
+			ereport(WARNING,
+					(errmsg("rollout.set_tenant() outside a transaction block has no effect"),
+					 errhint("Call it after BEGIN: the context lasts until the end of the transaction.")));
+	}
 
 	/* fast path: a tenant known to be active, and no binding anywhere */
 	if (bindings_state == 0 && known_tenants != NULL && strlen(tenant) < NAMEDATALEN + 16 &&
