@@ -35,6 +35,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <math.h>
 
 #include "access/htup_details.h"
@@ -55,6 +56,7 @@
 #include "common/pg_prng.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -313,8 +315,15 @@ static MemoryContext RegistryContext = NULL;
 static Oid	fn_tenant_for = InvalidOid;
 static Oid	fn_tenants_for = InvalidOid;
 
-/* bypass in effect for the current transaction */
+/*
+ * Bypass in effect: granted at subtransaction nest level bypass_level (the
+ * outermost grant), revoked when that subtransaction or the transaction
+ * ends by rollback, and at the end of the transaction.  bypass_txid links
+ * its log lines to the audit row.
+ */
 static bool bypass_active = false;
+static int	bypass_level = 0;
+static uint64 bypass_txid = 0;
 
 /*
  * Tenants known to be active, and whether any role binding exists, for
@@ -1615,12 +1624,46 @@ isolation_xact_callback(XactEvent event, void *arg)
 		 event == XACT_EVENT_PREPARE) && bypass_active)
 	{
 		bypass_active = false;
+		bypass_level = 0;
 		ResetPlanCache();
+		if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+			ereport(LOG,
+					(errmsg("pg_rollout: tenant isolation bypass rolled back: txid=" UINT64_FORMAT " backend_pid=%d",
+							bypass_txid, MyProcPid),
+					 errdetail("Its audit row was not kept; its log line and the rollout.bypasses counter stand."),
+					 errhidestmt(true)));
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
 		protection_fn_depth = 0;
+}
+
+/*
+ * A bypass never outlives the (sub)transaction that granted it: rolled
+ * back with it (a savepoint, a PL/pgSQL exception block), or handed to the
+ * parent when it commits.
+ */
+static void
+isolation_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (!bypass_active)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB && bypass_level >= level)
+	{
+		bypass_active = false;
+		bypass_level = 0;
+		ResetPlanCache();
+		ereport(LOG,
+				(errmsg("pg_rollout: tenant isolation bypass rolled back with its subtransaction: txid=" UINT64_FORMAT
+						" backend_pid=%d", bypass_txid, MyProcPid),
+				 errhidestmt(true)));
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB && bypass_level >= level)
+		bypass_level = level - 1;
 }
 
 void
@@ -1670,6 +1713,7 @@ pgr_isolation_init(bool preloaded)
 
 	CacheRegisterRelcacheCallback(registry_invalidate, (Datum) 0);
 	RegisterXactCallback(isolation_xact_callback, NULL);
+	RegisterSubXactCallback(isolation_subxact_callback, NULL);
 
 	if (!preloaded)
 		return;
@@ -1994,7 +2038,8 @@ pgr_bypass(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" may not bypass tenant isolation", GetUserNameFromId(caller, false)),
 				 errhint("Grant it the role rollout_bypass.")));
-	while (trimmed && *trimmed == ' ')
+	/* whitespace of any kind is no reason */
+	while (trimmed && *trimmed != '\0' && isspace((unsigned char) *trimmed))
 		trimmed++;
 	if ((trimmed == NULL || *trimmed == '\0') && bypass_requires_reason)
 		ereport(ERROR,
@@ -2008,11 +2053,43 @@ pgr_bypass(PG_FUNCTION_ARGS)
 	pgr_audit_append("isolation.bypass", current_tenant_guc && current_tenant_guc[0] ? current_tenant_guc : NULL,
 					 "role", GetUserNameFromId(caller, false), reason, NULL);
 	count_bypass(reason ? reason : "");
+
+	/*
+	 * A durable record even when the transaction rolls back (and takes the
+	 * audit row with it): one structured log line per bypass, never
+	 * sampled, with the transaction id the audit row carries.
+	 */
+	bypass_txid = U64FromFullTransactionId(GetTopFullTransactionIdIfAny());
+	{
+		StringInfoData quoted;
+		const char *app = application_name ? application_name : "";
+
+		initStringInfo(&quoted);
+		for (const char *c = reason ? reason : ""; *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				appendStringInfoChar(&quoted, '\\');
+			if (*c == '\n' || *c == '\r')
+				appendStringInfoChar(&quoted, ' ');
+			else
+				appendStringInfoChar(&quoted, *c);
+		}
+		ereport(LOG,
+				(errmsg("pg_rollout: tenant isolation bypass: role=%s tenant=%s reason=\"%s\" application_name=\"%s\" "
+						"txid=" UINT64_FORMAT " backend_pid=%d",
+						GetUserNameFromId(caller, false),
+						current_tenant_guc && current_tenant_guc[0] ? current_tenant_guc : "-",
+						quoted.data, app, bypass_txid, MyProcPid),
+				 errhidestmt(true)));
+	}
 	if (!bypass_active)
 	{
 		bypass_active = true;
+		bypass_level = GetCurrentTransactionNestLevel();
 		ResetPlanCache();
 	}
+	else
+		bypass_level = Min(bypass_level, GetCurrentTransactionNestLevel());
 	PG_RETURN_VOID();
 }
 
