@@ -3,8 +3,7 @@
 -- tenant's rows and row security does not apply to it: refused where the
 -- table is enforced, counted elsewhere, allowed (and counted) under an
 -- audited bypass or for a superuser.  Disabling or un-forcing row security,
--- dropping, renaming or retyping the tenant column, dropping, renaming or
--- altering pg_rollout's policy are refused to the owner in every mode but
+-- dropping, renaming or retyping the tenant column are refused to the owner in every mode but
 -- disabled: rollout.unprotect_table() is the audited way.
 \set VERBOSITY terse
 SET client_min_messages = warning;
@@ -144,10 +143,8 @@ ALTER TABLE tr_critical ALTER COLUMN tenant_id TYPE bytea USING tenant_id::bytea
 ALTER TABLE tr_critical RENAME COLUMN tenant_id TO owner;
 ALTER TABLE tr_critical RENAME tenant_id TO owner;
 ALTER TABLE tr_critical ADD COLUMN note text, DISABLE ROW LEVEL SECURITY;
-DROP POLICY pg_rollout_permissive ON tr_critical;
-DROP POLICY IF EXISTS pg_rollout_permissive ON public.tr_medium;
-ALTER POLICY pg_rollout_permissive ON tr_critical USING (false);
-ALTER POLICY pg_rollout_permissive ON tr_critical RENAME TO mine;
+-- pg_rollout creates no policy (sql/15_own_policies.sql): the owner's own
+-- policies can only narrow what the tenant filter lets through
 -- through an unprotected parent: column changes recurse to the protected child
 ALTER TABLE tr_inh_parent DROP COLUMN tenant_id;
 ALTER TABLE tr_inh_parent ALTER COLUMN tenant_id TYPE int USING 0;

@@ -4,8 +4,11 @@
  *	  Tenant isolation inside the database.
  *
  * A table registered with rollout.protect_table() has row security enabled
- * (and forced) with one permissive "true" policy of its own.  This module
- * adds, through row_security_policy_hook_restrictive, the qual
+ * (and forced); its own policies keep applying, and where row security was
+ * off before, an all-rows permissive baseline comes from
+ * row_security_policy_hook_permissive while the table has no permissive
+ * policy of its own.  This module adds, through
+ * row_security_policy_hook_restrictive, the qual
  *
  *		tenant_column = rollout._tenant_for('<table>'::oid)
  *
@@ -32,6 +35,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <math.h>
 
 #include "access/htup_details.h"
@@ -39,6 +43,7 @@
 #include "access/xact.h"
 #include "catalog/heap.h"
 #include "catalog/namespace.h"
+#include "commands/extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
@@ -51,6 +56,7 @@
 #include "common/pg_prng.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -72,6 +78,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
+#include "utils/portal.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -120,6 +127,21 @@ static char *current_tenant_guc = NULL;
 static bool require_binding = false;
 static bool bypass_requires_reason = true;
 
+/* pg_rollout.session_tenant: may set_tenant(..., local => false) be used? */
+typedef enum SessionTenant
+{
+	SESSION_TENANT_ALLOW,
+	SESSION_TENANT_REFUSE
+} SessionTenant;
+
+static const struct config_enum_entry session_tenant_options[] = {
+	{"allow", SESSION_TENANT_ALLOW, false},
+	{"refuse", SESSION_TENANT_REFUSE, false},
+	{NULL, 0, false}
+};
+
+static int	session_tenant = SESSION_TENANT_ALLOW;
+
 /* ---- violation kinds, commands ---- */
 
 typedef enum ViolationKind
@@ -130,12 +152,13 @@ typedef enum ViolationKind
 	KIND_BYPASS,
 	KIND_MISSING_PREDICATE,
 	KIND_PROTECTION_ALTERED,
-	KIND_TRUNCATE
+	KIND_TRUNCATE,
+	KIND_HOLDABLE_CURSOR
 } ViolationKind;
 
 static const char *const kind_names[] = {
 	"missing_tenant_context", "row_security_disabled", "privileged_access", "bypass",
-	"missing_tenant_predicate", "protection_altered", "truncate"
+	"missing_tenant_predicate", "protection_altered", "truncate", "holdable_cursor"
 };
 
 static const char *
@@ -227,13 +250,14 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 /* ---- hooks ---- */
 
 static row_security_policy_hook_type prev_rls_restrictive = NULL;
+static row_security_policy_hook_type prev_rls_permissive = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 
 /*
  * rollout.protect_table() and rollout.unprotect_table() alter protected
- * tables themselves (row security, the permissive policy): the
+ * tables themselves (row security): the
  * ProcessUtility hook lets DDL through while one of them runs.  They run as
  * the caller, through fmgr_security_definer (they have a SET clause), which
  * calls fmgr_hook on entry and exit.
@@ -273,6 +297,9 @@ typedef struct Protected
 	bool		include_descendants;
 	bool		inherited;		/* registered through a parent */
 	bool		force;			/* row security to be forced (protect_table's force) */
+	bool		baseline;		/* row security was off before protect_table():
+								 * pg_rollout supplies the all-rows permissive
+								 * policy while the relation has none of its own */
 	ProtectionState state;
 	char		column[NAMEDATALEN];
 	char		qualname[2 * NAMEDATALEN + 6];
@@ -288,8 +315,15 @@ static MemoryContext RegistryContext = NULL;
 static Oid	fn_tenant_for = InvalidOid;
 static Oid	fn_tenants_for = InvalidOid;
 
-/* bypass in effect for the current transaction */
+/*
+ * Bypass in effect: granted at subtransaction nest level bypass_level (the
+ * outermost grant), revoked when that subtransaction or the transaction
+ * ends by rollback, and at the end of the transaction.  bypass_txid links
+ * its log lines to the audit row.
+ */
 static bool bypass_active = false;
+static int	bypass_level = 0;
+static uint64 bypass_txid = 0;
 
 /*
  * Tenants known to be active, and whether any role binding exists, for
@@ -474,6 +508,7 @@ registry_load(void)
 	int			rc;
 	Oid			save_userid;
 	int			save_sec_context;
+	bool		prior_recorded;
 
 	if (registry_valid)
 		return registry != NULL;
@@ -491,6 +526,7 @@ registry_load(void)
 		return false;
 	}
 	registry_table_oid = get_relname_relid("protected_table", nsp);
+	prior_recorded = OidIsValid(get_relname_relid("protected_relation", nsp));
 	fn_tenant_for = InvalidOid;
 	fn_tenants_for = InvalidOid;
 	protection_fns_known = false;
@@ -526,7 +562,7 @@ registry_load(void)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
 		/* protected tables and every inheritance child or partition */
-		rc = SPI_execute("WITH RECURSIVE t(relid, top, lvl) AS ("
+		rc = SPI_execute(psprintf("WITH RECURSIVE t(relid, top, lvl) AS ("
 						 "   SELECT p.tbl::pg_catalog.oid, p.tbl::pg_catalog.oid, 0 FROM rollout.protected_table p"
 						 "   UNION ALL"
 						 "   SELECT i.inhrelid, t.top, t.lvl OPERATOR(pg_catalog.+) 1 FROM pg_catalog.pg_inherits i"
@@ -536,12 +572,23 @@ registry_load(void)
 						 "             WHEN p.severity OPERATOR(pg_catalog.=) 'high' THEN 1 ELSE 2 END,"
 						 "        p.include_descendants, t.lvl OPERATOR(pg_catalog.>) 0,"
 						 "        pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname),"
-						 "        p.tenant_column, c.relrowsecurity, c.relforcerowsecurity, p.force_rls"
+						 "        p.tenant_column, c.relrowsecurity, c.relforcerowsecurity, p.force_rls, %s"
 						 "   FROM t JOIN rollout.protected_table p ON p.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) t.top"
 						 "   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid"
 						 "   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
 						 "   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.relid"
-						 "        AND a.attname OPERATOR(pg_catalog.=) p.tenant_column AND NOT a.attisdropped",
+						 "        AND a.attname OPERATOR(pg_catalog.=) p.tenant_column AND NOT a.attisdropped"
+						 "   %s",
+						 /*
+						  * 0.2.0 records row security as it was before
+						  * protect_table(); a relation without a record (a
+						  * child attached since) had it off.  The 0.1.0
+						  * schema has its own permissive policy on each
+						  * table instead: no baseline.
+						  */
+						 prior_recorded ? "(r.prior_row_security IS NOT TRUE)" : "false",
+						 prior_recorded ?
+						 "LEFT JOIN rollout.protected_relation r ON r.relid::pg_catalog.oid OPERATOR(pg_catalog.=) t.relid" : ""),
 						 true, 0);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "pg_rollout: could not read the protected tables: %s", SPI_result_code_string(rc));
@@ -579,6 +626,7 @@ registry_load(void)
 				bool		want_force = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
 
 				p->force = want_force;
+				p->baseline = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
 
 				if (p->attnum == InvalidAttrNumber)
 					p->state = PROTECTION_NO_COLUMN;
@@ -777,6 +825,58 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 	return policies;
 }
 
+/*
+ * The permissive side.  Row security needs at least one permissive policy
+ * or it hides every row; pg_rollout's tenant filter is restrictive, so a
+ * protected table whose row security protect_table() switched on needs an
+ * all-rows permissive policy.  A catalog policy USING (true) would be ORed
+ * with the table's own permissive policies and make them meaningless, so
+ * the baseline is supplied here, and only where it cannot widen anything:
+ * the relation had row security off before protect_table() (recorded in
+ * rollout.protected_relation) and has no permissive policy of its own now.
+ * A table that had row security on keeps exactly its own policies (default
+ * deny included); a permissive policy added later replaces the baseline.
+ * In every mode, under bypass too: this is what the table allowed before.
+ * The relcache's policy list and the cached registry: nothing is looked up.
+ */
+static List *
+isolation_rls_permissive(CmdType cmdtype, Relation relation)
+{
+	List	   *policies = NIL;
+	Protected  *p;
+	ListCell   *lc;
+
+	if (prev_rls_permissive)
+		policies = prev_rls_permissive(cmdtype, relation);
+	if (policies != NIL)
+		return policies;		/* another module's permissive policies decide */
+	p = registry_lookup(RelationGetRelid(relation));
+	if (p == NULL || !p->baseline)
+		return policies;
+	if (relation->rd_rsdesc != NULL)
+	{
+		foreach(lc, relation->rd_rsdesc->policies)
+		{
+			if (((RowSecurityPolicy *) lfirst(lc))->permissive)
+				return policies;
+		}
+	}
+	{
+		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
+		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
+
+		policy->policy_name = pstrdup("pg_rollout_baseline");
+		policy->polcmd = '*';
+		policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+		policy->permissive = true;
+		policy->qual = (Expr *) makeBoolConst(true, false);
+		policy->with_check_qual = (Expr *) makeBoolConst(true, false);
+		policy->hassublinks = false;
+		policies = lappend(policies, policy);
+	}
+	return policies;
+}
+
 /* ------------------------------------------------------------------------
  * Execution-time checks
  * ------------------------------------------------------------------------
@@ -816,6 +916,13 @@ violation(Protected *p, Oid relid, ViolationKind kind, CmdType cmd, bool refuse,
 					 errdetail("TRUNCATE removes the rows of every tenant; pg_rollout.enforcement_mode is \"%s\" and the table is enforced.",
 							   mode_options[enforcement_mode].name),
 					 errhint("Delete the tenant's rows with DELETE after rollout.set_tenant(), or call rollout.bypass('reason') in the transaction first.")));
+		if (kind == KIND_HOLDABLE_CURSOR)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot declare a WITH HOLD cursor on protected table \"%s\"", p->qualname),
+					 errdetail("A held cursor keeps its rows after the transaction and its tenant context end: "
+							   "another tenant context, or the next client of a pooled connection, could fetch them."),
+					 errhint("Declare the cursor WITHOUT HOLD, in the transaction that sets the tenant.")));
 		if (kind == KIND_PROTECTION_ALTERED && p->state == PROTECTION_NO_COLUMN)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1109,20 +1216,6 @@ isolation_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 	}
 }
 
-/* The protected table a RangeVar names, or NULL. */
-static Protected *
-protected_rangevar(RangeVar *rv)
-{
-	Oid			relid;
-
-	if (rv == NULL)
-		return NULL;
-	relid = RangeVarGetRelid(rv, NoLock, true);
-	if (!OidIsValid(relid))
-		return NULL;
-	return registry_lookup(relid);
-}
-
 /* Refuse DDL that would leave a protected table unfiltered. */
 static void
 refuse_protection_ddl(const Protected *p, const char *what)
@@ -1216,24 +1309,14 @@ check_alter_table(AlterTableStmt *stmt)
 	}
 }
 
-/* RENAME of a protected table's tenant column (also through a parent) or of its permissive policy. */
+/* RENAME of a protected table's tenant column (also through a parent). */
 static void
 check_rename(RenameStmt *stmt)
 {
 	Oid			relid;
 	ListCell   *lt;
 
-	if (stmt->subname == NULL)
-		return;
-	if (stmt->renameType == OBJECT_POLICY)
-	{
-		Protected  *p = protected_rangevar(stmt->relation);
-
-		if (p != NULL && strcmp(stmt->subname, "pg_rollout_permissive") == 0)
-			refuse_protection_ddl(p, "rename policy \"pg_rollout_permissive\"");
-		return;
-	}
-	if (stmt->renameType != OBJECT_COLUMN)
+	if (stmt->subname == NULL || stmt->renameType != OBJECT_COLUMN)
 		return;
 	foreach(lt, column_ddl_targets(stmt->relation, &relid))
 	{
@@ -1244,39 +1327,96 @@ check_rename(RenameStmt *stmt)
 	}
 }
 
-/* DROP POLICY pg_rollout_permissive ON a protected table. */
+/*
+ * DROP EXTENSION pg_rollout: put row security of every protected relation
+ * back as it was before protect_table() (rollout.protected_relation), so
+ * that the tables keep exactly their own policies and do not fall into
+ * row security's default deny once the registry is gone.  A 0.1.0 schema
+ * gave each table a permissive policy instead: it is dropped, and row
+ * security switched off where the table has no other policy (what 0.1.0's
+ * unprotect_table() did).  Runs, before the drop, with the bootstrap
+ * superuser's rights (the tables belong to their owners), pinned
+ * search_path, in the dropping transaction; only for the extension's owner.
+ */
 static void
-check_drop_policy(DropStmt *stmt)
+restore_before_drop_extension(DropStmt *stmt)
 {
 	ListCell   *lc;
+	volatile bool ours = false;
+	Oid			extoid;
+	Oid			nsp;
+	Oid			save_userid;
+	int			save_sec_context;
 
-	if (stmt->removeType != OBJECT_POLICY)
+	if (stmt->removeType != OBJECT_EXTENSION)
 		return;
 	foreach(lc, stmt->objects)
-	{
-		List	   *names = lfirst(lc);
-		Protected  *p;
-
-		if (list_length(names) < 2 || strcmp(strVal(llast(names)), "pg_rollout_permissive") != 0)
-			continue;
-		p = protected_rangevar(makeRangeVarFromNameList(list_truncate(list_copy(names),
-																	   list_length(names) - 1)));
-		if (p != NULL)
-			refuse_protection_ddl(p, "drop policy \"pg_rollout_permissive\"");
-	}
-}
-
-/* ALTER POLICY pg_rollout_permissive ON a protected table. */
-static void
-check_alter_policy(AlterPolicyStmt *stmt)
-{
-	Protected  *p;
-
-	if (stmt->policy_name == NULL || strcmp(stmt->policy_name, "pg_rollout_permissive") != 0)
+		if (strcmp(strVal(lfirst(lc)), "pg_rollout") == 0)
+			ours = true;
+	if (!ours)
 		return;
-	p = protected_rangevar(stmt->table);
-	if (p != NULL)
-		refuse_protection_ddl(p, "alter policy \"pg_rollout_permissive\"");
+	extoid = get_extension_oid("pg_rollout", true);
+	nsp = get_namespace_oid("rollout", true);
+	if (!OidIsValid(extoid) || !OidIsValid(nsp) || !OidIsValid(get_relname_relid("protected_table", nsp)))
+		return;
+	if (!pg_extension_ownercheck(extoid, GetUserId()))
+		return;					/* the drop itself will refuse */
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		int			pathlevel = pgr_pin_search_path();
+		bool		prior_recorded = OidIsValid(get_relname_relid("protected_relation", nsp));
+		List	   *commands = NIL;
+		ListCell   *lcmd;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "pg_rollout: SPI_connect failed");
+		if (SPI_execute(prior_recorded ?
+						"SELECT pg_catalog.format('ALTER TABLE %s %s ROW LEVEL SECURITY, %s ROW LEVEL SECURITY',"
+						"       c.oid::pg_catalog.regclass,"
+						"       CASE WHEN r.prior_row_security THEN 'ENABLE' ELSE 'DISABLE' END,"
+						"       CASE WHEN r.prior_force_rls THEN 'FORCE' ELSE 'NO FORCE' END)"
+						"  FROM rollout.protected_relation r"
+						"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid"
+						"  JOIN rollout.protected_table p ON p.tbl OPERATOR(pg_catalog.=) r.tbl" :
+						"WITH RECURSIVE t(relid) AS ("
+						"   SELECT p.tbl::pg_catalog.oid FROM rollout.protected_table p"
+						"   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i"
+						"     JOIN t ON i.inhparent OPERATOR(pg_catalog.=) t.relid)"
+						" SELECT pg_catalog.format('DROP POLICY IF EXISTS pg_rollout_permissive ON %s', t.relid::pg_catalog.regclass)"
+						"   FROM t"
+						" UNION ALL"
+						" SELECT pg_catalog.format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY%s', t.relid::pg_catalog.regclass,"
+						"        CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_policy o"
+						"                           WHERE o.polrelid OPERATOR(pg_catalog.=) t.relid"
+						"                             AND o.polname OPERATOR(pg_catalog.<>) 'pg_rollout_permissive')"
+						"             THEN '' ELSE ', DISABLE ROW LEVEL SECURITY' END)"
+						"   FROM t",
+						true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "pg_rollout: could not read the protected tables");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				commands = lappend(commands, TextDatumGetCString(d));
+		}
+		foreach(lcmd, commands)
+		{
+			if (SPI_execute(lfirst(lcmd), false, 0) != SPI_OK_UTILITY)
+				elog(ERROR, "pg_rollout: could not run \"%s\"", (char *) lfirst(lcmd));
+		}
+		SPI_finish();
+		pgr_unpin_search_path(pathlevel);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -1336,6 +1476,57 @@ check_truncate(TruncateStmt *stmt)
 }
 
 /*
+ * DECLARE ... WITH HOLD: the cursor's rows are materialized at commit and
+ * stay fetchable, by name, after the transaction and its tenant context
+ * end — by the same session under another tenant, or by the next client
+ * of a transaction-mode pooler on the same server connection.  Checked
+ * after the portal is set up (its plans name every table the query reads,
+ * views expanded): refused where a protected table is enforced, counted as
+ * holdable_cursor elsewhere; privileged roles and bypass are counted as
+ * usual.  The error aborts the transaction, which drops the portal.
+ */
+static void
+check_holdable_cursor(DeclareCursorStmt *stmt)
+{
+	Portal		portal;
+	ListCell   *ls;
+	int			privileged = -1;
+
+	if ((stmt->options & CURSOR_OPT_HOLD) == 0 || stmt->portalname == NULL)
+		return;
+	portal = GetPortalByName(stmt->portalname);
+	if (!PortalIsValid(portal))
+		return;
+	foreach(ls, portal->stmts)
+	{
+		PlannedStmt *ps = lfirst(ls);
+		ListCell   *lc;
+
+		if (!IsA(ps, PlannedStmt) || ps->commandType == CMD_UTILITY)
+			continue;
+		foreach(lc, ps->rtable)
+		{
+			RangeTblEntry *rte = lfirst(lc);
+			Protected  *p;
+
+			if (rte->rtekind != RTE_RELATION)
+				continue;
+			p = registry_lookup(rte->relid);
+			if (p == NULL)
+				continue;
+			if (privileged < 0)
+				privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
+			if (privileged)
+				count_event(rte->relid, KIND_PRIVILEGED, CMD_SELECT, p->severity, false);
+			else if (bypass_active)
+				count_event(rte->relid, KIND_BYPASS, CMD_SELECT, p->severity, false);
+			else
+				violation(p, rte->relid, KIND_HOLDABLE_CURSOR, CMD_SELECT, table_enforced(p), NULL);
+		}
+	}
+}
+
+/*
  * ProcessUtility hook (chained): the checks above, before the statement
  * runs.  Nothing is looked up for other statements, nor outside a
  * transaction, nor in disabled mode.
@@ -1348,9 +1539,10 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 	Node	   *parsetree = pstmt->utilityStmt;
 	NodeTag		tag = nodeTag(parsetree);
 
+	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
+		restore_before_drop_extension((DropStmt *) parsetree);
 	if (enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
-		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt ||
-		 tag == T_DropStmt || tag == T_AlterPolicyStmt))
+		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt))
 	{
 		utility_source_text = queryString;
 		PG_TRY();
@@ -1361,12 +1553,8 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 			{
 				if (tag == T_AlterTableStmt)
 					check_alter_table((AlterTableStmt *) parsetree);
-				else if (tag == T_RenameStmt)
-					check_rename((RenameStmt *) parsetree);
-				else if (tag == T_DropStmt)
-					check_drop_policy((DropStmt *) parsetree);
 				else
-					check_alter_policy((AlterPolicyStmt *) parsetree);
+					check_rename((RenameStmt *) parsetree);
 			}
 		}
 		PG_FINALLY();
@@ -1379,6 +1567,21 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+
+	if (tag == T_DeclareCursorStmt && enforcement_mode != MODE_DISABLED && IsTransactionState() &&
+		!registry_loading && (((DeclareCursorStmt *) parsetree)->options & CURSOR_OPT_HOLD) != 0)
+	{
+		utility_source_text = queryString;
+		PG_TRY();
+		{
+			check_holdable_cursor((DeclareCursorStmt *) parsetree);
+		}
+		PG_FINALLY();
+		{
+			utility_source_text = NULL;
+		}
+		PG_END_TRY();
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -1421,12 +1624,46 @@ isolation_xact_callback(XactEvent event, void *arg)
 		 event == XACT_EVENT_PREPARE) && bypass_active)
 	{
 		bypass_active = false;
+		bypass_level = 0;
 		ResetPlanCache();
+		if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+			ereport(LOG,
+					(errmsg("pg_rollout: tenant isolation bypass rolled back: txid=" UINT64_FORMAT " backend_pid=%d",
+							bypass_txid, MyProcPid),
+					 errdetail("Its audit row was not kept; its log line and the rollout.bypasses counter stand."),
+					 errhidestmt(true)));
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
 		protection_fn_depth = 0;
+}
+
+/*
+ * A bypass never outlives the (sub)transaction that granted it: rolled
+ * back with it (a savepoint, a PL/pgSQL exception block), or handed to the
+ * parent when it commits.
+ */
+static void
+isolation_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (!bypass_active)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB && bypass_level >= level)
+	{
+		bypass_active = false;
+		bypass_level = 0;
+		ResetPlanCache();
+		ereport(LOG,
+				(errmsg("pg_rollout: tenant isolation bypass rolled back with its subtransaction: txid=" UINT64_FORMAT
+						" backend_pid=%d", bypass_txid, MyProcPid),
+				 errhidestmt(true)));
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB && bypass_level >= level)
+		bypass_level = level - 1;
 }
 
 void
@@ -1464,12 +1701,19 @@ pgr_isolation_init(bool preloaded)
 	DefineCustomBoolVariable("pg_rollout.require_tenant_binding",
 							 "Only roles bound to tenants (rollout.bind_tenant) may set a tenant context.",
 							 NULL, &require_binding, false, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("pg_rollout.session_tenant",
+							 "Whether rollout.set_tenant(..., local => false) may set a session-level tenant context.",
+							 "refuse: only transaction-level contexts (set it for the logins a transaction-mode "
+							 "connection pooler uses, with ALTER ROLE ... SET).",
+							 &session_tenant, SESSION_TENANT_ALLOW, session_tenant_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("pg_rollout.bypass_requires_reason",
 							 "rollout.bypass() requires a reason.",
 							 NULL, &bypass_requires_reason, true, PGC_SUSET, 0, NULL, NULL, NULL);
 
 	CacheRegisterRelcacheCallback(registry_invalidate, (Datum) 0);
 	RegisterXactCallback(isolation_xact_callback, NULL);
+	RegisterSubXactCallback(isolation_subxact_callback, NULL);
 
 	if (!preloaded)
 		return;
@@ -1479,6 +1723,8 @@ pgr_isolation_init(bool preloaded)
 	shmem_startup_hook = isolation_shmem_startup;
 	prev_rls_restrictive = row_security_policy_hook_restrictive;
 	row_security_policy_hook_restrictive = isolation_rls_restrictive;
+	prev_rls_permissive = row_security_policy_hook_permissive;
+	row_security_policy_hook_permissive = isolation_rls_permissive;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = isolation_ExecutorStart;
 	prev_ProcessUtility = ProcessUtility_hook;
@@ -1629,6 +1875,26 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 				 errhint("Use rollout.reset_tenant() to clear the tenant context.")));
 	tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
+	/*
+	 * Behind a transaction-mode pooler a session-level context stays with
+	 * the server connection and reaches the next client: refused where
+	 * pg_rollout.session_tenant says so (superusers excepted).
+	 */
+	if (session_tenant == SESSION_TENANT_REFUSE && !superuser_arg(session))
+	{
+		if (!local)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("session-level tenant context is not allowed"),
+					 errdetail("pg_rollout.session_tenant is \"refuse\": behind a transaction-mode connection pooler "
+							   "a session-level context would stay with the server connection and reach its next client."),
+					 errhint("Call rollout.set_tenant('%s') after BEGIN: the context ends with the transaction.", tenant)));
+		if (!IsTransactionBlock())
+			ereport(WARNING,
+					(errmsg("rollout.set_tenant() outside a transaction block has no effect"),
+					 errhint("Call it after BEGIN: the context lasts until the end of the transaction.")));
+	}
+
 	/* fast path: a tenant known to be active, and no binding anywhere */
 	if (bindings_state == 0 && known_tenants != NULL && strlen(tenant) < NAMEDATALEN + 16 &&
 		hash_search(known_tenants, tenant, HASH_FIND, NULL) != NULL &&
@@ -1772,7 +2038,8 @@ pgr_bypass(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" may not bypass tenant isolation", GetUserNameFromId(caller, false)),
 				 errhint("Grant it the role rollout_bypass.")));
-	while (trimmed && *trimmed == ' ')
+	/* whitespace of any kind is no reason */
+	while (trimmed && *trimmed != '\0' && isspace((unsigned char) *trimmed))
 		trimmed++;
 	if ((trimmed == NULL || *trimmed == '\0') && bypass_requires_reason)
 		ereport(ERROR,
@@ -1786,11 +2053,43 @@ pgr_bypass(PG_FUNCTION_ARGS)
 	pgr_audit_append("isolation.bypass", current_tenant_guc && current_tenant_guc[0] ? current_tenant_guc : NULL,
 					 "role", GetUserNameFromId(caller, false), reason, NULL);
 	count_bypass(reason ? reason : "");
+
+	/*
+	 * A durable record even when the transaction rolls back (and takes the
+	 * audit row with it): one structured log line per bypass, never
+	 * sampled, with the transaction id the audit row carries.
+	 */
+	bypass_txid = U64FromFullTransactionId(GetTopFullTransactionIdIfAny());
+	{
+		StringInfoData quoted;
+		const char *app = application_name ? application_name : "";
+
+		initStringInfo(&quoted);
+		for (const char *c = reason ? reason : ""; *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				appendStringInfoChar(&quoted, '\\');
+			if (*c == '\n' || *c == '\r')
+				appendStringInfoChar(&quoted, ' ');
+			else
+				appendStringInfoChar(&quoted, *c);
+		}
+		ereport(LOG,
+				(errmsg("pg_rollout: tenant isolation bypass: role=%s tenant=%s reason=\"%s\" application_name=\"%s\" "
+						"txid=" UINT64_FORMAT " backend_pid=%d",
+						GetUserNameFromId(caller, false),
+						current_tenant_guc && current_tenant_guc[0] ? current_tenant_guc : "-",
+						quoted.data, app, bypass_txid, MyProcPid),
+				 errhidestmt(true)));
+	}
 	if (!bypass_active)
 	{
 		bypass_active = true;
+		bypass_level = GetCurrentTransactionNestLevel();
 		ResetPlanCache();
 	}
+	else
+		bypass_level = Min(bypass_level, GetCurrentTransactionNestLevel());
 	PG_RETURN_VOID();
 }
 
@@ -1921,6 +2220,15 @@ pgr_reset_violations(PG_FUNCTION_ARGS)
 			shared->counters[i].count = 0;
 	LWLockRelease(shared->lock);
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pgr_inside_protection);
+
+/* rollout._inside_protection(): is protect_table() or unprotect_table() running? */
+Datum
+pgr_inside_protection(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(protection_fn_depth > 0);
 }
 
 PG_FUNCTION_INFO_V1(pgr_invalidate_protection);

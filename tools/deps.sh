@@ -2,7 +2,7 @@
 # Sourced by tools/demo.sh and tools/test.sh.
 
 PGR_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-contrib libjansson-dev \
-postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron libipc-run-perl \
+postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron libipc-run-perl pgbouncer \
 prometheus-postgres-exporter prometheus"
 
 pgr_sudo() {

@@ -232,3 +232,66 @@ GRANT SELECT ON rollout.metrics_rollouts, rollout.metrics_rollout_progress, roll
     TO rollout_viewer, pg_monitor;
 GRANT USAGE ON SCHEMA rollout TO pg_monitor;
 GRANT EXECUTE ON FUNCTION rollout.violation_counts(), rollout.bypass_counts(), rollout.preloaded() TO pg_monitor;
+
+-- Tenant isolation hardening (issue 8, remaining items)
+
+-- Item 10: the table's own policies keep their meaning.  0.1.0 gave every
+-- protected relation a permissive policy USING (true), which PostgreSQL ORs
+-- with the table's own permissive policies.  0.2.0 creates no policy: the
+-- library supplies an all-rows baseline only where row security was off
+-- before protect_table() and the relation has no permissive policy of its
+-- own, and records the prior row security so that unprotect_table() and
+-- DROP EXTENSION restore it.  For tables protected under 0.1.0 the prior
+-- state is what 0.1.0's unprotect_table() would have restored: row security
+-- on only where the relation has policies of its own, never forced.
+CREATE TABLE rollout.protected_relation (
+    relid              regclass    PRIMARY KEY,
+    tbl                regclass    NOT NULL,
+    prior_row_security boolean     NOT NULL,
+    prior_force_rls    boolean     NOT NULL,
+    recorded_at        timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('rollout.protected_relation', '');
+COMMENT ON TABLE rollout.protected_relation IS
+    'row security of each protected relation as it was before protect_table(): restored by unprotect_table() and DROP EXTENSION';
+COMMENT ON COLUMN rollout.protected_relation.relid IS 'the protected table, or one of its partitions or inheritance children';
+COMMENT ON COLUMN rollout.protected_relation.tbl IS 'the protected table (rollout.protected_table) it was recorded for';
+COMMENT ON COLUMN rollout.protected_relation.prior_row_security IS
+    'row security was enabled before: the relation''s own policies alone decide which rows exist for pg_rollout''s tenant filter';
+COMMENT ON COLUMN rollout.protected_relation.prior_force_rls IS 'row security was forced before';
+GRANT SELECT ON rollout.protected_relation TO rollout_viewer;
+INSERT INTO rollout.protected_relation (relid, tbl, prior_row_security, prior_force_rls)
+WITH RECURSIVE t(relid, top) AS (
+    SELECT p.tbl::oid, p.tbl::oid FROM rollout.protected_table p
+    UNION
+    SELECT i.inhrelid, t.top FROM pg_catalog.pg_inherits i JOIN t ON i.inhparent = t.relid)
+SELECT DISTINCT ON (t.relid) t.relid::regclass, t.top::regclass,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_policy o
+                WHERE o.polrelid = t.relid AND o.polname <> 'pg_rollout_permissive'),
+       false
+  FROM t
+ ORDER BY t.relid, t.relid = t.top DESC;
+DO $drop_permissive$
+DECLARE
+    rel regclass;
+BEGIN
+    FOR rel IN
+        SELECT p.polrelid::regclass FROM pg_catalog.pg_policy p
+          JOIN rollout.protected_relation r ON r.relid::oid = p.polrelid
+         WHERE p.polname = 'pg_rollout_permissive'
+    LOOP
+        EXECUTE pg_catalog.format('DROP POLICY pg_rollout_permissive ON %s', rel);
+    END LOOP;
+END
+$drop_permissive$;
+--@function rollout._inside_protection
+REVOKE ALL ON FUNCTION rollout._inside_protection() FROM PUBLIC;
+--@function rollout._require_protection_call
+REVOKE ALL ON FUNCTION rollout._require_protection_call(text) FROM PUBLIC;
+--@function rollout._record_prior_state
+REVOKE ALL ON FUNCTION rollout._record_prior_state(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout._record_prior_state(regclass) TO rollout_admin;
+--@function rollout._register_protection
+--@function rollout._unregister_protection
+--@function rollout.protect_table
+--@function rollout.unprotect_table

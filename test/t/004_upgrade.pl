@@ -89,6 +89,13 @@ $node->safe_psql('old', q{
 	INSERT INTO public.orders VALUES (1, 'acme-web', 10), (2, 'acme-api', 20), (3, 'globex-pos', 30);
 	GRANT SELECT, INSERT ON public.orders TO app_user;
 	SELECT rollout.protect_table('public.orders', 'tenant_id', 'critical');
+	-- a table with a policy of its own, which 0.1.0's permissive policy widened
+	CREATE TABLE public.payments (id int PRIMARY KEY, tenant_id text NOT NULL, amount int);
+	INSERT INTO public.payments VALUES (1, 'acme-web', 10), (2, 'acme-web', -5), (3, 'globex-pos', 7);
+	ALTER TABLE public.payments ENABLE ROW LEVEL SECURITY;
+	CREATE POLICY positive ON public.payments USING (amount > 0);
+	GRANT SELECT ON public.payments TO app_user;
+	SELECT rollout.protect_table('public.payments', 'tenant_id', 'critical');
 	ALTER DATABASE old SET pg_rollout.enforcement_mode = 'enforce';
 });
 
@@ -176,6 +183,17 @@ is($node->safe_psql('old', q{BEGIN; SET LOCAL ROLE app_user; SELECT rollout.set_
 ($ret, $out, $err) = $node->psql('old', q{SET ROLE app_user; SELECT count(*) FROM public.orders});
 isnt($ret, 0, 'after the update: no tenant context is still refused');
 like($err, qr/tenant/, 'the refusal names the tenant context');
+# the table's own policy is no longer widened (issue 8, item 10)
+is($node->safe_psql('old', q{BEGIN; SET LOCAL ROLE app_user; SELECT rollout.set_tenant('acme-web'); SELECT string_agg(id::text, ',') FROM public.payments; COMMIT}),
+	"acme-web\n1", "after the update: the table's own policy hides its rows again");
+is($node->safe_psql('old', q{SELECT count(*) FROM pg_policy WHERE polname = 'pg_rollout_permissive'}), '0',
+	"after the update: 0.1.0's permissive policies are gone");
+is($node->safe_psql('old', q{SELECT string_agg(format('%s %s %s', relid, prior_row_security, prior_force_rls), ', ' ORDER BY relid::text)
+	FROM rollout.protected_relation}),
+	'orders f f, payments t f', 'after the update: the prior row security is inferred as 0.1.0 would have restored it');
+$node->safe_psql('old', q{SELECT rollout.unprotect_table('public.payments')});
+is($node->safe_psql('old', q{SELECT relrowsecurity::text || relforcerowsecurity::text FROM pg_class WHERE oid = 'public.payments'::regclass}),
+	'truefalse', 'unprotect_table after the update: the table keeps its own row security');
 
 # the pgTAP object and privilege suites on the updated database
 SKIP:

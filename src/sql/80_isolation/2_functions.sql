@@ -75,6 +75,57 @@ LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'pgr_reset_violations';
 COMMENT ON FUNCTION rollout.reset_violation_counts() IS 'set this database''s violation counters back to zero';
 
+-- Whether the caller is inside rollout.protect_table() or
+-- rollout.unprotect_table() (the library follows them through fmgr_hook):
+-- the internal helpers below refuse to be called on their own.
+CREATE FUNCTION rollout._inside_protection()
+RETURNS boolean
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'pgr_inside_protection';
+COMMENT ON FUNCTION rollout._inside_protection() IS
+    'internal: true while rollout.protect_table() or rollout.unprotect_table() runs in this backend';
+
+CREATE FUNCTION rollout._require_protection_call(fn text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT rollout._inside_protection() THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('rollout.%s() is internal', fn),
+            HINT = 'Call rollout.protect_table() or rollout.unprotect_table().';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout._require_protection_call(text) IS
+    'internal: refuse a protection helper called other than by protect_table() or unprotect_table()';
+
+-- Record how row security looked on the table and its children before
+-- protect_table() changes it, read from the catalog (never given by the
+-- caller).  A relation already recorded for a protected table keeps its
+-- record: protecting again must not take pg_rollout's own settings for the
+-- table's.
+CREATE FUNCTION rollout._record_prior_state(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM rollout._require_protection_call('_record_prior_state');
+    INSERT INTO rollout.protected_relation AS r (relid, tbl, prior_row_security, prior_force_rls)
+    WITH RECURSIVE t(relid) AS (SELECT tbl::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
+    SELECT c.oid::regclass, _record_prior_state.tbl, c.relrowsecurity, c.relforcerowsecurity
+      FROM t JOIN pg_class c ON c.oid = t.relid
+    ON CONFLICT ON CONSTRAINT protected_relation_pkey DO UPDATE
+       SET tbl = excluded.tbl, prior_row_security = excluded.prior_row_security,
+           prior_force_rls = excluded.prior_force_rls, recorded_at = now()
+     WHERE NOT EXISTS (SELECT 1 FROM rollout.protected_table p WHERE p.tbl = r.tbl);
+END
+$$;
+COMMENT ON FUNCTION rollout._record_prior_state(regclass) IS
+    'internal: record the row security of a table and its children before protect_table() changes it';
+
 CREATE FUNCTION rollout._register_protection(tbl regclass, tenant_column name, severity text,
                                              include_descendants boolean, force_rls boolean)
 RETURNS void
@@ -82,6 +133,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM rollout._require_protection_call('_register_protection');
     -- The caller has just altered the table, so it owns it.
     INSERT INTO rollout.protected_table AS p (tbl, tenant_column, severity, include_descendants, force_rls, protected_by)
     VALUES (tbl, tenant_column, severity, include_descendants, force_rls, rollout._actor())
@@ -103,7 +155,13 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM rollout._require_protection_call('_unregister_protection');
     DELETE FROM rollout.protected_table p WHERE p.tbl = _unregister_protection.tbl;
+    -- a child protected on its own as well keeps its record
+    UPDATE rollout.protected_relation r SET tbl = r.relid
+     WHERE r.tbl = _unregister_protection.tbl AND r.relid <> _unregister_protection.tbl
+       AND EXISTS (SELECT 1 FROM rollout.protected_table p WHERE p.tbl = r.relid);
+    DELETE FROM rollout.protected_relation r WHERE r.tbl = _unregister_protection.tbl;
     PERFORM rollout._audit('isolation.unprotected', NULL, 'table', tbl::text, NULL, '{}');
 END
 $$;
@@ -119,6 +177,9 @@ AS $$
 DECLARE
     typ oid;
     child regclass;
+    prior_rls boolean;
+    prior_force boolean;
+    own text;
 BEGIN
     IF tbl IS NULL OR tenant_column IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
@@ -153,25 +214,35 @@ BEGIN
             MESSAGE = format('invalid severity "%s"', severity),
             DETAIL = 'A severity is critical, high or medium.';
     END IF;
+    -- How row security looked before (kept from the first protect_table):
+    -- unprotect_table() restores it.
+    PERFORM rollout._record_prior_state(tbl);
     -- The table and every inheritance child or partition: row security on
-    -- (forced, unless asked otherwise) and a permissive policy of its own,
-    -- so that core's default-deny does not hide every row; pg_rollout adds
-    -- the restrictive tenant qual.
-    FOR child IN
+    -- (forced, unless asked otherwise and it was not forced before).  No
+    -- policy is created: pg_rollout adds the restrictive tenant qual, and,
+    -- where row security was off and the relation has no permissive policy
+    -- of its own, an all-rows permissive baseline (src/isolation.c), so
+    -- that the table's own policies, present or added later, keep their
+    -- meaning.
+    FOR child, prior_rls, prior_force IN
         WITH RECURSIVE t(relid) AS (SELECT tbl::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
-        SELECT t.relid::regclass FROM t
+        SELECT t.relid::regclass, r.prior_row_security, r.prior_force_rls
+          FROM t LEFT JOIN rollout.protected_relation r ON r.relid = t.relid::regclass
     LOOP
-        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', child);
-        EXECUTE format('ALTER TABLE %s %s ROW LEVEL SECURITY', child, CASE WHEN force THEN 'FORCE' ELSE 'NO FORCE' END);
-        IF NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = child AND p.polname = 'pg_rollout_permissive') THEN
-            EXECUTE format('CREATE POLICY pg_rollout_permissive ON %s USING (true) WITH CHECK (true)', child);
+        SELECT string_agg(quote_ident(p.polname), ', ' ORDER BY p.polname) INTO own
+          FROM pg_policy p WHERE p.polrelid = child;
+        IF own IS NOT NULL AND NOT (SELECT c.relrowsecurity FROM pg_class c WHERE c.oid = child) THEN
+            RAISE NOTICE 'row security was disabled on table "%": its own policies (%) apply from now on', child, own;
         END IF;
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', child);
+        EXECUTE format('ALTER TABLE %s %s ROW LEVEL SECURITY', child,
+                       CASE WHEN force OR coalesce(prior_force, false) THEN 'FORCE' ELSE 'NO FORCE' END);
     END LOOP;
     PERFORM rollout._register_protection(tbl, tenant_column, severity, include_descendants, force);
 END
 $$;
 COMMENT ON FUNCTION rollout.protect_table(regclass, name, text, boolean, boolean) IS
-    'protect a table (and its partitions and inheritance children): every command sees and writes only the current tenant''s rows where enforced; the caller must own the table';
+    'protect a table (and its partitions and inheritance children): every command sees and writes only the current tenant''s rows where enforced; the table''s own policies keep applying; the caller must own the table';
 
 CREATE FUNCTION rollout.unprotect_table(tbl regclass)
 RETURNS void
@@ -180,26 +251,37 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     child regclass;
+    prior_rls boolean;
+    prior_force boolean;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM rollout.protected_table p WHERE p.tbl = unprotect_table.tbl) THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('table "%s" is not protected', tbl);
     END IF;
-    FOR child IN
-        WITH RECURSIVE t(relid) AS (SELECT tbl::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
-        SELECT t.relid::regclass FROM t
+    IF NOT rollout.preloaded() THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = 'pg_rollout must be loaded via shared_preload_libraries to unprotect tables',
+            HINT = 'Add pg_rollout to shared_preload_libraries in postgresql.conf and restart the server.';
+    END IF;
+    -- Row security as it was before protect_table(), on every relation
+    -- recorded for the table (a child protected on its own as well keeps
+    -- its protection).
+    FOR child, prior_rls, prior_force IN
+        SELECT r.relid, r.prior_row_security, r.prior_force_rls
+          FROM rollout.protected_relation r JOIN pg_class c ON c.oid = r.relid
+         WHERE r.tbl = unprotect_table.tbl
+           AND (r.relid = unprotect_table.tbl
+                OR NOT EXISTS (SELECT 1 FROM rollout.protected_table p WHERE p.tbl = r.relid))
     LOOP
-        EXECUTE format('DROP POLICY IF EXISTS pg_rollout_permissive ON %s', child);
-        EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', child);
-        IF NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = child) THEN
-            EXECUTE format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', child);
-        END IF;
+        EXECUTE format('ALTER TABLE %s %s ROW LEVEL SECURITY, %s ROW LEVEL SECURITY', child,
+                       CASE WHEN prior_rls THEN 'ENABLE' ELSE 'DISABLE' END,
+                       CASE WHEN prior_force THEN 'FORCE' ELSE 'NO FORCE' END);
     END LOOP;
     PERFORM rollout._unregister_protection(tbl);
 END
 $$;
 COMMENT ON FUNCTION rollout.unprotect_table(regclass) IS
-    'stop protecting a table: its pg_rollout policy goes, and row security too unless the table has policies of its own';
+    'stop protecting a table: row security of the table and its children goes back to what it was before protect_table()';
 
 CREATE FUNCTION rollout.bind_tenant(role_name name, tenant_id text)
 RETURNS void
@@ -247,6 +329,9 @@ REVOKE ALL ON FUNCTION
     rollout.recent_violations(),
     rollout.bypass_counts(),
     rollout.reset_violation_counts(),
+    rollout._inside_protection(),
+    rollout._require_protection_call(text),
+    rollout._record_prior_state(regclass),
     rollout._register_protection(regclass, name, text, boolean, boolean),
     rollout._unregister_protection(regclass),
     rollout.protect_table(regclass, name, text, boolean, boolean),
@@ -273,6 +358,7 @@ GRANT EXECUTE ON FUNCTION
 TO rollout_viewer;
 GRANT EXECUTE ON FUNCTION
     rollout.reset_violation_counts(),
+    rollout._record_prior_state(regclass),
     rollout._register_protection(regclass, name, text, boolean, boolean),
     rollout._unregister_protection(regclass),
     rollout.protect_table(regclass, name, text, boolean, boolean),
