@@ -118,3 +118,42 @@ GRANT EXECUTE ON FUNCTION rollout._stage_metric(text, integer, text) TO rollout_
 --@function rollout.descendants
 --@function rollout.is_ancestor
 --@function rollout._weight
+
+-- Supersession and per-tenant history (issue 10)
+-- Rollouts of a component are numbered in the order they started
+-- (rollout.start_no, copied into each activation): in resolution the
+-- activation on a tenant's path by the latest rollout decides, so a later
+-- rollout's decision about a node covers its subtree.  Rollouts started
+-- before the update are numbered by their rollout.started audit rows.
+ALTER TABLE rollout.rollout ADD COLUMN start_no integer;
+COMMENT ON COLUMN rollout.rollout.start_no IS
+    'place among the component''s rollouts in the order they started (1, 2, ...), NULL before the start; a later rollout''s activations supersede earlier ones';
+UPDATE rollout.rollout x
+   SET start_no = o.n
+  FROM (SELECT r.rollout_id,
+               row_number() OVER (PARTITION BY r.component_id
+                                  ORDER BY (SELECT min(l.seq) FROM rollout.audit_log l
+                                             WHERE l.action = 'rollout.started' AND l.subject_id = r.rollout_id),
+                                           r.started_at, r.rollout_id) AS n
+          FROM rollout.rollout r
+         WHERE r.started_at IS NOT NULL) o
+ WHERE x.rollout_id = o.rollout_id;
+CREATE UNIQUE INDEX rollout_start_no_idx ON rollout.rollout (component_id, start_no);
+ALTER TABLE rollout.activation ADD COLUMN start_no integer;
+ALTER TABLE rollout.activation ADD COLUMN previous_start_no integer;
+COMMENT ON COLUMN rollout.activation.start_no IS
+    'start_no of the activating rollout: in resolution, the activation on the tenant''s path with the highest start_no decides';
+COMMENT ON COLUMN rollout.activation.previous_start_no IS 'start_no of the activation this one replaced, NULL if none';
+UPDATE rollout.activation a
+   SET start_no = coalesce((SELECT r.start_no FROM rollout.rollout r WHERE r.rollout_id = a.rollout_id), 0),
+       previous_start_no = (SELECT r.start_no FROM rollout.rollout r WHERE r.rollout_id = a.previous_rollout_id);
+ALTER TABLE rollout.activation ALTER COLUMN start_no SET NOT NULL;
+--@function rollout.start_rollout
+--@function rollout._activate_through
+--@function rollout._deactivate_after
+--@function rollout.preview
+-- A tenant the live rollout deferred (a blackout) is not reached by that
+-- rollout's activation of an ancestor: resolution reads the deferrals.
+CREATE TRIGGER invalidate_resolution AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.deferral
+    FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution();
+--@function rollout.verify_state

@@ -189,7 +189,8 @@ BEGIN
 	FOREACH v IN ARRAY ARRAY['pg_class', 'pg_namespace', 'pg_attribute', 'pg_inherits', 'pg_roles', 'pg_authid',
 	                         'pg_proc', 'pg_policy', 'pg_auth_members', 'tenant', 'tenant_binding',
 	                         'protected_table', 'audit_log', 'rollout', 'component', 'channel', 'pin', 'flag',
-	                         'activation', 'flag_setting', 'channel_choice', 'channel_release', 'rollout_stage']
+	                         'activation', 'flag_setting', 'channel_choice', 'channel_release', 'rollout_stage',
+	                         'deferral']
 	LOOP
 		EXECUTE format('CREATE VIEW evil.%I AS SELECT evil.hit(%L) AS hit', v, 'view ' || v);
 	END LOOP;

@@ -35,6 +35,7 @@ CREATE TABLE rollout.rollout (
     status_reason        text,
     next_due_at          timestamptz,
     updated_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    start_no             integer,
     CONSTRAINT rollout_versions_differ CHECK (from_version OPERATOR(rollout.<>) to_version),
     CONSTRAINT rollout_flag_strategy CHECK ((strategy = 'feature_flag') = (flag_id IS NOT NULL)),
     CONSTRAINT rollout_salt_length CHECK (pg_catalog.octet_length(salt) BETWEEN 8 AND 64)
@@ -43,6 +44,8 @@ CREATE TABLE rollout.rollout (
 CREATE UNIQUE INDEX rollout_one_live_per_component ON rollout.rollout (component_id)
     WHERE status IN ('running', 'paused', 'failed');
 CREATE INDEX rollout_due_idx ON rollout.rollout (next_due_at) WHERE status = 'running';
+-- Rollouts of a component in the order they started: later ones supersede.
+CREATE UNIQUE INDEX rollout_start_no_idx ON rollout.rollout (component_id, start_no);
 SELECT pg_catalog.pg_extension_config_dump('rollout.rollout', '');
 COMMENT ON TABLE rollout.rollout IS 'rollouts: a component moved from one version to another over ordered stages';
 COMMENT ON COLUMN rollout.rollout.strategy IS 'staged, canary (generated increments), blue_green (both versions kept, instant switch back) or feature_flag';
@@ -56,6 +59,8 @@ COMMENT ON COLUMN rollout.rollout.monitoring_extension IS 'how long monitoring i
 COMMENT ON COLUMN rollout.rollout.stage_timeout IS 'a stage still undecided this long after it was due pauses the rollout';
 COMMENT ON COLUMN rollout.rollout.next_due_at IS 'when rollout.tick() next has work for this rollout';
 COMMENT ON COLUMN rollout.rollout.flag_id IS 'feature_flag strategy: the flag that gates the to-version (overrides and kill switch apply)';
+COMMENT ON COLUMN rollout.rollout.start_no IS
+    'place among the component''s rollouts in the order they started (1, 2, ...), NULL before the start; a later rollout''s activations supersede earlier ones';
 COMMENT ON COLUMN rollout.rollout.plan IS 'the JSON plan document the rollout was created from, if any';
 
 CREATE FUNCTION rollout._rollout_guard()
@@ -146,6 +151,8 @@ CREATE TABLE rollout.activation (
     previous_rollout_id   text COLLATE "C",
     previous_stage_no     integer,
     previous_activated_at timestamptz,
+    start_no              integer     NOT NULL,
+    previous_start_no     integer,
     PRIMARY KEY (component_id, tenant_id)
 );
 CREATE INDEX activation_rollout_idx ON rollout.activation (rollout_id, stage_no);
@@ -154,6 +161,9 @@ COMMENT ON TABLE rollout.activation IS
     'tenants a rollout has moved to its to-version; inherited by descendants; a rollback restores the previous row';
 COMMENT ON COLUMN rollout.activation.stage_no IS 'stage that was current when the tenant was activated';
 COMMENT ON COLUMN rollout.activation.previous_version IS 'version of the activation this one replaced (restored by a rollback), NULL if none';
+COMMENT ON COLUMN rollout.activation.start_no IS
+    'start_no of the activating rollout: in resolution, the activation on the tenant''s path with the highest start_no decides';
+COMMENT ON COLUMN rollout.activation.previous_start_no IS 'start_no of the activation this one replaced, NULL if none';
 
 CREATE TABLE rollout.deferral (
     rollout_id  text COLLATE "C" NOT NULL,

@@ -20,8 +20,8 @@ BEGIN
         WITH sel AS MATERIALIZED (
                 SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
              ins AS (
-                INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
-                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now()
+                INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at, start_no)
+                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now(), r.start_no
                   FROM sel s
                  WHERE NOT s.blacked_out
                 RETURNING 1),
@@ -46,15 +46,18 @@ BEGIN
         WITH sel AS MATERIALIZED (
                 SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
              ins AS (
-                INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
-                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now()
+                INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at,
+                                                     start_no)
+                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now(), r.start_no
                   FROM sel s
                  WHERE NOT s.blacked_out
                 ON CONFLICT (component_id, tenant_id) DO UPDATE
                    SET previous_version = a.version, previous_rollout_id = a.rollout_id,
                        previous_stage_no = a.stage_no, previous_activated_at = a.activated_at,
+                       previous_start_no = a.start_no,
                        version = excluded.version, rollout_id = excluded.rollout_id,
-                       stage_no = excluded.stage_no, activated_at = excluded.activated_at
+                       stage_no = excluded.stage_no, activated_at = excluded.activated_at,
+                       start_no = excluded.start_no
                  WHERE a.rollout_id <> excluded.rollout_id
                 RETURNING 1),
              undefer AS (
@@ -101,8 +104,9 @@ BEGIN
     UPDATE rollout.activation a
        SET version = a.previous_version, rollout_id = a.previous_rollout_id,
            stage_no = a.previous_stage_no, activated_at = a.previous_activated_at,
+           start_no = a.previous_start_no,
            previous_version = NULL, previous_rollout_id = NULL, previous_stage_no = NULL,
-           previous_activated_at = NULL
+           previous_activated_at = NULL, previous_start_no = NULL
      WHERE a.rollout_id = _deactivate_after.rollout_id AND a.stage_no > keep_through
        AND a.previous_rollout_id IS NOT NULL;
     GET DIAGNOSTICS m = ROW_COUNT;

@@ -84,6 +84,12 @@ BEGIN
             USING ref.action INTO problems, example;
         RETURN NEXT;
     END LOOP;
+    -- activations carry their rollout's start order (resolution compares it)
+    check_name := 'activation.start_no = rollout.start_no';
+    SELECT count(*), min(a.tenant_id) INTO problems, example
+      FROM rollout.activation a JOIN rollout.rollout r ON r.rollout_id = a.rollout_id
+     WHERE a.start_no IS DISTINCT FROM r.start_no;
+    RETURN NEXT;
     -- custom channels: created and not dropped since
     check_name := 'audit channel.created -> channel';
     SELECT count(*), min(a.subject_id) INTO problems, example
