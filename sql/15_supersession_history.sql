@@ -116,3 +116,52 @@ SELECT rollout.remove_blackout(:blackout_id, 'freeze over');
 SELECT rollout_id, action FROM rollout.tick();
 SELECT tenant_id, version, source, source_tenant_id FROM rollout.resolve_versions('svc');
 SELECT check_name, problems FROM rollout.verify_state() WHERE problems > 0;
+
+-- Per-tenant history (issue 10, item 4): every change of the version a
+-- tenant runs, with its cause, in one query.
+SELECT rollout.create_tenants(ARRAY['org2', 'team2', 'proj2'], ARRAY[NULL, 'org2', 'team2']);
+SELECT (rollout.create_component('app')).component_id;
+SELECT count(*) FROM (SELECT rollout.add_version('app', v::rollout.semver, 'published')
+                        FROM unnest(ARRAY['1.0.0', '2.0.0', '2.1.0', '3.0.0']) v) x;
+SELECT (rollout.set_default_version('app', '1.0.0', 'first release')).default_version;
+-- two rollouts move proj2: 2.0.0 for everyone, then a canary on its team
+SELECT rollout_id FROM rollout.create_rollout('app-1', 'app', '1.0.0', '2.0.0', scope_tenant_id => 'org2');
+SELECT stage_no FROM rollout.add_stage('app-1', 'everyone', 'all', pass_without_metrics => true);
+SELECT run_through('app-1');
+SELECT rollout_id FROM rollout.create_rollout('app-2', 'app', '2.0.0', '2.1.0', scope_tenant_id => 'org2');
+SELECT stage_no FROM rollout.add_stage('app-2', 'canary', 'tenants', tenants => ARRAY['team2'], pass_without_metrics => true);
+SELECT stage_no FROM rollout.add_stage('app-2', 'everyone', 'all', pass_without_metrics => true);
+SET pg_rollout.actor = 'bob@acme.com';
+SELECT status FROM rollout.approve_rollout('app-2');
+SET pg_rollout.actor = 'alice@acme.com';
+SELECT status FROM rollout.start_rollout('app-2', 'canary on team2');
+SELECT status FROM rollout.advance_rollout('app-2', 'canary fine');
+SELECT status FROM rollout.advance_rollout('app-2', 'all fine');
+-- a pin on the team, released again; then the second rollout is rolled back
+SELECT rollout.pin_version('team2', 'app', '1.0.0', 'incident 12');
+SELECT rollout.unpin_version('team2', 'app', 'incident closed');
+SELECT rollout.rollback_rollout('app-2', 'customer reports');
+-- a third rollout and its cancellation; a pin on the project itself
+SELECT rollout_id FROM rollout.create_rollout('app-3', 'app', '2.0.0', '3.0.0', scope_tenant_id => 'org2');
+SELECT stage_no FROM rollout.add_stage('app-3', 'all', 'all', pass_without_metrics => true);
+SET pg_rollout.actor = 'bob@acme.com';
+SELECT status FROM rollout.approve_rollout('app-3');
+SET pg_rollout.actor = 'alice@acme.com';
+SELECT status FROM rollout.start_rollout('app-3');
+SELECT status FROM rollout.cancel_rollout('app-3', 'wrong build');
+SELECT rollout.pin_version('proj2', 'app', '2.1.0', 'customer asked');
+-- when did proj2 move, and why
+SELECT version, previous_version, cause, decided_on, rollout_id, stage_no, actor, reason
+  FROM rollout.tenant_history('proj2', 'app');
+-- "when did proj2 move to 2.1.0 and why"
+SELECT cause, decided_on, rollout_id, reason, changed_at >= (SELECT created_at FROM rollout.tenant WHERE tenant_id = 'proj2') AS after_creation
+  FROM rollout.tenant_history('proj2', 'app') WHERE version = '2.1.0';
+-- the history ends where resolution is
+SELECT (SELECT version FROM rollout.tenant_history('proj2', 'app') ORDER BY changed_at DESC LIMIT 1)
+       = rollout.resolve_version('proj2', 'app') AS agrees;
+-- archived activations: undone by the rollback and the cancellation
+SELECT tenant_id, rollout_id, version, ended_by, ended_rollout_id FROM rollout.activation_history
+ WHERE component_id = 'app' ORDER BY rollout_id, tenant_id;
+SELECT rollout.tenant_history('nobody', 'app');
+SELECT rollout.tenant_history('proj2', 'nothing');
+SELECT check_name, problems FROM rollout.verify_state() WHERE problems > 0;

@@ -157,3 +157,31 @@ ALTER TABLE rollout.activation ALTER COLUMN start_no SET NOT NULL;
 CREATE TRIGGER invalidate_resolution AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.deferral
     FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution();
 --@function rollout.verify_state
+-- Per-tenant history: activations that leave rollout.activation are kept;
+-- rollout.tenant_history() replays them with the activation rows and the
+-- audit log.
+CREATE TABLE rollout.activation_history (
+    component_id     text COLLATE "C" NOT NULL,
+    tenant_id        text COLLATE "C" NOT NULL,
+    version          rollout.semver NOT NULL,
+    rollout_id       text COLLATE "C" NOT NULL,
+    stage_no         integer     NOT NULL,
+    start_no         integer     NOT NULL,
+    activated_at     timestamptz NOT NULL,
+    ended_at         timestamptz NOT NULL,
+    ended_by         text        NOT NULL CHECK (ended_by IN ('rolled_back', 'cancelled', 'superseded')),
+    ended_rollout_id text COLLATE "C" NOT NULL
+);
+CREATE INDEX activation_history_tenant_idx ON rollout.activation_history (tenant_id, component_id);
+CREATE INDEX activation_history_rollout_idx ON rollout.activation_history (rollout_id);
+SELECT pg_catalog.pg_extension_config_dump('rollout.activation_history', '');
+COMMENT ON TABLE rollout.activation_history IS
+    'activations no longer in rollout.activation: undone by a rollback or cancellation, or dropped from previous_* when a third rollout replaced the row; append-only';
+COMMENT ON COLUMN rollout.activation_history.ended_by IS
+    'rolled_back or cancelled (the activation was undone), superseded (a later rollout had replaced it and a third one dropped it from previous_*)';
+COMMENT ON COLUMN rollout.activation_history.ended_rollout_id IS 'the rollout whose rollback, cancellation or activation ended it';
+GRANT SELECT ON rollout.activation_history TO rollout_viewer;
+--@function rollout._roll_back
+--@function rollout.tenant_history
+REVOKE ALL ON FUNCTION rollout.tenant_history(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout.tenant_history(text, text) TO rollout_viewer;

@@ -177,8 +177,35 @@ SELECT pg_catalog.pg_extension_config_dump('rollout.deferral', '');
 COMMENT ON TABLE rollout.deferral IS
     'tenants selected by a stage but held back by a maintenance blackout; activated by rollout.tick() once allowed';
 
+-- Activations that left rollout.activation: undone by a rollback or a
+-- cancellation, or dropped from previous_* by a third rollout.  With the
+-- activation rows (current and previous_*) and the audit log, they make
+-- each tenant's version history (rollout.tenant_history).  A stage's first
+-- activation of a tenant writes nothing here.
+CREATE TABLE rollout.activation_history (
+    component_id     text COLLATE "C" NOT NULL,
+    tenant_id        text COLLATE "C" NOT NULL,
+    version          rollout.semver NOT NULL,
+    rollout_id       text COLLATE "C" NOT NULL,
+    stage_no         integer     NOT NULL,
+    start_no         integer     NOT NULL,
+    activated_at     timestamptz NOT NULL,
+    ended_at         timestamptz NOT NULL,
+    ended_by         text        NOT NULL CHECK (ended_by IN ('rolled_back', 'cancelled', 'superseded')),
+    ended_rollout_id text COLLATE "C" NOT NULL
+);
+CREATE INDEX activation_history_tenant_idx ON rollout.activation_history (tenant_id, component_id);
+CREATE INDEX activation_history_rollout_idx ON rollout.activation_history (rollout_id);
+SELECT pg_catalog.pg_extension_config_dump('rollout.activation_history', '');
+COMMENT ON TABLE rollout.activation_history IS
+    'activations no longer in rollout.activation: undone by a rollback or cancellation, or dropped from previous_* when a third rollout replaced the row; append-only';
+COMMENT ON COLUMN rollout.activation_history.ended_by IS
+    'rolled_back or cancelled (the activation was undone), superseded (a later rollout had replaced it and a third one dropped it from previous_*)';
+COMMENT ON COLUMN rollout.activation_history.ended_rollout_id IS 'the rollout whose rollback, cancellation or activation ended it';
+
 -- Privileges of the objects above.
-GRANT SELECT ON rollout.rollout, rollout.rollout_stage, rollout.rollout_trigger, rollout.activation, rollout.deferral TO rollout_viewer;
+GRANT SELECT ON rollout.rollout, rollout.rollout_stage, rollout.rollout_trigger, rollout.activation, rollout.deferral,
+    rollout.activation_history TO rollout_viewer;
 REVOKE ALL ON FUNCTION
     rollout._rollout_guard()
 FROM PUBLIC;

@@ -35,6 +35,8 @@ BEGIN
             ('rollout_trigger', 'rollout_id', 'rollout', 'rollout_id'),
             ('activation', 'rollout_id', 'rollout', 'rollout_id'),
             ('activation', 'tenant_id', 'tenant', 'tenant_id'),
+            ('activation_history', 'rollout_id', 'rollout', 'rollout_id'),
+            ('activation_history', 'tenant_id', 'tenant', 'tenant_id'),
             ('deferral', 'rollout_id', 'rollout', 'rollout_id'),
             ('deferral', 'tenant_id', 'tenant', 'tenant_id'),
             ('blackout', 'tenant_id', 'tenant', 'tenant_id'),
