@@ -49,7 +49,7 @@ SELECT stage_no FROM rollout.add_stage('r2', 'everyone', 'all', pass_without_met
 SET pg_rollout.actor = 'bob@acme.com';
 SELECT status FROM rollout.approve_rollout('r2');
 SET pg_rollout.actor = 'alice@acme.com';
-SELECT status, start_no FROM rollout.start_rollout('r2');
+SELECT status FROM rollout.start_rollout('r2');
 SELECT rollout_id, start_no FROM rollout.rollout ORDER BY start_no;
 
 -- the canary reaches team-a's whole subtree, at every depth; team-b stays
