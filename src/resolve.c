@@ -9,8 +9,11 @@
  *	 2. for a component gated by a feature_flag rollout: the flag's kill
  *		switch (the rollout's activations are ignored), or an explicit
  *		override (on: the to-version; off: activations ignored);
- *	 3. a rollout activation of the tenant, else of its nearest ancestor
- *		(only for an active tenant);
+ *	 3. of the rollout activations of the tenant and its ancestors, the one
+ *		by the most recently started rollout (activation.start_no; nearest
+ *		on a tie): a later rollout's decision about a node covers its
+ *		subtree, superseding older activations below it (only for an
+ *		active tenant);
  *	 4. the release of the tenant's effective channel, else of the next more
  *		stable channel that has one;
  *	 5. the component's platform default.
@@ -63,6 +66,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "pg_rollout.h"
@@ -127,6 +131,7 @@ typedef struct ComponentInfo
 	char	   *flag_id;		/* binding of the latest live feature_flag rollout */
 	char	   *flag_rollout;
 	Datum		flag_version;
+	char	   *live_rollout;	/* the running, paused or failed rollout, if any */
 } ComponentInfo;
 
 typedef struct FlagInfo
@@ -163,6 +168,8 @@ typedef struct Level
 	Datum		act;
 	char	   *act_rollout;
 	int			act_stage;
+	int64		act_rank;		/* start order of the activating rollout */
+	bool		deferred;		/* held back by the component's live rollout */
 	char	   *choices;		/* "channel=opt_in;channel=opt_out" or NULL */
 	int			flag_override;	/* -1 none, 0 off, 1 on */
 	bool		flag_killed;
@@ -196,34 +203,58 @@ static SPIPlanPtr plan_channels = NULL;
 static SPIPlanPtr plan_component = NULL;
 static SPIPlanPtr plan_releases = NULL;
 static SPIPlanPtr plan_binding = NULL;
+static SPIPlanPtr plan_live = NULL;
 static SPIPlanPtr plan_flag = NULL;
 
 #define LEVEL_COLUMNS \
 	"t.tenant_id, pg_catalog.cardinality(t.path), t.status OPERATOR(pg_catalog.=) 'active', t.channel_id, t.test_tenant, " \
 	"p.version, a.version, a.rollout_id, a.stage_no, "
 
-static const char *const sql_path =
-"SELECT " LEVEL_COLUMNS
-"       (SELECT pg_catalog.string_agg(cc.channel_id OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) cc.choice, ';')"
-"          FROM rollout.channel_choice cc WHERE cc.tenant_id OPERATOR(pg_catalog.=) t.tenant_id), "
-"       fs.enabled, fs.killed "
-"  FROM rollout.tenant t "
-"  LEFT JOIN rollout.pin p ON p.component_id OPERATOR(pg_catalog.=) $2 AND p.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-"  LEFT JOIN rollout.activation a ON a.component_id OPERATOR(pg_catalog.=) $2 AND a.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-"  LEFT JOIN rollout.flag_setting fs ON fs.flag_id OPERATOR(pg_catalog.=) $3 AND fs.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-" WHERE t.tenant_id OPERATOR(pg_catalog.=) ANY (rollout.tenant_path($1)) "
-" ORDER BY pg_catalog.cardinality(t.path)";
+/*
+ * Column 14 says whether the component's live rollout deferred the tenant.
+ * The start order of the rollout behind an activation (column 13): the
+ * activation's start_no, or, on a database still on the 0.1.0 schema
+ * (without that column), the rollout's start time.
+ */
+#define RANK_START_NO "a.start_no::pg_catalog.int8"
+#define RANK_STARTED_AT \
+	"(SELECT r.started_at FROM rollout.rollout r WHERE r.rollout_id OPERATOR(pg_catalog.=) a.rollout_id)"
 
-static const char *const sql_all =
-"SELECT " LEVEL_COLUMNS
-"       cc.choices, fs.enabled, fs.killed "
-"  FROM rollout.tenant t "
-"  LEFT JOIN rollout.pin p ON p.component_id OPERATOR(pg_catalog.=) $1 AND p.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-"  LEFT JOIN rollout.activation a ON a.component_id OPERATOR(pg_catalog.=) $1 AND a.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-"  LEFT JOIN rollout.flag_setting fs ON fs.flag_id OPERATOR(pg_catalog.=) $2 AND fs.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-"  LEFT JOIN (SELECT c.tenant_id, pg_catalog.string_agg(c.channel_id OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) c.choice, ';') AS choices"
-"               FROM rollout.channel_choice c GROUP BY c.tenant_id) cc ON cc.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-" ORDER BY t.path";
+#define SQL_PATH(rank) \
+"SELECT " LEVEL_COLUMNS \
+"       (SELECT pg_catalog.string_agg(cc.channel_id OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) cc.choice, ';')" \
+"          FROM rollout.channel_choice cc WHERE cc.tenant_id OPERATOR(pg_catalog.=) t.tenant_id), " \
+"       fs.enabled, fs.killed, " rank ", d.tenant_id IS NOT NULL " \
+"  FROM rollout.tenant t " \
+"  LEFT JOIN rollout.deferral d ON d.rollout_id OPERATOR(pg_catalog.=) $4 AND d.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+"  LEFT JOIN rollout.pin p ON p.component_id OPERATOR(pg_catalog.=) $2 AND p.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+"  LEFT JOIN rollout.activation a ON a.component_id OPERATOR(pg_catalog.=) $2 AND a.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+"  LEFT JOIN rollout.flag_setting fs ON fs.flag_id OPERATOR(pg_catalog.=) $3 AND fs.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+" WHERE t.tenant_id OPERATOR(pg_catalog.=) ANY (rollout.tenant_path($1)) " \
+" ORDER BY pg_catalog.cardinality(t.path)"
+
+#define SQL_ALL(rank) \
+"SELECT " LEVEL_COLUMNS \
+"       cc.choices, fs.enabled, fs.killed, " rank ", d.tenant_id IS NOT NULL " \
+"  FROM rollout.tenant t " \
+"  LEFT JOIN rollout.deferral d ON d.rollout_id OPERATOR(pg_catalog.=) $3 AND d.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+"  LEFT JOIN rollout.pin p ON p.component_id OPERATOR(pg_catalog.=) $1 AND p.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+"  LEFT JOIN rollout.activation a ON a.component_id OPERATOR(pg_catalog.=) $1 AND a.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+"  LEFT JOIN rollout.flag_setting fs ON fs.flag_id OPERATOR(pg_catalog.=) $2 AND fs.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+"  LEFT JOIN (SELECT c.tenant_id, pg_catalog.string_agg(c.channel_id OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) c.choice, ';') AS choices" \
+"               FROM rollout.channel_choice c GROUP BY c.tenant_id) cc ON cc.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+" ORDER BY t.path"
+
+/* [0]: the 0.2.0 schema (activation.start_no); [1]: the 0.1.0 schema */
+static const char *const sql_path[2] = {SQL_PATH(RANK_START_NO), SQL_PATH(RANK_STARTED_AT)};
+static const char *const sql_all[2] = {SQL_ALL(RANK_START_NO), SQL_ALL(RANK_STARTED_AT)};
+
+/*
+ * Which of the two: -1 not known yet, else the index above.  Checked with
+ * every new cache generation (the update's ALTER TABLE invalidates it), and
+ * the kept plans are prepared again when it changes.
+ */
+static int	schema_variant = -1;
 
 /* ------------------------------------------------------------------------
  * Cache management
@@ -419,6 +450,34 @@ record_watched(void)
 }
 
 /*
+ * Does rollout.activation have start_no (0.2.0), or is the database still on
+ * the 0.1.0 schema?  On a change, the kept path plans are dropped so that
+ * they are prepared again from the matching text.  Inside SPI.
+ */
+static void
+detect_schema(void)
+{
+	Oid			nsp = get_namespace_oid(PGR_SCHEMA, true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("activation", nsp) : InvalidOid;
+	int			variant;
+
+	variant = (OidIsValid(rel) && get_attnum(rel, "start_no") != InvalidAttrNumber) ? 0 : 1;
+	if (variant == schema_variant)
+		return;
+	if (plan_path != NULL)
+	{
+		SPI_freeplan(plan_path);
+		plan_path = NULL;
+	}
+	if (plan_all != NULL)
+	{
+		SPI_freeplan(plan_all);
+		plan_all = NULL;
+	}
+	schema_variant = variant;
+}
+
+/*
  * Make the metadata tables (components, flags) exist.  Only inside a
  * computation (compute_depth > 0), after its snapshot was taken: an
  * invalidation taken in from here on is deferred to compute_end().
@@ -430,8 +489,11 @@ meta_ensure(void)
 
 	Assert(compute_depth > 0);
 	cache_contexts_ensure();
-	if (nwatched == 0)
+	if (nwatched == 0 || schema_variant < 0)
+	{
 		record_watched();
+		detect_schema();
+	}
 	if (components == NULL)
 	{
 		memset(&ctl, 0, sizeof(ctl));
@@ -691,6 +753,16 @@ load_component(const char *id, Snapshot snap)
 		info.flag_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull, MetaContext);
 	}
 
+	/* the live rollout: its deferrals hold tenants back (at most one) */
+	keep_plan(&plan_live,
+			  "SELECT r.rollout_id FROM rollout.rollout r "
+			  " WHERE r.component_id OPERATOR(pg_catalog.=) $1 "
+			  "   AND r.status OPERATOR(pg_catalog.=) ANY ('{running,paused,failed}') LIMIT 1",
+			  1, argtypes);
+	run_plan(plan_live, values, NULL, snap, 1);
+	if (SPI_processed == 1)
+		info.live_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, MetaContext);
+
 	ci = hash_search(components, id, HASH_ENTER, NULL);
 	*ci = info;
 	return ci;
@@ -759,6 +831,16 @@ level_from_tuple(Level *lv, HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 	b = col_bool(tup, desc, 11, &isnull);
 	lv->flag_override = isnull ? -1 : (b ? 1 : 0);
 	lv->flag_killed = col_bool(tup, desc, 12, &isnull);
+	lv->act_rank = 0;
+	if (lv->has_act)
+	{
+		Datum		d = SPI_getbinval(tup, desc, 13, &isnull);
+
+		if (!isnull)
+			lv->act_rank = SPI_gettypeid(desc, 13) == TIMESTAMPTZOID ?
+				(int64) DatumGetTimestampTz(d) : DatumGetInt64(d);
+	}
+	lv->deferred = col_bool(tup, desc, 14, &isnull);
 }
 
 /*
@@ -766,12 +848,12 @@ level_from_tuple(Level *lv, HeapTuple tup, TupleDesc desc, MemoryContext cxt)
  * one flag (either may be NULL).  Raises 42704 for an unknown tenant.
  */
 static int
-load_path(const char *tenant, const char *component, const char *flag, Snapshot snap,
-		  Level *levels, MemoryContext cxt)
+load_path(const char *tenant, const char *component, const char *flag, const char *live,
+		  Snapshot snap, Level *levels, MemoryContext cxt)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int			n;
 
 	values[0] = CStringGetTextDatum(tenant);
@@ -781,7 +863,10 @@ load_path(const char *tenant, const char *component, const char *flag, Snapshot 
 		nulls[1] = 'n';
 	if (!flag)
 		nulls[2] = 'n';
-	keep_plan(&plan_path, sql_path, 3, argtypes);
+	values[3] = live ? CStringGetTextDatum(live) : (Datum) 0;
+	if (!live)
+		nulls[3] = 'n';
+	keep_plan(&plan_path, sql_path[schema_variant], 4, argtypes);
 	run_plan(plan_path, values, nulls, snap, 0);
 	n = (int) Min(SPI_processed, MAX_DEPTH);
 	for (int i = 0; i < n; i++)
@@ -978,7 +1063,7 @@ resolve_levels(ComponentInfo *ci, FlagInfo *fi, const Level *lv, int n, Answer *
 		}
 	}
 
-	/* 3. rollout activations, own or inherited */
+	/* 3. rollout activations, own or inherited: the latest rollout's decides */
 	if (!self->active)
 	{
 		if (explain)
@@ -988,28 +1073,66 @@ resolve_levels(ComponentInfo *ci, FlagInfo *fi, const Level *lv, int n, Answer *
 	else
 	{
 		bool		skipped = false;
+		int			best = -1;
+		int			deferred_at = -1;
 
+		/*
+		 * The activation of the most recently started rollout decides; on a
+		 * tie (the same rollout on several levels) the nearest.  A tenant
+		 * the live rollout deferred (a blackout) is not reached by that
+		 * rollout's activations of its ancestors, nor are its descendants.
+		 */
 		for (int i = n - 1; i >= 0; i--)
 		{
 			if (lv[i].has_act && ignore_rollout && lv[i].act_rollout &&
 				strcmp(ignore_rollout, lv[i].act_rollout) == 0)
-			{
 				skipped = true;
-				continue;
-			}
-			if (lv[i].has_act)
+			else if (lv[i].has_act && deferred_at >= 0 && lv[i].act_rollout &&
+					 strcmp(ci->live_rollout, lv[i].act_rollout) == 0)
 			{
-				ans->isnull = false;
-				ans->version = lv[i].act;
-				ans->source = SRC_ROLLOUT;
-				ans->source_tenant = lv[i].tenant_id;
 				if (explain)
-					explain_add(explain, "rollout", lv[i].tenant_id, true, lv[i].act, -1, true,
-								psprintf("%s was activated by rollout \"%s\" at stage %d",
-										 i == n - 1 ? "the tenant" : psprintf("ancestor \"%s\"", lv[i].tenant_id),
-										 lv[i].act_rollout, lv[i].act_stage));
-				return;
+					explain_add(explain, "rollout", lv[i].tenant_id, true, lv[i].act, -1, false,
+								psprintf("ancestor \"%s\" was activated by rollout \"%s\" at stage %d, which deferred %s",
+										 lv[i].tenant_id, lv[i].act_rollout, lv[i].act_stage,
+										 deferred_at == n - 1 ? "the tenant" :
+										 psprintf("ancestor \"%s\"", lv[deferred_at].tenant_id)));
 			}
+			else if (lv[i].has_act && (best < 0 || lv[i].act_rank > lv[best].act_rank))
+				best = i;
+			if (lv[i].deferred && deferred_at < 0 && ci->live_rollout != NULL)
+				deferred_at = i;
+		}
+		if (best >= 0)
+		{
+			bool		superseded = false;
+
+			if (explain)
+				for (int i = n - 1; i >= 0; i--)
+				{
+					/* only the older rollouts' activations are superseded */
+					if (i == best || !lv[i].has_act || lv[i].act_rank >= lv[best].act_rank ||
+						(ignore_rollout && lv[i].act_rollout &&
+						 strcmp(ignore_rollout, lv[i].act_rollout) == 0))
+						continue;
+					superseded = true;
+					explain_add(explain, "rollout", lv[i].tenant_id, true, lv[i].act, -1, false,
+								psprintf("%s was activated by rollout \"%s\" at stage %d, superseded by rollout \"%s\" on %s",
+										 i == n - 1 ? "the tenant" : psprintf("ancestor \"%s\"", lv[i].tenant_id),
+										 lv[i].act_rollout, lv[i].act_stage, lv[best].act_rollout,
+										 best == n - 1 ? "the tenant itself" :
+										 psprintf("ancestor \"%s\"", lv[best].tenant_id)));
+				}
+			ans->isnull = false;
+			ans->version = lv[best].act;
+			ans->source = SRC_ROLLOUT;
+			ans->source_tenant = lv[best].tenant_id;
+			if (explain)
+				explain_add(explain, "rollout", lv[best].tenant_id, true, lv[best].act, -1, true,
+							psprintf("%s was activated by rollout \"%s\" at stage %d%s",
+									 best == n - 1 ? "the tenant" : psprintf("ancestor \"%s\"", lv[best].tenant_id),
+									 lv[best].act_rollout, lv[best].act_stage,
+									 superseded ? ", the latest rollout to decide on the tenant's path" : ""));
+			return;
 		}
 		if (explain)
 			explain_add(explain, "rollout", NULL, false, 0, -1, false,
@@ -1194,7 +1317,7 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 			ComponentInfo *ci = load_component(subject, snap);
 			FlagInfo   *fi = ci->flag_id ? load_flag(ci->flag_id, snap) : NULL;
 
-			n = load_path(tenant, subject, ci->flag_id, snap, levels, caller);
+			n = load_path(tenant, subject, ci->flag_id, ci->live_rollout, snap, levels, caller);
 			old = MemoryContextSwitchTo(caller);
 			resolve_levels(ci, fi, levels, n, ans, explain);
 			MemoryContextSwitchTo(old);
@@ -1203,7 +1326,7 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 		{
 			FlagInfo   *fi = load_flag(subject, snap);
 
-			n = load_path(tenant, fi->component, subject, snap, levels, caller);
+			n = load_path(tenant, fi->component, subject, NULL, snap, levels, caller);
 			old = MemoryContextSwitchTo(caller);
 			resolve_flag_levels(fi, subject, levels, n, ans, explain);
 			MemoryContextSwitchTo(old);
@@ -1427,9 +1550,9 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 	{
 		ComponentInfo *ci = NULL;
 		FlagInfo   *fi = NULL;
-		Oid			argtypes[2] = {TEXTOID, TEXTOID};
-		Datum		values[2];
-		char		nulls[2] = {' ', ' '};
+		Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Datum		values[3];
+		char		nulls[3] = {' ', ' ', ' '};
 		Portal		portal;
 		MemoryContext rowcxt = AllocSetContextCreate(walkcxt, "pg_rollout row", ALLOCSET_DEFAULT_SIZES);
 		int			pathlevel = pgr_pin_search_path();
@@ -1450,7 +1573,11 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 			values[1] = CStringGetTextDatum(ci->flag_id);
 		else
 			nulls[1] = 'n';
-		keep_plan(&plan_all, sql_all, 2, argtypes);
+		if (ci && ci->live_rollout)
+			values[2] = CStringGetTextDatum(ci->live_rollout);
+		else
+			nulls[2] = 'n';
+		keep_plan(&plan_all, sql_all[schema_variant], 3, argtypes);
 		PushActiveSnapshot(snap);
 		portal = SPI_cursor_open(NULL, plan_all, values, nulls, true);
 		PopActiveSnapshot();

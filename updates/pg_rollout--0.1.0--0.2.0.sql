@@ -295,3 +295,70 @@ GRANT EXECUTE ON FUNCTION rollout._record_prior_state(regclass) TO rollout_admin
 --@function rollout._unregister_protection
 --@function rollout.protect_table
 --@function rollout.unprotect_table
+
+-- Supersession and per-tenant history (issue 10)
+-- Rollouts of a component are numbered in the order they started
+-- (rollout.start_no, copied into each activation): in resolution the
+-- activation on a tenant's path by the latest rollout decides, so a later
+-- rollout's decision about a node covers its subtree.  Rollouts started
+-- before the update are numbered by their rollout.started audit rows.
+ALTER TABLE rollout.rollout ADD COLUMN start_no integer;
+COMMENT ON COLUMN rollout.rollout.start_no IS
+    'place among the component''s rollouts in the order they started (1, 2, ...), NULL before the start; a later rollout''s activations supersede earlier ones';
+UPDATE rollout.rollout x
+   SET start_no = o.n
+  FROM (SELECT r.rollout_id,
+               row_number() OVER (PARTITION BY r.component_id
+                                  ORDER BY (SELECT min(l.seq) FROM rollout.audit_log l
+                                             WHERE l.action = 'rollout.started' AND l.subject_id = r.rollout_id),
+                                           r.started_at, r.rollout_id) AS n
+          FROM rollout.rollout r
+         WHERE r.started_at IS NOT NULL) o
+ WHERE x.rollout_id = o.rollout_id;
+CREATE UNIQUE INDEX rollout_start_no_idx ON rollout.rollout (component_id, start_no);
+ALTER TABLE rollout.activation ADD COLUMN start_no integer;
+ALTER TABLE rollout.activation ADD COLUMN previous_start_no integer;
+COMMENT ON COLUMN rollout.activation.start_no IS
+    'start_no of the activating rollout: in resolution, the activation on the tenant''s path with the highest start_no decides';
+COMMENT ON COLUMN rollout.activation.previous_start_no IS 'start_no of the activation this one replaced, NULL if none';
+UPDATE rollout.activation a
+   SET start_no = coalesce((SELECT r.start_no FROM rollout.rollout r WHERE r.rollout_id = a.rollout_id), 0),
+       previous_start_no = (SELECT r.start_no FROM rollout.rollout r WHERE r.rollout_id = a.previous_rollout_id);
+ALTER TABLE rollout.activation ALTER COLUMN start_no SET NOT NULL;
+--@function rollout.start_rollout
+--@function rollout._activate_through
+--@function rollout._deactivate_after
+--@function rollout.preview
+-- A tenant the live rollout deferred (a blackout) is not reached by that
+-- rollout's activation of an ancestor: resolution reads the deferrals.
+CREATE TRIGGER invalidate_resolution AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.deferral
+    FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution();
+--@function rollout.verify_state
+-- Per-tenant history: activations that leave rollout.activation are kept;
+-- rollout.tenant_history() replays them with the activation rows and the
+-- audit log.
+CREATE TABLE rollout.activation_history (
+    component_id     text COLLATE "C" NOT NULL,
+    tenant_id        text COLLATE "C" NOT NULL,
+    version          rollout.semver NOT NULL,
+    rollout_id       text COLLATE "C" NOT NULL,
+    stage_no         integer     NOT NULL,
+    start_no         integer     NOT NULL,
+    activated_at     timestamptz NOT NULL,
+    ended_at         timestamptz NOT NULL,
+    ended_by         text        NOT NULL CHECK (ended_by IN ('rolled_back', 'cancelled', 'superseded')),
+    ended_rollout_id text COLLATE "C" NOT NULL
+);
+CREATE INDEX activation_history_tenant_idx ON rollout.activation_history (tenant_id, component_id);
+CREATE INDEX activation_history_rollout_idx ON rollout.activation_history (rollout_id);
+SELECT pg_catalog.pg_extension_config_dump('rollout.activation_history', '');
+COMMENT ON TABLE rollout.activation_history IS
+    'activations no longer in rollout.activation: undone by a rollback or cancellation, or dropped from previous_* when a third rollout replaced the row; append-only';
+COMMENT ON COLUMN rollout.activation_history.ended_by IS
+    'rolled_back or cancelled (the activation was undone), superseded (a later rollout had replaced it and a third one dropped it from previous_*)';
+COMMENT ON COLUMN rollout.activation_history.ended_rollout_id IS 'the rollout whose rollback, cancellation or activation ended it';
+GRANT SELECT ON rollout.activation_history TO rollout_viewer;
+--@function rollout._roll_back
+--@function rollout.tenant_history
+REVOKE ALL ON FUNCTION rollout.tenant_history(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout.tenant_history(text, text) TO rollout_viewer;

@@ -6,7 +6,7 @@ SELECT plan(22);
 SELECT has_schema('rollout');
 SELECT has_extension('pg_rollout');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_rollout'), false, 'extension is not relocatable');
-SELECT tables_are('rollout', ARRAY['activation', 'audit_log', 'blackout', 'channel', 'channel_choice', 'channel_release',
+SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'audit_log', 'blackout', 'channel', 'channel_choice', 'channel_release',
                                    'component', 'component_version', 'deferral', 'event_outbox', 'flag', 'flag_setting',
                                    'maintenance_window', 'metric_sample', 'pin', 'protected_relation', 'protected_table', 'rollout', 'rollout_stage', 'rollout_trigger', 'tenant', 'tenant_binding', 'tick_log']);
 SELECT views_are('rollout', ARRAY['bypasses', 'component_versions', 'pending_events', 'protected_tables', 'recent_violation_log',

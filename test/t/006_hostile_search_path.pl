@@ -189,7 +189,8 @@ BEGIN
 	FOREACH v IN ARRAY ARRAY['pg_class', 'pg_namespace', 'pg_attribute', 'pg_inherits', 'pg_roles', 'pg_authid',
 	                         'pg_proc', 'pg_policy', 'pg_auth_members', 'tenant', 'tenant_binding',
 	                         'protected_table', 'audit_log', 'rollout', 'component', 'channel', 'pin', 'flag',
-	                         'activation', 'flag_setting', 'channel_choice', 'channel_release', 'rollout_stage']
+	                         'activation', 'flag_setting', 'channel_choice', 'channel_release', 'rollout_stage',
+	                         'deferral', 'activation_history']
 	LOOP
 		EXECUTE format('CREATE VIEW evil.%I AS SELECT evil.hit(%L) AS hit', v, 'view ' || v);
 	END LOOP;
@@ -339,6 +340,7 @@ my @calls = (
 	[ 'tenant_channels, effective_channel', q{SELECT pg_catalog.count(*) FROM rollout.tenant_channels('acme-web'); SELECT rollout.effective_channel('acme-web');} ],
 	[ 'bucket, weight_key', q{SELECT rollout.bucket('\x0102030405060708', 'acme'); SELECT rollout.weight_key('\x0102030405060708', 'acme', 2);} ],
 	[ 'in_blackout, activation_hold', q{SELECT rollout.in_blackout('acme'); SELECT rollout.activation_hold('acme');} ],
+	[ 'tenant_history', q{SELECT pg_catalog.count(*) FROM rollout.tenant_history('acme-web', 'policy:prod');} ],
 	[ 'preview, preview_summary', q{SELECT pg_catalog.count(*) FROM rollout.preview('r1'); SELECT pg_catalog.count(*) FROM rollout.preview_summary('r1');} ],
 	[ 'stage_metric, evaluate_stage, breached_trigger', q{SELECT rollout.stage_metric('r1', 1, 'new_failures'); SELECT pg_catalog.count(*) FROM rollout.evaluate_stage('r1', 1); SELECT pg_catalog.count(*) FROM rollout.breached_trigger('r1');} ],
 	[ 'tenant writes', q{SET pg_rollout.actor = 'op'; SELECT rollout.create_tenant('acme-new', parent_id => 'acme') IS NOT NULL;

@@ -35,6 +35,7 @@ CREATE TABLE rollout.rollout (
     status_reason        text,
     next_due_at          timestamptz,
     updated_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    start_no             integer,
     CONSTRAINT rollout_versions_differ CHECK (from_version OPERATOR(rollout.<>) to_version),
     CONSTRAINT rollout_flag_strategy CHECK ((strategy = 'feature_flag') = (flag_id IS NOT NULL)),
     CONSTRAINT rollout_salt_length CHECK (pg_catalog.octet_length(salt) BETWEEN 8 AND 64)
@@ -43,6 +44,8 @@ CREATE TABLE rollout.rollout (
 CREATE UNIQUE INDEX rollout_one_live_per_component ON rollout.rollout (component_id)
     WHERE status IN ('running', 'paused', 'failed');
 CREATE INDEX rollout_due_idx ON rollout.rollout (next_due_at) WHERE status = 'running';
+-- Rollouts of a component in the order they started: later ones supersede.
+CREATE UNIQUE INDEX rollout_start_no_idx ON rollout.rollout (component_id, start_no);
 SELECT pg_catalog.pg_extension_config_dump('rollout.rollout', '');
 COMMENT ON TABLE rollout.rollout IS 'rollouts: a component moved from one version to another over ordered stages';
 COMMENT ON COLUMN rollout.rollout.strategy IS 'staged, canary (generated increments), blue_green (both versions kept, instant switch back) or feature_flag';
@@ -56,6 +59,8 @@ COMMENT ON COLUMN rollout.rollout.monitoring_extension IS 'how long monitoring i
 COMMENT ON COLUMN rollout.rollout.stage_timeout IS 'a stage still undecided this long after it was due pauses the rollout';
 COMMENT ON COLUMN rollout.rollout.next_due_at IS 'when rollout.tick() next has work for this rollout';
 COMMENT ON COLUMN rollout.rollout.flag_id IS 'feature_flag strategy: the flag that gates the to-version (overrides and kill switch apply)';
+COMMENT ON COLUMN rollout.rollout.start_no IS
+    'place among the component''s rollouts in the order they started (1, 2, ...), NULL before the start; a later rollout''s activations supersede earlier ones';
 COMMENT ON COLUMN rollout.rollout.plan IS 'the JSON plan document the rollout was created from, if any';
 
 CREATE FUNCTION rollout._rollout_guard()
@@ -146,6 +151,8 @@ CREATE TABLE rollout.activation (
     previous_rollout_id   text COLLATE "C",
     previous_stage_no     integer,
     previous_activated_at timestamptz,
+    start_no              integer     NOT NULL,
+    previous_start_no     integer,
     PRIMARY KEY (component_id, tenant_id)
 );
 CREATE INDEX activation_rollout_idx ON rollout.activation (rollout_id, stage_no);
@@ -154,6 +161,9 @@ COMMENT ON TABLE rollout.activation IS
     'tenants a rollout has moved to its to-version; inherited by descendants; a rollback restores the previous row';
 COMMENT ON COLUMN rollout.activation.stage_no IS 'stage that was current when the tenant was activated';
 COMMENT ON COLUMN rollout.activation.previous_version IS 'version of the activation this one replaced (restored by a rollback), NULL if none';
+COMMENT ON COLUMN rollout.activation.start_no IS
+    'start_no of the activating rollout: in resolution, the activation on the tenant''s path with the highest start_no decides';
+COMMENT ON COLUMN rollout.activation.previous_start_no IS 'start_no of the activation this one replaced, NULL if none';
 
 CREATE TABLE rollout.deferral (
     rollout_id  text COLLATE "C" NOT NULL,
@@ -167,8 +177,35 @@ SELECT pg_catalog.pg_extension_config_dump('rollout.deferral', '');
 COMMENT ON TABLE rollout.deferral IS
     'tenants selected by a stage but held back by a maintenance blackout; activated by rollout.tick() once allowed';
 
+-- Activations that left rollout.activation: undone by a rollback or a
+-- cancellation, or dropped from previous_* by a third rollout.  With the
+-- activation rows (current and previous_*) and the audit log, they make
+-- each tenant's version history (rollout.tenant_history).  A stage's first
+-- activation of a tenant writes nothing here.
+CREATE TABLE rollout.activation_history (
+    component_id     text COLLATE "C" NOT NULL,
+    tenant_id        text COLLATE "C" NOT NULL,
+    version          rollout.semver NOT NULL,
+    rollout_id       text COLLATE "C" NOT NULL,
+    stage_no         integer     NOT NULL,
+    start_no         integer     NOT NULL,
+    activated_at     timestamptz NOT NULL,
+    ended_at         timestamptz NOT NULL,
+    ended_by         text        NOT NULL CHECK (ended_by IN ('rolled_back', 'cancelled', 'superseded')),
+    ended_rollout_id text COLLATE "C" NOT NULL
+);
+CREATE INDEX activation_history_tenant_idx ON rollout.activation_history (tenant_id, component_id);
+CREATE INDEX activation_history_rollout_idx ON rollout.activation_history (rollout_id);
+SELECT pg_catalog.pg_extension_config_dump('rollout.activation_history', '');
+COMMENT ON TABLE rollout.activation_history IS
+    'activations no longer in rollout.activation: undone by a rollback or cancellation, or dropped from previous_* when a third rollout replaced the row; append-only';
+COMMENT ON COLUMN rollout.activation_history.ended_by IS
+    'rolled_back or cancelled (the activation was undone), superseded (a later rollout had replaced it and a third one dropped it from previous_*)';
+COMMENT ON COLUMN rollout.activation_history.ended_rollout_id IS 'the rollout whose rollback, cancellation or activation ended it';
+
 -- Privileges of the objects above.
-GRANT SELECT ON rollout.rollout, rollout.rollout_stage, rollout.rollout_trigger, rollout.activation, rollout.deferral TO rollout_viewer;
+GRANT SELECT ON rollout.rollout, rollout.rollout_stage, rollout.rollout_trigger, rollout.activation, rollout.deferral,
+    rollout.activation_history TO rollout_viewer;
 REVOKE ALL ON FUNCTION
     rollout._rollout_guard()
 FROM PUBLIC;

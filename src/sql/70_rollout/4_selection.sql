@@ -199,9 +199,18 @@ BEGIN
     RETURN QUERY
     SELECT sel.stage_no, s.name, sel.tenant_id, array_to_string(t.path, '/'), t.kind,
            rollout.bucket(r.salt, sel.tenant_id), sel.weight, sel.blacked_out,
-           EXISTS (SELECT 1 FROM rollout.activation a
-                    WHERE a.component_id = r.component_id AND a.tenant_id = sel.tenant_id
-                      AND a.rollout_id = r.rollout_id),
+           -- as resolution decides: this rollout's activation of the tenant
+           -- or an ancestor, not held back by its deferral of a tenant below
+           -- that one, and none on the path by a later rollout
+           EXISTS (SELECT 1 FROM unnest(t.path) WITH ORDINALITY u(id, o)
+                     JOIN rollout.activation a ON a.component_id = r.component_id AND a.tenant_id = u.id
+                                              AND a.rollout_id = r.rollout_id
+                    WHERE NOT EXISTS (SELECT 1 FROM unnest(t.path) WITH ORDINALITY v(id, o)
+                                        JOIN rollout.deferral d ON d.rollout_id = r.rollout_id AND d.tenant_id = v.id
+                                       WHERE v.o > u.o))
+           AND NOT EXISTS (SELECT 1 FROM rollout.activation a
+                            WHERE a.component_id = r.component_id AND a.tenant_id = ANY (t.path)
+                              AND a.start_no > r.start_no),
            sel.hold_reason
       FROM rollout._selection(r.rollout_id, coalesce(last_stage, 0)) sel
       JOIN rollout.rollout_stage s ON s.rollout_id = r.rollout_id AND s.stage_no = sel.stage_no
@@ -210,7 +219,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.preview(text) IS
-    'impact preview: every tenant the rollout would activate, with the first stage that selects it, bucket, weight, and whether (and why) it would be deferred now';
+    'impact preview: every tenant the rollout would activate, with the first stage that selects it, bucket, weight, whether (and why) it would be deferred now, and whether the rollout already decides its version (own or inherited activation)';
 
 CREATE FUNCTION rollout.preview_summary(rollout_id text)
 RETURNS TABLE (stage_no integer, stage text, level integer, group_id text, group_kind text,

@@ -20,8 +20,8 @@ BEGIN
         WITH sel AS MATERIALIZED (
                 SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
              ins AS (
-                INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
-                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now()
+                INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at, start_no)
+                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now(), r.start_no
                   FROM sel s
                  WHERE NOT s.blacked_out
                 RETURNING 1),
@@ -42,19 +42,32 @@ BEGIN
         -- Some tenants may already run an activation: of this rollout (kept)
         -- or of an earlier one (replaced, remembering what it was, which a
         -- rollback restores).  One index probe per row, whatever the
-        -- planner's statistics say.
+        -- planner's statistics say.  A replaced row whose previous_* was
+        -- already set loses that older activation: it goes to the history
+        -- (every sub-statement sees the rows as they were before).
         WITH sel AS MATERIALIZED (
                 SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
+             arch AS (
+                INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
+                                                        activated_at, ended_at, ended_by, ended_rollout_id)
+                SELECT a.component_id, a.tenant_id, a.previous_version, a.previous_rollout_id, a.previous_stage_no,
+                       a.previous_start_no, a.previous_activated_at, now(), 'superseded', r.rollout_id
+                  FROM sel s
+                  JOIN rollout.activation a ON a.component_id = r.component_id AND a.tenant_id = s.tenant_id
+                 WHERE NOT s.blacked_out AND a.rollout_id <> r.rollout_id AND a.previous_rollout_id IS NOT NULL),
              ins AS (
-                INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
-                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now()
+                INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at,
+                                                     start_no)
+                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now(), r.start_no
                   FROM sel s
                  WHERE NOT s.blacked_out
                 ON CONFLICT (component_id, tenant_id) DO UPDATE
                    SET previous_version = a.version, previous_rollout_id = a.rollout_id,
                        previous_stage_no = a.stage_no, previous_activated_at = a.activated_at,
+                       previous_start_no = a.start_no,
                        version = excluded.version, rollout_id = excluded.rollout_id,
-                       stage_no = excluded.stage_no, activated_at = excluded.activated_at
+                       stage_no = excluded.stage_no, activated_at = excluded.activated_at,
+                       start_no = excluded.start_no
                  WHERE a.rollout_id <> excluded.rollout_id
                 RETURNING 1),
              undefer AS (
@@ -101,8 +114,9 @@ BEGIN
     UPDATE rollout.activation a
        SET version = a.previous_version, rollout_id = a.previous_rollout_id,
            stage_no = a.previous_stage_no, activated_at = a.previous_activated_at,
+           start_no = a.previous_start_no,
            previous_version = NULL, previous_rollout_id = NULL, previous_stage_no = NULL,
-           previous_activated_at = NULL
+           previous_activated_at = NULL, previous_start_no = NULL
      WHERE a.rollout_id = _deactivate_after.rollout_id AND a.stage_no > keep_through
        AND a.previous_rollout_id IS NOT NULL;
     GET DIAGNOSTICS m = ROW_COUNT;
@@ -246,6 +260,13 @@ DECLARE
     n bigint;
 BEGIN
     SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _roll_back.rollout_id;
+    -- the activations about to be undone go to the history
+    INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
+                                            activated_at, ended_at, ended_by, ended_rollout_id)
+    SELECT a.component_id, a.tenant_id, a.version, a.rollout_id, a.stage_no, a.start_no, a.activated_at, now(),
+           CASE WHEN new_status = 'cancelled' THEN 'cancelled' ELSE 'rolled_back' END, r.rollout_id
+      FROM rollout.activation a
+     WHERE a.rollout_id = r.rollout_id AND a.stage_no > keep_through;
     n := rollout._deactivate_after(r.rollout_id, keep_through);
     UPDATE rollout.rollout_stage x SET status = 'rolled_back', completed_at = now()
      WHERE x.rollout_id = r.rollout_id AND x.stage_no > keep_through AND x.status <> 'pending';

@@ -53,7 +53,10 @@ BEGIN
             DETAIL = 'One rollout at a time moves a component: complete, roll back or cancel the other first.';
     END IF;
     BEGIN
-        UPDATE rollout.rollout x SET status = 'running', started_at = now(), status_reason = reason, updated_at = now()
+        -- start_no orders the component's rollouts: a later one's
+        -- activations supersede the earlier ones' (see resolution).
+        UPDATE rollout.rollout x SET status = 'running', started_at = now(), status_reason = reason, updated_at = now(),
+               start_no = coalesce((SELECT max(y.start_no) FROM rollout.rollout y WHERE y.component_id = r.component_id), 0) + 1
          WHERE x.rollout_id = r.rollout_id;
     EXCEPTION WHEN unique_violation THEN
         -- another rollout of the component started concurrently

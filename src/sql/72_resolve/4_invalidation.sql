@@ -13,7 +13,7 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['tenant', 'channel', 'channel_choice', 'component', 'pin', 'channel_release',
-                             'activation', 'flag', 'flag_setting'] LOOP
+                             'activation', 'deferral', 'flag', 'flag_setting'] LOOP
         EXECUTE format('CREATE TRIGGER invalidate_resolution AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.%I '
                        'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
     END LOOP;

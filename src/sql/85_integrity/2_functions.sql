@@ -35,6 +35,8 @@ BEGIN
             ('rollout_trigger', 'rollout_id', 'rollout', 'rollout_id'),
             ('activation', 'rollout_id', 'rollout', 'rollout_id'),
             ('activation', 'tenant_id', 'tenant', 'tenant_id'),
+            ('activation_history', 'rollout_id', 'rollout', 'rollout_id'),
+            ('activation_history', 'tenant_id', 'tenant', 'tenant_id'),
             ('deferral', 'rollout_id', 'rollout', 'rollout_id'),
             ('deferral', 'tenant_id', 'tenant', 'tenant_id'),
             ('blackout', 'tenant_id', 'tenant', 'tenant_id'),
@@ -84,6 +86,12 @@ BEGIN
             USING ref.action INTO problems, example;
         RETURN NEXT;
     END LOOP;
+    -- activations carry their rollout's start order (resolution compares it)
+    check_name := 'activation.start_no = rollout.start_no';
+    SELECT count(*), min(a.tenant_id) INTO problems, example
+      FROM rollout.activation a JOIN rollout.rollout r ON r.rollout_id = a.rollout_id
+     WHERE a.start_no IS DISTINCT FROM r.start_no;
+    RETURN NEXT;
     -- custom channels: created and not dropped since
     check_name := 'audit channel.created -> channel';
     SELECT count(*), min(a.subject_id) INTO problems, example
