@@ -196,10 +196,13 @@ BEGIN
             RETURN QUERY SELECT * FROM rollout._tick_failed(r.rollout_id, err_state, err_message);
         END;
     END LOOP;
+    -- Chain the audit rows committed since the last seal (and this tick's
+    -- own); skipped while another seal runs (src/audit.c).
+    PERFORM rollout.seal_audit(wait => false);
 END
 $$;
 COMMENT ON FUNCTION rollout.tick(integer) IS
-    'do all due rollout work (advance, roll back, pause, extend, activate deferred tenants) for at most max_rollouts rollouts; for pg_cron: SELECT rollout.tick()';
+    'do all due rollout work (advance, roll back, pause, extend, activate deferred tenants) for at most max_rollouts rollouts, then seal the committed audit rows into the chain; for pg_cron: SELECT rollout.tick()';
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
