@@ -362,3 +362,81 @@ GRANT SELECT ON rollout.activation_history TO rollout_viewer;
 --@function rollout.tenant_history
 REVOKE ALL ON FUNCTION rollout.tenant_history(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollout.tenant_history(text, text) TO rollout_viewer;
+
+-- Audit without a global lock (issue 17): an audited call takes its number
+-- from a sequence and holds no lock, so audited calls never deadlock and an
+-- open transaction blocks no other writer; rollout.seal_audit() (tick()
+-- calls it) chains the committed rows in blocks (rollout.audit_seal);
+-- verify_audit() checks the blocks, the rows not sealed yet and a recorded
+-- head (new arguments and columns), audit_head() returns the last block.
+-- The rows written under 0.1.0 are sealed into the first block here.
+COMMENT ON TABLE rollout.audit_log IS
+    'append-only audit log: every state change, with actor, tenant, subject and reason; each row carries its SHA-256, and rollout.seal_audit() chains the committed rows in blocks (rollout.audit_seal)';
+COMMENT ON COLUMN rollout.audit_log.seq IS 'number of the append, increasing (from rollout.audit_log_seq); a rolled-back append leaves its number unused';
+COMMENT ON COLUMN rollout.audit_log.prev_hash IS 'rows written before 0.2.0: row_hash of the previous row (32 zero bytes for row 1); since 0.2.0: 32 zero bytes, the row is chained through its block in rollout.audit_seal';
+
+-- Numbers of appends: taken without a lock, never given back.
+CREATE SEQUENCE rollout.audit_log_seq AS bigint;
+SELECT pg_catalog.setval('rollout.audit_log_seq', s.last) FROM (SELECT max(seq) AS last FROM rollout.audit_log) s
+ WHERE s.last IS NOT NULL;
+SELECT pg_catalog.pg_extension_config_dump('rollout.audit_log_seq', '');
+COMMENT ON SEQUENCE rollout.audit_log_seq IS
+    'numbers of audit-log appends (rollout.audit_log.seq): taken without a lock, so concurrent writers never wait for each other; a rolled-back append leaves a gap';
+
+CREATE TABLE rollout.audit_seal (
+    block        bigint         PRIMARY KEY,
+    sealed_at    timestamptz    NOT NULL,
+    txid         xid8           NOT NULL,
+    row_count    bigint         NOT NULL,
+    seqs         int8multirange NOT NULL,
+    sealed_upto  bigint         NOT NULL,
+    pending      int8multirange NOT NULL,
+    horizon_seq  bigint,
+    horizon_xid  xid8,
+    prev_hash    bytea          NOT NULL,
+    block_hash   bytea          NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('rollout.audit_seal', '');
+
+COMMENT ON TABLE rollout.audit_seal IS
+    'the audit hash chain: each block covers the audit rows committed since the previous one and is SHA-256 chained to it; written by rollout.seal_audit()';
+COMMENT ON COLUMN rollout.audit_seal.block IS 'position in the chain, 1, 2, 3, ... without gaps';
+COMMENT ON COLUMN rollout.audit_seal.sealed_at IS 'clock time of the seal';
+COMMENT ON COLUMN rollout.audit_seal.txid IS 'transaction that sealed the block';
+COMMENT ON COLUMN rollout.audit_seal.row_count IS 'number of audit rows in the block';
+COMMENT ON COLUMN rollout.audit_seal.seqs IS 'exactly the audit-log seq numbers the block covers';
+COMMENT ON COLUMN rollout.audit_seal.sealed_upto IS 'after this block, every seq up to this one is sealed or was never committed';
+COMMENT ON COLUMN rollout.audit_seal.pending IS 'after this block, the seq numbers above sealed_upto that are already sealed';
+COMMENT ON COLUMN rollout.audit_seal.horizon_seq IS 'every seq up to this one was taken by a transaction older than horizon_xid: once those have ended, sealed_upto may pass it';
+COMMENT ON COLUMN rollout.audit_seal.horizon_xid IS 'the next transaction id when horizon_seq was read';
+COMMENT ON COLUMN rollout.audit_seal.prev_hash IS 'block_hash of the previous block (32 zero bytes for block 1)';
+COMMENT ON COLUMN rollout.audit_seal.block_hash IS 'SHA-256 over this block''s columns, prev_hash and the seq and row_hash of each of its rows in seq order';
+
+CREATE TRIGGER audit_seal_append_only
+    BEFORE UPDATE OR DELETE ON rollout.audit_seal
+    FOR EACH ROW EXECUTE FUNCTION rollout._audit_log_guard();
+CREATE TRIGGER audit_seal_no_truncate
+    BEFORE TRUNCATE ON rollout.audit_seal
+    FOR EACH STATEMENT EXECUTE FUNCTION rollout._audit_log_guard();
+
+GRANT SELECT ON rollout.audit_seal TO rollout_viewer;
+--@function rollout._audit_log_guard
+DROP FUNCTION rollout.verify_audit();
+--@function rollout.verify_audit
+REVOKE ALL ON FUNCTION rollout.verify_audit(bigint, bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout.verify_audit(bigint, bytea) TO rollout_viewer;
+DROP FUNCTION rollout.audit_head();
+--@function rollout.audit_head
+REVOKE ALL ON FUNCTION rollout.audit_head() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout.audit_head() TO rollout_viewer;
+--@function rollout.seal_audit
+REVOKE ALL ON FUNCTION rollout.seal_audit(boolean, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout.seal_audit(boolean, integer) TO rollout_operator;
+-- (tick() calls seal_audit(): its definition above, from the pieces, has the call)
+SELECT rollout.seal_audit();
+-- Plan creation linear in the number of stages (it held the audit lock for
+-- all that time): a transaction edits a draft's row once, not once per
+-- edit; add_stage compares a new stage with the latest one (its definition
+-- above, from the pieces, has that change).
+COMMENT ON COLUMN rollout.rollout.revision IS 'incremented by every transaction that edits the plan; an approval covers one revision';
+--@function rollout._rollout_edit

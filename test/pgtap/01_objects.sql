@@ -1,12 +1,12 @@
 -- pgTAP: the extension's objects, comments, dump configuration and the
 -- safety rules every object must follow.
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 
 SELECT has_schema('rollout');
 SELECT has_extension('pg_rollout');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_rollout'), false, 'extension is not relocatable');
-SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'audit_log', 'blackout', 'channel', 'channel_choice', 'channel_release',
+SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'audit_log', 'audit_seal', 'blackout', 'channel', 'channel_choice', 'channel_release',
                                    'component', 'component_version', 'deferral', 'event_outbox', 'flag', 'flag_setting',
                                    'maintenance_window', 'metric_sample', 'pin', 'protected_relation', 'protected_table', 'rollout', 'rollout_stage', 'rollout_trigger', 'tenant', 'tenant_binding', 'tick_log']);
 SELECT views_are('rollout', ARRAY['bypasses', 'component_versions', 'pending_events', 'protected_tables', 'recent_violation_log',
@@ -20,6 +20,7 @@ SELECT col_is_pk('rollout', 'tenant', 'tenant_id', 'tenant_id is the tenant key'
 SELECT col_is_pk('rollout', 'audit_log', 'seq', 'seq is the audit key');
 SELECT has_index('rollout', 'tenant', 'tenant_path_idx', 'path index for subtree ranges');
 SELECT triggers_are('rollout', 'audit_log', ARRAY['audit_log_append_only', 'audit_log_no_truncate']);
+SELECT triggers_are('rollout', 'audit_seal', ARRAY['audit_seal_append_only', 'audit_seal_no_truncate']);
 SELECT has_role('rollout_admin');
 SELECT has_role('rollout_operator');
 SELECT has_role('rollout_viewer');

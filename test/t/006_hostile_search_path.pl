@@ -346,6 +346,7 @@ my @calls = (
 	[ 'tenant writes', q{SET pg_rollout.actor = 'op'; SELECT rollout.create_tenant('acme-new', parent_id => 'acme') IS NOT NULL;
 		SELECT rollout.update_tenant('acme-new', display_name => 'New') IS NOT NULL; SELECT rollout.suspend_tenant('acme-new', 'x') IS NOT NULL;
 		SELECT rollout.reactivate_tenant('acme-new', 'x') IS NOT NULL;} ],
+	[ 'seal_audit', q{SELECT rollout.seal_audit() OPERATOR(pg_catalog.>=) 0;} ],
 	[ 'verify_audit', q{SELECT intact FROM rollout.verify_audit();} ],
 	[ 'verify_state', q{SELECT pg_catalog.count(*) FROM rollout.verify_state();} ],
 	[ 'health and metrics views', q{SELECT pg_catalog.count(*) FROM rollout.health();
@@ -353,7 +354,8 @@ my @calls = (
 		SELECT pg_catalog.count(*) FROM rollout.metrics_activations; SELECT pg_catalog.count(*) FROM rollout.metrics_tick;
 		SELECT pg_catalog.count(*) FROM rollout.metrics_events; SELECT pg_catalog.count(*) FROM rollout.metrics_violations;
 		SELECT pg_catalog.count(*) FROM rollout.metrics_bypasses; SELECT pg_catalog.count(*) FROM rollout.metrics_state;} ],
-	[ 'audit_head', q{SELECT seq OPERATOR(pg_catalog.>) 0 FROM rollout.audit_head();} ],
+	[ 'audit_head', q{SELECT block OPERATOR(pg_catalog.>) 0 FROM rollout.audit_head();} ],
+	[ 'verify_audit against a head', q{SELECT intact FROM rollout.audit_head() h, rollout.verify_audit(h.block, h.block_hash);} ],
 	[ 'violation functions', q{SELECT pg_catalog.count(*) FROM rollout.violation_counts(); SELECT pg_catalog.count(*) FROM rollout.recent_violations(); SELECT pg_catalog.count(*) FROM rollout.bypass_counts();} ],
 	[ 'views', q{SELECT pg_catalog.count(*) FROM rollout.rollout_status; SELECT pg_catalog.count(*) FROM rollout.stage_status;
 		SELECT pg_catalog.count(*) FROM rollout.violations; SELECT pg_catalog.count(*) FROM rollout.recent_violation_log;

@@ -54,7 +54,7 @@ COMMENT ON COLUMN rollout.rollout.channel_id IS 'only tenants whose effective ch
 COMMENT ON COLUMN rollout.rollout.target_kind IS 'only tenants of this kind (e.g. project) are selected; NULL for every kind';
 COMMENT ON COLUMN rollout.rollout.salt IS 'random salt fixed at creation: tenants'' buckets never change during the rollout';
 COMMENT ON COLUMN rollout.rollout.current_stage IS 'number of the stage being monitored (1-based); NULL before start';
-COMMENT ON COLUMN rollout.rollout.revision IS 'incremented by every edit of the plan; an approval covers one revision';
+COMMENT ON COLUMN rollout.rollout.revision IS 'incremented by every transaction that edits the plan; an approval covers one revision';
 COMMENT ON COLUMN rollout.rollout.monitoring_extension IS 'how long monitoring is extended when a due stage has no metrics';
 COMMENT ON COLUMN rollout.rollout.stage_timeout IS 'a stage still undecided this long after it was due pauses the rollout';
 COMMENT ON COLUMN rollout.rollout.next_due_at IS 'when rollout.tick() next has work for this rollout';

@@ -79,6 +79,13 @@ BEGIN
                                format('plan edited: %s', what),
                                jsonb_build_object('approved_by', r.approved_by, 'revision', r.revision));
     END IF;
+    -- One revision per transaction: a draft this transaction already wrote
+    -- is not written again (a plan of n stages would otherwise leave n row
+    -- versions behind, which every later look-up in it walks).
+    IF r.status = 'draft' AND EXISTS (SELECT 1 FROM rollout.rollout x
+                                       WHERE x.rollout_id = r.rollout_id AND x.xmin = pg_current_xact_id()::xid) THEN
+        RETURN r;
+    END IF;
     UPDATE rollout.rollout x
        SET status = 'draft', approved_by = NULL, approved_at = NULL, approval_note = NULL,
            revision = x.revision + 1, updated_at = now()
@@ -288,20 +295,21 @@ BEGIN
                 MESSAGE = format('stage "%s" selects by percentage: a tenant list does not apply', name);
         END IF;
         -- the percentage stages of a rollout share one order (4_selection.sql)
+        -- (all weighted stages share one attribute: the latest one tells it)
         SELECT x.* INTO prev FROM rollout.rollout_stage x
-         WHERE x.rollout_id = r.rollout_id AND x.weight_by IS NOT NULL AND x.weight_by IS DISTINCT FROM add_stage.weight_by
-           AND add_stage.weight_by IS NOT NULL
-         ORDER BY x.stage_no LIMIT 1;
-        IF FOUND THEN
+         WHERE x.rollout_id = r.rollout_id AND x.weight_by IS NOT NULL AND add_stage.weight_by IS NOT NULL
+         ORDER BY x.stage_no DESC LIMIT 1;
+        IF FOUND AND prev.weight_by IS DISTINCT FROM weight_by THEN
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = format('stage "%s" is weighted by "%s" but stage "%s" by "%s"', name, weight_by,
                                  prev.name, prev.weight_by),
                 DETAIL = 'The percentage stages of a rollout draw from one order of its tenants: weight them by one attribute.';
         END IF;
+        -- (percentages never shrink: the latest percentage stage has the largest)
         SELECT x.* INTO prev FROM rollout.rollout_stage x
-         WHERE x.rollout_id = r.rollout_id AND x.method = 'percentage' AND x.percent > percent
-         ORDER BY x.stage_no LIMIT 1;
-        IF FOUND THEN
+         WHERE x.rollout_id = r.rollout_id AND x.method = 'percentage'
+         ORDER BY x.stage_no DESC LIMIT 1;
+        IF FOUND AND prev.percent > percent THEN
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = format('stage "%s" selects %s %% but earlier stage "%s" already selects %s %%',
                                  name, percent::float8, prev.name, prev.percent::float8),

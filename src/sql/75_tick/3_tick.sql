@@ -207,6 +207,9 @@ BEGIN
         END;
         n_actions := n_actions + n;
     END LOOP;
+    -- Chain the audit rows committed since the last seal (and this tick's
+    -- own); skipped while another seal runs (src/audit.c).
+    PERFORM rollout.seal_audit(wait => false);
     -- the ledger, and its retention every hundredth call
     INSERT INTO rollout.tick_log (started_at, finished_at, max_rollouts, rollouts, actions, errors, ran_by)
     VALUES (started, clock_timestamp(), max_rollouts, n_rollouts, n_actions, n_errors, rollout._actor())
@@ -217,7 +220,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.tick(integer) IS
-    'do all due rollout work (advance, roll back, pause, extend, activate deferred tenants) for at most max_rollouts rollouts; for pg_cron: SELECT rollout.tick()';
+    'do all due rollout work (advance, roll back, pause, extend, activate deferred tenants) for at most max_rollouts rollouts, then seal the committed audit rows into the chain; for pg_cron: SELECT rollout.tick()';
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
