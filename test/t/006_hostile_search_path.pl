@@ -356,6 +356,8 @@ my @calls = (
 		SELECT pg_catalog.count(*) FROM rollout.version_distribution; SELECT pg_catalog.count(*) FROM rollout.exemption_ledger;} ],
 	[ 'governance reads', q{SELECT pg_catalog.count(*) FROM rollout.simulate_policy('policy:prod', min_version => '2.0.0');
 		SELECT pg_catalog.count(*) FROM rollout.resolve_versions_all();
+		SELECT pg_catalog.count(*) FROM rollout.exemption e
+		 WHERE rollout.exemption_applies(e, ARRAY['acme', 'acme-web'], 'policy:prod', '1.0.0', pg_catalog.now());
 		SELECT pg_catalog.count(*) FROM rollout.check_version('acme-web', 'policy:prod', '1.0.0');
 		SELECT (rollout.exemption_for('acme-web', 'policy:prod', '1.0.0')).exemption_id;
 		SELECT pg_catalog.count(*) FROM rollout.version_policies();

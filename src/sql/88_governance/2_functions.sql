@@ -726,16 +726,23 @@ COMMENT ON FUNCTION rollout.revoke_exemption(bigint, text) IS 'revoke an exempti
 -- the version for some tenant (grace without extensions): the fast path.
 CREATE FUNCTION rollout._refusing_nodes(component_id text, version rollout.semver)
 RETURNS text[]
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT array_agg(coalesce(p.tenant_id, ''))
+#variable_conflict use_variable
+DECLARE
+    nodes text[];
+BEGIN
+    -- plpgsql, not sql: its plan is kept for the session (a check costs microseconds)
+    SELECT array_agg(coalesce(p.tenant_id, '')) INTO nodes
       FROM rollout.version_policy p
       JOIN rollout.component c ON c.component_id = p.component_id
-      LEFT JOIN rollout.component_version cv ON cv.component_id = p.component_id AND cv.version OPERATOR(rollout.=) $2
-     WHERE p.component_id = $1 AND p.valid_to IS NULL AND p.action = 'block'
-       AND rollout._version_status($2, p.min_version, p.max_version, NULL, p.blocked, cv.eol_date,
-                                   c.grace_period, now()) IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum')
+      LEFT JOIN rollout.component_version cv ON cv.component_id = p.component_id AND cv.version OPERATOR(rollout.=) version
+     WHERE p.component_id = _refusing_nodes.component_id AND p.valid_to IS NULL AND p.action = 'block'
+       AND rollout._version_status(version, p.min_version, p.max_version, NULL, p.blocked, cv.eol_date,
+                                   c.grace_period, now()) IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum');
+    RETURN nodes;
+END
 $$;
 COMMENT ON FUNCTION rollout._refusing_nodes(text, rollout.semver) IS
     'internal: nodes of the block policies of a component that may refuse a version (NULL: none, nothing to check)';
@@ -841,7 +848,8 @@ AS $$
            e.eol_date, e.forced_upgrade_on, e.days_left, e.exemption_id, e.exempt_until,
            coalesce(e.action = 'block' AND e.status IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum'), false)
       FROM rollout._evaluate($4, rollout._policies_as_of($4), ARRAY[$2], ARRAY[$1], $3) e
-     WHERE rollout._visible_tenants() IS NULL OR e.tenant_id = ANY (rollout._visible_tenants())
+      CROSS JOIN (SELECT rollout._visible_tenants() AS v OFFSET 0) vis
+     WHERE vis.v IS NULL OR e.tenant_id = ANY (vis.v)
 $$;
 COMMENT ON FUNCTION rollout.check_version(text, text, rollout.semver, timestamptz) IS
     'how a version of a component would stand for a tenant at an instant: status, policy, grace, exemption, and whether a pin or activation would be refused';
@@ -935,8 +943,8 @@ AS $$
            e.reason, e.ticket, e.requested_by, e.approved_by, e.approved_at, e.expires_at, e.revoked_by,
            e.revoked_at, e.revoke_reason
       FROM rollout.exemption e
-     WHERE e.requested_at <= $1
-       AND (rollout._visible_tenants() IS NULL OR e.tenant_id = ANY (rollout._visible_tenants()))
+      CROSS JOIN (SELECT rollout._visible_tenants() AS v OFFSET 0) vis
+     WHERE e.requested_at <= $1 AND (vis.v IS NULL OR e.tenant_id = ANY (vis.v))
      ORDER BY e.exemption_id
 $$;
 COMMENT ON FUNCTION rollout.exemption_ledger_at(timestamptz) IS
