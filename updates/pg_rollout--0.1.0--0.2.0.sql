@@ -440,3 +440,261 @@ SELECT rollout.seal_audit();
 -- above, from the pieces, has that change).
 COMMENT ON COLUMN rollout.rollout.revision IS 'incremented by every transaction that edits the plan; an approval covers one revision';
 --@function rollout._rollout_edit
+
+-- Version governance (issue 12): version policies (global or at a tenant
+-- node, inherited, versioned), EOL grace and its extensions, exemptions
+-- decided by one function, enforcement of block policies on pins, channel
+-- releases, rollouts and stage activations, the drift roster, compliance
+-- roll-ups, version distribution, simulation.
+-- Version governance (issue 12): version policies attached globally or at a
+-- node of the tenant tree (nearest node wins, as for pins), versioned so
+-- they can be listed as of any past time; grace-period extensions approved
+-- by someone other than the requester; exemptions.
+
+-- Version ranges: [1.2.0,1.3.0) and lists of them ('{[1.2.0,1.2.0], [1.4.0,)}').
+CREATE TYPE rollout.semver_range AS RANGE (subtype = rollout.semver);
+COMMENT ON TYPE rollout.semver_range IS 'a range of semantic versions, e.g. [1.2.0,1.3.0)';
+COMMENT ON TYPE rollout.semver_multirange IS 'a set of version ranges, e.g. {[1.2.0,1.2.0], [1.4.0,2.0.0)}';
+COMMENT ON FUNCTION rollout.semver_range(rollout.semver, rollout.semver) IS 'version range [lower, upper)';
+COMMENT ON FUNCTION rollout.semver_range(rollout.semver, rollout.semver, text) IS 'version range with explicit bounds, e.g. ''[]''';
+COMMENT ON FUNCTION rollout.semver_multirange() IS 'empty set of version ranges';
+COMMENT ON FUNCTION rollout.semver_multirange(rollout.semver_range) IS 'set of one version range';
+COMMENT ON FUNCTION rollout.semver_multirange(VARIADIC rollout.semver_range[]) IS 'set of version ranges';
+
+CREATE SEQUENCE rollout.version_policy_seq;
+CREATE TABLE rollout.version_policy (
+    policy_id    bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.version_policy_seq'),
+    component_id text COLLATE "C" NOT NULL,
+    tenant_id    text COLLATE "C",
+    min_version  rollout.semver,
+    max_version  rollout.semver,
+    baseline     rollout.semver,
+    blocked      rollout.semver_multirange NOT NULL DEFAULT '{}',
+    action       text        NOT NULL DEFAULT 'report' CHECK (action IN ('report', 'remind', 'schedule', 'block')),
+    grace_limit  interval    CHECK (grace_limit >= interval '0'),
+    reason       text        NOT NULL,
+    set_by       text        NOT NULL,
+    valid_from   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    valid_to     timestamptz,
+    CONSTRAINT version_policy_period CHECK (valid_to IS NULL OR valid_to >= valid_from),
+    CONSTRAINT version_policy_bounds CHECK (min_version IS NULL OR max_version IS NULL
+                                            OR min_version OPERATOR(rollout.<=) max_version)
+);
+-- One current policy per component and node ('' is the global one).
+CREATE UNIQUE INDEX version_policy_current_idx ON rollout.version_policy (component_id, (coalesce(tenant_id, '')))
+    WHERE valid_to IS NULL;
+CREATE INDEX version_policy_history_idx ON rollout.version_policy (component_id, tenant_id, valid_from);
+SELECT pg_catalog.pg_extension_config_dump('rollout.version_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.version_policy_seq', '');
+COMMENT ON SEQUENCE rollout.version_policy_seq IS 'ids of rollout.version_policy';
+COMMENT ON TABLE rollout.version_policy IS
+    'version policies of components, global (tenant_id NULL) or attached at a tenant node and inherited by its subtree (nearest node wins); a change closes the current row (valid_to) and adds a new one';
+COMMENT ON COLUMN rollout.version_policy.tenant_id IS 'node the policy is attached to; NULL for the global policy of the component';
+COMMENT ON COLUMN rollout.version_policy.min_version IS 'minimum required version (security, compatibility)';
+COMMENT ON COLUMN rollout.version_policy.max_version IS 'maximum allowed version';
+COMMENT ON COLUMN rollout.version_policy.baseline IS 'the version tenants should be on: older is behind_baseline';
+COMMENT ON COLUMN rollout.version_policy.blocked IS 'blocked versions and ranges (e.g. a known-bad release)';
+COMMENT ON COLUMN rollout.version_policy.action IS 'report, remind, schedule or block (refuse pins, channel releases, rollouts and activations that violate it)';
+COMMENT ON COLUMN rollout.version_policy.grace_limit IS 'hard limit on a tenant''s grace period after EOL, extensions included; NULL: no extension';
+COMMENT ON COLUMN rollout.version_policy.valid_from IS 'when this version of the policy took effect';
+COMMENT ON COLUMN rollout.version_policy.valid_to IS 'when it was replaced or cleared; NULL while current';
+
+CREATE SEQUENCE rollout.grace_extension_seq;
+CREATE TABLE rollout.grace_extension (
+    extension_id  bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.grace_extension_seq'),
+    tenant_id     text COLLATE "C" NOT NULL,
+    component_id  text COLLATE "C" NOT NULL,
+    version       rollout.semver NOT NULL,
+    extend_by     interval    NOT NULL CHECK (extend_by > interval '0'),
+    reason        text        NOT NULL,
+    ticket        text,
+    status        text        NOT NULL DEFAULT 'requested' CHECK (status IN ('requested', 'approved', 'rejected')),
+    requested_by  text        NOT NULL,
+    requested_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    decided_by    text,
+    decided_at    timestamptz,
+    decision_note text,
+    CONSTRAINT grace_extension_decided CHECK ((status = 'requested') = (decided_at IS NULL))
+);
+CREATE INDEX grace_extension_tenant_idx ON rollout.grace_extension (component_id, tenant_id);
+SELECT pg_catalog.pg_extension_config_dump('rollout.grace_extension', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.grace_extension_seq', '');
+COMMENT ON SEQUENCE rollout.grace_extension_seq IS 'ids of rollout.grace_extension';
+COMMENT ON TABLE rollout.grace_extension IS
+    'requests to extend a tenant''s grace period after a version''s EOL; effective once approved by someone other than the requester, never past the policy''s grace_limit';
+
+CREATE SEQUENCE rollout.exemption_seq;
+CREATE TABLE rollout.exemption (
+    exemption_id    bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.exemption_seq'),
+    tenant_id       text COLLATE "C" NOT NULL,
+    include_subtree boolean     NOT NULL DEFAULT true,
+    component_id    text COLLATE "C" NOT NULL,
+    versions        rollout.semver_range NOT NULL CHECK (NOT pg_catalog.isempty(versions)),
+    category        text        NOT NULL CHECK (category IN ('waiver', 'mitigated')),
+    reason          text        NOT NULL,
+    ticket          text,
+    requested_by    text        NOT NULL,
+    requested_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    approved_by     text,
+    approved_at     timestamptz,
+    expires_at      timestamptz NOT NULL,
+    revoked_by      text,
+    revoked_at      timestamptz,
+    revoke_reason   text,
+    CONSTRAINT exemption_approval CHECK ((approved_by IS NULL) = (approved_at IS NULL)),
+    CONSTRAINT exemption_revocation CHECK ((revoked_by IS NULL) = (revoked_at IS NULL))
+);
+CREATE INDEX exemption_lookup_idx ON rollout.exemption (component_id, tenant_id);
+SELECT pg_catalog.pg_extension_config_dump('rollout.exemption', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.exemption_seq', '');
+COMMENT ON SEQUENCE rollout.exemption_seq IS 'ids of rollout.exemption';
+COMMENT ON TABLE rollout.exemption IS
+    'exemptions from version policy: a tenant (or its subtree) may run a range of versions of a component until expires_at; in force once approved by someone other than the requester; rollout.exemption_applies() alone decides';
+COMMENT ON COLUMN rollout.exemption.category IS 'waiver (risk accepted) or mitigated (risk handled otherwise)';
+COMMENT ON COLUMN rollout.exemption.include_subtree IS 'the exemption also covers the descendants of tenant_id';
+COMMENT ON COLUMN rollout.exemption.versions IS 'the versions the exemption covers';
+COMMENT ON COLUMN rollout.exemption.expires_at IS 'the exemption stops covering at this instant';
+
+-- Privileges of the objects above.
+GRANT SELECT ON rollout.version_policy, rollout.grace_extension, rollout.exemption TO rollout_viewer;
+
+--@function rollout._grace
+--@function rollout._version_status
+--@function rollout._exemption_in_force
+--@function rollout.exemption_applies
+--@function rollout._exemption_for_path
+--@function rollout.exemption_for
+--@function rollout._visible_tenants
+--@function rollout._policies_as_of
+--@function rollout._policy_row
+--@function rollout.set_version_policy
+--@function rollout.clear_version_policy
+--@function rollout.version_policies
+--@function rollout._effective_policy
+--@function rollout.resolve_versions_all
+--@function rollout._evaluate
+--@function rollout._check_grace_limit
+--@function rollout.request_grace_extension
+--@function rollout._decide_grace_extension
+--@function rollout.approve_grace_extension
+--@function rollout.reject_grace_extension
+--@function rollout.request_exemption
+--@function rollout.approve_exemption
+--@function rollout.revoke_exemption
+--@function rollout._refusing_nodes
+--@function rollout._enforce_policy
+--@function rollout._enforce_stage
+--@function rollout.drift_roster_at
+--@function rollout.check_version
+--@function rollout._summary
+--@function rollout.compliance_summary_at
+--@function rollout.version_distribution_at
+--@function rollout.exemption_ledger_at
+-- Privileges of the objects above.
+REVOKE ALL ON FUNCTION
+    rollout._grace(interval, interval, interval),
+    rollout._version_status(rollout.semver, rollout.semver, rollout.semver, rollout.semver, rollout.semver_multirange,
+                            date, interval, timestamptz),
+    rollout._exemption_in_force(rollout.exemption, timestamptz),
+    rollout.exemption_applies(rollout.exemption, text[], text, rollout.semver, timestamptz),
+    rollout._exemption_for_path(text[], text, rollout.semver, timestamptz),
+    rollout.exemption_for(text, text, rollout.semver, timestamptz),
+    rollout._visible_tenants(),
+    rollout._policies_as_of(timestamptz),
+    rollout._policy_row(text, text, rollout.semver, rollout.semver, rollout.semver, rollout.semver_multirange, text,
+                        interval, text),
+    rollout.set_version_policy(text, text, rollout.semver, rollout.semver, rollout.semver, rollout.semver_multirange,
+                               text, interval, text),
+    rollout.clear_version_policy(text, text, text),
+    rollout.version_policies(timestamptz),
+    rollout._effective_policy(text, text),
+    rollout.resolve_versions_all(text[]),
+    rollout._evaluate(timestamptz, rollout.version_policy[], text[], text[], rollout.semver),
+    rollout._check_grace_limit(text, text, rollout.semver, interval, bigint),
+    rollout.request_grace_extension(text, text, rollout.semver, interval, text, text),
+    rollout._decide_grace_extension(bigint, boolean, text),
+    rollout.approve_grace_extension(bigint, text),
+    rollout.reject_grace_extension(bigint, text),
+    rollout.request_exemption(text, text, rollout.semver_range, text, text, timestamptz, text, boolean),
+    rollout.approve_exemption(bigint, text),
+    rollout.revoke_exemption(bigint, text),
+    rollout._refusing_nodes(text, rollout.semver),
+    rollout._enforce_policy(text, rollout.semver, text[], text, text),
+    rollout._enforce_stage(text, integer),
+    rollout.drift_roster_at(timestamptz, text),
+    rollout.check_version(text, text, rollout.semver, timestamptz),
+    rollout._summary(timestamptz, rollout.version_policy[], text[]),
+    rollout.compliance_summary_at(timestamptz, text),
+    rollout.version_distribution_at(timestamptz, text),
+    rollout.exemption_ledger_at(timestamptz)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    rollout.resolve_versions_all(text[]),
+    rollout.exemption_applies(rollout.exemption, text[], text, rollout.semver, timestamptz),
+    rollout._exemption_in_force(rollout.exemption, timestamptz),
+    rollout.exemption_for(text, text, rollout.semver, timestamptz),
+    rollout._exemption_for_path(text[], text, rollout.semver, timestamptz),
+    rollout.version_policies(timestamptz),
+    rollout._policies_as_of(timestamptz),
+    rollout.drift_roster_at(timestamptz, text),
+    rollout.check_version(text, text, rollout.semver, timestamptz),
+    rollout.compliance_summary_at(timestamptz, text),
+    rollout.version_distribution_at(timestamptz, text),
+    rollout.exemption_ledger_at(timestamptz)
+TO rollout_viewer;
+GRANT EXECUTE ON FUNCTION
+    rollout.request_grace_extension(text, text, rollout.semver, interval, text, text),
+    rollout.request_exemption(text, text, rollout.semver_range, text, text, timestamptz, text, boolean)
+TO rollout_operator;
+GRANT EXECUTE ON FUNCTION
+    rollout.set_version_policy(text, text, rollout.semver, rollout.semver, rollout.semver, rollout.semver_multirange,
+                               text, interval, text),
+    rollout.clear_version_policy(text, text, text),
+    rollout.approve_grace_extension(bigint, text),
+    rollout.reject_grace_extension(bigint, text),
+    rollout.approve_exemption(bigint, text),
+    rollout.revoke_exemption(bigint, text)
+TO rollout_admin;
+
+-- Enforcement hooks in existing functions.
+--@function rollout.pin_version
+--@function rollout.set_channel_release
+--@function rollout._start_stage
+
+-- Version governance views: live (evaluated when read, in the reader's
+-- transaction); a role bound with rollout.bind_tenant() sees only its subtrees.
+
+CREATE VIEW rollout.drift_roster AS
+SELECT r.* FROM rollout.drift_roster_at(pg_catalog.now()) r;
+COMMENT ON VIEW rollout.drift_roster IS
+    'every (tenant, component): resolved version and source, governing policy, EOL and forced-upgrade date (days left), exemption, and status: compliant, behind_baseline, below_minimum, above_maximum, blocked, eol_in_grace, past_grace, exempt or not_deployed';
+
+CREATE VIEW rollout.compliance_summary AS
+SELECT s.* FROM rollout.compliance_summary_at(pg_catalog.now()) s;
+COMMENT ON VIEW rollout.compliance_summary IS
+    'per organisation (depth 0) and team (depth 1), per component and over all (component_id NULL): counts per status and compliance_pct = 100 * (compliant + exempt + eol_in_grace) / (pairs - not_deployed)';
+
+CREATE VIEW rollout.version_distribution AS
+SELECT d.* FROM rollout.version_distribution_at(pg_catalog.now()) d;
+COMMENT ON VIEW rollout.version_distribution IS 'tenants per version of each component, with the version''s status, EOL and share';
+
+CREATE VIEW rollout.exemption_ledger AS
+SELECT l.* FROM rollout.exemption_ledger_at(pg_catalog.now()) l;
+COMMENT ON VIEW rollout.exemption_ledger IS 'every exemption with its state now: active, pending, expired or revoked';
+
+-- Privileges of the objects above.
+GRANT SELECT ON rollout.drift_roster, rollout.compliance_summary, rollout.version_distribution,
+                rollout.exemption_ledger TO rollout_viewer;
+
+-- Simulation returns rows of the roster's shape.
+--@function rollout.simulate_policy
+
+-- Privileges of the objects above.
+REVOKE ALL ON FUNCTION
+    rollout.simulate_policy(text, text, rollout.semver, rollout.semver, rollout.semver, rollout.semver_multirange,
+                            text, interval, boolean, timestamptz)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    rollout.simulate_policy(text, text, rollout.semver, rollout.semver, rollout.semver, rollout.semver_multirange,
+                            text, interval, boolean, timestamptz)
+TO rollout_viewer;

@@ -53,6 +53,11 @@ $node->safe_psql('postgres', q{
 	SET pg_rollout.actor = 'approver';
 	SELECT rollout.approve_rollout('r1', 'fine');
 	SELECT rollout.start_rollout('r1');
+	SELECT rollout.set_version_policy('policy:prod', baseline => '2.0.0', action => 'block', grace_limit => '90 days',
+	                                  reason => 'baseline');
+	SELECT rollout.set_version_policy('policy:prod', 'globex', blocked => '{[2.0.0,2.0.0]}', action => 'block',
+	                                  reason => 'bad release');
+	SELECT rollout.set_version_eol('policy:prod', '1.0.0', current_date - 10);
 
 	CREATE TABLE orders (id int PRIMARY KEY, tenant_id text NOT NULL);
 	INSERT INTO orders SELECT g, CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END FROM generate_series(1, 10) g;
@@ -357,6 +362,25 @@ my @calls = (
 	[ 'audit_head', q{SELECT block OPERATOR(pg_catalog.>) 0 FROM rollout.audit_head();} ],
 	[ 'verify_audit against a head', q{SELECT intact FROM rollout.audit_head() h, rollout.verify_audit(h.block, h.block_hash);} ],
 	[ 'violation functions', q{SELECT pg_catalog.count(*) FROM rollout.violation_counts(); SELECT pg_catalog.count(*) FROM rollout.recent_violations(); SELECT pg_catalog.count(*) FROM rollout.bypass_counts();} ],
+	[ 'governance views', q{SELECT pg_catalog.count(*) FROM rollout.drift_roster; SELECT pg_catalog.count(*) FROM rollout.compliance_summary;
+		SELECT pg_catalog.count(*) FROM rollout.version_distribution; SELECT pg_catalog.count(*) FROM rollout.exemption_ledger;} ],
+	[ 'governance reads', q{SELECT pg_catalog.count(*) FROM rollout.simulate_policy('policy:prod', min_version => '2.0.0');
+		SELECT pg_catalog.count(*) FROM rollout.resolve_versions_all();
+		SELECT pg_catalog.count(*) FROM rollout.exemption e
+		 WHERE rollout.exemption_applies(e, ARRAY['acme', 'acme-web'], 'policy:prod', '1.0.0', pg_catalog.now());
+		SELECT pg_catalog.count(*) FROM rollout.check_version('acme-web', 'policy:prod', '1.0.0');
+		SELECT (rollout.exemption_for('acme-web', 'policy:prod', '1.0.0')).exemption_id;
+		SELECT pg_catalog.count(*) FROM rollout.version_policies();
+		SELECT pg_catalog.count(*) FROM rollout.drift_roster_at(pg_catalog.now() OPERATOR(pg_catalog.+) interval '40 days');
+		SELECT pg_catalog.count(*) FROM rollout.compliance_summary_at(pg_catalog.now(), 'policy:prod');
+		SELECT pg_catalog.count(*) FROM rollout.version_distribution_at(pg_catalog.now(), 'policy:prod');
+		SELECT pg_catalog.count(*) FROM rollout.exemption_ledger_at(pg_catalog.now());} ],
+	[ 'policy enforcement (slow path)', q{SELECT rollout.pin_version('acme-web', 'policy:prod', '2.0.0', 'x');
+		SELECT rollout.unpin_version('acme-web', 'policy:prod', 'x');} ],
+	[ 'exemption and grace extension requests', q{SET pg_rollout.actor = 'op';
+		SELECT (rollout.request_exemption('acme-web', 'policy:prod', '[1.0.0,1.0.0]', 'waiver', 'x',
+		                                  pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 day')).exemption_id IS NOT NULL;
+		SELECT (rollout.request_grace_extension('acme-web', 'policy:prod', '1.0.0', '1 day', 'x')).extension_id IS NOT NULL;} ],
 	[ 'views', q{SELECT pg_catalog.count(*) FROM rollout.rollout_status; SELECT pg_catalog.count(*) FROM rollout.stage_status;
 		SELECT pg_catalog.count(*) FROM rollout.violations; SELECT pg_catalog.count(*) FROM rollout.recent_violation_log;
 		SELECT pg_catalog.count(*) FROM rollout.bypasses; SELECT pg_catalog.count(*) FROM rollout.protected_tables;

@@ -187,6 +187,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('monitoring extension of rollout "%s" must be positive', rollout_id);
     END IF;
+    PERFORM rollout._enforce_policy(component_id, to_version, NULL, scope_tenant_id, format('rollout "%s"', rollout_id));
     BEGIN
         INSERT INTO rollout.rollout (rollout_id, component_id, from_version, to_version, strategy, description,
                                      scope_tenant_id, channel_id, target_kind, allow_downgrade, rollback_automatic,

@@ -170,6 +170,7 @@ DECLARE
     s rollout.rollout_stage;
     act record;
 BEGIN
+    PERFORM rollout._enforce_stage(rollout_id, k);
     UPDATE rollout.rollout_stage x
        SET status = 'monitoring', started_at = now(), due_at = now() + x.min_duration,
            completed_at = NULL, last_evaluation = NULL

@@ -11,6 +11,7 @@ BEGIN
     PERFORM rollout._component_for_update(component_id);
     PERFORM rollout._require_version(component_id, version, 'version');
     PERFORM rollout._require_reason(reason, 'pin a version');
+    PERFORM rollout._enforce_policy(component_id, version, NULL, tenant_id, format('pin of tenant "%s"', tenant_id));
     INSERT INTO rollout.pin AS p (component_id, tenant_id, version, reason, pinned_by)
     VALUES (component_id, tenant_id, version, reason, rollout._actor())
     ON CONFLICT ON CONSTRAINT pin_pkey
@@ -56,6 +57,7 @@ BEGIN
     PERFORM rollout._component_for_update(component_id);
     PERFORM rollout._channel_for_update(channel_id);
     PERFORM rollout._require_version(component_id, version, 'version');
+    PERFORM rollout._enforce_policy(component_id, version, NULL, NULL, format('release of channel "%s"', channel_id));
     SELECT cr.version INTO old FROM rollout.channel_release cr
      WHERE cr.component_id = set_channel_release.component_id AND cr.channel_id = set_channel_release.channel_id;
     INSERT INTO rollout.channel_release AS cr (component_id, channel_id, version, reason, released_by)

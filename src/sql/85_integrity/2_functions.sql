@@ -48,7 +48,13 @@ BEGIN
             ('metric_sample', 'rollout_id', 'rollout', 'rollout_id'),
             ('metric_sample', 'tenant_id', 'tenant', 'tenant_id'),
             ('tenant_binding', 'tenant_id', 'tenant', 'tenant_id'),
-            ('event_outbox', 'rollout_id', 'rollout', 'rollout_id')
+            ('event_outbox', 'rollout_id', 'rollout', 'rollout_id'),
+            ('version_policy', 'component_id', 'component', 'component_id'),
+            ('version_policy', 'tenant_id', 'tenant', 'tenant_id'),
+            ('grace_extension', 'component_id', 'component', 'component_id'),
+            ('grace_extension', 'tenant_id', 'tenant', 'tenant_id'),
+            ('exemption', 'component_id', 'component', 'component_id'),
+            ('exemption', 'tenant_id', 'tenant', 'tenant_id')
         ) AS v(child, col, parent, pcol)
     LOOP
         check_name := format('%s.%s -> %s', ref.child, ref.col, ref.parent);

@@ -1,0 +1,111 @@
+-- Version governance (issue 12): version policies attached globally or at a
+-- node of the tenant tree (nearest node wins, as for pins), versioned so
+-- they can be listed as of any past time; grace-period extensions approved
+-- by someone other than the requester; exemptions.
+
+-- Version ranges: [1.2.0,1.3.0) and lists of them ('{[1.2.0,1.2.0], [1.4.0,)}').
+CREATE TYPE rollout.semver_range AS RANGE (subtype = rollout.semver);
+COMMENT ON TYPE rollout.semver_range IS 'a range of semantic versions, e.g. [1.2.0,1.3.0)';
+COMMENT ON TYPE rollout.semver_multirange IS 'a set of version ranges, e.g. {[1.2.0,1.2.0], [1.4.0,2.0.0)}';
+COMMENT ON FUNCTION rollout.semver_range(rollout.semver, rollout.semver) IS 'version range [lower, upper)';
+COMMENT ON FUNCTION rollout.semver_range(rollout.semver, rollout.semver, text) IS 'version range with explicit bounds, e.g. ''[]''';
+COMMENT ON FUNCTION rollout.semver_multirange() IS 'empty set of version ranges';
+COMMENT ON FUNCTION rollout.semver_multirange(rollout.semver_range) IS 'set of one version range';
+COMMENT ON FUNCTION rollout.semver_multirange(VARIADIC rollout.semver_range[]) IS 'set of version ranges';
+
+CREATE SEQUENCE rollout.version_policy_seq;
+CREATE TABLE rollout.version_policy (
+    policy_id    bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.version_policy_seq'),
+    component_id text COLLATE "C" NOT NULL,
+    tenant_id    text COLLATE "C",
+    min_version  rollout.semver,
+    max_version  rollout.semver,
+    baseline     rollout.semver,
+    blocked      rollout.semver_multirange NOT NULL DEFAULT '{}',
+    action       text        NOT NULL DEFAULT 'report' CHECK (action IN ('report', 'remind', 'schedule', 'block')),
+    grace_limit  interval    CHECK (grace_limit >= interval '0'),
+    reason       text        NOT NULL,
+    set_by       text        NOT NULL,
+    valid_from   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    valid_to     timestamptz,
+    CONSTRAINT version_policy_period CHECK (valid_to IS NULL OR valid_to >= valid_from),
+    CONSTRAINT version_policy_bounds CHECK (min_version IS NULL OR max_version IS NULL
+                                            OR min_version OPERATOR(rollout.<=) max_version)
+);
+-- One current policy per component and node ('' is the global one).
+CREATE UNIQUE INDEX version_policy_current_idx ON rollout.version_policy (component_id, (coalesce(tenant_id, '')))
+    WHERE valid_to IS NULL;
+CREATE INDEX version_policy_history_idx ON rollout.version_policy (component_id, tenant_id, valid_from);
+SELECT pg_catalog.pg_extension_config_dump('rollout.version_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.version_policy_seq', '');
+COMMENT ON SEQUENCE rollout.version_policy_seq IS 'ids of rollout.version_policy';
+COMMENT ON TABLE rollout.version_policy IS
+    'version policies of components, global (tenant_id NULL) or attached at a tenant node and inherited by its subtree (nearest node wins); a change closes the current row (valid_to) and adds a new one';
+COMMENT ON COLUMN rollout.version_policy.tenant_id IS 'node the policy is attached to; NULL for the global policy of the component';
+COMMENT ON COLUMN rollout.version_policy.min_version IS 'minimum required version (security, compatibility)';
+COMMENT ON COLUMN rollout.version_policy.max_version IS 'maximum allowed version';
+COMMENT ON COLUMN rollout.version_policy.baseline IS 'the version tenants should be on: older is behind_baseline';
+COMMENT ON COLUMN rollout.version_policy.blocked IS 'blocked versions and ranges (e.g. a known-bad release)';
+COMMENT ON COLUMN rollout.version_policy.action IS 'report, remind, schedule or block (refuse pins, channel releases, rollouts and activations that violate it)';
+COMMENT ON COLUMN rollout.version_policy.grace_limit IS 'hard limit on a tenant''s grace period after EOL, extensions included; NULL: no extension';
+COMMENT ON COLUMN rollout.version_policy.valid_from IS 'when this version of the policy took effect';
+COMMENT ON COLUMN rollout.version_policy.valid_to IS 'when it was replaced or cleared; NULL while current';
+
+CREATE SEQUENCE rollout.grace_extension_seq;
+CREATE TABLE rollout.grace_extension (
+    extension_id  bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.grace_extension_seq'),
+    tenant_id     text COLLATE "C" NOT NULL,
+    component_id  text COLLATE "C" NOT NULL,
+    version       rollout.semver NOT NULL,
+    extend_by     interval    NOT NULL CHECK (extend_by > interval '0'),
+    reason        text        NOT NULL,
+    ticket        text,
+    status        text        NOT NULL DEFAULT 'requested' CHECK (status IN ('requested', 'approved', 'rejected')),
+    requested_by  text        NOT NULL,
+    requested_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    decided_by    text,
+    decided_at    timestamptz,
+    decision_note text,
+    CONSTRAINT grace_extension_decided CHECK ((status = 'requested') = (decided_at IS NULL))
+);
+CREATE INDEX grace_extension_tenant_idx ON rollout.grace_extension (component_id, tenant_id);
+SELECT pg_catalog.pg_extension_config_dump('rollout.grace_extension', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.grace_extension_seq', '');
+COMMENT ON SEQUENCE rollout.grace_extension_seq IS 'ids of rollout.grace_extension';
+COMMENT ON TABLE rollout.grace_extension IS
+    'requests to extend a tenant''s grace period after a version''s EOL; effective once approved by someone other than the requester, never past the policy''s grace_limit';
+
+CREATE SEQUENCE rollout.exemption_seq;
+CREATE TABLE rollout.exemption (
+    exemption_id    bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.exemption_seq'),
+    tenant_id       text COLLATE "C" NOT NULL,
+    include_subtree boolean     NOT NULL DEFAULT true,
+    component_id    text COLLATE "C" NOT NULL,
+    versions        rollout.semver_range NOT NULL CHECK (NOT pg_catalog.isempty(versions)),
+    category        text        NOT NULL CHECK (category IN ('waiver', 'mitigated')),
+    reason          text        NOT NULL,
+    ticket          text,
+    requested_by    text        NOT NULL,
+    requested_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    approved_by     text,
+    approved_at     timestamptz,
+    expires_at      timestamptz NOT NULL,
+    revoked_by      text,
+    revoked_at      timestamptz,
+    revoke_reason   text,
+    CONSTRAINT exemption_approval CHECK ((approved_by IS NULL) = (approved_at IS NULL)),
+    CONSTRAINT exemption_revocation CHECK ((revoked_by IS NULL) = (revoked_at IS NULL))
+);
+CREATE INDEX exemption_lookup_idx ON rollout.exemption (component_id, tenant_id);
+SELECT pg_catalog.pg_extension_config_dump('rollout.exemption', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.exemption_seq', '');
+COMMENT ON SEQUENCE rollout.exemption_seq IS 'ids of rollout.exemption';
+COMMENT ON TABLE rollout.exemption IS
+    'exemptions from version policy: a tenant (or its subtree) may run a range of versions of a component until expires_at; in force once approved by someone other than the requester; rollout.exemption_applies() alone decides';
+COMMENT ON COLUMN rollout.exemption.category IS 'waiver (risk accepted) or mitigated (risk handled otherwise)';
+COMMENT ON COLUMN rollout.exemption.include_subtree IS 'the exemption also covers the descendants of tenant_id';
+COMMENT ON COLUMN rollout.exemption.versions IS 'the versions the exemption covers';
+COMMENT ON COLUMN rollout.exemption.expires_at IS 'the exemption stops covering at this instant';
+
+-- Privileges of the objects above.
+GRANT SELECT ON rollout.version_policy, rollout.grace_extension, rollout.exemption TO rollout_viewer;
