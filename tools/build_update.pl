@@ -8,8 +8,13 @@
 #
 # stands for that function's definition as the pieces under src/sql/ have
 # it now (CREATE OR REPLACE FUNCTION ... $$;) followed by its COMMENT ON
-# FUNCTION, so the upgrade and a fresh install cannot drift apart.  Every
-# other line is copied.  The Makefile runs this, then the @PGR_...@
+# FUNCTION, so the upgrade and a fresh install cannot drift apart.  A line
+#
+#     --@include src/sql/area/file.sql
+#
+# stands for that whole piece (for an area or file that is new in the
+# version, such as a new table file or a file of views).  Every other line
+# is copied.  The Makefile runs this, then the @PGR_...@
 # substitution.  A name that is not defined exactly once is an error.
 use strict;
 use warnings;
@@ -29,7 +34,16 @@ for my $p (@pieces)
 open(my $in, '<', $update) or die "$update: $!\n";
 while (my $line = <$in>)
 {
-	if ($line =~ /^--\@function\s+(rollout\.[a-z0-9_]+)\s*$/)
+	if ($line =~ /^--\@include\s+(src\/sql\/[A-Za-z0-9_\/.]+\.sql)\s*$/)
+	{
+		my $piece = $1;
+		die "$update: $piece is not one of the pieces\n" unless grep { $_ eq $piece } @pieces;
+		open(my $fh, '<', $piece) or die "$piece: $!\n";
+		local $/;
+		print <$fh>;
+		close $fh;
+	}
+	elsif ($line =~ /^--\@function\s+(rollout\.[a-z0-9_]+)\s*$/)
 	{
 		my $fn = $1;
 		my $name = quotemeta($fn);
