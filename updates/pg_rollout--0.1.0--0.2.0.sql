@@ -507,3 +507,20 @@ GRANT EXECUTE ON FUNCTION
     rollout.simulate_policy(text, text, rollout.semver, rollout.semver, rollout.semver, rollout.semver_multirange,
                             text, interval, boolean, timestamptz)
 TO rollout_viewer;
+
+-- Metadata (issue 8, item 9): a NOTIFY carries only the event's id and
+-- kind (any role may LISTEN); violation query texts only for rollout_admin
+-- and pg_read_all_stats.
+--@function rollout._event
+COMMENT ON COLUMN rollout.event_outbox.payload IS
+    'the event as JSON: id, kind, rollout, time, actor, reason, audit row, details (NOTIFY on pg_rollout_events carries only event_id and event)';
+CREATE OR REPLACE VIEW rollout.recent_violation_log AS
+SELECT r.at, r.tbl, r.kind, r.command, r.refused, r.role_name, r.application_name, r.query_id,
+       -- query texts hold other roles' literals: shown, as pg_stat_statements
+       -- does, only to those allowed to read every role's statements
+       CASE WHEN pg_catalog.pg_has_role('rollout_admin', 'MEMBER')
+                 OR pg_catalog.pg_has_role('pg_read_all_stats', 'MEMBER')
+            THEN r.query ELSE '<insufficient privilege>' END AS query
+  FROM rollout.recent_violations() r;
+COMMENT ON VIEW rollout.recent_violation_log IS
+    'the latest tenant-isolation violations, with role, application and query (the query text only for rollout_admin and pg_read_all_stats)';

@@ -19,7 +19,8 @@ COMMENT ON TABLE rollout.event_outbox IS
     'rollout events for notifiers: one row per event, pending until acknowledged with rollout.ack_events()';
 COMMENT ON COLUMN rollout.event_outbox.event IS 'event name, e.g. rollout.stage.started';
 COMMENT ON COLUMN rollout.event_outbox.audit_seq IS 'the audit-log row that records the same event';
-COMMENT ON COLUMN rollout.event_outbox.payload IS 'the JSON payload, as sent with NOTIFY on channel pg_rollout_events';
+COMMENT ON COLUMN rollout.event_outbox.payload IS
+    'the event as JSON: id, kind, rollout, time, actor, reason, audit row, details (NOTIFY on pg_rollout_events carries only event_id and event)';
 COMMENT ON COLUMN rollout.event_outbox.acked_at IS 'when a notifier acknowledged the event; NULL while pending';
 COMMENT ON SEQUENCE rollout.event_seq IS 'event ids of rollout.event_outbox';
 

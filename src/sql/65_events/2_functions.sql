@@ -22,12 +22,10 @@ BEGIN
                || jsonb_build_object('details', coalesce(details, '{}'));
     INSERT INTO rollout.event_outbox (event_id, event, rollout_id, audit_seq, payload)
     VALUES (id, event, rollout_id, seq, payload);
-    msg := payload::text;
-    -- NOTIFY payloads are limited to 8000 bytes: a long one is cut down to
-    -- its header; the outbox row keeps everything.
-    IF octet_length(msg) > 7900 THEN
-        msg := (payload - 'details' - 'reason' || jsonb_build_object('truncated', true))::text;
-    END IF;
+    -- Any role may LISTEN: the notification carries only the event's id and
+    -- kind.  Consumers read tenants, actor, reason and details from the
+    -- outbox (rollout.pending_events), which needs rollout_viewer.
+    msg := jsonb_build_object('event_id', id, 'event', event)::text;
     PERFORM pg_notify('pg_rollout_events', msg);
     RETURN id;
 END

@@ -6,9 +6,15 @@ COMMENT ON VIEW rollout.violations IS
     'tenant-isolation events by table, kind (missing_tenant_context, row_security_disabled, privileged_access, bypass), command and severity';
 
 CREATE VIEW rollout.recent_violation_log AS
-SELECT r.at, r.tbl, r.kind, r.command, r.refused, r.role_name, r.application_name, r.query_id, r.query
+SELECT r.at, r.tbl, r.kind, r.command, r.refused, r.role_name, r.application_name, r.query_id,
+       -- query texts hold other roles' literals: shown, as pg_stat_statements
+       -- does, only to those allowed to read every role's statements
+       CASE WHEN pg_catalog.pg_has_role('rollout_admin', 'MEMBER')
+                 OR pg_catalog.pg_has_role('pg_read_all_stats', 'MEMBER')
+            THEN r.query ELSE '<insufficient privilege>' END AS query
   FROM rollout.recent_violations() r;
-COMMENT ON VIEW rollout.recent_violation_log IS 'the latest tenant-isolation violations, with role, application and query';
+COMMENT ON VIEW rollout.recent_violation_log IS
+    'the latest tenant-isolation violations, with role, application and query (the query text only for rollout_admin and pg_read_all_stats)';
 
 CREATE VIEW rollout.bypasses AS
 SELECT b.role_name, b.reason, b.count, b.last_at FROM rollout.bypass_counts() b;
