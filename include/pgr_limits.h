@@ -27,6 +27,7 @@
 #define PGR_TABLE_TENANT		"tenant"
 #define PGR_TABLE_AUDIT_LOG		"audit_log"
 #define PGR_TABLE_PROTECTED		"protected_table"
+#define PGR_TABLE_PROTECTED_PRIOR	"protected_relation"
 #define PGR_TABLE_BINDING		"tenant_binding"
 
 #endif							/* PGR_LIMITS_H */

@@ -88,6 +88,7 @@
 #include "pg_rollout.h"
 #include "audit.h"
 #include "isolation.h"
+#include "pgr_limits.h"
 
 /* ---- GUCs ---- */
 
@@ -514,8 +515,8 @@ registry_load(void)
 		return registry != NULL;
 	if (registry_loading)
 		return false;
-	nsp = get_namespace_oid("rollout", true);
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("protected_table", nsp)))
+	nsp = get_namespace_oid(PGR_SCHEMA, true);
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid(PGR_TABLE_PROTECTED, nsp)))
 	{
 		/* not installed in this database: nothing is protected */
 		if (RegistryContext)
@@ -525,8 +526,8 @@ registry_load(void)
 		registry_valid = false;
 		return false;
 	}
-	registry_table_oid = get_relname_relid("protected_table", nsp);
-	prior_recorded = OidIsValid(get_relname_relid("protected_relation", nsp));
+	registry_table_oid = get_relname_relid(PGR_TABLE_PROTECTED, nsp);
+	prior_recorded = OidIsValid(get_relname_relid(PGR_TABLE_PROTECTED_PRIOR, nsp));
 	fn_tenant_for = InvalidOid;
 	fn_tenants_for = InvalidOid;
 	protection_fns_known = false;
@@ -722,7 +723,7 @@ table_enforced(const Protected *p)
 static Oid
 rollout_function_oid(const char *name)
 {
-	Oid			nsp = get_namespace_oid("rollout", false);
+	Oid			nsp = get_namespace_oid(PGR_SCHEMA, false);
 	oidvector  *args = buildoidvector((Oid[]) {OIDOID}, 1);
 	Oid			fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
 									 CStringGetDatum(name), PointerGetDatum(args),
@@ -1174,7 +1175,7 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 static void
 lookup_protection_fns(void)
 {
-	Oid			nsp = get_namespace_oid("rollout", true);
+	Oid			nsp = get_namespace_oid(PGR_SCHEMA, true);
 
 	fn_protect_table = InvalidOid;
 	fn_unprotect_table = InvalidOid;
@@ -1356,8 +1357,8 @@ restore_before_drop_extension(DropStmt *stmt)
 	if (!ours)
 		return;
 	extoid = get_extension_oid("pg_rollout", true);
-	nsp = get_namespace_oid("rollout", true);
-	if (!OidIsValid(extoid) || !OidIsValid(nsp) || !OidIsValid(get_relname_relid("protected_table", nsp)))
+	nsp = get_namespace_oid(PGR_SCHEMA, true);
+	if (!OidIsValid(extoid) || !OidIsValid(nsp) || !OidIsValid(get_relname_relid(PGR_TABLE_PROTECTED, nsp)))
 		return;
 	if (!pg_extension_ownercheck(extoid, GetUserId()))
 		return;					/* the drop itself will refuse */
@@ -1367,7 +1368,7 @@ restore_before_drop_extension(DropStmt *stmt)
 	PG_TRY();
 	{
 		int			pathlevel = pgr_pin_search_path();
-		bool		prior_recorded = OidIsValid(get_relname_relid("protected_relation", nsp));
+		bool		prior_recorded = OidIsValid(get_relname_relid(PGR_TABLE_PROTECTED_PRIOR, nsp));
 		List	   *commands = NIL;
 		ListCell   *lcmd;
 
@@ -1909,10 +1910,10 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 	values[1] = ObjectIdGetDatum(current);
 	values[2] = ObjectIdGetDatum(session);
 	{
-		Oid			nsp = get_namespace_oid("rollout", false);
+		Oid			nsp = get_namespace_oid(PGR_SCHEMA, false);
 
-		tenant_table_oid = get_relname_relid("tenant", nsp);
-		binding_table_oid = get_relname_relid("tenant_binding", nsp);
+		tenant_table_oid = get_relname_relid(PGR_TABLE_TENANT, nsp);
+		binding_table_oid = get_relname_relid(PGR_TABLE_BINDING, nsp);
 	}
 
 	/* read with the bootstrap superuser's rights: the caller need not see the tables */

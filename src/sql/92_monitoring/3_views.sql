@@ -14,14 +14,15 @@ COMMENT ON VIEW rollout.metrics_rollouts IS 'rollouts by status (every status, z
 
 CREATE VIEW rollout.metrics_rollout_progress AS
 SELECT r.rollout_id, r.component_id, r.status, s.name AS stage, r.current_stage AS stage_no,
-       (SELECT count(*) FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id) AS stages,
+       n.stages,
        (SELECT count(*) FROM rollout.activation a WHERE a.rollout_id = r.rollout_id) AS tenants_activated,
        (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) AS tenants_deferred,
        (coalesce(r.current_stage, 0) - CASE WHEN s.status IN ('passed', 'completed') THEN 0 ELSE 1 END)::double precision
-           / greatest((SELECT count(*) FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id), 1) AS progress_ratio,
+           / greatest(n.stages, 1) AS progress_ratio,
        extract(epoch FROM now() - s.started_at)::double precision AS seconds_in_stage
   FROM rollout.rollout r
   LEFT JOIN rollout.rollout_stage s ON s.rollout_id = r.rollout_id AND s.stage_no = r.current_stage
+ CROSS JOIN LATERAL (SELECT count(*) AS stages FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id) n
  WHERE r.status IN ('running', 'paused', 'failed');
 COMMENT ON VIEW rollout.metrics_rollout_progress IS
     'each live rollout (running, paused, failed): stage, stages, tenants activated and deferred, progress ratio (stages done / stages) and seconds in the current stage';
