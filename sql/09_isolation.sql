@@ -75,7 +75,8 @@ RESET ROLE;
 
 -- =====================================================================
 -- Phase 1: log_only. Nothing is blocked; statements without tenant
--- context are counted.
+-- context are counted, once per table and statement (these also lack a
+-- tenant predicate: still one event, missing_tenant_context).
 -- =====================================================================
 SELECT rollout.reset_violation_counts();
 SET pg_rollout.enforcement_mode = 'log_only';

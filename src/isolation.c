@@ -288,6 +288,8 @@ typedef enum ProtectionState
 	PROTECTION_NOT_FORCED		/* row security no longer forced */
 } ProtectionState;
 
+#define PGR_MAX_TOPS 8
+
 typedef struct Protected
 {
 	Oid			relid;			/* hash key */
@@ -297,6 +299,13 @@ typedef struct Protected
 	int			severity;
 	bool		include_descendants;
 	bool		inherited;		/* registered through a parent */
+	/*
+	 * The protected tables whose tree holds the relation: itself when it is
+	 * protected on its own, and each protected ancestor (a partition
+	 * detached and attached again can be both).
+	 */
+	Oid			tops[PGR_MAX_TOPS];
+	int			ntops;
 	bool		force;			/* row security to be forced (protect_table's force) */
 	bool		baseline;		/* row security was off before protect_table():
 								 * pg_rollout supplies the all-rows permissive
@@ -573,13 +582,14 @@ registry_load(void)
 						 "             WHEN p.severity OPERATOR(pg_catalog.=) 'high' THEN 1 ELSE 2 END,"
 						 "        p.include_descendants, t.lvl OPERATOR(pg_catalog.>) 0,"
 						 "        pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname),"
-						 "        p.tenant_column, c.relrowsecurity, c.relforcerowsecurity, p.force_rls, %s"
+						 "        p.tenant_column, c.relrowsecurity, c.relforcerowsecurity, p.force_rls, %s, t.top"
 						 "   FROM t JOIN rollout.protected_table p ON p.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) t.top"
 						 "   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid"
 						 "   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
 						 "   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.relid"
 						 "        AND a.attname OPERATOR(pg_catalog.=) p.tenant_column AND NOT a.attisdropped"
-						 "   %s",
+						 "   %s"
+						 " ORDER BY t.lvl",	/* a table protected on its own: its own settings */
 						 /*
 						  * 0.2.0 records row security as it was before
 						  * protect_table(); a relation without a record (a
@@ -603,7 +613,14 @@ registry_load(void)
 			Protected  *p = hash_search(h, &relid, HASH_ENTER, &found);
 
 			if (found)
-				continue;		/* a child reached twice: first wins */
+			{
+				/* reached again, through another protected table: first wins */
+				Oid			top = DatumGetObjectId(SPI_getbinval(tup, desc, 14, &isnull));
+
+				if (p->ntops < PGR_MAX_TOPS)
+					p->tops[p->ntops++] = top;
+				continue;
+			}
 			/* the column is gone (dropped, renamed) when the outer join found none */
 			p->attnum = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
 			if (isnull)
@@ -617,6 +634,8 @@ registry_load(void)
 			p->severity = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 			p->include_descendants = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 			p->inherited = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+			p->tops[0] = DatumGetObjectId(SPI_getbinval(tup, desc, 14, &isnull));
+			p->ntops = 1;
 			strlcpy(p->qualname, TextDatumGetCString(SPI_getbinval(tup, desc, 8, &isnull)),
 					sizeof(p->qualname));
 			strlcpy(p->column, NameStr(*DatumGetName(SPI_getbinval(tup, desc, 9, &isnull))),
@@ -1089,6 +1108,35 @@ statement_filters_tenant(PlannedStmt *stmt, Index rti, AttrNumber attnum)
 	return result != 2;
 }
 
+/*
+ * The table a statement reached range-table entry rti through: the first
+ * entry of the range table that is the relation itself or one of its
+ * protected ancestors.  The planner appends the partitions and children it
+ * scans after the entries the statement names, so a partition scanned
+ * because its parent is named answers the parent, and a partition named
+ * directly answers itself.
+ */
+static Oid
+statement_table(List *rtable, int rti, const Protected *p)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (++i >= rti)
+			break;
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		for (int t = 0; t < p->ntops; t++)
+			if (p->tops[t] == rte->relid)
+				return rte->relid;
+	}
+	return p->relid;
+}
+
 static void
 isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -1096,16 +1144,23 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && queryDesc->plannedstmt != NULL &&
 		IsTransactionState())
 	{
+		List	   *rtable = queryDesc->plannedstmt->rtable;
 		ListCell   *lc;
 		int			rti = 0;
 		CmdType		cmd = queryDesc->operation;
 		int			privileged = -1;	/* looked up at the first protected table */
+		List	   *counted = NIL;	/* protected tables counted in this statement */
 
-		foreach(lc, queryDesc->plannedstmt->rtable)
+		foreach(lc, rtable)
 		{
 			RangeTblEntry *rte = lfirst(lc);
 			Protected  *p;
 			CmdType		rcmd = cmd;
+			bool		enforced;
+			bool		through_parent;
+			Oid			report_relid;
+			int			kind = -1;
+			bool		refuse = false;
 
 			rti++;
 			if (rte->rtekind != RTE_RELATION)
@@ -1116,49 +1171,84 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			/* tables read by a write command are reads */
 			if (cmd != CMD_SELECT && !list_member_int(queryDesc->plannedstmt->resultRelations, rti))
 				rcmd = CMD_SELECT;
+
+			/*
+			 * A partition or child scanned because the statement names its
+			 * protected parent is that table's business: the parent's row
+			 * security applies to it, and the statement is one event for
+			 * the parent, not one per partition scanned.
+			 */
+			report_relid = statement_table(rtable, rti, p);
+			through_parent = report_relid != rte->relid;
+
 			if (privileged < 0)
 				privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
-			if (privileged)
+			if (privileged || bypass_active)
 			{
-				count_event(rte->relid, KIND_PRIVILEGED, rcmd, p->severity, false);
+				if (!list_member_oid(counted, report_relid))
+				{
+					counted = lappend_oid(counted, report_relid);
+					count_event(report_relid, privileged ? KIND_PRIVILEGED : KIND_BYPASS, rcmd, p->severity, false);
+				}
 				continue;
 			}
-			if (bypass_active)
-			{
-				count_event(rte->relid, KIND_BYPASS, rcmd, p->severity, false);
-				continue;
-			}
+
 			/*
-			 * DDL since protect_table() that leaves the table unfiltered or
-			 * the qual unbuildable: fail closed (refused where enforced,
-			 * counted otherwise).
+			 * Row security is checked as the range-table entry's checkAsUser:
+			 * through a view or rule, its owner.  A superuser or BYPASSRLS
+			 * owner shows every tenant's rows to whoever may read the view:
+			 * counted and logged as privileged access (not refused: the
+			 * owner's rights are PostgreSQL's to decide).
 			 */
+			if (OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId() &&
+				(superuser_arg(rte->checkAsUser) || has_bypassrls_privilege(rte->checkAsUser)))
+			{
+				if (!list_member_oid(counted, report_relid))
+				{
+					counted = lappend_oid(counted, report_relid);
+					violation(p, report_relid, KIND_PRIVILEGED, rcmd, false, queryDesc);
+				}
+				continue;
+			}
+
+			/*
+			 * One verdict per table: the first that applies of
+			 *  - DDL since protect_table() that leaves the table unfiltered
+			 *    or the qual unbuildable (fail closed);
+			 *  - no tenant context;
+			 *  - row security disabled or no longer forced: nothing (or not
+			 *    the owner) is filtered (a partition or child created
+			 *    without row security and read directly: refused where
+			 *    enforced; through the parent its row security does not
+			 *    apply);
+			 *  - detection, where row security does not filter the table
+			 *    yet: a read without its own tenant predicate would see
+			 *    every tenant's rows.
+			 * Refused where the table is enforced (detection never is),
+			 * counted once per protected table and statement otherwise.
+			 */
+			enforced = table_enforced(p);
 			if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
-			{
-				violation(p, rte->relid, KIND_PROTECTION_ALTERED, rcmd, table_enforced(p), queryDesc);
+				kind = KIND_PROTECTION_ALTERED, refuse = enforced;
+			else if (!tenant_set())
+				kind = KIND_MISSING_CONTEXT, refuse = enforced;
+			else if ((p->state == PROTECTION_RLS_OFF || p->state == PROTECTION_NOT_FORCED) &&
+					 !through_parent && (!p->inherited || enforced))
+				kind = KIND_RLS_DISABLED, refuse = enforced;
+			else if (!enforced && rcmd != CMD_INSERT &&
+					 !statement_filters_tenant(queryDesc->plannedstmt, rti, p->attnum))
+				kind = KIND_MISSING_PREDICATE;
+			if (kind < 0)
 				continue;
-			}
-			/*
-			 * Detection: where row security does not filter the table yet,
-			 * a read without its own tenant predicate would see every
-			 * tenant's rows.
-			 */
-			if (!table_enforced(p) && rcmd != CMD_INSERT &&
-				!statement_filters_tenant(queryDesc->plannedstmt, rti, p->attnum))
-				violation(p, rte->relid, KIND_MISSING_PREDICATE, rcmd, false, queryDesc);
-			if (!tenant_set())
-				violation(p, rte->relid, KIND_MISSING_CONTEXT, rcmd, table_enforced(p), queryDesc);
-			if (p->state == PROTECTION_RLS_OFF || p->state == PROTECTION_NOT_FORCED)
+			if (refuse)
+				violation(p, rte->relid, (ViolationKind) kind, rcmd, true, queryDesc);	/* does not return */
+			if (!list_member_oid(counted, report_relid))
 			{
-				/*
-				 * Row security disabled or no longer forced: nothing (or not
-				 * the owner) is filtered.  A partition or child created
-				 * without row security is refused where enforced, as before.
-				 */
-				if (!p->inherited || table_enforced(p))
-					violation(p, rte->relid, KIND_RLS_DISABLED, rcmd, table_enforced(p), queryDesc);
+				counted = lappend_oid(counted, report_relid);
+				violation(p, report_relid, (ViolationKind) kind, rcmd, false, queryDesc);
 			}
 		}
+		list_free(counted);
 	}
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);

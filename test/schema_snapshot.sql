@@ -84,6 +84,12 @@ SELECT line FROM (
                  WHERE a.grantee <> n.nspowner))
       FROM pg_catalog.pg_namespace n WHERE n.nspname = 'rollout'
     UNION ALL
+    -- event triggers: when they fire and what they run
+    SELECT pg_catalog.format('event_trigger %s | on %s | tags %s | function %s | enabled %s',
+               e.evtname, e.evtevent, coalesce(e.evttags::text, '-'), e.evtfoid::regprocedure, e.evtenabled)
+      FROM pg_catalog.pg_event_trigger e JOIN members m
+        ON m.classid = 'pg_catalog.pg_event_trigger'::regclass AND m.objid = e.oid
+    UNION ALL
     -- what pg_dump keeps: the registered configuration tables and sequences
     SELECT pg_catalog.format('config_dump %s %s', cfg.rel::regclass, coalesce(cfg.cond, '-'))
       FROM pg_catalog.pg_extension e,

@@ -524,3 +524,11 @@ SELECT r.at, r.tbl, r.kind, r.command, r.refused, r.role_name, r.application_nam
   FROM rollout.recent_violations() r;
 COMMENT ON VIEW rollout.recent_violation_log IS
     'the latest tenant-isolation violations, with role, application and query (the query text only for rollout_admin and pg_read_all_stats)';
+
+-- Protection follows partitions and children through DDL (issue 8, item 6):
+-- created or attached later they are protected at once, detached they stay
+-- protected on their own, dropped they leave the registry (event triggers).
+--@include src/sql/80_isolation/4_follow_ddl.sql
+-- Partitions and children added under 0.1.0 (and so left without row
+-- security until protect_table() ran again) are protected now.
+SELECT rollout._sync_protection();
