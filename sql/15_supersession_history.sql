@@ -165,3 +165,8 @@ SELECT tenant_id, rollout_id, version, ended_by, ended_rollout_id FROM rollout.a
 SELECT rollout.tenant_history('nobody', 'app');
 SELECT rollout.tenant_history('proj2', 'nothing');
 SELECT check_name, problems FROM rollout.verify_state() WHERE problems > 0;
+-- a started rollout's number is fixed: renumbering would change which
+-- rollout decides for every tenant (even the table's owner is refused)
+UPDATE rollout.rollout SET start_no = start_no + 10 WHERE rollout_id = 'app-3';
+UPDATE rollout.rollout SET start_no = NULL WHERE rollout_id = 'app-3';
+SELECT rollout_id, start_no FROM rollout.rollout WHERE component_id = 'app' ORDER BY start_no;

@@ -532,3 +532,6 @@ COMMENT ON VIEW rollout.recent_violation_log IS
 -- Partitions and children added under 0.1.0 (and so left without row
 -- security until protect_table() ran again) are protected now.
 SELECT rollout._sync_protection();
+
+-- A started rollout's start number cannot change (issue 10).
+--@function rollout._rollout_guard

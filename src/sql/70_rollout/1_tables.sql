@@ -75,10 +75,15 @@ BEGIN
             MESSAGE = format('the id, component and salt of rollout "%s" cannot change', OLD.rollout_id),
             DETAIL = 'Tenants'' buckets are derived from the salt; changing it would move tenants between stages.';
     END IF;
+    IF OLD.start_no IS NOT NULL AND NEW.start_no IS DISTINCT FROM OLD.start_no THEN
+        RAISE EXCEPTION USING ERRCODE = 'prohibited_sql_statement_attempted',
+            MESSAGE = format('the start number of rollout "%s" cannot change', OLD.rollout_id),
+            DETAIL = 'Resolution lets the latest started rollout of a component decide; renumbering would change which rollout decides for every tenant.';
+    END IF;
     RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION rollout._rollout_guard() IS 'internal: keeps a rollout''s id, component and salt immutable';
+COMMENT ON FUNCTION rollout._rollout_guard() IS 'internal: keeps a rollout''s id, component, salt and (once started) start number immutable';
 CREATE TRIGGER rollout_guard BEFORE UPDATE ON rollout.rollout
     FOR EACH ROW EXECUTE FUNCTION rollout._rollout_guard();
 
