@@ -53,7 +53,7 @@ run() {  # run NAME [postgresql.conf lines...]
     [ "$(id -u)" = 0 ] && chown -R postgres: "$out" "$WORK/$name.conf"
     set +e
     (cd "$WORK/regress" && as_pg "$REGRESS_BIN" --temp-instance="$out/tmp" --temp-config="$WORK/$name.conf" \
-        --bindir="$BINDIR" --inputdir=. --outputdir="$out" --dlpath="$WORK/lib" \
+        --bindir="$BINDIR" --inputdir="$WORK/regress" --outputdir="$out" --dlpath="$WORK/lib" \
         --schedule=parallel_schedule --max-concurrent-tests=20 >"$out/summary.txt" 2>&1)
     set -e
     grep -E "^(not ok|test .*FAILED| +[a-z_0-9]+ +\.\.\. FAILED)" "$out/summary.txt" | sed -E 's/^not ok +[0-9]+ +[-+] +//; s/^test +//; s/ +\.\.\. FAILED.*//; s/^ +//; s/ +[0-9]+ ms$//' \
@@ -68,14 +68,21 @@ run enforce "shared_preload_libraries = 'pg_rollout'" "pg_rollout.enforcement_mo
 status=0
 for m in log_only enforce; do
     new=$(comm -13 "$WORK/out-baseline/failed.txt" "$WORK/out-$m/failed.txt")
-    if [ -n "$new" ]; then
-        echo "NEW FAILURES with pg_rollout ($m): $new"
-        for t in $new; do
+    # beyond pass/fail: every test's output must be the baseline's
+    changed=""
+    for f in "$WORK/out-baseline/results/"*.out; do
+        t=$(basename "$f" .out)
+        cmp -s "$f" "$WORK/out-$m/results/$t.out" || changed="$changed $t"
+    done
+    if [ -n "$new" ] || [ -n "$changed" ]; then
+        echo "$m: new failures:${new:- none}; output different from the baseline:${changed:- none}"
+        for t in $new $changed; do
             diff -u "$WORK/out-baseline/results/$t.out" "$WORK/out-$m/results/$t.out" | head -40 || true
         done
         status=1
     else
-        echo "$m: no failure that the baseline does not have"
+        echo "$m: no failure the baseline does not have, and every test's output equals the baseline's"
     fi
 done
+[ -n "${KEEP:-}" ] && { trap - EXIT; echo "kept: $WORK"; }
 exit $status
