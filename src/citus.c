@@ -19,10 +19,13 @@
  *	  alter_distributed_table() on a protected table (or a parent of one),
  *	  fail when the function returns (fmgr hook), so the transaction that
  *	  would leave the table unfiltered rolls back;
- *	- every statement on a protected table that became a Citus table some
- *	  other way (a partition attached to a distributed table, a foreign key
- *	  to a reference table that makes it Citus-local) is refused where the
- *	  table is enforced, and counted elsewhere (ExecutorStart, in
+ *	- a transaction that changed a relation's definition and leaves a
+ *	  protected table (or its relation, renamed into a shard) a Citus table
+ *	  some other way (a partition attached to a distributed table, a
+ *	  foreign key to a reference table that makes it Citus-local) fails at
+ *	  commit, before Citus commits on the workers;
+ *	- before that commit, every statement on such a table is refused where
+ *	  the table is enforced, and counted elsewhere (ExecutorStart, in
  *	  isolation.c, through pgr_citus_table()).
  *
  * Nothing links to Citus: its catalog pg_catalog.pg_dist_partition is read
@@ -39,6 +42,7 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
@@ -357,14 +361,65 @@ pgr_citus_refuse_protected(const char *what)
 	}
 }
 
+/*
+ * A relation's definition changed in this transaction (a relcache
+ * invalidation was processed): at commit, no protected table may be a
+ * Citus table.  This catches what no function hook sees — a partition
+ * attached to a distributed table, a foreign key to a reference table that
+ * makes the table Citus-local, a Citus function called in a way that
+ * bypasses fmgr hooks — before Citus commits on the workers (this
+ * callback, registered after Citus's, runs before it).
+ */
+static bool relcache_changed = false;
+
+static void
+citus_relcache_callback(Datum arg, Oid relid)
+{
+	relcache_changed = true;
+}
+
+static void
+check_at_commit(void)
+{
+	List	   *tables;
+	char	   *table;
+	char	   *bar;
+
+	if (!relcache_changed || checked_depth > 0 ||
+		!TransactionIdIsValid(GetTopTransactionIdIfAny()) || !pgr_citus_installed())
+		return;
+	/* the last command's invalidations are processed here, not yet at commit */
+	CommandCounterIncrement();
+	/* no statement runs at commit: the query needs a snapshot of its own */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	tables = protected_citus_tables();
+	PopActiveSnapshot();
+	if (tables == NIL)
+		return;
+	table = linitial(tables);
+	bar = strrchr(table, '|');
+	if (bar)
+		*bar = '\0';
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("protected table \"%s\" is a Citus %s table", table,
+					pgr_citus_table_kind(bar && bar[1] ? bar[1] : 'n')),
+			 errdetail("pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
+					   "its tenant filter would not reach the shard queries; the transaction is rolled back."),
+			 errhint("Keep protected tables local, or call rollout.unprotect_table('%s') first (docs/citus.md).", table)));
+}
+
 static void
 citus_xact_callback(XactEvent event, void *arg)
 {
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
+		check_at_commit();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
 	{
 		checked_depth = 0;
+		relcache_changed = false;
 		list_free_deep(tables_before);
 		tables_before = NIL;
 	}
@@ -400,6 +455,7 @@ pgr_citus_init(bool preloaded)
 {
 	CacheRegisterSyscacheCallback(RELNAMENSP, citus_syscache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, citus_syscache_callback, (Datum) 0);
+	CacheRegisterRelcacheCallback(citus_relcache_callback, (Datum) 0);
 	RegisterXactCallback(citus_xact_callback, NULL);
 	if (!preloaded)
 		return;
