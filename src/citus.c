@@ -77,6 +77,7 @@ static const char *const citus_conversion_fns[] = {
 #define MAX_CONVERSION_OIDS 32
 
 static Oid	dist_partition_oid = InvalidOid;
+static Oid	dist_partition_index = InvalidOid;	/* on logicalrelid */
 static bool dist_partition_known = false;
 
 static Oid	conversion_oids[MAX_CONVERSION_OIDS];
@@ -102,6 +103,8 @@ dist_partition_relid(void)
 	if (!dist_partition_known)
 	{
 		dist_partition_oid = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+		dist_partition_index = get_relname_relid("pg_dist_partition_logical_relid_index",
+												 PG_CATALOG_NAMESPACE);
 		dist_partition_known = true;
 	}
 	return dist_partition_oid;
@@ -137,7 +140,8 @@ pgr_citus_table(Oid relid)
 	rel = table_open(catalog, AccessShareLock);
 	/* logicalrelid regclass (attribute 1), partmethod "char" (attribute 2) */
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, InvalidOid, false, SnapshotSelf, 1, &key);
+	scan = systable_beginscan(rel, dist_partition_index, OidIsValid(dist_partition_index),
+							  SnapshotSelf, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup) && RelationGetDescr(rel)->natts >= 2)
 	{
