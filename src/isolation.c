@@ -87,6 +87,7 @@
 
 #include "pg_rollout.h"
 #include "audit.h"
+#include "citus.h"
 #include "isolation.h"
 #include "pgr_limits.h"
 
@@ -1137,6 +1138,36 @@ statement_table(List *rtable, int rti, const Protected *p)
 	return p->relid;
 }
 
+/*
+ * A protected table that is a Citus table (made one by DDL that the checks
+ * of src/citus.c do not see, e.g. a partition attached to a distributed
+ * table): Citus does not send the tenant qual to its shards, so the
+ * statement is refused where the table is enforced and counted as
+ * row_security_disabled elsewhere.  True when it was counted.
+ */
+static bool
+citus_unfiltered(Protected *p, Oid relid, CmdType cmd, QueryDesc *qd)
+{
+	char		method;
+
+	if (!pgr_citus_installed() || (method = pgr_citus_table(relid)) == '\0')
+		return false;
+	if (table_enforced(p))
+	{
+		count_event(relid, KIND_RLS_DISABLED, cmd, p->severity, true);
+		record_event(relid, KIND_RLS_DISABLED, cmd, true, qd);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("protected table \"%s\" is a Citus %s table", p->qualname, pgr_citus_table_kind(method)),
+				 errdetail("pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
+						   "its tenant filter would not reach the shard queries."),
+				 errhint("Call rollout.unprotect_table('%s') and keep the table local, or undistribute it (docs/citus.md).",
+						 p->qualname)));
+	}
+	violation(p, relid, KIND_RLS_DISABLED, cmd, false, qd);
+	return true;
+}
+
 static void
 isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -1192,6 +1223,8 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				}
 				continue;
 			}
+			if (citus_unfiltered(p, rte->relid, rcmd, queryDesc))
+				continue;
 
 			/*
 			 * Row security is checked as the range-table entry's checkAsUser:
@@ -1304,6 +1337,11 @@ isolation_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 			protection_fn_depth++;
 		else if (protection_fn_depth > 0)
 			protection_fn_depth--;
+		/* a Citus table must not become protected (src/citus.c) */
+		if (event == FHET_START && flinfo->fn_oid == fn_protect_table)
+			pgr_citus_call_begins();
+		if (event == FHET_END && flinfo->fn_oid == fn_protect_table)
+			pgr_citus_refuse_protected(NULL);
 	}
 }
 

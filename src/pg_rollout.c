@@ -21,6 +21,7 @@
 #include "utils/rel.h"
 
 #include "pg_rollout.h"
+#include "citus.h"
 #include "resolve.h"
 #include "isolation.h"
 
@@ -52,6 +53,7 @@ _PG_init(void)
 
 	pgr_resolve_init();
 	pgr_isolation_init(pgr_loaded_at_startup);
+	pgr_citus_init(pgr_loaded_at_startup);
 
 	MarkGUCPrefixReserved("pg_rollout");
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/test.sh — run every pg_rollout test suite on throwaway clusters:
 # pg_regress (sql/, expected/), isolation specs (test/specs), TAP tests
-# (test/t, PostgreSQL::Test::Cluster) and pgTAP (test/pgtap, pg_prove).
+# (test/t, PostgreSQL::Test::Cluster), the Citus cluster test (test/citus,
+# skipped when Citus is not installed) and pgTAP (test/pgtap, pg_prove).
 # Installs the Debian packages it needs.  Usage: bash tools/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ pgr_build_install
 passed=0
 failed=0
 failures=""
+skipped=""
 record() {  # record NAME STATUS
     if [ "$2" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $1"; fi
 }
@@ -58,6 +60,22 @@ if [ $st != 0 ]; then
 fi
 record tap $st
 
+# Citus (test/citus): a coordinator and two workers; needs Citus installed
+# in this PostgreSQL (CI builds it with ../shared/vendor/build-citus.sh).
+echo "==> Citus (test/citus: coordinator + 2 workers)"
+if [ -f "$(pg_config --pkglibdir)/citus.so" ]; then
+    set +e
+    run_make installcheck REGRESS= ISOLATION= PROVE_TESTS='test/citus/*.pl' PROVE_FLAGS=-v
+    st=$?; set -e
+    if [ $st != 0 ]; then
+        for f in "$WORK"/tmp_check/log/*; do [ -f "$f" ] && { echo "--- $f"; tail -n 50 "$f"; }; done
+    fi
+    record citus $st
+else
+    echo "skipped: Citus not installed ($(pg_config --pkglibdir)/citus.so missing; bash ../shared/vendor/build-citus.sh installs it)"
+    skipped="$skipped citus"
+fi
+
 echo "==> pgTAP (pg_prove)"
 pgtmp_start
 trap pgtmp_stop EXIT
@@ -78,5 +96,5 @@ record demo $st
 
 if [ "$WORK" != "$SRC" ] && [ $failed = 0 ]; then rm -rf "$WORK"; fi
 echo
-echo "suites: $passed passed, $failed failed${failures:+ (failed:$failures)}"
+echo "suites: $passed passed, $failed failed${failures:+ (failed:$failures)}${skipped:+, skipped:$skipped (Citus not installed)}"
 [ $failed = 0 ]

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# bench/citus.sh — tenant point look-ups with pg_rollout beside Citus, on a
+# single-node Citus cluster (the coordinator holds the shards), all in one
+# interleaved run:
+#   (a) a table distributed by tenant_id, not protected, the application
+#       writing WHERE tenant_id = ... (Citus routes it to one shard);
+#   (b) the same rows in a local table protected with rollout.protect_table()
+#       (enforce mode), no hand-written tenant predicate — what pg_rollout
+#       supports on a Citus coordinator today (protected tables stay local,
+#       docs/citus.md);
+#   (c) (b) in a second database of the same server without Citus;
+#   (d) a local table, not protected, WHERE tenant_id = ... in the Citus
+#       database: with (b), what Citus's own hooks cost a local table and
+#       what pg_rollout adds (b/d; on a single server without Citus,
+#       bench/isolation.sh measures the same ratio).
+# Queries as a non-superuser role whose tenant is set per connection, simple
+# and prepared protocol.  Issue 16's goal — a protected *distributed* table
+# against (a) — cannot be measured: protecting a Citus table is refused.
+#
+#   bash bench/citus.sh
+#   PGR_BENCH_ROWS=100000 PGR_BENCH_SECONDS=3 bash bench/citus.sh   # quick run
+#
+#   PGR_BENCH_TENANTS   tenants                       (default 1000)
+#   PGR_BENCH_ROWS      rows per table                (default 200000)
+#   PGR_BENCH_SECONDS   pgbench duration per run      (default 5)
+#   PGR_BENCH_REPS      runs per query, interleaved a, b, c, d, a, b, ...; the median is kept (default 3)
+#   PGR_BENCH_NO_BUILD  1 = use the installed extension, do not build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tools/deps.sh
+. tools/pgtmp.sh
+
+NT=${PGR_BENCH_TENANTS:-1000}
+ROWS=${PGR_BENCH_ROWS:-200000}
+SECS=${PGR_BENCH_SECONDS:-5}
+REPS=${PGR_BENCH_REPS:-3}
+PER=$((ROWS / NT))
+die() { echo "citus.sh: $*" >&2; exit 1; }
+[ "$PER" -ge 1 ] || die "need at least one row per tenant"
+[ -f "$(pg_config --pkglibdir)/citus.so" ] ||
+    die "Citus is not installed in $(pg_config --pkglibdir) (bash ../shared/vendor/build-citus.sh)"
+
+[ "${PGR_BENCH_NO_BUILD:-0}" = 1 ] || pgr_build_install
+
+echo "==> starting a throwaway single-node Citus cluster (shared_preload_libraries = 'citus,pg_rollout')"
+pgtmp_start "shared_preload_libraries = 'citus,pg_rollout'" "shared_buffers = 256MB" "synchronous_commit = off" \
+    "autovacuum = off" "max_prepared_transactions = 20" "citus.shard_count = 8" \
+    "listen_addresses = 'localhost'" "citus.node_conninfo = 'sslmode=disable'"
+SCRIPTS=$(mktemp -d)
+trap 'pgtmp_stop; rm -rf "$SCRIPTS"' EXIT
+
+setup_tenants() {  # the tenants, the application role's grants, the protected table
+    psql -X -q -v ON_ERROR_STOP=1 "$@" >/dev/null <<EOF
+CREATE EXTENSION pg_rollout;
+SELECT rollout.create_tenants(array_agg('t' || i), array_fill(NULL::text, ARRAY[$NT])) FROM generate_series(1, $NT) i;
+CREATE TABLE orders_local (id int PRIMARY KEY, tenant_id text NOT NULL, amount numeric NOT NULL);
+INSERT INTO orders_local SELECT i, 't' || (i / $PER % $NT + 1), i % 1000 FROM generate_series(0, $ROWS - 1) i;
+CREATE INDEX ON orders_local (tenant_id);
+SELECT rollout.protect_table('orders_local', 'tenant_id', 'critical');
+GRANT SELECT ON orders_local TO bench;
+EOF
+}
+psql -X -q -c "CREATE ROLE bench LOGIN" -c "CREATE DATABASE bench_citus" -c "CREATE DATABASE bench_plain"
+echo "==> bench_citus: Citus, $ROWS rows over $NT tenants in orders_dist (distributed) and orders_local (protected)"
+psql -X -q -v ON_ERROR_STOP=1 -d bench_citus >/dev/null <<EOF
+CREATE EXTENSION citus;
+SELECT citus_set_coordinator_host('localhost', $PGTMP_PORT);
+SELECT citus_set_node_property('localhost', $PGTMP_PORT, 'shouldhaveshards', true);
+EOF
+setup_tenants -d bench_citus
+psql -X -q -v ON_ERROR_STOP=1 -d bench_citus >/dev/null <<EOF
+GRANT rollout_app TO bench;
+CREATE TABLE orders_plain (LIKE orders_local INCLUDING ALL);
+INSERT INTO orders_plain SELECT * FROM orders_local;
+GRANT SELECT ON orders_plain TO bench;
+CREATE TABLE orders_dist (id int, tenant_id text NOT NULL, amount numeric NOT NULL, PRIMARY KEY (tenant_id, id));
+SELECT create_distributed_table('orders_dist', 'tenant_id');
+INSERT INTO orders_dist SELECT id, tenant_id, amount FROM orders_local;
+GRANT SELECT ON orders_dist TO bench;
+VACUUM ANALYZE;
+EOF
+echo "==> bench_plain: no Citus, the same protected orders_local"
+setup_tenants -d bench_plain
+psql -X -q -v ON_ERROR_STOP=1 -d bench_plain -c "VACUUM ANALYZE"
+psql -X -q -c "ALTER SYSTEM SET pg_rollout.enforcement_mode = 'enforce'" -c "SELECT pg_reload_conf()" -c "CHECKPOINT" >/dev/null
+
+T=t1
+psql -X -q -c "ALTER ROLE bench SET pg_rollout.tenant = '$T'"
+
+echo "==> checking the three sides agree for $T"
+r=$(psql -X -At -U bench -d bench_citus -c "SELECT (SELECT count(*) FROM orders_dist WHERE tenant_id = '$T') || ' ' ||
+                                                   (SELECT count(*) FROM orders_local)")
+r="$r $(psql -X -At -U bench -d bench_plain -c "SELECT count(*) FROM orders_local")"
+set -- $r
+[ "$1" = "$2" ] && [ "$2" = "$3" ] && [ "$1" -gt 0 ] || die "row counts differ: $r"
+echo "    $1 rows each"
+psql -X -At -U bench -d bench_citus -c "EXPLAIN (COSTS OFF) SELECT amount FROM orders_dist WHERE tenant_id = '$T' AND id = 1" \
+    | grep -E "Task Count|Custom Scan" | sed 's/^/    (a) /'
+
+run() {  # run NAME DB MODE SCRIPT -> prints tps
+    local name=$1 db=$2 mode=$3 file=$SCRIPTS/$1.sql
+    printf '%s\n' "$4" > "$file"
+    pgbench -n -U bench -d "$db" -M "$mode" -c 1 -T "$SECS" --random-seed=20261201 -f "$file" 2>/dev/null \
+        | awk '/^tps/ { printf "%.0f", $3 }'
+}
+ID="\\set id random(0, $((PER - 1)))"
+declare -A Q D M R ALL
+for mode in simple prepared; do
+    Q[a_$mode]="$ID
+SELECT amount FROM orders_dist WHERE tenant_id = '$T' AND id = :id;"; D[a_$mode]=bench_citus
+    Q[b_$mode]="$ID
+SELECT amount FROM orders_local WHERE id = :id;"; D[b_$mode]=bench_citus
+    Q[c_$mode]="$ID
+SELECT amount FROM orders_local WHERE id = :id;"; D[c_$mode]=bench_plain
+    Q[d_$mode]="$ID
+SELECT amount FROM orders_plain WHERE tenant_id = '$T' AND id = :id;"; D[d_$mode]=bench_citus
+    for k in a b c d; do M[${k}_$mode]=$mode; done
+done
+ORDER="a_simple b_simple c_simple d_simple a_prepared b_prepared c_prepared d_prepared"
+for rep in $(seq 1 "$REPS"); do
+    echo "==> run $rep of $REPS (each query $SECS s)"
+    for k in $ORDER; do
+        v=$(run "$k" "${D[$k]}" "${M[$k]}" "${Q[$k]}")
+        [ -n "$v" ] || die "pgbench failed for $k"
+        ALL[$k]="${ALL[$k]:-} $v"
+    done
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+for k in $ORDER; do
+    R[$k]=$(echo "${ALL[$k]}" | median)
+    echo "    $k:${ALL[$k]} -> ${R[$k]} tps"
+done
+echo
+echo "results (median tps, 1 client; ratio > 1: faster than the reference)"
+for mode in simple prepared; do
+    echo "  $mode: (a) distributed + WHERE ${R[a_$mode]}, (b) protected local ${R[b_$mode]}," \
+        "(c) protected local without Citus ${R[c_$mode]}, (d) local + WHERE ${R[d_$mode]};" \
+        "b/a $(awk -v x="${R[b_$mode]}" -v y="${R[a_$mode]}" 'BEGIN { printf "%.2f", x / y }')," \
+        "b/c $(awk -v x="${R[b_$mode]}" -v y="${R[c_$mode]}" 'BEGIN { printf "%.2f", x / y }')," \
+        "b/d $(awk -v x="${R[b_$mode]}" -v y="${R[d_$mode]}" 'BEGIN { printf "%.2f", x / y }')"
+done
