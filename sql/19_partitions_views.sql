@@ -135,6 +135,17 @@ SET ROLE regress_pv_owner;
 SELECT rollout.protect_table('pv_events', 'tenant_id', 'critical');
 RESET ROLE;
 
+-- DETACH PARTITION ... CONCURRENTLY (two transactions) too
+SET ROLE regress_pv_owner;
+CREATE TABLE pv_events_2027_03 PARTITION OF pv_events FOR VALUES FROM ('2027-03-01') TO ('2027-04-01');
+ALTER TABLE pv_events DETACH PARTITION pv_events_2027_03 CONCURRENTLY;
+RESET ROLE;
+SELECT p.tbl, p.severity FROM rollout.protected_table p WHERE p.tbl = 'pv_events_2027_03'::regclass;
+SELECT * FROM pv_rls() WHERE rel = 'pv_events_2027_03'::regclass;
+SET ROLE regress_pv_owner;
+DROP TABLE pv_events_2027_03;
+RESET ROLE;
+
 -- ---------------------------------------------------------------------
 -- A dropped table leaves the registry; one created under its name is new
 -- ---------------------------------------------------------------------
