@@ -524,3 +524,16 @@ SELECT r.at, r.tbl, r.kind, r.command, r.refused, r.role_name, r.application_nam
   FROM rollout.recent_violations() r;
 COMMENT ON VIEW rollout.recent_violation_log IS
     'the latest tenant-isolation violations, with role, application and query (the query text only for rollout_admin and pg_read_all_stats)';
+
+-- Release readiness (issue 14, seed 004): classified releases promoted
+-- through the channels with soak, hard stops, approvals per transition,
+-- incidents, kill-switch tests and the GO/NO-GO memo (src/sql/90_release).
+--@include src/sql/90_release/0_roles.sql
+--@include src/sql/90_release/1_tables.sql
+--@include src/sql/90_release/2_catalog.sql
+--@include src/sql/90_release/3_releases.sql
+--@include src/sql/90_release/4_readiness.sql
+--@include src/sql/90_release/5_promote.sql
+-- governed components: set_channel_release is no side door; tick() promotes releases
+--@function rollout.set_channel_release
+--@function rollout.tick
