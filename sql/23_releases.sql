@@ -14,7 +14,7 @@ RESET client_min_messages;
 CREATE ROLE "Jane Doe" IN ROLE rollout_release_dev_lead, rollout_release_qa;
 CREATE ROLE "Bob Smith" IN ROLE rollout_release_system_owner;
 CREATE ROLE "Quinn Adams" IN ROLE rollout_release_qa;
-CREATE ROLE regress_rel_author IN ROLE rollout_operator;
+CREATE ROLE regress_rel_author IN ROLE rollout_admin;
 -- record every recorded (non-derived) check matching a pattern as passed
 CREATE FUNCTION pg_temp.pass(rel text, pattern text) RETURNS bigint LANGUAGE sql AS $$
     SELECT count(rollout.record_check(rel, k.check_id, true, 'verified'))

@@ -6,13 +6,13 @@
 -- rollback; only a superuser moves the release clock; the channel of a
 -- governed component is not set directly, even by an admin.
 BEGIN;
-SELECT plan(28);
+SELECT plan(30);
 
 CREATE ROLE pgr_r_viewer LOGIN IN ROLE rollout_viewer;
 CREATE ROLE pgr_r_operator LOGIN IN ROLE rollout_operator;
 CREATE ROLE pgr_r_admin LOGIN IN ROLE rollout_admin;
 CREATE ROLE pgr_r_lead LOGIN IN ROLE rollout_release_dev_lead;
-CREATE ROLE pgr_r_lead_author LOGIN IN ROLE rollout_release_dev_lead, rollout_operator;
+CREATE ROLE pgr_r_lead_author LOGIN IN ROLE rollout_release_dev_lead, rollout_admin;
 CREATE ROLE pgr_r_qa LOGIN IN ROLE rollout_release_qa;
 CREATE ROLE pgr_r_owner LOGIN IN ROLE rollout_release_system_owner;
 CREATE ROLE pgr_r_nobody LOGIN;
@@ -53,15 +53,19 @@ SELECT table_privs_are('rollout', 'release_approval', 'rollout_operator', ARRAY[
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_r_nobody', 'SELECT count(*) FROM rollout.release')$$,
                  '42501', NULL, 'a role outside the extension''s roles cannot read releases');
 
--- operators create and promote; viewers cannot
-SELECT throws_ok($$SELECT pg_temp.as_role('pgr_r_viewer', $q$SELECT rollout.create_release('r-1', 'r-comp', '1.0.0')$q$)$$,
-                 '42501', NULL, 'viewer cannot create a release');
+-- admins create and promote (as they set channel releases); operators and viewers cannot
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_r_operator', $q$SELECT rollout.create_release('r-1', 'r-comp', '1.0.0')$q$)$$,
+                 '42501', NULL, 'an operator cannot create a release (it would govern the component)');
 SELECT is(pg_temp.as_session('pgr_r_lead_author', $q$SELECT (rollout.create_release('r-1', 'r-comp', '1.0.0', class => 'ui_only')).created_by$q$),
-          'pgr_r_lead_author', 'an operator creates a release; its author is the session user');
+          'pgr_r_lead_author', 'an admin creates a release; its author is the session user');
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_r_viewer', $q$SELECT rollout.promote('r-1', 'dev')$q$)$$,
                  '42501', NULL, 'viewer cannot promote');
-SELECT lives_ok($$SELECT pg_temp.as_role('pgr_r_operator', $q$SELECT rollout.promote('r-1', 'dev')$q$)$$,
-                'operator promotes a classified release into dev');
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_r_operator', $q$SELECT rollout.promote('r-1', 'dev')$q$)$$,
+                 '42501', NULL, 'an operator cannot promote');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_r_admin', $q$SELECT rollout.promote('r-1', 'dev')$q$)$$,
+                'an admin promotes a classified release into dev');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_r_operator', $q$SELECT rollout.record_check('r-1', 'hs.restore_path', true, 'runbook 12')$q$)$$,
+                'an operator records a check');
 SELECT lives_ok($$SELECT pg_temp.as_role('pgr_r_viewer', $q$SELECT count(*) FROM rollout.readiness('r-1')$q$)$$,
                 'viewer reads readiness');
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_r_nobody', $q$SELECT count(*) FROM rollout.readiness('r-1')$q$)$$,

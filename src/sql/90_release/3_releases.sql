@@ -116,7 +116,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.create_release(text, text, rollout.semver, jsonb, text, text) IS
-    'create a release of a component version with its manifest and (optionally) its class; the component becomes governed: its channels change only through rollout.promote(); audited';
+    'create a release of a component version with its manifest and (optionally) its class; the component becomes governed: its channels change only through rollout.promote(); admin only (like set_channel_release); audited';
 
 CREATE FUNCTION rollout.classify_release(release_id text, class text, reason text)
 RETURNS rollout.release
@@ -407,7 +407,9 @@ REVOKE ALL ON FUNCTION
     rollout.approve_release(text, text, text, text)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    rollout.create_release(text, text, rollout.semver, jsonb, text, text),
+    rollout.create_release(text, text, rollout.semver, jsonb, text, text)
+TO rollout_admin;
+GRANT EXECUTE ON FUNCTION
     rollout.classify_release(text, text, text),
     rollout.update_release_manifest(text, jsonb, text),
     rollout.record_check(text, text, boolean, text),

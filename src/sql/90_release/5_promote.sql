@@ -73,7 +73,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.promote(text, text, text) IS
-    'move a release into a channel: the next one in order, after its soak, with every hard stop and checklist passed, the approvals of the transition and (last channel) a GO memo of the current state; no force option; audited';
+    'move a release into a channel: the next one in order, after its soak, with every hard stop and checklist passed, the approvals of the transition and (last channel) a GO memo of the current state; no force option; admin only (like set_channel_release); audited';
 
 CREATE FUNCTION rollout._release_tick()
 RETURNS TABLE (release_id text, action text, detail text)
@@ -292,7 +292,9 @@ REVOKE ALL ON FUNCTION
     rollout._release_guard(text, text)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    rollout.promote(text, text, text),
+    rollout.promote(text, text, text)
+TO rollout_admin;
+GRANT EXECUTE ON FUNCTION
     rollout.report_incident(text, text, integer, text),
     rollout.resolve_incident(bigint, text)
 TO rollout_operator;
