@@ -26,7 +26,7 @@ SELECT (rollout.create_tenant('sbnc-staging', test_tenant => true)).tenant_id;
 SELECT (rollout.create_tenant('partner-a')).tenant_id;
 SELECT (rollout.create_component('clubos-admin', 'product')).component_id;
 SELECT count(*) FROM (SELECT rollout.add_version('clubos-admin', v::rollout.semver, 'published')
-                        FROM unnest(ARRAY['1.4.0', '1.5.0', '1.6.0']) v) x;
+                        FROM unnest(ARRAY['1.4.0', '1.5.0', '1.6.0', '1.7.0']) v) x;
 SELECT (rollout.create_flag('audit_filter_ui_enabled', false, 'kill switch of the audit filter UI')).flag_id;
 -- before any release the component is ungoverned: a direct channel release works
 SELECT rollout.set_channel_release('clubos-admin', 'stable', '1.4.0', 'baseline');
@@ -115,6 +115,9 @@ RESET SESSION AUTHORIZATION;
 SELECT (rollout.set_tenant_channel('sbnc-dev', 'experimental', 'exposure plan')).channel_id;
 SELECT rollout.set_tenant_channel('partner-a', 'experimental', 'not in the plan');
 SELECT rollout.resolve_version('sbnc-dev', 'clubos-admin')::text, rollout.resolve_version('partner-a', 'clubos-admin')::text;
+-- tenants may opt out of experimental (that does not block the release later), not of stable
+SELECT choice FROM rollout.opt_out('sbnc-staging', 'experimental', 'tenant changed its mind');
+SELECT rollout.opt_out('sbnc-staging', 'stable', 'no thanks');
 -- the same facts in another session's time zone and styles give the same memo digest later
 SET TimeZone = 'Asia/Tokyo';
 SET IntervalStyle = 'iso_8601';
@@ -267,6 +270,22 @@ SELECT rollout.decide_rollback('self-made', 'continue', 'x');
 SELECT rollout.record_memo('self-made', 'GO');
 SELECT rollout.record_memo('2025-01-15-audit-filter-ui', 'MAYBE');
 RESET SESSION AUTHORIZATION;
+-- a mechanism change: the system owner decides a rollback, and only with an incident logged
+SELECT class FROM rollout.create_release('mech', 'clubos-admin', '1.7.0', class => 'mechanism');
+SELECT channel_id FROM rollout.promote('mech', 'dev');
+SET SESSION AUTHORIZATION "Jane Doe";
+SELECT rollout.decide_rollback('mech', 'rollback', 'schema trouble');
+SET SESSION AUTHORIZATION "Bob Smith";
+SELECT rollout.decide_rollback('mech', 'rollback', 'schema trouble');
+RESET SESSION AUTHORIZATION;
+SELECT severity FROM rollout.report_incident('mech', 'dev', 2, 'migration slow on large tenants');
+SET SESSION AUTHORIZATION "Bob Smith";
+SELECT status FROM rollout.decide_rollback('mech', 'rollback', 'schema trouble');
+RESET SESSION AUTHORIZATION;
+-- mechanism releases need the system owner at every transition, and their own checks
+SELECT pg_catalog.array_to_string(rollout._release_required_roles('mechanism', 2, 4), ', ') AS into_experimental,
+       pg_catalog.array_to_string(rollout._release_required_roles('mechanism', 3, 4), ', ') AS into_candidate;
+SELECT check_id FROM rollout.release_check_catalog() WHERE classes IS NOT NULL ORDER BY check_id;
 SET SESSION AUTHORIZATION regress_rel_author;
 SELECT rollout.set_release_clock(NULL);    -- superuser only
 RESET SESSION AUTHORIZATION;

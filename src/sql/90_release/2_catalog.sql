@@ -70,7 +70,7 @@ AS $$
     -- kill switch and exposure (seed 004 §5, §7)
     ('ks.tested',             'kill_switch', 'experimental', true, NULL, 'kill switch tested in the first channel (dev) and passed'),
     ('exp.plan',              'exposure',  'experimental', true,  NULL, 'tenant exposure plan recorded'),
-    ('exp.consent',           'exposure',  'experimental', true,  NULL, 'every tenant of the exposure plan has recorded consent (opt-in) to the experimental channel'),
+    ('exp.consent',           'exposure',  'experimental', true,  NULL, 'every tenant of the exposure plan has recorded consent (opt-in) to the experimental channel (checked on entry to experimental only: tenants may opt out later)'),
     ('exp.exit_criteria',     'exposure',  'candidate',    false, NULL, 'exit criteria of the tenant exposure plan met'),
     -- required observability (seed 004 §8), before experimental
     ('ob.actions_logged',     'observability', 'experimental', false, NULL, 'all new user actions logged with actor ID and tenant ID'),

@@ -170,7 +170,9 @@ BEGIN
     RETURN QUERY
         SELECT s.check_id, s.kind, s.passed, s.detail
           FROM rollout._release_check_states(r, at) s
-         WHERE rollout._release_position(s.required_from, tgt.n) <= tgt.pos;
+         WHERE rollout._release_position(s.required_from, tgt.n) <= tgt.pos
+           -- consent gates exposure; a tenant may opt out of experimental later
+           AND (s.check_id OPERATOR(pg_catalog.<>) 'exp.consent' OR tgt.pos = 2);
 
     IF cur.pos IS NOT NULL THEN
         -- soak in the channel being left, from this release's own entry
@@ -298,7 +300,9 @@ DECLARE
     plan rollout.release_exposure_plan;
     checklist jsonb;
 BEGIN
-    SELECT pg_catalog.jsonb_object_agg(s.check_id, s.passed) INTO checks FROM rollout._release_check_states(r, at) s;
+    -- consent is checked on entry to experimental only (tenants may opt out later)
+    SELECT pg_catalog.jsonb_object_agg(s.check_id, s.passed) INTO checks FROM rollout._release_check_states(r, at) s
+     WHERE s.check_id OPERATOR(pg_catalog.<>) 'exp.consent';
     SELECT * INTO plan FROM rollout.release_exposure_plan p WHERE p.release_id OPERATOR(pg_catalog.=) r.release_id;
     SELECT * INTO test FROM rollout.release_kill_switch_test t
      WHERE t.release_id OPERATOR(pg_catalog.=) r.release_id AND t.flag_id OPERATOR(pg_catalog.=) (r.manifest->>'kill_switch')

@@ -227,6 +227,13 @@ BEGIN
     END IF;
     SELECT count(*) INTO n_open FROM rollout.release_rollback_evaluation e
      WHERE e.release_id OPERATOR(pg_catalog.=) r.release_id AND e.decision IS NULL;
+    IF decision = 'rollback' AND r.class OPERATOR(pg_catalog.=) 'mechanism'
+       AND NOT EXISTS (SELECT 1 FROM rollout.release_incident i WHERE i.release_id OPERATOR(pg_catalog.=) r.release_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = format('rollback of mechanism-change release "%s" requires an incident log entry', r.release_id),
+            DETAIL = 'Seed 004 §7: a mechanism-change rollback is approved by the System Owner and requires an incident log entry.',
+            HINT = 'Report the incident with rollout.report_incident() first.';
+    END IF;
     IF n_open = 0 AND decision = 'continue' THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = format('release "%s" has no open rollback evaluation', r.release_id);
