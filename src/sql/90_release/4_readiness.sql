@@ -23,7 +23,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION rollout._release_interval(interval) IS 'internal: an interval as text whatever the session''s IntervalStyle';
 
-CREATE FUNCTION rollout._release_check_states(r rollout.release, at timestamptz)
+CREATE FUNCTION rollout._release_check_states(r rollout.release, at timestamptz, with_consent boolean)
 RETURNS TABLE (check_id text, kind text, required_from text, passed boolean, detail text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -44,6 +44,8 @@ BEGIN
     SELECT c.channel_id INTO exp_channel FROM rollout._release_channels() c WHERE c.pos = 2;
     FOR k IN SELECT * FROM rollout.release_check_catalog() LOOP
         CONTINUE WHEN k.classes IS NOT NULL AND (r.class IS NULL OR NOT r.class = ANY (k.classes));
+        -- consent looks at every planned tenant's channels: only when asked
+        CONTINUE WHEN k.check_id = 'exp.consent' AND NOT with_consent;
         check_id := k.check_id;
         kind := k.kind;
         required_from := k.required_from;
@@ -107,8 +109,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION rollout._release_check_states(rollout.release, timestamptz) IS
-    'internal: the state of every catalogued check of a release (recorded results and derived facts)';
+COMMENT ON FUNCTION rollout._release_check_states(rollout.release, timestamptz, boolean) IS
+    'internal: the state of every catalogued check of a release (recorded results and derived facts; exp.consent only when with_consent)';
 
 CREATE FUNCTION rollout._release_gates(r rollout.release, to_channel text, at timestamptz)
 RETURNS TABLE (check_id text, kind text, passed boolean, detail text)
@@ -169,10 +171,9 @@ BEGIN
     -- the catalogued checks required for the target position
     RETURN QUERY
         SELECT s.check_id, s.kind, s.passed, s.detail
-          FROM rollout._release_check_states(r, at) s
-         WHERE rollout._release_position(s.required_from, tgt.n) <= tgt.pos
-           -- consent gates exposure; a tenant may opt out of experimental later
-           AND (s.check_id OPERATOR(pg_catalog.<>) 'exp.consent' OR tgt.pos = 2);
+          -- consent gates exposure (entry to experimental); a tenant may opt out later
+          FROM rollout._release_check_states(r, at, tgt.pos = 2) s
+         WHERE rollout._release_position(s.required_from, tgt.n) <= tgt.pos;
 
     IF cur.pos IS NOT NULL THEN
         -- soak in the channel being left, from this release's own entry
@@ -301,8 +302,7 @@ DECLARE
     checklist jsonb;
 BEGIN
     -- consent is checked on entry to experimental only (tenants may opt out later)
-    SELECT pg_catalog.jsonb_object_agg(s.check_id, s.passed) INTO checks FROM rollout._release_check_states(r, at) s
-     WHERE s.check_id OPERATOR(pg_catalog.<>) 'exp.consent';
+    SELECT pg_catalog.jsonb_object_agg(s.check_id, s.passed) INTO checks FROM rollout._release_check_states(r, at, false) s;
     SELECT * INTO plan FROM rollout.release_exposure_plan p WHERE p.release_id OPERATOR(pg_catalog.=) r.release_id;
     SELECT * INTO test FROM rollout.release_kill_switch_test t
      WHERE t.release_id OPERATOR(pg_catalog.=) r.release_id AND t.flag_id OPERATOR(pg_catalog.=) (r.manifest->>'kill_switch')
@@ -528,7 +528,7 @@ COMMENT ON FUNCTION rollout.record_memo(text, text, jsonb, text, text, text) IS
 REVOKE ALL ON FUNCTION
     rollout._release_utc(timestamptz, text),
     rollout._release_interval(interval),
-    rollout._release_check_states(rollout.release, timestamptz),
+    rollout._release_check_states(rollout.release, timestamptz, boolean),
     rollout._release_gates(rollout.release, text, timestamptz),
     rollout.readiness(text, text),
     rollout._release_facts(rollout.release, timestamptz),
