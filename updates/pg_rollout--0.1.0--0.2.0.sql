@@ -535,3 +535,16 @@ SELECT rollout._sync_protection();
 
 -- A started rollout's start number cannot change (issue 10).
 --@function rollout._rollout_guard
+
+-- Release readiness (issue 14, seed 004): classified releases promoted
+-- through the channels with soak, hard stops, approvals per transition,
+-- incidents, kill-switch tests and the GO/NO-GO memo (src/sql/90_release).
+--@include src/sql/90_release/0_roles.sql
+--@include src/sql/90_release/1_tables.sql
+--@include src/sql/90_release/2_catalog.sql
+--@include src/sql/90_release/3_releases.sql
+--@include src/sql/90_release/4_readiness.sql
+--@include src/sql/90_release/5_promote.sql
+-- governed components: set_channel_release is no side door; tick() promotes releases
+--@function rollout.set_channel_release
+--@function rollout.tick

@@ -9,6 +9,9 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_rollout')
 SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'audit_log', 'audit_seal', 'blackout', 'channel', 'channel_choice', 'channel_release',
                                    'component', 'component_version', 'deferral', 'event_outbox', 'exemption', 'flag', 'flag_setting',
                                    'grace_extension', 'maintenance_window', 'metric_sample', 'pin', 'protected_relation', 'protected_table', 'rollout',
+                                   'release', 'release_approval', 'release_channel', 'release_check', 'release_clock',
+                                   'release_exposure_plan', 'release_incident', 'release_kill_switch_test', 'release_memo',
+                                   'release_rollback_evaluation',
                                    'rollout_stage', 'rollout_trigger', 'tenant', 'tenant_binding', 'tick_log', 'version_policy']);
 SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'drift_roster', 'exemption_ledger',
                                   'pending_events', 'protected_tables', 'recent_violation_log',

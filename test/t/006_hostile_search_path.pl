@@ -322,6 +322,11 @@ no_hits('ALTER TABLE (ProcessUtility hook)', $err);
 
 # ---- mallory as an operator: every public function ----
 $node->safe_psql('postgres', q{GRANT rollout_operator TO mallory;});
+# releases created and promoted by an admin (here the superuser), worked on by mallory
+$node->safe_psql('postgres', q{
+	SELECT rollout.create_release('rel-h', 'policy:prod', '1.0.0', '{"kill_switch": "new-ui"}', 'ui_only');
+	SELECT rollout.promote('rel-h', 'dev');
+	SELECT rollout.create_release('rel-h2', 'policy:prod', '3.0.0');});
 my @calls = (
 	[ 'resolve_version', q{SELECT rollout.resolve_version('acme-web', 'policy:prod');} ],
 	[ 'explain_version', q{SELECT pg_catalog.count(*) FROM rollout.explain_version('acme-web', 'policy:prod');} ],
@@ -381,6 +386,18 @@ my @calls = (
 		SELECT (rollout.request_exemption('acme-web', 'policy:prod', '[1.0.0,1.0.0]', 'waiver', 'x',
 		                                  pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 day')).exemption_id IS NOT NULL;
 		SELECT (rollout.request_grace_extension('acme-web', 'policy:prod', '1.0.0', '1 day', 'x')).extension_id IS NOT NULL;} ],
+	[ 'releases: classify, manifest, checks, plan, kill-switch test, readiness, incidents', q{
+		SELECT rollout.classify_release('rel-h2', 'ui_only', 'x') IS NOT NULL;
+		SELECT rollout.update_release_manifest('rel-h', '{"kill_switch": "new-ui", "description": "d"}', 'x') IS NOT NULL;
+		SELECT rollout.record_check('rel-h', 'hs.restore_path', true, 'x') IS NOT NULL;
+		SELECT rollout.set_exposure_plan('rel-h', ARRAY['acme-web'], 'x', '1 day', ARRAY['x'], 'x') IS NOT NULL;
+		SELECT rollout.record_kill_switch_test('rel-h', true, 'x') IS NOT NULL;
+		SELECT pg_catalog.count(*) FROM rollout.readiness('rel-h');
+		SELECT pg_catalog.count(*) FROM rollout.release_classes();
+		SELECT pg_catalog.count(*) FROM rollout.release_check_catalog();
+		SELECT rollout.report_incident('rel-h', 'dev', 4, 'x') IS NOT NULL;
+		SELECT rollout.resolve_incident(i.incident_id, 'x') IS NOT NULL FROM rollout.release_incident i;
+		SELECT rollout.tick() IS NOT NULL;} ],
 	[ 'views', q{SELECT pg_catalog.count(*) FROM rollout.rollout_status; SELECT pg_catalog.count(*) FROM rollout.stage_status;
 		SELECT pg_catalog.count(*) FROM rollout.violations; SELECT pg_catalog.count(*) FROM rollout.recent_violation_log;
 		SELECT pg_catalog.count(*) FROM rollout.bypasses; SELECT pg_catalog.count(*) FROM rollout.protected_tables;

@@ -56,6 +56,8 @@ DECLARE
 BEGIN
     PERFORM rollout._component_for_update(component_id);
     PERFORM rollout._channel_for_update(channel_id);
+    -- governed components (with a release) go through rollout.promote()
+    PERFORM rollout._release_guard(component_id, channel_id);
     PERFORM rollout._require_version(component_id, version, 'version');
     PERFORM rollout._enforce_policy(component_id, version, NULL, NULL, format('release of channel "%s"', channel_id));
     SELECT cr.version INTO old FROM rollout.channel_release cr
@@ -70,7 +72,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.set_channel_release(text, text, rollout.semver, text) IS
-    'set the version of a component that a channel delivers; audited';
+    'set the version of a component that a channel delivers; refused for a component governed by releases (rollout.promote); audited';
 
 CREATE FUNCTION rollout.clear_channel_release(component_id text, channel_id text, reason text DEFAULT NULL)
 RETURNS void

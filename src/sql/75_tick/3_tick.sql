@@ -207,6 +207,11 @@ BEGIN
         END;
         n_actions := n_actions + n;
     END LOOP;
+    -- releases whose class allows it enter their next channel once every
+    -- gate passes (src/sql/90_release/5_promote.sql)
+    RETURN QUERY SELECT * FROM rollout._release_tick();
+    GET DIAGNOSTICS n = ROW_COUNT;
+    n_actions := n_actions + n;
     -- Chain the audit rows committed since the last seal (and this tick's
     -- own); skipped while another seal runs (src/audit.c).
     PERFORM rollout.seal_audit(wait => false);
@@ -220,7 +225,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.tick(integer) IS
-    'do all due rollout work (advance, roll back, pause, extend, activate deferred tenants) for at most max_rollouts rollouts, then seal the committed audit rows into the chain; for pg_cron: SELECT rollout.tick()';
+    'do all due rollout work (advance, roll back, pause, extend, activate deferred tenants) for at most max_rollouts rollouts, promote releases whose soak is over where their class allows (rows release_promoted), then seal the committed audit rows into the chain; for pg_cron: SELECT rollout.tick()';
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
