@@ -54,6 +54,7 @@
 #include "utils/builtins.h"
 #include "utils/catcache.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -88,13 +89,18 @@ static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 
 /* pg_class or pg_proc changed: look the catalog and the functions up again. */
+static void forget_citus_tables(void);
+
 static void
 citus_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	if (cacheid == PROCOID)
 		conversion_oids_known = false;
 	else
+	{
 		dist_partition_known = false;
+		forget_citus_tables();
+	}
 }
 
 static Oid
@@ -117,10 +123,24 @@ pgr_citus_installed(void)
 }
 
 /*
+ * Partition methods looked up, by relation: Citus sends a relcache
+ * invalidation of a table whenever it changes the table's metadata
+ * (CitusInvalidateRelcacheByRelid), which removes its entry here; a change
+ * of pg_class (Citus installed or dropped) empties the cache.
+ */
+typedef struct CitusTableEntry
+{
+	Oid			relid;			/* hash key */
+	char		method;
+} CitusTableEntry;
+
+static HTAB *citus_tables = NULL;
+
+/*
  * Citus's partition method of a relation ('h' hash, 'n' reference or
  * Citus-local, 'a'/'r' append/range), '\0' when it is not a Citus table
  * or Citus is not installed in this database.  Sees the current
- * transaction's own changes.
+ * transaction's own changes up to its last command boundary.
  */
 char
 pgr_citus_table(Oid relid)
@@ -131,12 +151,27 @@ pgr_citus_table(Oid relid)
 	SysScanDesc scan;
 	HeapTuple	tup;
 	char		method = '\0';
+	CitusTableEntry *entry;
+	bool		found;
 
 	if (!IsTransactionState())
 		return '\0';
 	catalog = dist_partition_relid();
 	if (!OidIsValid(catalog))
 		return '\0';
+	if (citus_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CitusTableEntry);
+		citus_tables = hash_create("pg_rollout Citus tables", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(citus_tables, &relid, HASH_FIND, NULL);
+	if (entry != NULL)
+		return entry->method;
+
 	rel = table_open(catalog, AccessShareLock);
 	/* logicalrelid regclass (attribute 1), partmethod "char" (attribute 2) */
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
@@ -154,6 +189,12 @@ pgr_citus_table(Oid relid)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	/* an invalidation during the scan may have emptied the cache */
+	if (citus_tables != NULL)
+	{
+		entry = hash_search(citus_tables, &relid, HASH_ENTER, &found);
+		entry->method = method;
+	}
 	return method;
 }
 
@@ -377,9 +418,23 @@ pgr_citus_refuse_protected(const char *what)
 static bool relcache_changed = false;
 
 static void
+forget_citus_tables(void)
+{
+	if (citus_tables != NULL)
+	{
+		hash_destroy(citus_tables);
+		citus_tables = NULL;
+	}
+}
+
+static void
 citus_relcache_callback(Datum arg, Oid relid)
 {
 	relcache_changed = true;
+	if (!OidIsValid(relid))
+		forget_citus_tables();
+	else if (citus_tables != NULL)
+		(void) hash_search(citus_tables, &relid, HASH_REMOVE, NULL);
 }
 
 static void
