@@ -307,6 +307,13 @@ protected_citus_tables(void)
 						"   JOIN pg_catalog.pg_dist_partition d ON d.logicalrelid OPERATOR(pg_catalog.=) s.logicalrelid"
 						"  WHERE t.relid::pg_catalog.regclass::pg_catalog.text OPERATOR(pg_catalog.=)"
 						"        (s.logicalrelid::pg_catalog.text OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) s.shardid::pg_catalog.text)"
+						/* pg_rollout's own tables stay coordinator-only */
+						" UNION ALL"
+						" SELECT d.logicalrelid::pg_catalog.text OPERATOR(pg_catalog.||) '|'"
+						"        OPERATOR(pg_catalog.||) d.partmethod::pg_catalog.text OPERATOR(pg_catalog.||) '|own', -1"
+						"   FROM pg_catalog.pg_dist_partition d"
+						"   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.logicalrelid::pg_catalog.oid"
+						"  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'rollout'::pg_catalog.regnamespace"
 						"  ORDER BY 2, 1",
 						false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "pg_rollout: could not read the protected tables");
@@ -357,6 +364,47 @@ pgr_citus_call_begins(void)
 	}
 }
 
+/*
+ * Raise the error for one entry of protected_citus_tables(): "what" is the
+ * Citus function, NULL for rollout.protect_table(), "" at commit.
+ */
+static void
+refuse_entry(char *entry, const char *what)
+{
+	char	   *own = strstr(entry, "|own");
+	char	   *bar;
+	char		method;
+
+	if (own)
+		*own = '\0';
+	bar = strrchr(entry, '|');
+	method = bar && bar[1] ? bar[1] : 'n';
+	if (bar)
+		*bar = '\0';
+	if (own)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pg_rollout's table \"%s\" cannot be a Citus %s table", entry,
+						pgr_citus_table_kind(method)),
+				 errdetail("pg_rollout's tables stay on the coordinator: its triggers, sequences, caches and audit chain assume one node."),
+				 errhint("Call pg_rollout's functions on the coordinator (docs/citus.md).")));
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 what == NULL ?
+			 errmsg("cannot protect table \"%s\": it is a Citus %s table", entry,
+					pgr_citus_table_kind(method)) :
+			 what[0] == '\0' ?
+			 errmsg("protected table \"%s\" is a Citus %s table", entry, pgr_citus_table_kind(method)) :
+			 errmsg("%s cannot make protected table \"%s\" a Citus %s table", what, entry,
+					pgr_citus_table_kind(method)),
+			 errdetail(what != NULL && what[0] == '\0' ?
+					   "pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
+					   "its tenant filter would not reach the shard queries; the transaction is rolled back." :
+					   "pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
+					   "its tenant filter would not reach the shard queries."),
+			 errhint("Keep protected tables local, or call rollout.unprotect_table('%s') first (docs/citus.md).", entry)));
+}
+
 static bool
 string_member(List *list, const char *s)
 {
@@ -386,23 +434,9 @@ pgr_citus_refuse_protected(const char *what)
 	foreach(lc, protected_citus_tables())
 	{
 		char	   *table = lfirst(lc);
-		char	   *bar = strrchr(table, '|');
-		char		method = bar && bar[1] ? bar[1] : 'n';
 
-		if (string_member(tables_before, table))
-			continue;
-		if (bar)
-			*bar = '\0';
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 what == NULL ?
-				 errmsg("cannot protect table \"%s\": it is a Citus %s table", table,
-						pgr_citus_table_kind(method)) :
-				 errmsg("%s cannot make protected table \"%s\" a Citus %s table", what, table,
-						pgr_citus_table_kind(method)),
-				 errdetail("pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
-						   "its tenant filter would not reach the shard queries."),
-				 errhint("Keep protected tables local, or call rollout.unprotect_table() first (docs/citus.md).")));
+		if (!string_member(tables_before, table))
+			refuse_entry(table, what);
 	}
 }
 
@@ -441,8 +475,6 @@ static void
 check_at_commit(void)
 {
 	List	   *tables;
-	char	   *table;
-	char	   *bar;
 
 	if (!relcache_changed || checked_depth > 0 ||
 		!TransactionIdIsValid(GetTopTransactionIdIfAny()) || !pgr_citus_installed())
@@ -453,19 +485,8 @@ check_at_commit(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	tables = protected_citus_tables();
 	PopActiveSnapshot();
-	if (tables == NIL)
-		return;
-	table = linitial(tables);
-	bar = strrchr(table, '|');
-	if (bar)
-		*bar = '\0';
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("protected table \"%s\" is a Citus %s table", table,
-					pgr_citus_table_kind(bar && bar[1] ? bar[1] : 'n')),
-			 errdetail("pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
-					   "its tenant filter would not reach the shard queries; the transaction is rolled back."),
-			 errhint("Keep protected tables local, or call rollout.unprotect_table('%s') first (docs/citus.md).", table)));
+	if (tables != NIL)
+		refuse_entry(linitial(tables), "");
 }
 
 static void

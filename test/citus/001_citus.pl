@@ -13,7 +13,9 @@
 #    table, a foreign key to a reference table) fails at commit, and
 #    statements on the table before that are refused where enforced,
 #    counted elsewhere;
-#  - rollouts and resolution unchanged on the coordinator.
+#  - pg_rollout's own tables cannot be distributed (they stay
+#    coordinator-only); rollouts and resolution unchanged on the
+#    coordinator, a clear error on a worker.
 # Runs when Citus is installed in this PostgreSQL (citus.so in pkglibdir;
 # ../shared/vendor/build-citus.sh builds it), skipped otherwise.
 use strict;
@@ -127,6 +129,11 @@ my %refused = (
 	  qr/cannot protect table "public.dist": it is a Citus distributed table/,
 	q{SELECT rollout.protect_table('ref', 'tenant_id')} =>
 	  qr/cannot protect table "public.ref": it is a Citus reference or Citus-local table/,
+	# (Citus itself refuses tables with triggers unless told otherwise)
+	q{SET citus.enable_unsafe_triggers = on; SELECT create_reference_table('rollout.component')} =>
+	  qr/pg_rollout's table "rollout.component" cannot be a Citus reference or Citus-local table/,
+	q{SET citus.enable_unsafe_triggers = on; SELECT create_distributed_table('rollout.activation', 'tenant_id', colocate_with => 'none')} =>
+	  qr/pg_rollout's table "rollout.activation" cannot be a Citus distributed table/,
 );
 for my $sql (sort keys %refused)
 {
@@ -140,6 +147,9 @@ is($coord->safe_psql('postgres', q{
 is($coord->safe_psql('postgres', q{
 	SELECT count(*) FROM rollout.protected_table WHERE tbl IN ('dist'::regclass, 'ref'::regclass)}),
 	'0', 'dist and ref are not protected');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'rollout.%'}),
+	'0', "pg_rollout's tables stayed coordinator-only");
 is($w1->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname LIKE 'orders\_%'}),
 	'0', 'no shard of orders was left on a worker');
 ($ret, $out, $err) = app_psql(q{
