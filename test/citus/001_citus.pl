@@ -123,6 +123,9 @@ my %refused = (
 	  qr/create_reference_table cannot make protected table "public.orders" a Citus reference or Citus-local table/,
 	q{DO $$ BEGIN PERFORM create_distributed_table('orders', 'tenant_id'); END $$} =>
 	  qr/create_distributed_table cannot make protected table "public.orders" a Citus distributed table/,
+	# (it first makes the table Citus-local: refused there, nothing left behind)
+	q{SELECT create_distributed_table_concurrently('orders', 'tenant_id')} =>
+	  qr/cannot make protected table "public.orders" a Citus/,
 	q{SELECT citus_add_local_table_to_metadata('orders')} =>
 	  qr/citus_add_local_table_to_metadata cannot make protected table "public.orders"/,
 	q{SELECT rollout.protect_table('dist', 'tenant_id')} =>
