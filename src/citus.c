@@ -28,11 +28,18 @@
  *	  the table is enforced, and counted elsewhere (ExecutorStart, in
  *	  isolation.c, through pgr_citus_table()).
  *
+ * pg_rollout's own tables (schema rollout) are refused as Citus tables the
+ * same ways: they stay on the coordinator.
+ *
  * Nothing links to Citus: its catalog pg_catalog.pg_dist_partition is read
- * by OID with a catalog scan (no SQL, so no search_path), when it exists;
- * without Citus each check is one cached OID comparison.  The functions
- * are recognised by name in schema pg_catalog, where Citus creates them
- * and only a superuser can create functions.
+ * by OID through its logicalrelid index (no SQL, so no search_path), when
+ * it exists, and the answer cached per relation until the relation's
+ * relcache invalidation; without Citus each check is one cached OID
+ * comparison.  The functions are recognised by name in schema pg_catalog,
+ * where Citus creates them and only a superuser can create functions.  The
+ * checks at function return and at commit read pg_rollout's registry and
+ * Citus's catalogs with SPI, as the bootstrap superuser with a pinned
+ * search_path, like the registry itself.
  *
  *-------------------------------------------------------------------------
  */
