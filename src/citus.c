@@ -28,11 +28,18 @@
  *	  the table is enforced, and counted elsewhere (ExecutorStart, in
  *	  isolation.c, through pgr_citus_table()).
  *
+ * pg_rollout's own tables (schema rollout) are refused as Citus tables the
+ * same ways: they stay on the coordinator.
+ *
  * Nothing links to Citus: its catalog pg_catalog.pg_dist_partition is read
- * by OID with a catalog scan (no SQL, so no search_path), when it exists;
- * without Citus each check is one cached OID comparison.  The functions
- * are recognised by name in schema pg_catalog, where Citus creates them
- * and only a superuser can create functions.
+ * by OID through its logicalrelid index (no SQL, so no search_path), when
+ * it exists, and the answer cached per relation until the relation's
+ * relcache invalidation; without Citus each check is one cached OID
+ * comparison.  The functions are recognised by name in schema pg_catalog,
+ * where Citus creates them and only a superuser can create functions.  The
+ * checks at function return and at commit read pg_rollout's registry and
+ * Citus's catalogs with SPI, as the bootstrap superuser with a pinned
+ * search_path, like the registry itself.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,6 +61,7 @@
 #include "utils/builtins.h"
 #include "utils/catcache.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -88,13 +96,18 @@ static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 
 /* pg_class or pg_proc changed: look the catalog and the functions up again. */
+static void forget_citus_tables(void);
+
 static void
 citus_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	if (cacheid == PROCOID)
 		conversion_oids_known = false;
 	else
+	{
 		dist_partition_known = false;
+		forget_citus_tables();
+	}
 }
 
 static Oid
@@ -117,10 +130,24 @@ pgr_citus_installed(void)
 }
 
 /*
+ * Partition methods looked up, by relation: Citus sends a relcache
+ * invalidation of a table whenever it changes the table's metadata
+ * (CitusInvalidateRelcacheByRelid), which removes its entry here; a change
+ * of pg_class (Citus installed or dropped) empties the cache.
+ */
+typedef struct CitusTableEntry
+{
+	Oid			relid;			/* hash key */
+	char		method;
+} CitusTableEntry;
+
+static HTAB *citus_tables = NULL;
+
+/*
  * Citus's partition method of a relation ('h' hash, 'n' reference or
  * Citus-local, 'a'/'r' append/range), '\0' when it is not a Citus table
  * or Citus is not installed in this database.  Sees the current
- * transaction's own changes.
+ * transaction's own changes up to its last command boundary.
  */
 char
 pgr_citus_table(Oid relid)
@@ -131,12 +158,27 @@ pgr_citus_table(Oid relid)
 	SysScanDesc scan;
 	HeapTuple	tup;
 	char		method = '\0';
+	CitusTableEntry *entry;
+	bool		found;
 
 	if (!IsTransactionState())
 		return '\0';
 	catalog = dist_partition_relid();
 	if (!OidIsValid(catalog))
 		return '\0';
+	if (citus_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CitusTableEntry);
+		citus_tables = hash_create("pg_rollout Citus tables", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(citus_tables, &relid, HASH_FIND, NULL);
+	if (entry != NULL)
+		return entry->method;
+
 	rel = table_open(catalog, AccessShareLock);
 	/* logicalrelid regclass (attribute 1), partmethod "char" (attribute 2) */
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
@@ -154,6 +196,12 @@ pgr_citus_table(Oid relid)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	/* an invalidation during the scan may have emptied the cache */
+	if (citus_tables != NULL)
+	{
+		entry = hash_search(citus_tables, &relid, HASH_ENTER, &found);
+		entry->method = method;
+	}
 	return method;
 }
 
@@ -266,6 +314,13 @@ protected_citus_tables(void)
 						"   JOIN pg_catalog.pg_dist_partition d ON d.logicalrelid OPERATOR(pg_catalog.=) s.logicalrelid"
 						"  WHERE t.relid::pg_catalog.regclass::pg_catalog.text OPERATOR(pg_catalog.=)"
 						"        (s.logicalrelid::pg_catalog.text OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) s.shardid::pg_catalog.text)"
+						/* pg_rollout's own tables stay coordinator-only */
+						" UNION ALL"
+						" SELECT d.logicalrelid::pg_catalog.text OPERATOR(pg_catalog.||) '|'"
+						"        OPERATOR(pg_catalog.||) d.partmethod::pg_catalog.text OPERATOR(pg_catalog.||) '|own', -1"
+						"   FROM pg_catalog.pg_dist_partition d"
+						"   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.logicalrelid::pg_catalog.oid"
+						"  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'rollout'::pg_catalog.regnamespace"
 						"  ORDER BY 2, 1",
 						false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "pg_rollout: could not read the protected tables");
@@ -316,6 +371,47 @@ pgr_citus_call_begins(void)
 	}
 }
 
+/*
+ * Raise the error for one entry of protected_citus_tables(): "what" is the
+ * Citus function, NULL for rollout.protect_table(), "" at commit.
+ */
+static void
+refuse_entry(char *entry, const char *what)
+{
+	char	   *own = strstr(entry, "|own");
+	char	   *bar;
+	char		method;
+
+	if (own)
+		*own = '\0';
+	bar = strrchr(entry, '|');
+	method = bar && bar[1] ? bar[1] : 'n';
+	if (bar)
+		*bar = '\0';
+	if (own)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pg_rollout's table \"%s\" cannot be a Citus %s table", entry,
+						pgr_citus_table_kind(method)),
+				 errdetail("pg_rollout's tables stay on the coordinator: its triggers, sequences, caches and audit chain assume one node."),
+				 errhint("Call pg_rollout's functions on the coordinator (docs/citus.md).")));
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 what == NULL ?
+			 errmsg("cannot protect table \"%s\": it is a Citus %s table", entry,
+					pgr_citus_table_kind(method)) :
+			 what[0] == '\0' ?
+			 errmsg("protected table \"%s\" is a Citus %s table", entry, pgr_citus_table_kind(method)) :
+			 errmsg("%s cannot make protected table \"%s\" a Citus %s table", what, entry,
+					pgr_citus_table_kind(method)),
+			 errdetail(what != NULL && what[0] == '\0' ?
+					   "pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
+					   "its tenant filter would not reach the shard queries; the transaction is rolled back." :
+					   "pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
+					   "its tenant filter would not reach the shard queries."),
+			 errhint("Keep protected tables local, or call rollout.unprotect_table('%s') first (docs/citus.md).", entry)));
+}
+
 static bool
 string_member(List *list, const char *s)
 {
@@ -345,23 +441,9 @@ pgr_citus_refuse_protected(const char *what)
 	foreach(lc, protected_citus_tables())
 	{
 		char	   *table = lfirst(lc);
-		char	   *bar = strrchr(table, '|');
-		char		method = bar && bar[1] ? bar[1] : 'n';
 
-		if (string_member(tables_before, table))
-			continue;
-		if (bar)
-			*bar = '\0';
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 what == NULL ?
-				 errmsg("cannot protect table \"%s\": it is a Citus %s table", table,
-						pgr_citus_table_kind(method)) :
-				 errmsg("%s cannot make protected table \"%s\" a Citus %s table", what, table,
-						pgr_citus_table_kind(method)),
-				 errdetail("pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
-						   "its tenant filter would not reach the shard queries."),
-				 errhint("Keep protected tables local, or call rollout.unprotect_table() first (docs/citus.md).")));
+		if (!string_member(tables_before, table))
+			refuse_entry(table, what);
 	}
 }
 
@@ -377,17 +459,29 @@ pgr_citus_refuse_protected(const char *what)
 static bool relcache_changed = false;
 
 static void
+forget_citus_tables(void)
+{
+	if (citus_tables != NULL)
+	{
+		hash_destroy(citus_tables);
+		citus_tables = NULL;
+	}
+}
+
+static void
 citus_relcache_callback(Datum arg, Oid relid)
 {
 	relcache_changed = true;
+	if (!OidIsValid(relid))
+		forget_citus_tables();
+	else if (citus_tables != NULL)
+		(void) hash_search(citus_tables, &relid, HASH_REMOVE, NULL);
 }
 
 static void
 check_at_commit(void)
 {
 	List	   *tables;
-	char	   *table;
-	char	   *bar;
 
 	if (!relcache_changed || checked_depth > 0 ||
 		!TransactionIdIsValid(GetTopTransactionIdIfAny()) || !pgr_citus_installed())
@@ -398,19 +492,8 @@ check_at_commit(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	tables = protected_citus_tables();
 	PopActiveSnapshot();
-	if (tables == NIL)
-		return;
-	table = linitial(tables);
-	bar = strrchr(table, '|');
-	if (bar)
-		*bar = '\0';
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("protected table \"%s\" is a Citus %s table", table,
-					pgr_citus_table_kind(bar && bar[1] ? bar[1] : 'n')),
-			 errdetail("pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
-					   "its tenant filter would not reach the shard queries; the transaction is rolled back."),
-			 errhint("Keep protected tables local, or call rollout.unprotect_table('%s') first (docs/citus.md).", table)));
+	if (tables != NIL)
+		refuse_entry(linitial(tables), "");
 }
 
 static void

@@ -1139,11 +1139,11 @@ statement_table(List *rtable, int rti, const Protected *p)
 }
 
 /*
- * A protected table that is a Citus table (made one by DDL that the checks
- * of src/citus.c do not see, e.g. a partition attached to a distributed
- * table): Citus does not send the tenant qual to its shards, so the
- * statement is refused where the table is enforced and counted as
- * row_security_disabled elsewhere.  True when it was counted.
+ * A protected table that is a Citus table (made one by DDL in this
+ * transaction, e.g. a partition attached to a distributed table, which
+ * src/citus.c refuses only at commit): Citus does not send the tenant qual
+ * to its shards, so the statement is refused where the table is enforced
+ * and counted as row_security_disabled elsewhere.  True when it was counted.
  */
 static bool
 citus_unfiltered(Protected *p, Oid relid, CmdType cmd, QueryDesc *qd)

@@ -13,7 +13,9 @@
 #    table, a foreign key to a reference table) fails at commit, and
 #    statements on the table before that are refused where enforced,
 #    counted elsewhere;
-#  - rollouts and resolution unchanged on the coordinator.
+#  - pg_rollout's own tables cannot be distributed (they stay
+#    coordinator-only); rollouts and resolution unchanged on the
+#    coordinator, a clear error on a worker.
 # Runs when Citus is installed in this PostgreSQL (citus.so in pkglibdir;
 # ../shared/vendor/build-citus.sh builds it), skipped otherwise.
 use strict;
@@ -121,12 +123,20 @@ my %refused = (
 	  qr/create_reference_table cannot make protected table "public.orders" a Citus reference or Citus-local table/,
 	q{DO $$ BEGIN PERFORM create_distributed_table('orders', 'tenant_id'); END $$} =>
 	  qr/create_distributed_table cannot make protected table "public.orders" a Citus distributed table/,
+	# (it first makes the table Citus-local: refused there, nothing left behind)
+	q{SELECT create_distributed_table_concurrently('orders', 'tenant_id')} =>
+	  qr/cannot make protected table "public.orders" a Citus/,
 	q{SELECT citus_add_local_table_to_metadata('orders')} =>
 	  qr/citus_add_local_table_to_metadata cannot make protected table "public.orders"/,
 	q{SELECT rollout.protect_table('dist', 'tenant_id')} =>
 	  qr/cannot protect table "public.dist": it is a Citus distributed table/,
 	q{SELECT rollout.protect_table('ref', 'tenant_id')} =>
 	  qr/cannot protect table "public.ref": it is a Citus reference or Citus-local table/,
+	# (Citus itself refuses tables with triggers unless told otherwise)
+	q{SET citus.enable_unsafe_triggers = on; SELECT create_reference_table('rollout.component')} =>
+	  qr/pg_rollout's table "rollout.component" cannot be a Citus reference or Citus-local table/,
+	q{SET citus.enable_unsafe_triggers = on; SELECT create_distributed_table('rollout.activation', 'tenant_id', colocate_with => 'none')} =>
+	  qr/pg_rollout's table "rollout.activation" cannot be a Citus distributed table/,
 );
 for my $sql (sort keys %refused)
 {
@@ -140,6 +150,9 @@ is($coord->safe_psql('postgres', q{
 is($coord->safe_psql('postgres', q{
 	SELECT count(*) FROM rollout.protected_table WHERE tbl IN ('dist'::regclass, 'ref'::regclass)}),
 	'0', 'dist and ref are not protected');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'rollout.%'}),
+	'0', "pg_rollout's tables stayed coordinator-only");
 is($w1->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname LIKE 'orders\_%'}),
 	'0', 'no shard of orders was left on a worker');
 ($ret, $out, $err) = app_psql(q{
