@@ -524,3 +524,14 @@ SELECT r.at, r.tbl, r.kind, r.command, r.refused, r.role_name, r.application_nam
   FROM rollout.recent_violations() r;
 COMMENT ON VIEW rollout.recent_violation_log IS
     'the latest tenant-isolation violations, with role, application and query (the query text only for rollout_admin and pg_read_all_stats)';
+
+-- Remediation (issue 13): upgrade tasks, notification milestones exactly
+-- once, digests, forced upgrades, tenant preferences and approvals,
+-- concurrency limits; tick() runs it, stage activation and preview apply
+-- its holds.
+--@include src/sql/89_remediation/1_tables.sql
+--@include src/sql/89_remediation/2_functions.sql
+--@include src/sql/89_remediation/3_views.sql
+--@function rollout._activate_through
+--@function rollout.preview
+--@function rollout.tick

@@ -381,6 +381,12 @@ my @calls = (
 		SELECT (rollout.request_exemption('acme-web', 'policy:prod', '[1.0.0,1.0.0]', 'waiver', 'x',
 		                                  pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 day')).exemption_id IS NOT NULL;
 		SELECT (rollout.request_grace_extension('acme-web', 'policy:prod', '1.0.0', '1 day', 'x')).extension_id IS NOT NULL;} ],
+	[ 'remediation views', q{SELECT pg_catalog.count(*) FROM rollout.remediation_queue;
+		SELECT pg_catalog.count(*) FROM rollout.pending_tenant_approvals;} ],
+	[ 'tenant preference and approval', q{SET pg_rollout.actor = 'op';
+		SELECT (rollout.set_tenant_preference('acme-web', 'webhook', 'hook-1', approval => 'major')).approval;
+		SELECT rollout.approve_tenant_update('r1', 'acme', include_subtree => true) OPERATOR(pg_catalog.>=) 0;
+		SELECT pg_catalog.count(*) FROM rollout.preview('r1');} ],
 	[ 'views', q{SELECT pg_catalog.count(*) FROM rollout.rollout_status; SELECT pg_catalog.count(*) FROM rollout.stage_status;
 		SELECT pg_catalog.count(*) FROM rollout.violations; SELECT pg_catalog.count(*) FROM rollout.recent_violation_log;
 		SELECT pg_catalog.count(*) FROM rollout.bypasses; SELECT pg_catalog.count(*) FROM rollout.protected_tables;

@@ -544,7 +544,7 @@ $$;
 COMMENT ON FUNCTION rollout._force(timestamptz) IS
     'internal: schedule forced upgrades (rollouts approved by policy, in each tenant''s first window), unschedule delayed tenants, start due forced rollouts, mark overdue tasks';
 
-CREATE FUNCTION rollout._remediate(at timestamptz, digest_threshold integer)
+CREATE FUNCTION rollout._remediate(at timestamptz, digest_threshold integer, by_tick boolean)
 RETURNS rollout.remediation_run
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -560,14 +560,14 @@ BEGIN
     m := rollout._notify(at, digest_threshold);
     run.forced := rollout._force(at);
     INSERT INTO rollout.remediation_run (clock, started_at, finished_at, tasks_opened, tasks_closed, notifications,
-                                         events, forced, ran_by)
+                                         events, forced, by_tick, ran_by)
     VALUES (at, run.started_at, clock_timestamp(), t.opened, t.closed, m.notifications, m.events, run.forced,
-            rollout._actor())
+            by_tick, rollout._actor())
     RETURNING * INTO run;
     RETURN run;
 END
 $$;
-COMMENT ON FUNCTION rollout._remediate(timestamptz, integer) IS 'internal: one remediation run at an instant';
+COMMENT ON FUNCTION rollout._remediate(timestamptz, integer, boolean) IS 'internal: one remediation run at an instant';
 
 CREATE FUNCTION rollout.remediate(at timestamptz DEFAULT pg_catalog.now(), digest_threshold integer DEFAULT 10)
 RETURNS rollout.remediation_run
@@ -587,15 +587,15 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('digest_threshold must be zero or more, not %s', coalesce(digest_threshold::text, 'NULL'));
     END IF;
-    RETURN rollout._remediate(at, digest_threshold);
+    RETURN rollout._remediate(at, digest_threshold, false);
 END
 $$;
 COMMENT ON FUNCTION rollout.remediate(timestamptz, integer) IS
     'one remediation run: upgrade tasks from the drift roster, due notification milestones (exactly once; digests above digest_threshold per organisation and recipient), forced upgrades; at other than now() only for a superuser (tests)';
 
 -- Called by tick() first: wakes rollouts holding tenants for a concurrency
--- limit (every tick), and runs remediation when the last run started 5
--- minutes ago or more.  A failure is an event and does not stop the tick.
+-- limit (every tick), and runs remediation when its last run by a tick
+-- started 5 minutes ago or more.  A failure is an event and does not stop the tick.
 CREATE FUNCTION rollout._remediation_tick()
 RETURNS void
 LANGUAGE plpgsql
@@ -609,11 +609,11 @@ BEGIN
      WHERE r.status = 'running' AND (r.next_due_at IS NULL OR r.next_due_at > now())
        AND EXISTS (SELECT 1 FROM rollout.deferral d
                     WHERE d.rollout_id = r.rollout_id AND d.reason LIKE 'concurrency limit%');
-    IF EXISTS (SELECT 1 FROM rollout.remediation_run x WHERE x.started_at > now() - interval '5 minutes') THEN
+    IF EXISTS (SELECT 1 FROM rollout.remediation_run x WHERE x.by_tick AND x.started_at > now() - interval '5 minutes') THEN
         RETURN;
     END IF;
     BEGIN
-        PERFORM rollout._remediate(now(), 10);
+        PERFORM rollout._remediate(now(), 10, true);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
         PERFORM rollout._event('remediation.failed', NULL, format('remediation failed: %s (SQLSTATE %s)', err_message, err_state),
@@ -1003,7 +1003,7 @@ REVOKE ALL ON FUNCTION
     rollout._notify(timestamptz, integer),
     rollout._notification_item(rollout.notification, rollout.upgrade_task),
     rollout._force(timestamptz),
-    rollout._remediate(timestamptz, integer),
+    rollout._remediate(timestamptz, integer, boolean),
     rollout.remediate(timestamptz, integer),
     rollout._remediation_tick(),
     rollout._held_selection(text, integer),
