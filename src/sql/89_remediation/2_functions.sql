@@ -343,8 +343,7 @@ $$;
 COMMENT ON FUNCTION rollout._notification_item(rollout.notification, rollout.upgrade_task) IS
     'internal: one notification as the JSON an event or digest carries';
 
--- 3. Forced upgrades, under a lock on rollout.forced_upgrade (one run at a
---    time schedules): unschedule tenants whose forced date moved later
+-- 3. Forced upgrades (runs are serialized by _remediate): unschedule tenants whose forced date moved later
 --    (an approved delay) while their rollout has not started; schedule the
 --    tasks past grace under a policy with action schedule into a forced
 --    rollout per (component, target) (created, or extended while not
@@ -366,7 +365,6 @@ DECLARE
     n integer := 0;
     err text;
 BEGIN
-    LOCK TABLE rollout.forced_upgrade IN SHARE ROW EXCLUSIVE MODE;
     PERFORM set_config('pg_rollout.actor', 'pg_rollout:remediation', true);
 
     -- a delay was approved: the tenant leaves the forced rollout that has not started
@@ -555,6 +553,8 @@ DECLARE
     t record;
     m record;
 BEGIN
+    -- one run at a time (tick() only tries: NOWAIT in _remediation_tick)
+    LOCK TABLE rollout.remediation_run IN SHARE ROW EXCLUSIVE MODE;
     run.started_at := clock_timestamp();
     t := rollout._sync_tasks(at);
     m := rollout._notify(at, digest_threshold);
@@ -595,7 +595,8 @@ COMMENT ON FUNCTION rollout.remediate(timestamptz, integer) IS
 
 -- Called by tick() first: wakes rollouts holding tenants for a concurrency
 -- limit (every tick), and runs remediation when its last run by a tick
--- started 5 minutes ago or more.  A failure is an event and does not stop the tick.
+-- started 5 minutes ago or more and no other run is in progress (a
+-- concurrent tick does not wait for it: it skips remediation).  A failure is an event and does not stop the tick.
 CREATE FUNCTION rollout._remediation_tick()
 RETURNS void
 LANGUAGE plpgsql
@@ -609,6 +610,12 @@ BEGIN
      WHERE r.status = 'running' AND (r.next_due_at IS NULL OR r.next_due_at > now())
        AND EXISTS (SELECT 1 FROM rollout.deferral d
                     WHERE d.rollout_id = r.rollout_id AND d.reason LIKE 'concurrency limit%');
+    -- another run holds the lock: this tick leaves remediation to it (or to the next tick)
+    BEGIN
+        LOCK TABLE rollout.remediation_run IN SHARE ROW EXCLUSIVE MODE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RETURN;
+    END;
     IF EXISTS (SELECT 1 FROM rollout.remediation_run x WHERE x.by_tick AND x.started_at > now() - interval '5 minutes') THEN
         RETURN;
     END IF;
