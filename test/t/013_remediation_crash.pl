@@ -93,5 +93,28 @@ is($node->safe_psql('postgres', q{SELECT (rollout.remediate(now() + interval '60
 	'and again: nothing');
 is(state_of('eol-90'), "$n $n 2 0", 'the eol-90 milestones are untouched');
 
+# ---- the reference notifier (tools/notifier.py) delivers the outbox once
+my $spool = PostgreSQL::Test::Utils::tempdir();
+{
+	local $ENV{PGHOST} = $node->host;
+	local $ENV{PGPORT} = $node->port;
+	local $ENV{PGDATABASE} = 'postgres';
+	my ($stdout, $stderr) = run_command([ 'python3', 'tools/notifier.py', '--once', $spool ]);
+	like($stdout, qr/delivered \d+ events \(244 notifications\)/, 'the notifier delivers every notification')
+	  or diag($stderr);
+	my @mails = glob("$spool/email/ops\@o2.example/*.txt");
+	is(scalar(@mails), 2, 'o2: one e-mail per digest (eol-90, eol-30)');
+	like(slurp_file($mails[0]), qr/^Subject: 61 upgrade notices for o2/m, 'the e-mail lists the 61 tenants of o2');
+	my @inbox = glob("$spool/in_app/*.jsonl");
+	is(scalar(@inbox), 61, 'o1: an in-app inbox per tenant');
+	my $lines = 0;
+	$lines += () = slurp_file($_) =~ /\n/g for @inbox;
+	is($lines, 122, 'each with its two notices');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM rollout.pending_events WHERE event LIKE 'remediation.%'}), '0',
+		'every delivered event is acknowledged');
+	($stdout, $stderr) = run_command([ 'python3', 'tools/notifier.py', '--once', $spool ]);
+	is($stdout, '', 'a second pass delivers nothing');
+}
+
 $node->stop;
 done_testing();
