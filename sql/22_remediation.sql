@@ -83,7 +83,7 @@ SELECT tenant_id, milestone, due_on, state FROM rollout.notification
 -- the requester cannot approve, someone else can
 SELECT rollout.request_upgrade_delay('p2', 'agent', '2027-07-20', 'vendor fix pending');      -- 30 + 19 > 45 days
 SELECT extension_id, extend_by, status FROM rollout.request_upgrade_delay('p2', 'agent', '2027-07-10', 'vendor fix pending', 'CHG-7');
-SELECT task_id, tenant_id, needs FROM rollout.remediation_queue WHERE needs IS NOT NULL ORDER BY task_id;
+SELECT tenant_id, needs FROM rollout.remediation_queue WHERE needs IS NOT NULL ORDER BY tenant_id;
 SELECT rollout.approve_grace_extension(1, 'ok');                     -- self-approval
 SET pg_rollout.actor = 'bob';
 SELECT status, decided_by FROM rollout.approve_grace_extension(1, 'ok until the vendor fix');
@@ -103,7 +103,7 @@ SELECT rollout_id, component_id, target_version, policy_ids, starts_at FROM roll
 SELECT tenant_id, status, rollout_id, scheduled_for FROM rollout.upgrade_task ORDER BY tenant_id;
 SELECT e.payload #>> '{details,approved_by_policy}' AS approved_by_policy, e.payload ->> 'actor' AS actor
   FROM rollout.event_outbox e WHERE e.event = 'rollout.approved';
-SELECT task_id, tenant_id, status, needs FROM rollout.remediation_queue ORDER BY task_id;
+SELECT tenant_id, status, needs FROM rollout.remediation_queue ORDER BY tenant_id;
 -- again the same day: nothing new, the rollout is not duplicated
 SELECT * FROM pg_temp.step('2027-07-01 06:00+00');
 SELECT count(*) AS rollouts FROM rollout.rollout;
@@ -155,10 +155,13 @@ SELECT rollout.remediate(NULL);
 SELECT rollout.approve_tenant_update('nothing', 'p1');
 SELECT count(*) AS schedules, (SELECT count(*) FROM rollout.concurrency_limit) AS limits FROM rollout.milestone_schedule;
 
--- a valid schedule: 60 days before EOL only, no daily reminders, for acme
+-- a valid schedule for acme's subtree: 60 days before EOL, no reminders.
+-- eol-60 (2027-04-02) is new and long past for its open tasks: sent once,
+-- late; globex keeps the default schedule (nothing new)
 SELECT eol_days, forced_days, final_days FROM rollout.set_milestone_schedule('acme', 'agent', '{60}', '{}', 0, 'quiet');
-SELECT * FROM rollout._schedule_for(ARRAY['acme', 'web', 'p1'], 'agent');
-SELECT * FROM rollout._schedule_for(ARRAY['globex'], 'agent');
+SELECT * FROM pg_temp.step('2027-07-10 09:00+00');
+SELECT * FROM pg_temp.step('2027-07-10 10:00+00');
+SELECT tenant_id, milestone, due_on, state FROM rollout.notification WHERE milestone = 'eol-60' ORDER BY tenant_id;
 SELECT rollout.clear_milestone_schedule('acme', 'agent', 'back to defaults');
 
 -- ---------------------------------------------------------------------

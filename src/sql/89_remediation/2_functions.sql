@@ -49,23 +49,6 @@ COMMENT ON FUNCTION rollout._remediation_target(text, rollout.semver, rollout.se
                                                 rollout.semver_multirange) IS
     'internal: the target version of an upgrade task (baseline or minimum, the maximum when above it, else the lowest newer published version without EOL); NULL when there is none';
 
--- The milestones of one (EOL date, forced-upgrade date) under a schedule:
--- eol-N, forced-N (N in forced_days, and 1 .. final_days - 1 daily), forced.
-CREATE FUNCTION rollout._milestones(eol_date date, forced_on date, eol_days integer[], forced_days integer[],
-                                    final_days integer)
-RETURNS TABLE (milestone text, due_on date)
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT 'eol-' || d, $1 - d FROM unnest($3) d WHERE $1 IS NOT NULL
-    UNION
-    SELECT CASE WHEN d = 0 THEN 'forced' ELSE 'forced-' || d END, $2 - d
-      FROM (SELECT unnest($4) UNION SELECT generate_series(0, greatest($5 - 1, 0))) x(d)
-     WHERE $2 IS NOT NULL
-$$;
-COMMENT ON FUNCTION rollout._milestones(date, date, integer[], integer[], integer) IS
-    'internal: the notification milestones and their dates for an EOL date and a forced-upgrade date under a schedule';
-
 CREATE FUNCTION rollout._check_milestone_days(what text, days integer[], max_days integer)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
@@ -83,27 +66,6 @@ END
 $$;
 COMMENT ON FUNCTION rollout._check_milestone_days(text, integer[], integer) IS 'internal: validate the days of a milestone schedule';
 
--- The schedule governing a tenant (by path) and component: the nearest
--- node's, a component's own before the all-components one; else the default.
-CREATE FUNCTION rollout._schedule_for(path text[], component_id text,
-                                      OUT eol_days integer[], OUT forced_days integer[], OUT final_days integer)
-RETURNS record
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(s.eol_days, '{90,30}'), coalesce(s.forced_days, '{7}'), coalesce(s.final_days, 7)
-      FROM (SELECT 1) one
-      LEFT JOIN LATERAL (
-            SELECT x.eol_days, x.forced_days, x.final_days
-              FROM rollout.milestone_schedule x
-              LEFT JOIN unnest($1) WITH ORDINALITY u(node, depth) ON u.node = x.tenant_id
-             WHERE (x.tenant_id IS NULL OR u.node IS NOT NULL) AND (x.component_id IS NULL OR x.component_id = $2)
-             ORDER BY u.depth DESC NULLS LAST, x.component_id NULLS LAST
-             LIMIT 1) s ON true
-$$;
-COMMENT ON FUNCTION rollout._schedule_for(text[], text) IS
-    'internal: the milestone schedule of a tenant (by path) and component: nearest node wins, default {90,30} / {7} / 7';
-
 -- The preference row governing each listed tenant (nearest node wins);
 -- defaults for tenants under no preference.
 CREATE FUNCTION rollout._preferences(tenant_ids text[])
@@ -111,13 +73,18 @@ RETURNS TABLE (tenant_id text, channel text, target text, contact text, approval
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT t.tenant_id, coalesce(p.channel, 'in_app'), p.target, p.contact, coalesce(p.approval, 'auto')
-      FROM rollout.tenant t
-      LEFT JOIN LATERAL (
-            SELECT x.* FROM unnest(t.path) WITH ORDINALITY u(node, depth)
+    WITH l AS MATERIALIZED (
+            SELECT t.tenant_id, t.path FROM (SELECT DISTINCT x.id FROM unnest($1) x(id)) a
+              JOIN rollout.tenant t ON t.tenant_id = a.id),
+         -- the nearest node with a preference on each path (none when the table is empty)
+         p AS (
+            SELECT DISTINCT ON (l.tenant_id) l.tenant_id, x.channel, x.target, x.contact, x.approval
+              FROM l CROSS JOIN LATERAL unnest(l.path) WITH ORDINALITY u(node, depth)
               JOIN rollout.tenant_preference x ON x.tenant_id = u.node
-             ORDER BY u.depth DESC LIMIT 1) p ON true
-     WHERE t.tenant_id = ANY ($1)
+             WHERE EXISTS (SELECT 1 FROM rollout.tenant_preference)
+             ORDER BY l.tenant_id, u.depth DESC)
+    SELECT l.tenant_id, coalesce(p.channel, 'in_app'), p.target, p.contact, coalesce(p.approval, 'auto')
+      FROM l LEFT JOIN p ON p.tenant_id = l.tenant_id
 $$;
 COMMENT ON FUNCTION rollout._preferences(text[]) IS
     'internal: the notification and update preference of each listed tenant (nearest node wins; in_app and auto by default)';
@@ -167,16 +134,26 @@ BEGIN
             SELECT e.tenant_id, e.component_id, e.version, e.status, e.violation, e.policy_id, e.action, e.eol_date,
                    e.forced_upgrade_on, e.exemption_id
               FROM rollout._evaluate(at, rollout._policies_as_of(at), NULL, NULL, NULL) e),
-         need AS MATERIALIZED (
+         need0 AS MATERIALIZED (
             SELECT ev.tenant_id, ev.component_id, ev.version, ev.policy_id, ev.action, ev.eol_date, ev.forced_upgrade_on,
-                   CASE WHEN ev.violation = 'compliant' THEN 'eol_announced' ELSE ev.violation END AS reason,
-                   rollout._remediation_target(ev.component_id, ev.version, p.baseline, p.min_version, p.max_version,
-                                               p.blocked) AS target
-              FROM ev LEFT JOIN rollout.version_policy p ON p.policy_id = ev.policy_id
+                   CASE WHEN ev.violation = 'compliant' THEN 'eol_announced' ELSE ev.violation END AS reason
+              FROM ev
              WHERE ev.version IS NOT NULL AND ev.status <> 'exempt'
                AND (ev.violation IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum', 'eol_in_grace')
                     OR (ev.violation = 'behind_baseline' AND ev.action IN ('remind', 'schedule', 'block'))
                     OR (ev.violation IN ('compliant', 'behind_baseline') AND ev.eol_date IS NOT NULL))),
+         -- the target of each (component, version, policy): a few rows, not one per tenant
+         targets AS MATERIALIZED (
+            SELECT d.component_id, d.version, d.policy_id,
+                   rollout._remediation_target(d.component_id, d.version, p.baseline, p.min_version, p.max_version,
+                                               p.blocked) AS target
+              FROM (SELECT DISTINCT n.component_id, n.version, n.policy_id FROM need0 n) d
+              LEFT JOIN rollout.version_policy p ON p.policy_id = d.policy_id),
+         need AS MATERIALIZED (
+            SELECT n.*, x.target
+              FROM need0 n JOIN targets x ON x.component_id = n.component_id
+                                         AND x.version OPERATOR(rollout.=) n.version
+                                         AND x.policy_id IS NOT DISTINCT FROM n.policy_id),
          pref AS MATERIALIZED (
             SELECT * FROM rollout._preferences(ARRAY(SELECT DISTINCT n.tenant_id FROM need n))),
          ins AS (
@@ -185,6 +162,18 @@ BEGIN
             SELECT n.tenant_id, n.component_id, n.version, n.target, n.reason, pf.contact, n.policy_id, n.action,
                    n.eol_date, n.forced_upgrade_on, at, at
               FROM need n LEFT JOIN pref pf ON pf.tenant_id = n.tenant_id
+             -- what an open task already says exactly is left alone (the
+             -- usual case, and much cheaper than a conflict per row)
+             WHERE NOT EXISTS (SELECT 1 FROM rollout.upgrade_task k
+                                WHERE k.closed_at IS NULL AND k.tenant_id = n.tenant_id
+                                  AND k.component_id = n.component_id
+                                  AND (k.target_version OPERATOR(rollout.=) n.target
+                                       OR (k.target_version IS NULL AND n.target IS NULL))
+                                  AND k.version OPERATOR(rollout.=) n.version AND k.reason = n.reason
+                                  AND k.policy_id IS NOT DISTINCT FROM n.policy_id
+                                  AND k.action IS NOT DISTINCT FROM n.action
+                                  AND k.eol_date IS NOT DISTINCT FROM n.eol_date
+                                  AND k.forced_upgrade_on IS NOT DISTINCT FROM n.forced_upgrade_on)
             ON CONFLICT (tenant_id, component_id, target_version) WHERE closed_at IS NULL
             DO UPDATE SET version = excluded.version, reason = excluded.reason, policy_id = excluded.policy_id,
                           action = excluded.action, eol_date = excluded.eol_date,
@@ -236,6 +225,11 @@ CREATE FUNCTION rollout._notify(at timestamptz, digest_threshold integer, OUT no
 RETURNS record
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- The tasks may have been opened in this very transaction (the first run
+-- after an EOL date is set): the planner then believes the task table is
+-- nearly empty.  Hash joins whatever it believes, and no JIT.
+SET enable_nestloop = off
+SET jit = off
 AS $$
 #variable_conflict use_variable
 DECLARE
@@ -250,15 +244,45 @@ BEGIN
             SELECT k.task_id, k.tenant_id, k.component_id, k.version, k.eol_date, k.forced_upgrade_on, tt.path
               FROM rollout.upgrade_task k JOIN rollout.tenant tt ON tt.tenant_id = k.tenant_id
              WHERE k.closed_at IS NULL AND k.eol_date IS NOT NULL AND k.eol_date - 3650 <= day),
+         -- the schedule of each task: the nearest node's on its path (a
+         -- component's own before the all-components one), else the global
+         -- one, else the default {90,30} / {7} / 7
+         node_sch AS MATERIALIZED (
+            SELECT DISTINCT ON (t.task_id) t.task_id, s.eol_days, s.forced_days, s.final_days
+              FROM t CROSS JOIN LATERAL unnest(t.path) WITH ORDINALITY u(node, depth)
+              JOIN rollout.milestone_schedule s ON s.tenant_id = u.node
+                                               AND (s.component_id IS NULL OR s.component_id = t.component_id)
+             WHERE EXISTS (SELECT 1 FROM rollout.milestone_schedule x WHERE x.tenant_id IS NOT NULL)
+             ORDER BY t.task_id, u.depth DESC, s.component_id NULLS LAST),
+         sch AS MATERIALIZED (
+            SELECT t.task_id, t.tenant_id, t.component_id, t.version, t.eol_date, t.forced_upgrade_on, t.path,
+                   coalesce(ns.eol_days, gs.eol_days, '{90,30}') AS eol_days,
+                   coalesce(ns.forced_days, gs.forced_days, '{7}') AS forced_days,
+                   coalesce(ns.final_days, gs.final_days, 7) AS final_days
+              FROM t LEFT JOIN node_sch ns ON ns.task_id = t.task_id
+              LEFT JOIN LATERAL (SELECT x.eol_days, x.forced_days, x.final_days FROM rollout.milestone_schedule x
+                                  WHERE x.tenant_id IS NULL AND (x.component_id IS NULL OR x.component_id = t.component_id)
+                                  ORDER BY x.component_id NULLS LAST LIMIT 1) gs ON ns.task_id IS NULL),
+         -- the milestones of each distinct schedule, once: eol-N on the EOL
+         -- date - N, forced-N on the forced date - N (N in forced_days and
+         -- 1 .. final_days - 1), forced on the forced date
+         offs AS MATERIALIZED (
+            SELECT d.eol_days, d.forced_days, d.final_days, m.milestone, m.base, m.days
+              FROM (SELECT DISTINCT s.eol_days, s.forced_days, s.final_days FROM sch s) d
+              CROSS JOIN LATERAL (
+                    SELECT 'eol-' || x AS milestone, 'eol' AS base, x AS days FROM unnest(d.eol_days) x
+                    UNION
+                    SELECT CASE WHEN x = 0 THEN 'forced' ELSE 'forced-' || x END, 'forced', x
+                      FROM (SELECT unnest(d.forced_days) UNION SELECT generate_series(0, greatest(d.final_days - 1, 0))) y(x)) m),
          due AS MATERIALIZED (
-            SELECT t.task_id, t.tenant_id, t.component_id, t.version, t.path, m.milestone, m.due_on
-              FROM t CROSS JOIN LATERAL rollout._schedule_for(t.path, t.component_id) s
-              CROSS JOIN LATERAL rollout._milestones(t.eol_date, t.forced_upgrade_on, s.eol_days, s.forced_days,
-                                                     s.final_days) m
-             WHERE m.due_on <= day
+            SELECT s.task_id, s.tenant_id, s.component_id, s.version, s.path, o.milestone,
+                   CASE o.base WHEN 'eol' THEN s.eol_date - o.days ELSE s.forced_upgrade_on - o.days END AS due_on
+              FROM sch s
+              JOIN offs o ON o.eol_days = s.eol_days AND o.forced_days = s.forced_days AND o.final_days = s.final_days
+             WHERE CASE o.base WHEN 'eol' THEN s.eol_date - o.days ELSE s.forced_upgrade_on - o.days END <= day
                AND NOT EXISTS (SELECT 1 FROM rollout.notification x
-                                WHERE x.tenant_id = t.tenant_id AND x.component_id = t.component_id
-                                  AND x.version OPERATOR(rollout.=) t.version AND x.milestone = m.milestone)),
+                                WHERE x.tenant_id = s.tenant_id AND x.component_id = s.component_id
+                                  AND x.version OPERATOR(rollout.=) s.version AND x.milestone = o.milestone)),
          latest AS (
             SELECT d.*, max(d.due_on) OVER (PARTITION BY d.task_id) AS last_due FROM due d),
          pref AS MATERIALIZED (
@@ -1001,9 +1025,7 @@ COMMENT ON FUNCTION rollout.approve_tenant_update(text, text, boolean, text) IS
 REVOKE ALL ON FUNCTION
     rollout._remediation_target(text, rollout.semver, rollout.semver, rollout.semver, rollout.semver,
                                 rollout.semver_multirange),
-    rollout._milestones(date, date, integer[], integer[], integer),
     rollout._check_milestone_days(text, integer[], integer),
-    rollout._schedule_for(text[], text),
     rollout._preferences(text[]),
     rollout._next_allowed(text, timestamptz),
     rollout._sync_tasks(timestamptz),
