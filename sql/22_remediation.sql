@@ -167,6 +167,12 @@ SELECT rollout.clear_milestone_schedule('acme', 'agent', 'back to defaults');
 -- ---------------------------------------------------------------------
 -- Tenant update preferences: approval of major versions or of every update
 -- ---------------------------------------------------------------------
+-- The ticks below run on the real clock.  A tick runs remediation only
+-- when its last run is 5 minutes old: this ledger row keeps them from
+-- re-evaluating the walk-through above at today's date.
+INSERT INTO rollout.remediation_run (clock, started_at, finished_at, tasks_opened, tasks_closed, notifications, events,
+                                     forced, by_tick, ran_by)
+VALUES (now(), clock_timestamp(), clock_timestamp(), 0, 0, 0, 0, 0, true, 'test');
 -- (p1's window and blackout are removed: activation below runs on the real clock)
 SELECT rollout.remove_maintenance_window(w.window_id, 'test on the real clock') FROM rollout.maintenance_window w;
 SELECT (rollout.create_component('ui', 'plugin')).component_id;
@@ -229,5 +235,9 @@ SELECT count(*) >= 0 AS ticked FROM rollout.tick();
 SELECT count(*) AS acme_active FROM rollout.activation a
  WHERE a.rollout_id = 'db-11' AND a.tenant_id IN (SELECT tenant_id FROM rollout.descendants('acme', true));
 
+-- every reference of the remediation tables holds
+SELECT count(*) AS problems FROM rollout.verify_state() WHERE problems > 0;
+SELECT count(*) AS remediation_checks FROM rollout.verify_state()
+ WHERE check_name ~ '^(upgrade_task|notification|milestone_schedule|tenant_preference|update_approval|concurrency_limit|forced_upgrade)\.';
 -- the remediation runs are in the ledger
 SELECT count(*) > 10 AS runs, sum(notifications) AS notifications FROM rollout.remediation_run;

@@ -535,3 +535,4 @@ COMMENT ON VIEW rollout.recent_violation_log IS
 --@function rollout._activate_through
 --@function rollout.preview
 --@function rollout.tick
+--@function rollout.verify_state
