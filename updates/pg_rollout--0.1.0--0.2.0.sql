@@ -548,3 +548,14 @@ SELECT rollout._sync_protection();
 -- governed components: set_channel_release is no side door; tick() promotes releases
 --@function rollout.set_channel_release
 --@function rollout.tick
+-- Remediation (issue 13): upgrade tasks, notification milestones exactly
+-- once, digests, forced upgrades, tenant preferences and approvals,
+-- concurrency limits; tick() runs it, stage activation and preview apply
+-- its holds.
+--@include src/sql/89_remediation/1_tables.sql
+--@include src/sql/89_remediation/2_functions.sql
+--@include src/sql/89_remediation/3_views.sql
+--@function rollout._activate_through
+--@function rollout.preview
+--@function rollout.tick
+--@function rollout.verify_state

@@ -12,12 +12,15 @@ SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'audit_lo
                                    'release', 'release_approval', 'release_channel', 'release_check', 'release_clock',
                                    'release_exposure_plan', 'release_incident', 'release_kill_switch_test', 'release_memo',
                                    'release_rollback_evaluation',
-                                   'rollout_stage', 'rollout_trigger', 'tenant', 'tenant_binding', 'tick_log', 'version_policy']);
+                                   'rollout_stage', 'rollout_trigger', 'tenant', 'tenant_binding', 'tick_log', 'version_policy',
+                                   'concurrency_limit', 'forced_upgrade', 'milestone_schedule', 'notification', 'remediation_run',
+                                   'tenant_preference', 'update_approval', 'upgrade_task']);
 SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'drift_roster', 'exemption_ledger',
                                   'pending_events', 'protected_tables', 'recent_violation_log',
                                   'rollout_status', 'stage_status', 'tenant_tree', 'version_distribution', 'violations',
                                   'metrics_activations', 'metrics_bypasses', 'metrics_events', 'metrics_rollout_progress',
-                                  'metrics_rollouts', 'metrics_state', 'metrics_tick', 'metrics_violations']);
+                                  'metrics_rollouts', 'metrics_state', 'metrics_tick', 'metrics_violations',
+                                  'pending_tenant_approvals', 'remediation_queue']);
 SELECT has_type('rollout', 'semver', 'type rollout.semver exists');
 SELECT has_opclass('rollout', 'semver_ops', 'btree opclass for semver');
 SELECT has_opclass('rollout', 'semver_hash_ops', 'hash opclass for semver');

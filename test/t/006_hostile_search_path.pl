@@ -398,6 +398,12 @@ my @calls = (
 		SELECT rollout.report_incident('rel-h', 'dev', 4, 'x') IS NOT NULL;
 		SELECT rollout.resolve_incident(i.incident_id, 'x') IS NOT NULL FROM rollout.release_incident i;
 		SELECT rollout.tick() IS NOT NULL;} ],
+	[ 'remediation views', q{SELECT pg_catalog.count(*) FROM rollout.remediation_queue;
+		SELECT pg_catalog.count(*) FROM rollout.pending_tenant_approvals;} ],
+	[ 'tenant preference and approval', q{SET pg_rollout.actor = 'op';
+		SELECT (rollout.set_tenant_preference('acme-web', 'webhook', 'hook-1', approval => 'major')).approval;
+		SELECT rollout.approve_tenant_update('r1', 'acme', include_subtree => true) OPERATOR(pg_catalog.>=) 0;
+		SELECT pg_catalog.count(*) FROM rollout.preview('r1');} ],
 	[ 'views', q{SELECT pg_catalog.count(*) FROM rollout.rollout_status; SELECT pg_catalog.count(*) FROM rollout.stage_status;
 		SELECT pg_catalog.count(*) FROM rollout.violations; SELECT pg_catalog.count(*) FROM rollout.recent_violation_log;
 		SELECT pg_catalog.count(*) FROM rollout.bypasses; SELECT pg_catalog.count(*) FROM rollout.protected_tables;

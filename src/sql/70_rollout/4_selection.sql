@@ -212,7 +212,7 @@ BEGIN
                             WHERE a.component_id = r.component_id AND a.tenant_id = ANY (t.path)
                               AND a.start_no > r.start_no),
            sel.hold_reason
-      FROM rollout._selection(r.rollout_id, coalesce(last_stage, 0)) sel
+      FROM rollout._held_selection(r.rollout_id, coalesce(last_stage, 0)) sel
       JOIN rollout.rollout_stage s ON s.rollout_id = r.rollout_id AND s.stage_no = sel.stage_no
       JOIN rollout.tenant t ON t.tenant_id = sel.tenant_id
      ORDER BY sel.stage_no, t.path;

@@ -18,7 +18,7 @@ BEGIN
         -- Nobody runs an activation of this component yet (the usual first
         -- stage): a plain insert, the cheapest way to write many rows.
         WITH sel AS MATERIALIZED (
-                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
+                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._held_selection(r.rollout_id, k) s),
              ins AS (
                 INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at, start_no)
                 SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now(), r.start_no
@@ -46,7 +46,7 @@ BEGIN
         -- already set loses that older activation: it goes to the history
         -- (every sub-statement sees the rows as they were before).
         WITH sel AS MATERIALIZED (
-                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._selection(r.rollout_id, k) s),
+                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._held_selection(r.rollout_id, k) s),
              arch AS (
                 INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
                                                         activated_at, ended_at, ended_by, ended_rollout_id)

@@ -184,6 +184,8 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('max_rollouts must be at least 1, not %s', coalesce(max_rollouts::text, 'NULL'));
     END IF;
+    -- Remediation (src/sql/89_remediation): tasks, notifications, forced upgrades.
+    PERFORM rollout._remediation_tick();
     -- Rows another tick holds are skipped; a row it has just finished is
     -- re-checked against the WHERE clause, so no stage advances twice.
     FOR r IN

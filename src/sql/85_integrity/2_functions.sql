@@ -54,7 +54,21 @@ BEGIN
             ('grace_extension', 'component_id', 'component', 'component_id'),
             ('grace_extension', 'tenant_id', 'tenant', 'tenant_id'),
             ('exemption', 'component_id', 'component', 'component_id'),
-            ('exemption', 'tenant_id', 'tenant', 'tenant_id')
+            ('exemption', 'tenant_id', 'tenant', 'tenant_id'),
+            -- remediation (src/sql/89_remediation)
+            ('upgrade_task', 'tenant_id', 'tenant', 'tenant_id'),
+            ('upgrade_task', 'component_id', 'component', 'component_id'),
+            ('upgrade_task', 'rollout_id', 'rollout', 'rollout_id'),
+            ('notification', 'task_id', 'upgrade_task', 'task_id'),
+            ('notification', 'tenant_id', 'tenant', 'tenant_id'),
+            ('milestone_schedule', 'tenant_id', 'tenant', 'tenant_id'),
+            ('milestone_schedule', 'component_id', 'component', 'component_id'),
+            ('tenant_preference', 'tenant_id', 'tenant', 'tenant_id'),
+            ('update_approval', 'rollout_id', 'rollout', 'rollout_id'),
+            ('update_approval', 'tenant_id', 'tenant', 'tenant_id'),
+            ('concurrency_limit', 'tenant_id', 'tenant', 'tenant_id'),
+            ('forced_upgrade', 'rollout_id', 'rollout', 'rollout_id'),
+            ('forced_upgrade', 'component_id', 'component', 'component_id')
         ) AS v(child, col, parent, pcol)
     LOOP
         check_name := format('%s.%s -> %s', ref.child, ref.col, ref.parent);
