@@ -524,3 +524,10 @@ SELECT r.at, r.tbl, r.kind, r.command, r.refused, r.role_name, r.application_nam
   FROM rollout.recent_violations() r;
 COMMENT ON VIEW rollout.recent_violation_log IS
     'the latest tenant-isolation violations, with role, application and query (the query text only for rollout_admin and pg_read_all_stats)';
+
+-- Monitoring (issue 15): verify_audit() runs recorded (it writes, so it is
+-- VOLATILE), the compliance tally and its refresh, their metric views, and
+-- rollout.health() with the audit verification check.
+--@include src/sql/92_monitoring/4_ledgers.sql
+--@function rollout.verify_audit
+--@function rollout.health
