@@ -3,7 +3,8 @@
 # pg_exporter configuration from monitoring/postgres_exporter.yaml, so that
 # the three exporters serve the same metrics from the same queries.
 #
-#   perl monitoring/build_collectors.pl        (rewrites both files)
+#   perl monitoring/build_collectors.pl [OUTDIR]   (rewrites both files,
+#                                                   in monitoring/ by default)
 #
 # A metric is <key>_<column> in postgres_exporter and pg_exporter; the
 # sql_exporter file names each one explicitly (metric_name).
@@ -14,6 +15,7 @@ use File::Basename qw(dirname);
 use YAML::XS qw(LoadFile);
 
 my $dir = dirname(__FILE__);
+my $outdir = $ARGV[0] // $dir;
 my $src = "$dir/postgres_exporter.yaml";
 my $conf = LoadFile($src);
 
@@ -89,10 +91,10 @@ for my $key (@keys)
 	}
 }
 
-for ([ "$dir/sql_exporter.collector.yml", $sx ], [ "$dir/pg_exporter.yml", $px ])
+for ([ "$outdir/sql_exporter.collector.yml", $sx ], [ "$outdir/pg_exporter.yml", $px ])
 {
 	open(my $out, '>', $_->[0]) or die "$_->[0]: $!\n";
 	print $out $_->[1];
 	close $out;
-	print "wrote $_->[0]\n";
+	print "wrote $_->[0]\n" unless @ARGV;
 }
