@@ -7,8 +7,8 @@ SELECT has_schema('rollout');
 SELECT has_extension('pg_rollout');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_rollout'), false, 'extension is not relocatable');
 SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'audit_log', 'audit_seal', 'audit_verification', 'blackout', 'channel', 'channel_choice', 'channel_release',
-                                   'compliance_tally', 'compliance_tally_run', 'component', 'component_version', 'deferral', 'event_outbox', 'exemption', 'flag', 'flag_setting',
-                                   'grace_extension', 'maintenance_window', 'metric_sample', 'pin', 'protected_relation', 'protected_table', 'rollout',
+                                   'activation_tally', 'compliance_tally', 'component', 'component_version', 'deferral', 'event_outbox', 'exemption', 'flag', 'flag_setting',
+                                   'grace_extension', 'maintenance_window', 'metric_sample', 'metrics_refresh', 'pin', 'protected_relation', 'protected_table', 'rollout',
                                    'rollout_stage', 'rollout_trigger', 'tenant', 'tenant_binding', 'tick_log', 'version_policy']);
 SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'drift_roster', 'exemption_ledger',
                                   'pending_events', 'protected_tables', 'recent_violation_log',
@@ -16,7 +16,7 @@ SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_v
                                   'metrics_activations', 'metrics_bypasses', 'metrics_events', 'metrics_rollout_progress',
                                   'metrics_rollouts', 'metrics_state', 'metrics_tick', 'metrics_violations',
                                   'metrics_audit_verification', 'metrics_compliance', 'metrics_compliance_status',
-                                  'metrics_compliance_totals']);
+                                  'metrics_compliance_totals', 'metrics_refresh_last']);
 SELECT has_type('rollout', 'semver', 'type rollout.semver exists');
 SELECT has_opclass('rollout', 'semver_ops', 'btree opclass for semver');
 SELECT has_opclass('rollout', 'semver_hash_ops', 'hash opclass for semver');

@@ -127,7 +127,7 @@ $node->safe_psql('postgres', q{
 	INSERT INTO orders VALUES (1, 'p1'), (2, 'p2');
 	GRANT SELECT ON orders TO app, ops;
 	SELECT rollout.protect_table('orders', 'tenant_id', 'critical');
-	SELECT rollout.refresh_compliance_metrics();
+	SELECT rollout.refresh_metrics();
 	SELECT rollout.verify_audit();
 	CREATE ROLE scraper LOGIN IN ROLE pg_monitor;
 });
