@@ -148,5 +148,10 @@ UPDATE rollout.audit_verification SET intact = true, problem = NULL,
 SELECT status, hint FROM rollout.health() WHERE check_name = 'audit verification';
 
 SELECT rollout.cancel_rollout('ra', 'done testing') IS NOT NULL AS cancelled;
+-- tenants by status, as of the refresh
+SELECT (rollout.suspend_tenant('g2', 'unpaid')).status;
+SELECT tenants_active, tenants_suspended FROM rollout.metrics_refresh_last;
+SELECT tenants_active, tenants_suspended FROM rollout.refresh_metrics();
+SELECT tenants_active, tenants_suspended FROM rollout.metrics_refresh_last;
 DROP OWNED BY mon_op, mon_viewer, mon_bound;
 DROP ROLE mon_op, mon_viewer, mon_bound;

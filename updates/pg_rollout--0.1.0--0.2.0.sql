@@ -526,8 +526,10 @@ COMMENT ON VIEW rollout.recent_violation_log IS
     'the latest tenant-isolation violations, with role, application and query (the query text only for rollout_admin and pg_read_all_stats)';
 
 -- Monitoring (issue 15): verify_audit() runs recorded (it writes, so it is
--- VOLATILE), the compliance tally and its refresh, their metric views, and
--- rollout.health() with the audit verification check.
+-- VOLATILE), the compliance and activation tallies and refresh_metrics(),
+-- the metric views that read them (metrics_activations and
+-- metrics_rollout_progress are defined here, not with the other metric
+-- views above), and rollout.health() with the audit verification check.
 --@include src/sql/92_monitoring/4_ledgers.sql
 --@function rollout.verify_audit
 --@function rollout.health

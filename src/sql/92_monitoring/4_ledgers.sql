@@ -3,7 +3,8 @@
 -- rollout.refresh_metrics() counts on a schedule because counting it at every
 -- scrape would cost too much at 100,000 tenants: the governance roster per
 -- organisation, status and action (an evaluation of every (tenant, component)
--- pair) and tenants per activated version (a count of every activation).
+-- pair), tenants per activated version (a count of every activation) and
+-- tenants by status (a scan of the tenant table).
 -- The scrape reads a few hundred rows instead.  Views shaped for the
 -- exporters read them, and the live rollouts' progress from counters.
 
@@ -36,6 +37,8 @@ CREATE TABLE rollout.metrics_refresh (
     finished_at timestamptz NOT NULL,
     pairs       bigint      NOT NULL,
     activations bigint      NOT NULL,
+    tenants_active    bigint NOT NULL,
+    tenants_suspended bigint NOT NULL,
     ran_by      text        NOT NULL
 );
 CREATE TABLE rollout.compliance_tally (
@@ -58,7 +61,7 @@ SELECT pg_catalog.pg_extension_config_dump('rollout.metrics_refresh_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.compliance_tally', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.activation_tally', '');
 COMMENT ON TABLE rollout.metrics_refresh IS
-    'runs of rollout.refresh_metrics(): when, how long, roster pairs and activations counted (kept 30 days, the newest always)';
+    'runs of rollout.refresh_metrics(): when, how long, roster pairs and activations counted, tenants active and suspended (kept 30 days, the newest always)';
 COMMENT ON SEQUENCE rollout.metrics_refresh_seq IS 'ids of rollout.metrics_refresh';
 COMMENT ON TABLE rollout.compliance_tally IS
     'the roster (rollout.drift_roster) at the latest refresh, counted per organisation, status and policy action ('''': no policy)';
@@ -84,8 +87,11 @@ BEGIN
     END IF;
     -- one refresh at a time; readers are not blocked
     LOCK TABLE rollout.metrics_refresh IN EXCLUSIVE MODE;
-    INSERT INTO rollout.metrics_refresh (started_at, finished_at, pairs, activations, ran_by)
-    VALUES (clock_timestamp(), clock_timestamp(), 0, 0, session_user) RETURNING * INTO run;
+    INSERT INTO rollout.metrics_refresh (started_at, finished_at, pairs, activations, tenants_active, tenants_suspended, ran_by)
+    SELECT clock_timestamp(), clock_timestamp(), 0, 0, count(*) FILTER (WHERE t.status = 'active'),
+           count(*) FILTER (WHERE t.status = 'suspended'), session_user
+      FROM rollout.tenant t
+    RETURNING * INTO run;
     INSERT INTO rollout.compliance_tally (run_id, org_id, status, action, pairs)
     SELECT run.run_id, t.path[1], d.status, coalesce(d.action, ''), count(*)
       FROM rollout.drift_roster d JOIN rollout.tenant t ON t.tenant_id = d.tenant_id
@@ -110,11 +116,12 @@ COMMENT ON FUNCTION rollout.refresh_metrics() IS
 
 CREATE VIEW rollout.metrics_refresh_last AS
 SELECT coalesce(extract(epoch FROM r.finished_at), 0)::double precision AS last_timestamp_seconds,
-       coalesce(extract(epoch FROM r.finished_at - r.started_at), 0)::double precision AS last_duration_seconds
+       coalesce(extract(epoch FROM r.finished_at - r.started_at), 0)::double precision AS last_duration_seconds,
+       coalesce(r.tenants_active, 0) AS tenants_active, coalesce(r.tenants_suspended, 0) AS tenants_suspended
   FROM (SELECT 1) one
   LEFT JOIN LATERAL (SELECT x.* FROM rollout.metrics_refresh x ORDER BY x.run_id DESC LIMIT 1) r ON true;
 COMMENT ON VIEW rollout.metrics_refresh_last IS
-    'the last rollout.refresh_metrics(): when it finished (Unix time, 0: never) and how long it took';
+    'the last rollout.refresh_metrics(): when it finished (Unix time, 0: never), how long it took, and the tenants active and suspended it counted';
 
 -- Tenants per version: the tally of the last refresh, the 20 largest
 -- versions of each component.
