@@ -45,6 +45,13 @@
  * removing the newest blocks with their rows is found against a head
  * recorded elsewhere (rollout.audit_head()).
  *
+ * Each verification is also recorded in rollout.audit_verification (when,
+ * how long, intact or the problem, against which head, by whom), so that
+ * "the audit log was verified recently and found intact" is a query for
+ * monitoring (rollout.metrics_audit_verification).  The row is written in
+ * the caller's transaction, with the rights of the function's owner; a
+ * read-only transaction (a standby) verifies without recording.
+ *
  * Schema 0.1.0 (the new library before ALTER EXTENSION ... UPDATE): no
  * sequence and no rollout.audit_seal.  Appenders then serialize, as 0.1.0
  * did, on a SHARE ROW EXCLUSIVE lock on the log held until commit and chain
@@ -55,9 +62,12 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "common/cryptohash.h"
@@ -72,6 +82,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
@@ -1413,6 +1424,79 @@ audit_verify_sealed(AuditVerdict *v, MemoryContext callercxt,
 	MemoryContextDelete(blockcxt);
 }
 
+/*
+ * Record a verification in rollout.audit_verification, with the rights of
+ * the owner of the SQL function (the extension's owner), like a SECURITY
+ * DEFINER function would: the roles that may verify have no INSERT on the
+ * table.  Nothing is recorded on a 0.1.0 schema (no table) or in a
+ * read-only transaction.  Rows older than 90 days are deleted; the newest
+ * is always kept.  Runs inside the caller's SPI connection.
+ */
+static void
+audit_record_verification(Oid fn_oid, const AuditVerdict *v, TimestampTz started,
+						  bool have_head, int64 head_block)
+{
+	Oid			nsp = get_namespace_oid(PGR_SCHEMA, true);
+	HeapTuple	proctup;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			types[6] = {TIMESTAMPTZOID, BOOLOID, INT8OID, TEXTOID, INT8OID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	int			ret;
+
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("audit_verification", nsp)))
+		return;
+	if (XactReadOnly || RecoveryInProgress())
+		return;
+
+	proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	if (!HeapTupleIsValid(proctup))
+		elog(ERROR, "cache lookup failed for function %u", fn_oid);
+	owner = ((Form_pg_proc) GETSTRUCT(proctup))->proowner;
+	ReleaseSysCache(proctup);
+
+	values[0] = TimestampTzGetDatum(started);
+	values[1] = BoolGetDatum(v->problem == NULL);
+	values[2] = Int64GetDatum(v->checked);
+	if (v->problem != NULL)
+		values[3] = CStringGetTextDatum(v->problem);
+	else
+		nulls[3] = 'n';
+	if (have_head)
+		values[4] = Int64GetDatum(head_block);
+	else
+		nulls[4] = 'n';
+	values[5] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		ret = SPI_execute_with_args("INSERT INTO rollout.audit_verification "
+									"(started_at, finished_at, intact, rows_checked, problem, head_block, ran_by) "
+									"VALUES ($1, pg_catalog.clock_timestamp(), $2, $3, $4, $5, $6)",
+									6, types, values, nulls, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "recording the audit verification failed: %s", SPI_result_code_string(ret));
+		ret = SPI_execute("DELETE FROM rollout.audit_verification v "
+						  "WHERE v.finished_at OPERATOR(pg_catalog.<) "
+						  "(pg_catalog.now() OPERATOR(pg_catalog.-) '90 days'::pg_catalog.interval) "
+						  "AND v.verification_id OPERATOR(pg_catalog.<) "
+						  "(SELECT pg_catalog.max(w.verification_id) FROM rollout.audit_verification w)",
+						  false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "trimming the audit verifications failed: %s", SPI_result_code_string(ret));
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+}
+
 PG_FUNCTION_INFO_V1(pgr_verify_audit);
 
 /*
@@ -1433,6 +1517,7 @@ pgr_verify_audit(PG_FUNCTION_ARGS)
 	uint8		head_hash[PGR_AUDIT_HASH_LEN];
 	MemoryContext callercxt = CurrentMemoryContext;
 	int			pathlevel;
+	TimestampTz started = GetCurrentTimestamp();
 
 	if (get_call_result_type(fcinfo, NULL, &resdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -1463,6 +1548,7 @@ pgr_verify_audit(PG_FUNCTION_ARGS)
 		audit_verify_sealed(&v, callercxt, have_head, head_block, head_hash);
 	else
 		audit_verify_chained(&v, callercxt);
+	audit_record_verification(fcinfo->flinfo->fn_oid, &v, started, have_head, head_block);
 	SPI_finish();
 	pgr_unpin_search_path(pathlevel);
 

@@ -3,7 +3,7 @@
 
 PGR_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-contrib libjansson-dev \
 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron libipc-run-perl pgbouncer \
-prometheus-postgres-exporter prometheus"
+prometheus-postgres-exporter prometheus libyaml-libyaml-perl"
 
 pgr_sudo() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

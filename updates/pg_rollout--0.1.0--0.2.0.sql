@@ -559,3 +559,11 @@ SELECT rollout._sync_protection();
 --@function rollout.preview
 --@function rollout.tick
 --@function rollout.verify_state
+-- Monitoring (issue 15): verify_audit() runs recorded (it writes, so it is
+-- VOLATILE), the compliance and activation tallies and refresh_metrics(),
+-- the metric views that read them (metrics_activations and
+-- metrics_rollout_progress are defined here, not with the other metric
+-- views above), and rollout.health() with the audit verification check.
+--@include src/sql/92_monitoring/4_ledgers.sql
+--@function rollout.verify_audit
+--@function rollout.health

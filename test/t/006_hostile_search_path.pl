@@ -363,7 +363,10 @@ my @calls = (
 		SELECT pg_catalog.count(*) FROM rollout.metrics_rollouts; SELECT pg_catalog.count(*) FROM rollout.metrics_rollout_progress;
 		SELECT pg_catalog.count(*) FROM rollout.metrics_activations; SELECT pg_catalog.count(*) FROM rollout.metrics_tick;
 		SELECT pg_catalog.count(*) FROM rollout.metrics_events; SELECT pg_catalog.count(*) FROM rollout.metrics_violations;
-		SELECT pg_catalog.count(*) FROM rollout.metrics_bypasses; SELECT pg_catalog.count(*) FROM rollout.metrics_state;} ],
+		SELECT pg_catalog.count(*) FROM rollout.metrics_bypasses; SELECT pg_catalog.count(*) FROM rollout.metrics_state;
+		SELECT pg_catalog.count(*) FROM rollout.metrics_audit_verification; SELECT pg_catalog.count(*) FROM rollout.metrics_compliance;
+		SELECT pg_catalog.count(*) FROM rollout.metrics_compliance_status; SELECT pg_catalog.count(*) FROM rollout.metrics_compliance_totals;
+		SELECT pg_catalog.count(*) FROM rollout.metrics_refresh_last;} ],
 	[ 'audit_head', q{SELECT block OPERATOR(pg_catalog.>) 0 FROM rollout.audit_head();} ],
 	[ 'verify_audit against a head', q{SELECT intact FROM rollout.audit_head() h, rollout.verify_audit(h.block, h.block_hash);} ],
 	[ 'violation functions', q{SELECT pg_catalog.count(*) FROM rollout.violation_counts(); SELECT pg_catalog.count(*) FROM rollout.recent_violations(); SELECT pg_catalog.count(*) FROM rollout.bypass_counts();} ],
@@ -418,6 +421,16 @@ for my $c (@calls)
 	}
 	no_hits($c->[0], $err, $c->[2]);
 }
+
+# refresh_metrics counts every tenant: refused to a bound role, so mallory
+# runs it unbound (its refusal path ran above in the bound session's place)
+($out, $err) = as_mallory(q{SELECT (rollout.refresh_metrics()).pairs OPERATOR(pg_catalog.>=) 0;});
+like($err, qr/a session bound to tenants cannot refresh the metrics/, 'refresh_metrics is refused to a bound role');
+no_hits('refresh_metrics refused', $err);
+$node->safe_psql('postgres', q{SELECT rollout.unbind_tenant('mallory', 'acme');});
+($out, $err) = as_mallory(q{SELECT (rollout.refresh_metrics()).pairs OPERATOR(pg_catalog.>=) 0;});
+unlike($err // '', qr/ERROR/, 'refresh_metrics runs') or diag($err);
+no_hits('refresh_metrics', $err);
 
 $node->stop;
 done_testing();

@@ -42,6 +42,9 @@ $node->safe_psql('postgres', q{
 	GRANT SELECT ON orders TO app;
 	SELECT rollout.protect_table('orders', 'tenant_id', 'critical');
 	CREATE ROLE scraper LOGIN IN ROLE pg_monitor;
+	-- the tallies (compliance per organisation, tenants per version)
+	SELECT rollout.set_default_version('svc', '1.0.0');
+	SELECT rollout.refresh_metrics();
 });
 # two reads without tenant context, counted in log_only
 $node->safe_psql('postgres', 'SET ROLE app; SELECT count(*) FROM orders; SELECT count(*) FROM orders;');

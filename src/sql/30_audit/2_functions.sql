@@ -21,10 +21,10 @@ CREATE FUNCTION rollout.verify_audit(head_block bigint DEFAULT NULL, head_hash b
                                      OUT first_broken_seq bigint, OUT problem text,
                                      OUT rows_unsealed bigint, OUT first_broken_block bigint)
 RETURNS record
-LANGUAGE C STABLE
+LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'pgr_verify_audit';
 COMMENT ON FUNCTION rollout.verify_audit(bigint, bytea) IS
-    'check the whole audit log: every block of the chain and every row in it, every row not sealed yet, no row outside both; with a head recorded from rollout.audit_head(), also that the chain still reaches it unchanged';
+    'check the whole audit log: every block of the chain and every row in it, every row not sealed yet, no row outside both; with a head recorded from rollout.audit_head(), also that the chain still reaches it unchanged; the run is recorded in rollout.audit_verification (except in a read-only transaction)';
 
 CREATE FUNCTION rollout.audit_head(OUT block bigint, OUT block_hash bytea, OUT sealed_at timestamptz)
 RETURNS record

@@ -17,6 +17,10 @@ DECLARE
     pending bigint;
     oldest_event timestamptz;
     waiting bigint;
+    v_at timestamptz;
+    v_intact boolean;
+    v_problem text;
+    v_rows bigint;
     mode text := coalesce(current_setting('pg_rollout.enforcement_mode', true), 'unknown');
 BEGIN
     check_name := 'library';
@@ -83,6 +87,27 @@ BEGIN
     END IF;
     RETURN NEXT;
 
+    check_name := 'audit verification';
+    SELECT v.finished_at, v.intact, v.problem, v.rows_checked INTO v_at, v_intact, v_problem, v_rows
+      FROM rollout.audit_verification v ORDER BY v.verification_id DESC LIMIT 1;
+    IF v_at IS NULL THEN
+        status := 'warning'; detail := 'rollout.verify_audit() has never run here';
+        hint := 'Schedule it: SELECT cron.schedule(''rollout-verify-audit'', ''17 3 * * *'', ''SELECT rollout.verify_audit()'').';
+    ELSIF NOT v_intact THEN
+        status := 'critical';
+        detail := format('the last verification (%s) found the audit log broken: %s', date_trunc('second', v_at), v_problem);
+        hint := 'Find what changed from rollout.audit_log and rollout.audit_seal near the row or block named; restore them from a backup.';
+    ELSIF v_at < now() - interval '25 hours' THEN
+        status := 'warning';
+        detail := format('the last verification found the audit log intact, but %s ago', date_trunc('second', now() - v_at));
+        hint := 'Is the daily SELECT rollout.verify_audit() job still scheduled?';
+    ELSE
+        status := 'ok';
+        detail := format('intact at %s (%s rows checked)', date_trunc('second', v_at), v_rows);
+        hint := NULL;
+    END IF;
+    RETURN NEXT;
+
     check_name := 'enforcement';
     status := CASE WHEN mode IN ('enforce', 'selective', 'log_only') THEN 'ok' ELSE 'warning' END;
     detail := format('pg_rollout.enforcement_mode = %s in this session', mode);
@@ -91,7 +116,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.health() IS
-    'one row per check (library preloaded, schema version, tick fresh while rollouts are due, rollouts waiting for a person, event outbox drained, enforcement mode) with ok / warning / critical, a detail and a hint';
+    'one row per check (library preloaded, schema version, tick fresh while rollouts are due, rollouts waiting for a person, event outbox drained, audit verified within 25 hours and intact, enforcement mode) with ok / warning / critical, a detail and a hint';
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION rollout.health() FROM PUBLIC;

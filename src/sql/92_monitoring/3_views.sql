@@ -12,30 +12,6 @@ SELECT s.status, count(r.rollout_id) AS rollouts
  ORDER BY s.status;
 COMMENT ON VIEW rollout.metrics_rollouts IS 'rollouts by status (every status, zeros included): pg_rollout_rollouts{status}';
 
-CREATE VIEW rollout.metrics_rollout_progress AS
-SELECT r.rollout_id, r.component_id, r.status, s.name AS stage, r.current_stage AS stage_no,
-       n.stages,
-       (SELECT count(*) FROM rollout.activation a WHERE a.rollout_id = r.rollout_id) AS tenants_activated,
-       (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) AS tenants_deferred,
-       (coalesce(r.current_stage, 0) - CASE WHEN s.status IN ('passed', 'completed') THEN 0 ELSE 1 END)::double precision
-           / greatest(n.stages, 1) AS progress_ratio,
-       extract(epoch FROM now() - s.started_at)::double precision AS seconds_in_stage
-  FROM rollout.rollout r
-  LEFT JOIN rollout.rollout_stage s ON s.rollout_id = r.rollout_id AND s.stage_no = r.current_stage
- CROSS JOIN LATERAL (SELECT count(*) AS stages FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id) n
- WHERE r.status IN ('running', 'paused', 'failed');
-COMMENT ON VIEW rollout.metrics_rollout_progress IS
-    'each live rollout (running, paused, failed): stage, stages, tenants activated and deferred, progress ratio (stages done / stages) and seconds in the current stage';
-
-CREATE VIEW rollout.metrics_activations AS
-SELECT x.component_id, x.version, x.tenants
-  FROM (SELECT a.component_id, a.version::text AS version, count(*) AS tenants,
-               row_number() OVER (PARTITION BY a.component_id ORDER BY count(*) DESC, a.version::text) AS rank
-          FROM rollout.activation a GROUP BY a.component_id, a.version) x
- WHERE x.rank <= 20;
-COMMENT ON VIEW rollout.metrics_activations IS
-    'tenants activated by rollouts per component and version (the nodes activated, not the tenants that inherit), the 20 largest versions of each component';
-
 CREATE VIEW rollout.metrics_tick AS
 SELECT extract(epoch FROM (SELECT max(l.started_at) FROM rollout.tick_log l))::double precision AS last_start_timestamp_seconds,
        extract(epoch FROM (SELECT max(l.finished_at) FROM rollout.tick_log l))::double precision AS last_finish_timestamp_seconds,
@@ -80,7 +56,7 @@ COMMENT ON VIEW rollout.metrics_state IS
 
 -- Privileges of the objects above: rollout_viewer and pg_monitor (with the
 -- counter functions the views read).
-GRANT SELECT ON rollout.metrics_rollouts, rollout.metrics_rollout_progress, rollout.metrics_activations,
+GRANT SELECT ON rollout.metrics_rollouts,
                 rollout.metrics_tick, rollout.metrics_events, rollout.metrics_violations, rollout.metrics_bypasses,
                 rollout.metrics_state
     TO rollout_viewer, pg_monitor;
