@@ -69,6 +69,8 @@ SELECT status FROM rollout.start_rollout('gated');
 -- stage one: no criteria, no triggers, no flag: no sample, no pass
 SELECT rollout_id, action FROM rollout.tick();
 SELECT name, status, last_evaluation ->> 'verdict' AS verdict FROM rollout.stage_status WHERE rollout_id = 'gated' AND name = 'one';
+-- counted for monitoring (alert PgRolloutStageExtendedNoMetrics)
+SELECT stage, stage_monitoring_extensions FROM rollout.metrics_rollout_progress WHERE rollout_id = 'gated';
 -- a sample reported for the stage lets it pass when due
 SELECT rollout.report_metrics('gated', ARRAY['team-1'], ARRAY['new_failures'], ARRAY[0]);
 UPDATE rollout.rollout_stage SET due_at = now() - interval '1 second' WHERE rollout_id = 'gated' AND stage_no = 1;

@@ -559,6 +559,12 @@ SELECT rollout._sync_protection();
 --@function rollout.preview
 --@function rollout.tick
 --@function rollout.verify_state
+-- Stages extended for lack of metrics are counted (the metric view below
+-- shows it, for the alert; issue 15).
+ALTER TABLE rollout.rollout_stage ADD COLUMN monitoring_extensions integer NOT NULL DEFAULT 0;
+COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
+    'times tick() extended monitoring of the stage because it was due without the metric samples it needs';
+--@function rollout._tick_one
 -- Monitoring (issue 15): verify_audit() runs recorded (it writes, so it is
 -- VOLATILE), the compliance and activation tallies and refresh_metrics(),
 -- the metric views that read them (metrics_activations and

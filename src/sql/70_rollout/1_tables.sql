@@ -110,6 +110,7 @@ CREATE TABLE rollout.rollout_stage (
     activated                 integer     NOT NULL DEFAULT 0,
     last_evaluation           jsonb,
     pass_without_metrics      boolean     NOT NULL DEFAULT false,
+    monitoring_extensions     integer     NOT NULL DEFAULT 0,
     PRIMARY KEY (rollout_id, stage_no),
     CONSTRAINT rollout_stage_name_key UNIQUE (rollout_id, name),
     CONSTRAINT rollout_stage_method_args CHECK (
@@ -122,6 +123,8 @@ COMMENT ON TABLE rollout.rollout_stage IS 'the ordered stages of a rollout: sele
 COMMENT ON COLUMN rollout.rollout_stage.method IS 'tenants (an explicit list), percentage (of eligible tenants, optionally weighted) or all';
 COMMENT ON COLUMN rollout.rollout_stage.pass_without_metrics IS
     'a stage without success criteria, in a rollout without rollback triggers, passes when due even if no metric sample was reported';
+COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
+    'times tick() extended monitoring of the stage because it was due without the metric samples it needs';
 COMMENT ON COLUMN rollout.rollout_stage.percent IS 'share of eligible tenants (or of their weight), in (0, 100]';
 COMMENT ON COLUMN rollout.rollout_stage.weight_by IS 'numeric tenant attribute the percentage is weighted by (e.g. scan_volume)';
 COMMENT ON COLUMN rollout.rollout_stage.min_duration IS 'minimum time the stage is monitored before it can pass';

@@ -115,6 +115,8 @@ BEGIN
                 ELSE
                     UPDATE rollout.rollout x SET next_due_at = now() + r.monitoring_extension
                      WHERE x.rollout_id = r.rollout_id;
+                    UPDATE rollout.rollout_stage x SET monitoring_extensions = x.monitoring_extensions + 1
+                     WHERE x.rollout_id = r.rollout_id AND x.stage_no = s.stage_no;
                     PERFORM rollout._event('rollout.stage.extended', r.rollout_id,
                                            'metrics unavailable: monitoring extended',
                                            jsonb_build_object('stage', s.name, 'stage_no', s.stage_no,

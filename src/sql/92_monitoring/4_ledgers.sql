@@ -150,7 +150,8 @@ SELECT r.rollout_id, r.component_id, r.status, s.name AS stage, r.current_stage 
        (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) AS tenants_deferred,
        (coalesce(r.current_stage, 0) - CASE WHEN s.status IN ('passed', 'completed') THEN 0 ELSE 1 END)::double precision
            / greatest(n.stages, 1) AS progress_ratio,
-       extract(epoch FROM now() - s.started_at)::double precision AS seconds_in_stage
+       extract(epoch FROM now() - s.started_at)::double precision AS seconds_in_stage,
+       coalesce(s.monitoring_extensions, 0) AS stage_monitoring_extensions
   FROM rollout.rollout r
   LEFT JOIN rollout.rollout_stage s ON s.rollout_id = r.rollout_id AND s.stage_no = r.current_stage
  CROSS JOIN LATERAL (SELECT count(*) AS stages,
@@ -158,7 +159,7 @@ SELECT r.rollout_id, r.component_id, r.status, s.name AS stage, r.current_stage 
                        FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id) n
  WHERE r.status IN ('running', 'paused', 'failed');
 COMMENT ON VIEW rollout.metrics_rollout_progress IS
-    'each live rollout (running, paused, failed): stage, stages, tenants activated (from the stages'' counters less what rollbacks undid) and deferred, progress ratio (stages done / stages) and seconds in the current stage';
+    'each live rollout (running, paused, failed): stage, stages, tenants activated (from the stages'' counters less what rollbacks undid) and deferred, progress ratio (stages done / stages), seconds in the current stage, and how often monitoring of the current stage was extended for lack of metrics';
 
 CREATE VIEW rollout.metrics_audit_verification AS
 SELECT coalesce(extract(epoch FROM v.finished_at), 0)::double precision AS last_timestamp_seconds,
