@@ -42,20 +42,27 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
+#include "catalog/pg_collation_d.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/tuptable.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "parser/parse_func.h"
 #include "storage/sinval.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -65,6 +72,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -121,6 +129,14 @@ typedef struct Channel
 	bool		is_default;
 } Channel;
 
+#define PIN_CACHE_MAX 4096		/* components with more pins probe the index */
+
+typedef struct PinEntry
+{
+	char		tenant[ID_LEN];
+	Datum		version;		/* semver, in MetaContext */
+} PinEntry;
+
 typedef struct ComponentInfo
 {
 	char		id[ID_LEN];
@@ -132,6 +148,9 @@ typedef struct ComponentInfo
 	char	   *flag_rollout;
 	Datum		flag_version;
 	char	   *live_rollout;	/* the running, paused or failed rollout, if any */
+	bool		live_deferrals; /* the live rollout has deferred some tenant */
+	HTAB	   *pins;			/* every pin of the component by tenant, or NULL:
+								 * more than PIN_CACHE_MAX (probe rollout.pin) */
 } ComponentInfo;
 
 typedef struct FlagInfo
@@ -149,6 +168,8 @@ static HTAB *components = NULL;
 static HTAB *flags = NULL;
 static Channel *channels = NULL;
 static int	nchannels = -1;		/* -1: not loaded */
+static bool choices_exist = true;	/* rollout.channel_choice has rows (loaded with the channels) */
+static bool direct_loaded = false;	/* direct_rels below found (reset with the metadata) */
 static uint64 stat_hits = 0;
 static uint64 stat_misses = 0;
 static uint64 stat_invalidations = 0;
@@ -200,10 +221,12 @@ typedef struct Answer
 static SPIPlanPtr plan_path = NULL;
 static SPIPlanPtr plan_all = NULL;
 static SPIPlanPtr plan_channels = NULL;
+static SPIPlanPtr plan_choices = NULL;
 static SPIPlanPtr plan_component = NULL;
 static SPIPlanPtr plan_releases = NULL;
 static SPIPlanPtr plan_binding = NULL;
 static SPIPlanPtr plan_live = NULL;
+static SPIPlanPtr plan_pins = NULL;
 static SPIPlanPtr plan_flag = NULL;
 
 #define LEVEL_COLUMNS \
@@ -335,6 +358,7 @@ cache_reset(void)
 	channels = NULL;
 	nchannels = -1;
 	nwatched = 0;
+	direct_loaded = false;
 }
 
 /*
@@ -656,10 +680,20 @@ load_channels(Snapshot snap)
 			strcmp(elig, "opt_in") == 0 ? 'o' : 's';
 		loaded[i].is_default = col_bool(tup, desc, 4, &isnull);
 	}
-	/* published only once complete */
-	channels = loaded;
-	nchannels = (int) SPI_processed;
 	MemoryContextSwitchTo(old);
+	{
+		int			count = (int) SPI_processed;
+		bool		isnull;
+
+		/* whether any tenant opted in or out: if none, misses skip that probe */
+		keep_plan(&plan_choices,
+				  "SELECT EXISTS (SELECT FROM rollout.channel_choice)", 0, NULL);
+		run_plan(plan_choices, NULL, NULL, snap, 1);
+		choices_exist = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		/* published only once complete */
+		channels = loaded;
+		nchannels = count;
+	}
 }
 
 static int
@@ -755,13 +789,47 @@ load_component(const char *id, Snapshot snap)
 
 	/* the live rollout: its deferrals hold tenants back (at most one) */
 	keep_plan(&plan_live,
-			  "SELECT r.rollout_id FROM rollout.rollout r "
+			  "SELECT r.rollout_id, EXISTS (SELECT FROM rollout.deferral d "
+			  "                              WHERE d.rollout_id OPERATOR(pg_catalog.=) r.rollout_id) "
+			  "  FROM rollout.rollout r "
 			  " WHERE r.component_id OPERATOR(pg_catalog.=) $1 "
 			  "   AND r.status OPERATOR(pg_catalog.=) ANY ('{running,paused,failed}') LIMIT 1",
 			  1, argtypes);
 	run_plan(plan_live, values, NULL, snap, 1);
 	if (SPI_processed == 1)
+	{
 		info.live_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, MetaContext);
+		info.live_deferrals = col_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	}
+
+	/* the pins, if few: a miss then looks them up here, not in the index */
+	keep_plan(&plan_pins,
+			  "SELECT p.tenant_id, p.version FROM rollout.pin p WHERE p.component_id OPERATOR(pg_catalog.=) $1 "
+			  " LIMIT " CppAsString2(PIN_CACHE_MAX) " + 1",
+			  1, argtypes);
+	run_plan(plan_pins, values, NULL, snap, 0);
+	if (SPI_processed <= PIN_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = ID_LEN;
+		ctl.entrysize = sizeof(PinEntry);
+		ctl.hcxt = MetaContext;
+		info.pins = hash_create("pg_rollout pins of a component", Max(SPI_processed, 8), &ctl,
+								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char	   *tenant = col_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, CurrentMemoryContext);
+			Datum		v = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, MetaContext);
+			PinEntry   *pe;
+
+			if (tenant == NULL || isnull || strlen(tenant) >= ID_LEN)
+				continue;
+			pe = hash_search(info.pins, tenant, HASH_ENTER, NULL);
+			pe->version = v;
+		}
+	}
 
 	ci = hash_search(components, id, HASH_ENTER, NULL);
 	*ci = info;
@@ -872,6 +940,391 @@ load_path(const char *tenant, const char *component, const char *flag, const cha
 	for (int i = 0; i < n; i++)
 		level_from_tuple(&levels[i], SPI_tuptable->vals[i], SPI_tuptable->tupdesc, cxt);
 	return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Direct reads: a miss answered by index probes, without SPI
+ *
+ * The levels of one path are read by probing the primary keys of the
+ * tables the path query joins: the tenant (its path names the ancestors),
+ * then per level the pin, the activation, the flag setting, the deferral by
+ * the live rollout and the channel choices, with the snapshot of the miss
+ * and the caller's SELECT privileges, like the query.  A probe whose answer
+ * cannot change the result is skipped: pins above the nearest one (it
+ * decides), everything but the tenants once a pin decides a version,
+ * deferrals when the live rollout has none, choices when no tenant has any,
+ * flag settings when no flag is bound.  resolve_levels() decides on the
+ * levels exactly as for the query (which the 0.1.0 schema still uses).
+ * ------------------------------------------------------------------------
+ */
+
+/* One relation read through its primary key (columns in key order). */
+typedef struct DirectRel
+{
+	Oid			relid;
+	Oid			pkey;
+	int			nkeys;
+	Oid			collation[2];
+	AttrNumber	att[6];			/* the columns read, per table below */
+} DirectRel;
+
+enum
+{
+	DR_TENANT, DR_PIN, DR_ACTIVATION, DR_FLAG_SETTING, DR_DEFERRAL, DR_CHOICE, DR_COUNT
+};
+
+static const struct
+{
+	const char *table;
+	int			nkeys;
+	const char *keys[2];
+	const char *cols[6];
+}			direct_def[DR_COUNT] = {
+	{"tenant", 1, {"tenant_id"}, {"tenant_id", "path", "status", "channel_id", "test_tenant"}},
+	{"pin", 2, {"component_id", "tenant_id"}, {"version"}},
+	{"activation", 2, {"component_id", "tenant_id"}, {"version", "rollout_id", "stage_no", "start_no"}},
+	{"flag_setting", 2, {"flag_id", "tenant_id"}, {"enabled", "killed"}},
+	{"deferral", 2, {"rollout_id", "tenant_id"}, {NULL}},
+	{"channel_choice", 2, {"tenant_id", "channel_id"}, {"channel_id", "choice"}},
+};
+
+static DirectRel direct_rels[DR_COUNT];
+
+/*
+ * Find the tables, their primary keys and columns.  Catalog look-ups only
+ * (inside a computation: an invalidation is deferred); a primary key that
+ * does not lead with the expected columns is an error, not a wrong answer.
+ */
+static void
+direct_load(void)
+{
+	Oid			nsp = get_namespace_oid(PGR_SCHEMA, false);
+
+	for (int t = 0; t < DR_COUNT; t++)
+	{
+		DirectRel  *dr = &direct_rels[t];
+		Relation	rel;
+		Relation	idx;
+		Oid			relid = get_relname_relid(direct_def[t].table, nsp);
+
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation \"%s.%s\" does not exist", PGR_SCHEMA, direct_def[t].table)));
+		rel = table_open(relid, AccessShareLock);
+		dr->relid = relid;
+		dr->pkey = RelationGetPrimaryKeyIndex(rel);
+		dr->nkeys = direct_def[t].nkeys;
+		if (!OidIsValid(dr->pkey))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("relation \"%s.%s\" has no primary key", PGR_SCHEMA, direct_def[t].table)));
+		idx = index_open(dr->pkey, AccessShareLock);
+		for (int k = 0; k < dr->nkeys; k++)
+		{
+			AttrNumber	att = get_attnum(relid, direct_def[t].keys[k]);
+
+			if (att == InvalidAttrNumber || idx->rd_index->indnkeyatts <= k ||
+				idx->rd_index->indkey.values[k] != att ||
+				TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid != TEXTOID)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("primary key of relation \"%s.%s\" does not lead with column \"%s\"",
+								PGR_SCHEMA, direct_def[t].table, direct_def[t].keys[k])));
+			dr->collation[k] = idx->rd_indcollation[k];
+		}
+		for (int c = 0; c < 6 && direct_def[t].cols[c]; c++)
+		{
+			dr->att[c] = get_attnum(relid, direct_def[t].cols[c]);
+			if (dr->att[c] == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation \"%s.%s\" does not exist",
+								direct_def[t].cols[c], PGR_SCHEMA, direct_def[t].table)));
+		}
+		index_close(idx, AccessShareLock);
+		table_close(rel, AccessShareLock);
+	}
+	direct_loaded = true;
+}
+
+/* An open primary-key scan, rescanned for every key. */
+typedef struct Probe
+{
+	DirectRel  *dr;
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	int			nkeys;			/* key columns compared */
+	ScanKeyData key[2];
+} Probe;
+
+static void
+probe_open(Probe *p, int which, int nkeys, Snapshot snap)
+{
+	DirectRel  *dr = &direct_rels[which];
+	AclResult	acl = pg_class_aclcheck(dr->relid, GetUserId(), ACL_SELECT);
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, direct_def[which].table);
+	p->dr = dr;
+	p->rel = table_open(dr->relid, AccessShareLock);
+	p->idx = index_open(dr->pkey, AccessShareLock);
+	p->slot = table_slot_create(p->rel, NULL);
+	Assert(nkeys >= 1 && nkeys <= dr->nkeys);
+	p->nkeys = nkeys;
+	p->scan = index_beginscan(p->rel, p->idx, snap, nkeys, 0);
+	for (int k = 0; k < nkeys; k++)
+		ScanKeyEntryInitialize(&p->key[k], 0, k + 1, BTEqualStrategyNumber, InvalidOid,
+							   dr->collation[k], F_TEXTEQ, (Datum) 0);
+}
+
+/* Position on the first row with these keys (the second one if opened with two); found? */
+static bool
+probe(Probe *p, Datum k1, Datum k2)
+{
+	p->key[0].sk_argument = k1;
+	p->key[1].sk_argument = k2;
+	index_rescan(p->scan, p->key, p->nkeys, NULL, 0);
+	return index_getnext_slot(p->scan, ForwardScanDirection, p->slot);
+}
+
+static bool
+probe_next(Probe *p)
+{
+	return index_getnext_slot(p->scan, ForwardScanDirection, p->slot);
+}
+
+static void
+probe_close(Probe *p)
+{
+	if (p->rel == NULL)
+		return;
+	index_endscan(p->scan);
+	ExecDropSingleTupleTableSlot(p->slot);
+	/* the locks are kept to the end of the transaction, as the executor does */
+	index_close(p->idx, NoLock);
+	table_close(p->rel, NoLock);
+	p->rel = NULL;
+}
+
+static char *
+slot_text(TupleTableSlot *slot, AttrNumber att, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, att, &isnull);
+
+	return isnull ? NULL : MemoryContextStrdup(cxt, TextDatumGetCString(d));
+}
+
+static Datum
+copy_semver(Datum v, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	v = datumCopy(v, false, -1);
+	MemoryContextSwitchTo(old);
+	return v;
+}
+
+/* The tenant-row fields of a Level, from the row in the probe's slot. */
+static void
+level_from_slot(Level *lv, Probe *tp, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d;
+
+	lv->tenant_id = slot_text(tp->slot, tp->dr->att[0], cxt);
+	d = slot_getattr(tp->slot, tp->dr->att[2], &isnull);
+	lv->active = !isnull && strcmp(TextDatumGetCString(d), "active") == 0;
+	lv->channel_id = slot_text(tp->slot, tp->dr->att[3], cxt);
+	d = slot_getattr(tp->slot, tp->dr->att[4], &isnull);
+	lv->test_tenant = !isnull && DatumGetBool(d);
+}
+
+/*
+ * The levels of a tenant's path (root first) for one component and one
+ * flag (either may be NULL): the tenant's own row, and per level the data
+ * of the component and the flag.  The ancestors' own rows (channel, test
+ * tenant, status) are read by load_ancestor_rows(), only when needed.  With
+ * a component ci, a pin decides: levels above the nearest pin are not
+ * read, nor, once a pin is found, anything else.  Raises 42704 for an
+ * unknown tenant, like rollout.tenant_path().  *path_ids receives the ids
+ * (as text datums) for load_ancestor_rows().
+ */
+static int
+load_path_direct(const char *tenant, ComponentInfo *ci, const char *component, const char *flag,
+				 const char *live, Snapshot snap, Level *levels, Datum **path_ids, MemoryContext cxt)
+{
+	Probe		tp = {0};
+	Probe		pp = {0};
+	Probe		ap = {0};
+	Probe		fp = {0};
+	Probe		dp = {0};
+	Datum	   *ids;
+	bool	   *id_nulls;
+	int			n;
+	bool		pinned = false;
+	text	   *tenant_t = cstring_to_text(tenant);
+	Datum		comp_d = component ? CStringGetTextDatum(component) : (Datum) 0;
+	Datum		flag_d = flag ? CStringGetTextDatum(flag) : (Datum) 0;
+	Datum		live_d = live ? CStringGetTextDatum(live) : (Datum) 0;
+
+	if (!direct_loaded)
+		direct_load();
+
+	/* the tenant and its path */
+	probe_open(&tp, DR_TENANT, 1, snap);
+	if (!probe(&tp, PointerGetDatum(tenant_t), 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant \"%s\" does not exist", tenant)));
+	{
+		bool		isnull;
+		Datum		path = slot_getattr(tp.slot, tp.dr->att[1], &isnull);
+
+		if (isnull)
+			elog(ERROR, "tenant \"%s\" has no path", tenant);
+		deconstruct_array(DatumGetArrayTypePCopy(path), TEXTOID, -1, false, TYPALIGN_INT,
+						  &ids, &id_nulls, &n);
+	}
+	if (n < 1 || n > MAX_DEPTH)
+		elog(ERROR, "pg_rollout: tenant depth %d out of range", n);
+	for (int i = 0; i < n; i++)
+	{
+		if (id_nulls[i])
+			elog(ERROR, "tenant \"%s\" has a null in its path", tenant);
+		memset(&levels[i], 0, sizeof(Level));
+		levels[i].tenant_id = MemoryContextStrdup(cxt, TextDatumGetCString(ids[i]));
+		levels[i].flag_override = -1;
+	}
+	level_from_slot(&levels[n - 1], &tp, cxt);
+	probe_close(&tp);
+	*path_ids = ids;
+
+	/* pins: the nearest decides a version, nothing else is read then */
+	if (ci != NULL)
+	{
+		if (ci->pins != NULL)
+		{
+			for (int i = n - 1; i >= 0 && !pinned; i--)
+			{
+				PinEntry   *pe = strlen(levels[i].tenant_id) < ID_LEN ?
+					hash_search(ci->pins, levels[i].tenant_id, HASH_FIND, NULL) : NULL;
+
+				if (pe != NULL)
+				{
+					levels[i].pin = copy_semver(pe->version, cxt);
+					levels[i].has_pin = pinned = true;
+				}
+			}
+		}
+		else
+		{
+			probe_open(&pp, DR_PIN, 2, snap);
+			for (int i = n - 1; i >= 0 && !pinned; i--)
+				if (probe(&pp, comp_d, ids[i]))
+				{
+					bool		isnull;
+					Datum		v = slot_getattr(pp.slot, pp.dr->att[0], &isnull);
+
+					if (isnull)
+						continue;
+					levels[i].pin = copy_semver(v, cxt);
+					levels[i].has_pin = pinned = true;
+				}
+			probe_close(&pp);
+		}
+	}
+	if (pinned)
+		return n;
+
+	if (component)
+		probe_open(&ap, DR_ACTIVATION, 2, snap);
+	if (flag)
+		probe_open(&fp, DR_FLAG_SETTING, 2, snap);
+	if (live)
+		probe_open(&dp, DR_DEFERRAL, 2, snap);
+	for (int i = 0; i < n; i++)
+	{
+		Level	   *lv = &levels[i];
+		bool		isnull;
+
+		if (component && probe(&ap, comp_d, ids[i]))
+		{
+			Datum		v = slot_getattr(ap.slot, ap.dr->att[0], &isnull);
+
+			if (!isnull)
+			{
+				Datum		d;
+
+				lv->has_act = true;
+				lv->act = copy_semver(v, cxt);
+				lv->act_rollout = slot_text(ap.slot, ap.dr->att[1], cxt);
+				d = slot_getattr(ap.slot, ap.dr->att[2], &isnull);
+				lv->act_stage = isnull ? 0 : DatumGetInt32(d);
+				d = slot_getattr(ap.slot, ap.dr->att[3], &isnull);
+				lv->act_rank = isnull ? 0 : (int64) DatumGetInt32(d);
+			}
+		}
+		if (flag && probe(&fp, flag_d, ids[i]))
+		{
+			Datum		d = slot_getattr(fp.slot, fp.dr->att[0], &isnull);
+
+			lv->flag_override = isnull ? -1 : (DatumGetBool(d) ? 1 : 0);
+			d = slot_getattr(fp.slot, fp.dr->att[1], &isnull);
+			lv->flag_killed = !isnull && DatumGetBool(d);
+		}
+		if (live)
+			lv->deferred = probe(&dp, live_d, ids[i]);
+	}
+	probe_close(&dp);
+	probe_close(&fp);
+	probe_close(&ap);
+	return n;
+}
+
+/*
+ * The ancestors' own rows (channel, test tenant, status) and every level's
+ * channel choices: what the channel step reads.
+ */
+static void
+load_ancestor_rows(Level *levels, int n, Datum *ids, Snapshot snap, MemoryContext cxt)
+{
+	Probe		tp = {0};
+	Probe		cp = {0};
+
+	probe_open(&tp, DR_TENANT, 1, snap);
+	for (int i = 0; i < n - 1; i++)
+		if (probe(&tp, ids[i], 0))
+			level_from_slot(&levels[i], &tp, cxt);
+	probe_close(&tp);
+	if (!choices_exist)
+		return;
+	probe_open(&cp, DR_CHOICE, 1, snap);
+	for (int i = 0; i < n; i++)
+	{
+		StringInfoData buf;
+
+		if (!probe(&cp, ids[i], 0))
+			continue;
+		initStringInfo(&buf);
+		do
+		{
+			char	   *ch = slot_text(cp.slot, cp.dr->att[0], CurrentMemoryContext);
+			char	   *choice = slot_text(cp.slot, cp.dr->att[1], CurrentMemoryContext);
+
+			if (ch == NULL || choice == NULL)
+				continue;
+			if (buf.len > 0)
+				appendStringInfoChar(&buf, ';');
+			appendStringInfo(&buf, "%s=%s", ch, choice);
+		} while (probe_next(&cp));
+		levels[i].choices = MemoryContextStrdup(cxt, buf.data);
+		pfree(buf.data);
+	}
+	probe_close(&cp);
 }
 
 /* ------------------------------------------------------------------------
@@ -1306,17 +1759,73 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 	PG_TRY();
 	{
 		MemoryContext old;
-		int			pathlevel = pgr_pin_search_path();
+		int			pathlevel = -1;
+		bool		spi;
+		ComponentInfo *ci = NULL;
+		FlagInfo   *fi = NULL;
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "pg_rollout: SPI_connect failed");
 		meta_ensure();
-		load_channels(snap);
-		if (kind == 'v')
-		{
-			ComponentInfo *ci = load_component(subject, snap);
-			FlagInfo   *fi = ci->flag_id ? load_flag(ci->flag_id, snap) : NULL;
 
+		/*
+		 * The channels, the component and its flag are usually cached: then
+		 * nothing here needs SPI (the 0.1.0 schema still reads the path
+		 * with the query).
+		 */
+		spi = schema_variant != 0 || nchannels < 0 || strlen(subject) >= ID_LEN;
+		if (!spi && kind == 'v')
+		{
+			ci = hash_search(components, subject, HASH_FIND, NULL);
+			fi = (ci && ci->flag_id) ? hash_search(flags, ci->flag_id, HASH_FIND, NULL) : NULL;
+			spi = ci == NULL || (ci->flag_id != NULL && fi == NULL);
+		}
+		else if (!spi)
+		{
+			fi = hash_search(flags, subject, HASH_FIND, NULL);
+			spi = fi == NULL;
+		}
+		if (spi)
+		{
+			pathlevel = pgr_pin_search_path();
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "pg_rollout: SPI_connect failed");
+			load_channels(snap);
+			if (kind == 'v')
+			{
+				ci = load_component(subject, snap);
+				fi = ci->flag_id ? load_flag(ci->flag_id, snap) : NULL;
+			}
+			else
+				fi = load_flag(subject, snap);
+		}
+		if (kind == 'v' && schema_variant == 0)
+		{
+			const char *live = ci->live_deferrals ? ci->live_rollout : NULL;
+			Datum	   *ids;
+
+			n = load_path_direct(tenant, ci, subject, ci->flag_id, live, snap, levels, &ids, caller);
+
+			/*
+			 * Pins, flags and activations do not depend on the ancestors'
+			 * own rows: those (and the channel choices) are read only when
+			 * the channel step is reached, or to explain.
+			 */
+			if (explain == NULL)
+			{
+				old = MemoryContextSwitchTo(caller);
+				resolve_levels(ci, fi, levels, n, ans, NULL);
+				MemoryContextSwitchTo(old);
+			}
+			if (explain != NULL ||
+				ans->source == SRC_CHANNEL || ans->source == SRC_DEFAULT || ans->source == SRC_NONE)
+			{
+				load_ancestor_rows(levels, n, ids, snap, caller);
+				old = MemoryContextSwitchTo(caller);
+				resolve_levels(ci, fi, levels, n, ans, explain);
+				MemoryContextSwitchTo(old);
+			}
+		}
+		else if (kind == 'v')
+		{
 			n = load_path(tenant, subject, ci->flag_id, ci->live_rollout, snap, levels, caller);
 			old = MemoryContextSwitchTo(caller);
 			resolve_levels(ci, fi, levels, n, ans, explain);
@@ -1324,9 +1833,13 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 		}
 		else
 		{
-			FlagInfo   *fi = load_flag(subject, snap);
+			Datum	   *ids;
 
-			n = load_path(tenant, fi->component, subject, NULL, snap, levels, caller);
+			/* flags do not read channels: the ancestors' own rows are not needed */
+			if (schema_variant == 0)
+				n = load_path_direct(tenant, NULL, fi->component, subject, NULL, snap, levels, &ids, caller);
+			else
+				n = load_path(tenant, fi->component, subject, NULL, snap, levels, caller);
 			old = MemoryContextSwitchTo(caller);
 			resolve_flag_levels(fi, subject, levels, n, ans, explain);
 			MemoryContextSwitchTo(old);
@@ -1338,8 +1851,11 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 		if (ans->source_tenant)
 			ans->source_tenant = pstrdup(ans->source_tenant);
 		MemoryContextSwitchTo(old);
-		SPI_finish();
-		pgr_unpin_search_path(pathlevel);
+		if (spi)
+		{
+			SPI_finish();
+			pgr_unpin_search_path(pathlevel);
+		}
 	}
 	PG_FINALLY();
 	{
