@@ -52,6 +52,8 @@
 #include "catalog/pg_depend.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation_d.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -62,6 +64,7 @@
 #include "miscadmin.h"
 #include "parser/parse_func.h"
 #include "storage/sinval.h"
+#include "common/hashfn.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -74,6 +77,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -989,6 +993,7 @@ static const struct
 };
 
 static DirectRel direct_rels[DR_COUNT];
+static Oid	direct_path_index = InvalidOid;	/* tenant_path_idx: rollout.tenant (path) */
 
 /*
  * Find the tables, their primary keys and columns.  Catalog look-ups only
@@ -1044,6 +1049,27 @@ direct_load(void)
 		}
 		index_close(idx, AccessShareLock);
 		table_close(rel, AccessShareLock);
+	}
+	/* the pre-order index of the tenants, for bulk resolution */
+	direct_path_index = get_relname_relid("tenant_path_idx", nsp);
+	{
+		Relation	idx;
+		bool		ok;
+
+		if (!OidIsValid(direct_path_index))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("index \"%s.tenant_path_idx\" does not exist", PGR_SCHEMA)));
+		idx = index_open(direct_path_index, AccessShareLock);
+		ok = idx->rd_index->indrelid == direct_rels[DR_TENANT].relid &&
+			idx->rd_index->indnkeyatts == 1 &&
+			idx->rd_index->indkey.values[0] == direct_rels[DR_TENANT].att[1] &&
+			idx->rd_rel->relam == BTREE_AM_OID;
+		index_close(idx, AccessShareLock);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("index \"%s.tenant_path_idx\" is not a btree index on rollout.tenant (path)", PGR_SCHEMA)));
 	}
 	direct_loaded = true;
 }
@@ -2043,6 +2069,497 @@ put_answer(ReturnSetInfo *rsinfo, const char *tenant, const Answer *ans)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+/* ------------------------------------------------------------------------
+ * Bulk resolution in one pass in path order, without SPI
+ *
+ * rollout.tenant is read through its path index (tenant_path_idx), which
+ * lists a parent before its subtree: when a tenant at depth d is read, the
+ * levels 0..d-2 hold its ancestors, read just before; the tenant only adds
+ * its own level.  The component's pins, activations, deferrals, flag
+ * settings and the channel choices are read once, each with one sequential
+ * scan, into hash tables keyed by tenant (pins: the component's cache when
+ * it holds them all).  Rows go to the result as they are resolved; nothing
+ * is sorted and the tenants are never held in memory.
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct BulkAct
+{
+	char		tenant[ID_LEN];
+	Datum		version;
+	const char *rollout;		/* interned: few distinct rollouts */
+	int			stage;
+	int64		rank;
+} BulkAct;
+
+typedef struct BulkFlag
+{
+	char		tenant[ID_LEN];
+	int			override;
+	bool		killed;
+} BulkFlag;
+
+typedef struct BulkChoice
+{
+	char		tenant[ID_LEN];
+	char	   *choices;
+} BulkChoice;
+
+/* A hash table by tenant, sized for the rows the table has (last ANALYZE). */
+static HTAB *
+bulk_hash(const char *name, Size entrysize, int which, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+	long		nelem = 64;
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(direct_rels[which].relid));
+
+	if (HeapTupleIsValid(tup))
+	{
+		float4		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
+
+		if (reltuples > 0)
+			nelem = (long) Min(reltuples, 16.0 * 1024 * 1024);
+		ReleaseSysCache(tup);
+	}
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = ID_LEN;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cxt;
+	return hash_create(name, Max(nelem, 64), &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+/* Copy a text datum into a fixed buffer; false if it does not fit. */
+static bool
+text_to_id(Datum d, char *buf)
+{
+	text	   *t = DatumGetTextPP(d);
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	if (len >= ID_LEN)
+		return false;
+	memcpy(buf, VARDATA_ANY(t), len);
+	buf[len] = '\0';
+	if ((Pointer) t != DatumGetPointer(d))
+		pfree(t);
+	return true;
+}
+
+/* Does the text datum equal this C string? */
+static bool
+text_equals(Datum d, const char *s, size_t slen)
+{
+	text	   *t = DatumGetTextPP(d);
+	bool		eq = (size_t) VARSIZE_ANY_EXHDR(t) == slen && memcmp(VARDATA_ANY(t), s, slen) == 0;
+
+	if ((Pointer) t != DatumGetPointer(d))
+		pfree(t);
+	return eq;
+}
+
+/*
+ * Scan one table sequentially as the current user, calling fn for each row
+ * whose first key column equals key (NULL: every row).
+ */
+typedef void (*bulk_row_fn) (TupleTableSlot *slot, DirectRel *dr, void *arg);
+
+static void
+bulk_scan(int which, const char *key, Snapshot snap, bulk_row_fn fn, void *arg, MemoryContext tmpcxt)
+{
+	DirectRel  *dr = &direct_rels[which];
+	AclResult	acl = pg_class_aclcheck(dr->relid, GetUserId(), ACL_SELECT);
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	AttrNumber	keyatt = get_attnum(dr->relid, direct_def[which].keys[0]);
+	size_t		keylen = key ? strlen(key) : 0;
+	uint64		rows = 0;
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, direct_def[which].table);
+	rel = table_open(dr->relid, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, snap, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old;
+
+		if (key != NULL)
+		{
+			bool		isnull;
+			Datum		k = slot_getattr(slot, keyatt, &isnull);
+
+			if (isnull || !text_equals(k, key, keylen))
+				continue;
+		}
+		old = MemoryContextSwitchTo(tmpcxt);
+		fn(slot, dr, arg);
+		MemoryContextSwitchTo(old);
+		if ((++rows & 1023) == 0)
+		{
+			MemoryContextReset(tmpcxt);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	MemoryContextReset(tmpcxt);
+}
+
+static AttrNumber bulk_tenant_att[DR_COUNT];	/* tenant_id of each table */
+
+typedef struct BulkState
+{
+	MemoryContext cxt;			/* where the hash tables and their data live */
+	HTAB	   *pins;
+	HTAB	   *acts;
+	HTAB	   *deferred;
+	HTAB	   *flags;
+	HTAB	   *choices;
+	List	   *rollouts;		/* interned rollout ids */
+} BulkState;
+
+static const char *
+bulk_intern(BulkState *bs, const char *s)
+{
+	ListCell   *lc;
+	MemoryContext old;
+	char	   *copy;
+
+	foreach(lc, bs->rollouts)
+		if (strcmp((const char *) lfirst(lc), s) == 0)
+			return (const char *) lfirst(lc);
+	old = MemoryContextSwitchTo(bs->cxt);
+	copy = pstrdup(s);
+	bs->rollouts = lappend(bs->rollouts, copy);
+	MemoryContextSwitchTo(old);
+	return copy;
+}
+
+static void
+bulk_pin_row(TupleTableSlot *slot, DirectRel *dr, void *arg)
+{
+	BulkState  *bs = arg;
+	bool		isnull;
+	char		tenant[ID_LEN];
+	Datum		t = slot_getattr(slot, bulk_tenant_att[DR_PIN], &isnull);
+	Datum		v;
+	PinEntry   *pe;
+
+	if (isnull || !text_to_id(t, tenant))
+		return;
+	v = slot_getattr(slot, dr->att[0], &isnull);
+	if (isnull)
+		return;
+	pe = hash_search(bs->pins, tenant, HASH_ENTER, NULL);
+	pe->version = copy_semver(v, bs->cxt);
+}
+
+static void
+bulk_act_row(TupleTableSlot *slot, DirectRel *dr, void *arg)
+{
+	BulkState  *bs = arg;
+	bool		isnull;
+	char		tenant[ID_LEN];
+	Datum		d = slot_getattr(slot, bulk_tenant_att[DR_ACTIVATION], &isnull);
+	Datum		v;
+	BulkAct    *e;
+
+	if (isnull || !text_to_id(d, tenant))
+		return;
+	v = slot_getattr(slot, dr->att[0], &isnull);
+	if (isnull)
+		return;
+	e = hash_search(bs->acts, tenant, HASH_ENTER, NULL);
+	e->version = copy_semver(v, bs->cxt);
+	d = slot_getattr(slot, dr->att[1], &isnull);
+	e->rollout = isnull ? NULL : bulk_intern(bs, TextDatumGetCString(d));
+	d = slot_getattr(slot, dr->att[2], &isnull);
+	e->stage = isnull ? 0 : DatumGetInt32(d);
+	d = slot_getattr(slot, dr->att[3], &isnull);
+	e->rank = isnull ? 0 : (int64) DatumGetInt32(d);
+}
+
+static void
+bulk_deferral_row(TupleTableSlot *slot, DirectRel *dr, void *arg)
+{
+	BulkState  *bs = arg;
+	bool		isnull;
+	char		tenant[ID_LEN];
+	Datum		d = slot_getattr(slot, bulk_tenant_att[DR_DEFERRAL], &isnull);
+
+	if (!isnull && text_to_id(d, tenant))
+		(void) hash_search(bs->deferred, tenant, HASH_ENTER, NULL);
+}
+
+static void
+bulk_flag_row(TupleTableSlot *slot, DirectRel *dr, void *arg)
+{
+	BulkState  *bs = arg;
+	bool		isnull;
+	char		tenant[ID_LEN];
+	Datum		d = slot_getattr(slot, bulk_tenant_att[DR_FLAG_SETTING], &isnull);
+	BulkFlag   *e;
+
+	if (isnull || !text_to_id(d, tenant))
+		return;
+	e = hash_search(bs->flags, tenant, HASH_ENTER, NULL);
+	d = slot_getattr(slot, dr->att[0], &isnull);
+	e->override = isnull ? -1 : (DatumGetBool(d) ? 1 : 0);
+	d = slot_getattr(slot, dr->att[1], &isnull);
+	e->killed = !isnull && DatumGetBool(d);
+}
+
+static void
+bulk_choice_row(TupleTableSlot *slot, DirectRel *dr, void *arg)
+{
+	BulkState  *bs = arg;
+	bool		isnull;
+	char		tenant[ID_LEN];
+	Datum		d = slot_getattr(slot, bulk_tenant_att[DR_CHOICE], &isnull);
+	char	   *ch;
+	char	   *choice;
+	BulkChoice *e;
+	bool		found;
+	MemoryContext old;
+
+	if (isnull || !text_to_id(d, tenant))
+		return;
+	ch = slot_text(slot, dr->att[0], CurrentMemoryContext);
+	choice = slot_text(slot, dr->att[1], CurrentMemoryContext);
+	if (ch == NULL || choice == NULL)
+		return;
+	e = hash_search(bs->choices, tenant, HASH_ENTER, &found);
+	old = MemoryContextSwitchTo(bs->cxt);
+	e->choices = found ? psprintf("%s;%s=%s", e->choices, ch, choice) : psprintf("%s=%s", ch, choice);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The number of elements of a one-dimensional array datum (a path), read
+ * from its header without copying it (the path of a row on disk usually
+ * has a one-byte header, which detoasting would copy to align it).
+ */
+static int
+tenant_path_depth(Datum d)
+{
+	Pointer		p = DatumGetPointer(d);
+	int32		hdr[4];			/* ndim, dataoffset, elemtype, dims[0] */
+
+	if (VARATT_IS_SHORT(p))
+	{
+		if (VARSIZE_SHORT(p) < VARHDRSZ_SHORT + sizeof(hdr))
+			return 0;
+		memcpy(hdr, VARDATA_SHORT(p), sizeof(hdr));
+	}
+	else if (!VARATT_IS_EXTENDED(p))
+	{
+		if (VARSIZE(p) < VARHDRSZ + sizeof(hdr))
+			return 0;
+		memcpy(hdr, VARDATA(p), sizeof(hdr));
+	}
+	else
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
+		int			n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+
+		pfree(arr);
+		return n;
+	}
+	return hdr[0] == 1 ? hdr[3] : 0;
+}
+
+/*
+ * The pass itself: ci NULL lists every tenant's effective channel.  Inside a
+ * computation (compute_begin), after the snapshot; the metadata is loaded.
+ */
+static void
+resolve_all_direct(ReturnSetInfo *rsinfo, ComponentInfo *ci, FlagInfo *fi, Snapshot snap, MemoryContext walkcxt)
+{
+	BulkState	bs = {0};
+	MemoryContext tmpcxt = AllocSetContextCreate(walkcxt, "pg_rollout bulk rows", ALLOCSET_DEFAULT_SIZES);
+	Level		levels[MAX_DEPTH];
+	char		idbuf[MAX_DEPTH][ID_LEN];
+	char		chbuf[MAX_DEPTH][ID_LEN];
+	Datum		source_text[lengthof(source_names)];
+	Datum	   *channel_text;
+	DirectRel  *tr = &direct_rels[DR_TENANT];
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	AclResult	acl;
+	uint64		rows = 0;
+	long		npins = 0;
+	long		nacts = 0;
+	MemoryContext old;
+
+	bs.cxt = walkcxt;
+	for (int t = DR_PIN; t < DR_COUNT; t++)
+		bulk_tenant_att[t] = get_attnum(direct_rels[t].relid, "tenant_id");
+	old = MemoryContextSwitchTo(walkcxt);
+	for (int s = 0; s < (int) lengthof(source_names); s++)
+		source_text[s] = CStringGetTextDatum(source_names[s]);
+	channel_text = palloc(sizeof(Datum) * Max(nchannels, 1));
+	for (int c = 0; c < nchannels; c++)
+		channel_text[c] = CStringGetTextDatum(channels[c].id);
+	MemoryContextSwitchTo(old);
+
+	/* what the component adds to the tenants, keyed by tenant */
+	if (ci != NULL)
+	{
+		if (ci->pins != NULL)
+			bs.pins = ci->pins;
+		else
+		{
+			bs.pins = bulk_hash("pg_rollout bulk pins", sizeof(PinEntry), DR_PIN, walkcxt);
+			bulk_scan(DR_PIN, ci->id, snap, bulk_pin_row, &bs, tmpcxt);
+		}
+		bs.acts = bulk_hash("pg_rollout bulk activations", sizeof(BulkAct), DR_ACTIVATION, walkcxt);
+		bulk_scan(DR_ACTIVATION, ci->id, snap, bulk_act_row, &bs, tmpcxt);
+		if (ci->live_rollout != NULL && ci->live_deferrals)
+		{
+			bs.deferred = bulk_hash("pg_rollout bulk deferrals", ID_LEN, DR_DEFERRAL, walkcxt);
+			bulk_scan(DR_DEFERRAL, ci->live_rollout, snap, bulk_deferral_row, &bs, tmpcxt);
+		}
+		if (ci->flag_id != NULL)
+		{
+			bs.flags = bulk_hash("pg_rollout bulk flag settings", sizeof(BulkFlag), DR_FLAG_SETTING, walkcxt);
+			bulk_scan(DR_FLAG_SETTING, ci->flag_id, snap, bulk_flag_row, &bs, tmpcxt);
+		}
+	}
+	if (choices_exist)
+	{
+		bs.choices = bulk_hash("pg_rollout bulk channel choices", sizeof(BulkChoice), DR_CHOICE, walkcxt);
+		bulk_scan(DR_CHOICE, NULL, snap, bulk_choice_row, &bs, tmpcxt);
+	}
+
+	if (ci != NULL)
+	{
+		npins = hash_get_num_entries(bs.pins);
+		nacts = hash_get_num_entries(bs.acts);
+	}
+
+	/* the tenants in path order */
+	acl = pg_class_aclcheck(tr->relid, GetUserId(), ACL_SELECT);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, PGR_TABLE_TENANT);
+	rel = table_open(tr->relid, AccessShareLock);
+	idx = index_open(direct_path_index, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snap, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	old = MemoryContextSwitchTo(tmpcxt);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d;
+		int			depth;
+		uint32		hashv;
+		Level	   *lv;
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		d = slot_getattr(slot, tr->att[1], &isnull);
+		if (isnull)
+			continue;
+		depth = tenant_path_depth(d);
+		if (depth < 1 || depth > MAX_DEPTH)
+			elog(ERROR, "pg_rollout: tenant depth %d out of range", depth);
+		lv = &levels[depth - 1];
+		memset(lv, 0, sizeof(Level));
+		d = slot_getattr(slot, tr->att[0], &isnull);
+		if (isnull || !text_to_id(d, idbuf[depth - 1]))
+			continue;			/* cannot happen: ids are checked */
+		lv->tenant_id = idbuf[depth - 1];
+		d = slot_getattr(slot, tr->att[2], &isnull);
+		lv->active = !isnull && text_equals(d, "active", 6);
+		d = slot_getattr(slot, tr->att[3], &isnull);
+		if (!isnull && text_to_id(d, chbuf[depth - 1]))
+			lv->channel_id = chbuf[depth - 1];
+		d = slot_getattr(slot, tr->att[4], &isnull);
+		lv->test_tenant = !isnull && DatumGetBool(d);
+		lv->flag_override = -1;
+		/* every table is keyed the same way: one hash value serves them all */
+		hashv = string_hash(lv->tenant_id, ID_LEN);
+		if (bs.choices)
+		{
+			BulkChoice *e = hash_search_with_hash_value(bs.choices, lv->tenant_id, hashv, HASH_FIND, NULL);
+
+			lv->choices = e ? e->choices : NULL;
+		}
+
+		if (ci == NULL)
+		{
+			const char *from;
+			int			eff = effective_channel(levels, depth, &from);
+			Datum		cvalues[2];
+			bool		cnulls[2] = {false, eff < 0};
+
+			cvalues[0] = d = CStringGetTextDatum(lv->tenant_id);
+			cvalues[1] = eff < 0 ? (Datum) 0 : channel_text[eff];
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, cvalues, cnulls);
+		}
+		else
+		{
+			Answer		ans;
+			PinEntry   *pe = npins == 0 ? NULL :
+				hash_search_with_hash_value(bs.pins, lv->tenant_id, hashv, HASH_FIND, NULL);
+			BulkAct    *ae = nacts == 0 ? NULL :
+				hash_search_with_hash_value(bs.acts, lv->tenant_id, hashv, HASH_FIND, NULL);
+
+			if (pe)
+			{
+				lv->has_pin = true;
+				lv->pin = pe->version;
+			}
+			if (ae)
+			{
+				lv->has_act = true;
+				lv->act = ae->version;
+				lv->act_rollout = (char *) ae->rollout;
+				lv->act_stage = ae->stage;
+				lv->act_rank = ae->rank;
+			}
+			if (bs.deferred)
+				lv->deferred = hash_search_with_hash_value(bs.deferred, lv->tenant_id, hashv, HASH_FIND, NULL) != NULL;
+			if (bs.flags)
+			{
+				BulkFlag   *fe = hash_search_with_hash_value(bs.flags, lv->tenant_id, hashv, HASH_FIND, NULL);
+
+				if (fe)
+				{
+					lv->flag_override = fe->override;
+					lv->flag_killed = fe->killed;
+				}
+			}
+			resolve_levels(ci, fi, levels, depth, &ans, NULL);
+			values[0] = CStringGetTextDatum(lv->tenant_id);
+			if (ans.isnull)
+				nulls[1] = true;
+			else
+				values[1] = ans.version;
+			values[2] = source_text[ans.source];
+			if (ans.source_tenant)
+				values[3] = CStringGetTextDatum(ans.source_tenant);
+			else
+				nulls[3] = true;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		if ((++rows & 1023) == 0)
+		{
+			MemoryContextReset(tmpcxt);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	MemoryContextSwitchTo(old);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+}
+
 /*
  * Every tenant, in one ordered pass over the tree: the version of a
  * component, or (component NULL) the effective channel.
@@ -2093,6 +2610,13 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 			values[2] = CStringGetTextDatum(ci->live_rollout);
 		else
 			nulls[2] = 'n';
+		if (schema_variant == 0)
+		{
+			if (!direct_loaded)
+				direct_load();
+			resolve_all_direct(rsinfo, ci, fi, snap, walkcxt);
+			goto done;
+		}
 		keep_plan(&plan_all, sql_all[schema_variant], 3, argtypes);
 		PushActiveSnapshot(snap);
 		portal = SPI_cursor_open(NULL, plan_all, values, nulls, true);
@@ -2140,6 +2664,7 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 			SPI_freetuptable(SPI_tuptable);
 		}
 		SPI_cursor_close(portal);
+done:
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
 	}
