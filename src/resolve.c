@@ -2218,6 +2218,9 @@ typedef struct BulkState
 	HTAB	   *flags;
 	HTAB	   *choices;
 	List	   *rollouts;		/* interned rollout ids */
+	const char *last_rollout;
+	List	   *versions;		/* interned versions (semver datums) */
+	Datum		last_version;
 } BulkState;
 
 static const char *
@@ -2235,6 +2238,36 @@ bulk_intern(BulkState *bs, const char *s)
 	bs->rollouts = lappend(bs->rollouts, copy);
 	MemoryContextSwitchTo(old);
 	return copy;
+}
+
+/* The same version as a datum held once: a component has few versions. */
+static Datum
+bulk_intern_version(BulkState *bs, Datum v)
+{
+	Pointer		p = DatumGetPointer(v);
+	Size		len = VARSIZE_ANY(p);
+	ListCell   *lc;
+	Datum		copy;
+
+	if (bs->last_version != (Datum) 0 &&
+		VARSIZE_ANY(DatumGetPointer(bs->last_version)) == len &&
+		memcmp(DatumGetPointer(bs->last_version), p, len) == 0)
+		return bs->last_version;
+	foreach(lc, bs->versions)
+	{
+		Pointer		q = lfirst(lc);
+
+		if (VARSIZE_ANY(q) == len && memcmp(q, p, len) == 0)
+			return bs->last_version = PointerGetDatum(q);
+	}
+	copy = copy_semver(v, bs->cxt);
+	{
+		MemoryContext old = MemoryContextSwitchTo(bs->cxt);
+
+		bs->versions = lappend(bs->versions, DatumGetPointer(copy));
+		MemoryContextSwitchTo(old);
+	}
+	return bs->last_version = copy;
 }
 
 static void
@@ -2272,9 +2305,14 @@ bulk_act_row(TupleTableSlot *slot, DirectRel *dr, void *arg)
 	if (isnull)
 		return;
 	e = hash_search(bs->acts, tenant, HASH_ENTER, NULL);
-	e->version = copy_semver(v, bs->cxt);
+	e->version = bulk_intern_version(bs, v);
 	d = slot_getattr(slot, dr->att[1], &isnull);
-	e->rollout = isnull ? NULL : bulk_intern(bs, TextDatumGetCString(d));
+	if (isnull)
+		e->rollout = NULL;
+	else if (bs->last_rollout != NULL && text_equals(d, bs->last_rollout, strlen(bs->last_rollout)))
+		e->rollout = bs->last_rollout;
+	else
+		e->rollout = bs->last_rollout = bulk_intern(bs, TextDatumGetCString(d));
 	d = slot_getattr(slot, dr->att[2], &isnull);
 	e->stage = isnull ? 0 : DatumGetInt32(d);
 	d = slot_getattr(slot, dr->att[3], &isnull);
@@ -2382,6 +2420,13 @@ resolve_all_direct(ReturnSetInfo *rsinfo, ComponentInfo *ci, FlagInfo *fi, Snaps
 	Level		levels[MAX_DEPTH];
 	char		idbuf[MAX_DEPTH][ID_LEN];
 	char		chbuf[MAX_DEPTH][ID_LEN];
+	union
+	{
+		struct varlena hdr;
+		char		data[VARHDRSZ + ID_LEN];
+		int32		align;
+	}			idtext_store[MAX_DEPTH];
+	struct varlena *idtext[MAX_DEPTH];
 	Datum		source_text[lengthof(source_names)];
 	Datum	   *channel_text;
 	DirectRel  *tr = &direct_rels[DR_TENANT];
@@ -2396,6 +2441,8 @@ resolve_all_direct(ReturnSetInfo *rsinfo, ComponentInfo *ci, FlagInfo *fi, Snaps
 	MemoryContext old;
 
 	bs.cxt = walkcxt;
+	for (int i = 0; i < MAX_DEPTH; i++)
+		idtext[i] = &idtext_store[i].hdr;
 	for (int t = DR_PIN; t < DR_COUNT; t++)
 		bulk_tenant_att[t] = get_attnum(direct_rels[t].relid, "tenant_id");
 	old = MemoryContextSwitchTo(walkcxt);
@@ -2473,6 +2520,9 @@ resolve_all_direct(ReturnSetInfo *rsinfo, ComponentInfo *ci, FlagInfo *fi, Snaps
 		if (isnull || !text_to_id(d, idbuf[depth - 1]))
 			continue;			/* cannot happen: ids are checked */
 		lv->tenant_id = idbuf[depth - 1];
+		/* the id as a text datum too, for the rows of this tenant and its subtree */
+		SET_VARSIZE(idtext[depth - 1], VARHDRSZ + strlen(lv->tenant_id));
+		memcpy(VARDATA(idtext[depth - 1]), lv->tenant_id, VARSIZE(idtext[depth - 1]) - VARHDRSZ);
 		d = slot_getattr(slot, tr->att[2], &isnull);
 		lv->active = !isnull && text_equals(d, "active", 6);
 		d = slot_getattr(slot, tr->att[3], &isnull);
@@ -2497,7 +2547,7 @@ resolve_all_direct(ReturnSetInfo *rsinfo, ComponentInfo *ci, FlagInfo *fi, Snaps
 			Datum		cvalues[2];
 			bool		cnulls[2] = {false, eff < 0};
 
-			cvalues[0] = d = CStringGetTextDatum(lv->tenant_id);
+			cvalues[0] = PointerGetDatum(idtext[depth - 1]);
 			cvalues[1] = eff < 0 ? (Datum) 0 : channel_text[eff];
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, cvalues, cnulls);
 		}
@@ -2535,16 +2585,25 @@ resolve_all_direct(ReturnSetInfo *rsinfo, ComponentInfo *ci, FlagInfo *fi, Snaps
 				}
 			}
 			resolve_levels(ci, fi, levels, depth, &ans, NULL);
-			values[0] = CStringGetTextDatum(lv->tenant_id);
+			values[0] = PointerGetDatum(idtext[depth - 1]);
 			if (ans.isnull)
 				nulls[1] = true;
 			else
 				values[1] = ans.version;
 			values[2] = source_text[ans.source];
-			if (ans.source_tenant)
+			nulls[3] = true;
+			for (int i = 0; i < depth && ans.source_tenant; i++)
+				if (ans.source_tenant == idbuf[i])
+				{
+					values[3] = PointerGetDatum(idtext[i]);
+					nulls[3] = false;
+					break;
+				}
+			if (nulls[3] && ans.source_tenant)
+			{
 				values[3] = CStringGetTextDatum(ans.source_tenant);
-			else
-				nulls[3] = true;
+				nulls[3] = false;
+			}
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		if ((++rows & 1023) == 0)
