@@ -5,8 +5,10 @@
 -- explain form, on a tree with pins (few, and more than the 4096 kept
 -- with the component), a live rollout with a deferral, channels with
 -- opt-outs and a suspended tenant.
+SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
+RESET client_min_messages;
 \set VERBOSITY terse
 SET pg_rollout.actor = 'alice';
 

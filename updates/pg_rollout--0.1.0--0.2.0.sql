@@ -524,3 +524,8 @@ SELECT r.at, r.tbl, r.kind, r.command, r.refused, r.role_name, r.application_nam
   FROM rollout.recent_violations() r;
 COMMENT ON VIEW rollout.recent_violation_log IS
     'the latest tenant-isolation violations, with role, application and query (the query text only for rollout_admin and pg_read_all_stats)';
+
+-- Performance (issue 11): rollout._eligible has one static query per case
+-- (scoped or not), planned once per session with a generic plan, instead
+-- of a text built and planned for every rollout a tick advances.
+--@function rollout._eligible
