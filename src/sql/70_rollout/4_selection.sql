@@ -71,7 +71,8 @@ BEGIN
              base AS (
                 SELECT t.tenant_id, t.path, t.kind, t.attributes,
                        p.parent_id IS NULL AS leaf,
-                       EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) AS dark,
+                       CASE WHEN NOT EXISTS (SELECT 1 FROM dark) THEN false
+                            ELSE EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) END AS dark,
                        -- the windows of the nearest windowed tenant on the path decide
                        CASE WHEN NOT EXISTS (SELECT 1 FROM windowed) THEN true
                             ELSE coalesce((SELECT w.open FROM unnest(t.path) WITH ORDINALITY u(id, o)
@@ -104,7 +105,8 @@ BEGIN
              base AS (
                 SELECT t.tenant_id, t.path, t.kind, t.attributes,
                        p.parent_id IS NULL AS leaf,
-                       EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) AS dark,
+                       CASE WHEN NOT EXISTS (SELECT 1 FROM dark) THEN false
+                            ELSE EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) END AS dark,
                        -- the windows of the nearest windowed tenant on the path decide
                        CASE WHEN NOT EXISTS (SELECT 1 FROM windowed) THEN true
                             ELSE coalesce((SELECT w.open FROM unnest(t.path) WITH ORDINALITY u(id, o)
