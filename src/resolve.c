@@ -18,8 +18,10 @@
  *		stable channel that has one;
  *	 5. the component's platform default.
  *
- * The data of one path is read with one prepared query; the answer is kept
- * in a per-backend hash table.  Every table resolution reads has statement
+ * The data of one path is read by index probes in C ("Direct reads"; a
+ * database still on the 0.1.0 schema uses one prepared query), every tenant
+ * of a component in one pass in path order ("Bulk resolution"); the answer
+ * is kept in a per-backend hash table.  Every table resolution reads has statement
  * triggers that send a relcache invalidation for the table at commit
  * (rollout._invalidate_resolution); the callback registered here empties
  * the cache, so a change committed by any session is seen by every session
