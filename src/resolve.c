@@ -2520,7 +2520,7 @@ resolve_all_direct(ReturnSetInfo *rsinfo, ComponentInfo *ci, FlagInfo *fi, Snaps
 		memset(lv, 0, sizeof(Level));
 		d = slot_getattr(slot, tr->att[0], &isnull);
 		if (isnull || !text_to_id(d, idbuf[depth - 1]))
-			continue;			/* cannot happen: ids are checked */
+			elog(ERROR, "pg_rollout: a tenant id is null or longer than %d bytes", ID_LEN - 1);
 		lv->tenant_id = idbuf[depth - 1];
 		/* the id as a text datum too, for the rows of this tenant and its subtree */
 		SET_VARSIZE(idtext[depth - 1], VARHDRSZ + strlen(lv->tenant_id));
