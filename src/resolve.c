@@ -18,8 +18,10 @@
  *		stable channel that has one;
  *	 5. the component's platform default.
  *
- * The data of one path is read with one prepared query; the answer is kept
- * in a per-backend hash table.  Every table resolution reads has statement
+ * The data of one path is read by index probes in C ("Direct reads"; a
+ * database still on the 0.1.0 schema uses one prepared query), every tenant
+ * of a component in one pass in path order ("Bulk resolution"); the answer
+ * is kept in a per-backend hash table.  Every table resolution reads has statement
  * triggers that send a relcache invalidation for the table at commit
  * (rollout._invalidate_resolution); the callback registered here empties
  * the cache, so a change committed by any session is seen by every session
@@ -42,20 +44,30 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation_d.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/tuptable.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "parser/parse_func.h"
 #include "storage/sinval.h"
+#include "common/hashfn.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -65,7 +77,9 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -121,6 +135,14 @@ typedef struct Channel
 	bool		is_default;
 } Channel;
 
+#define PIN_CACHE_MAX 4096		/* components with more pins probe the index */
+
+typedef struct PinEntry
+{
+	char		tenant[ID_LEN];
+	Datum		version;		/* semver, in MetaContext */
+} PinEntry;
+
 typedef struct ComponentInfo
 {
 	char		id[ID_LEN];
@@ -132,6 +154,9 @@ typedef struct ComponentInfo
 	char	   *flag_rollout;
 	Datum		flag_version;
 	char	   *live_rollout;	/* the running, paused or failed rollout, if any */
+	bool		live_deferrals; /* the live rollout has deferred some tenant */
+	HTAB	   *pins;			/* every pin of the component by tenant, or NULL:
+								 * more than PIN_CACHE_MAX (probe rollout.pin) */
 } ComponentInfo;
 
 typedef struct FlagInfo
@@ -149,6 +174,8 @@ static HTAB *components = NULL;
 static HTAB *flags = NULL;
 static Channel *channels = NULL;
 static int	nchannels = -1;		/* -1: not loaded */
+static bool choices_exist = true;	/* rollout.channel_choice has rows (loaded with the channels) */
+static bool direct_loaded = false;	/* direct_rels below found (reset with the metadata) */
 static uint64 stat_hits = 0;
 static uint64 stat_misses = 0;
 static uint64 stat_invalidations = 0;
@@ -200,10 +227,12 @@ typedef struct Answer
 static SPIPlanPtr plan_path = NULL;
 static SPIPlanPtr plan_all = NULL;
 static SPIPlanPtr plan_channels = NULL;
+static SPIPlanPtr plan_choices = NULL;
 static SPIPlanPtr plan_component = NULL;
 static SPIPlanPtr plan_releases = NULL;
 static SPIPlanPtr plan_binding = NULL;
 static SPIPlanPtr plan_live = NULL;
+static SPIPlanPtr plan_pins = NULL;
 static SPIPlanPtr plan_flag = NULL;
 
 #define LEVEL_COLUMNS \
@@ -335,6 +364,7 @@ cache_reset(void)
 	channels = NULL;
 	nchannels = -1;
 	nwatched = 0;
+	direct_loaded = false;
 }
 
 /*
@@ -656,10 +686,20 @@ load_channels(Snapshot snap)
 			strcmp(elig, "opt_in") == 0 ? 'o' : 's';
 		loaded[i].is_default = col_bool(tup, desc, 4, &isnull);
 	}
-	/* published only once complete */
-	channels = loaded;
-	nchannels = (int) SPI_processed;
 	MemoryContextSwitchTo(old);
+	{
+		int			count = (int) SPI_processed;
+		bool		isnull;
+
+		/* whether any tenant opted in or out: if none, misses skip that probe */
+		keep_plan(&plan_choices,
+				  "SELECT EXISTS (SELECT FROM rollout.channel_choice)", 0, NULL);
+		run_plan(plan_choices, NULL, NULL, snap, 1);
+		choices_exist = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		/* published only once complete */
+		channels = loaded;
+		nchannels = count;
+	}
 }
 
 static int
@@ -755,13 +795,47 @@ load_component(const char *id, Snapshot snap)
 
 	/* the live rollout: its deferrals hold tenants back (at most one) */
 	keep_plan(&plan_live,
-			  "SELECT r.rollout_id FROM rollout.rollout r "
+			  "SELECT r.rollout_id, EXISTS (SELECT FROM rollout.deferral d "
+			  "                              WHERE d.rollout_id OPERATOR(pg_catalog.=) r.rollout_id) "
+			  "  FROM rollout.rollout r "
 			  " WHERE r.component_id OPERATOR(pg_catalog.=) $1 "
 			  "   AND r.status OPERATOR(pg_catalog.=) ANY ('{running,paused,failed}') LIMIT 1",
 			  1, argtypes);
 	run_plan(plan_live, values, NULL, snap, 1);
 	if (SPI_processed == 1)
+	{
 		info.live_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, MetaContext);
+		info.live_deferrals = col_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	}
+
+	/* the pins, if few: a miss then looks them up here, not in the index */
+	keep_plan(&plan_pins,
+			  "SELECT p.tenant_id, p.version FROM rollout.pin p WHERE p.component_id OPERATOR(pg_catalog.=) $1 "
+			  " LIMIT " CppAsString2(PIN_CACHE_MAX) " + 1",
+			  1, argtypes);
+	run_plan(plan_pins, values, NULL, snap, 0);
+	if (SPI_processed <= PIN_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = ID_LEN;
+		ctl.entrysize = sizeof(PinEntry);
+		ctl.hcxt = MetaContext;
+		info.pins = hash_create("pg_rollout pins of a component", Max(SPI_processed, 8), &ctl,
+								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char	   *tenant = col_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, CurrentMemoryContext);
+			Datum		v = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, MetaContext);
+			PinEntry   *pe;
+
+			if (tenant == NULL || isnull || strlen(tenant) >= ID_LEN)
+				continue;
+			pe = hash_search(info.pins, tenant, HASH_ENTER, NULL);
+			pe->version = v;
+		}
+	}
 
 	ci = hash_search(components, id, HASH_ENTER, NULL);
 	*ci = info;
@@ -872,6 +946,413 @@ load_path(const char *tenant, const char *component, const char *flag, const cha
 	for (int i = 0; i < n; i++)
 		level_from_tuple(&levels[i], SPI_tuptable->vals[i], SPI_tuptable->tupdesc, cxt);
 	return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Direct reads: a miss answered by index probes, without SPI
+ *
+ * The levels of one path are read by probing the primary keys of the
+ * tables the path query joins: the tenant (its path names the ancestors),
+ * then per level the pin, the activation, the flag setting, the deferral by
+ * the live rollout and the channel choices, with the snapshot of the miss
+ * and the caller's SELECT privileges, like the query.  A probe whose answer
+ * cannot change the result is skipped: pins above the nearest one (it
+ * decides), everything but the tenants once a pin decides a version,
+ * deferrals when the live rollout has none, choices when no tenant has any,
+ * flag settings when no flag is bound.  resolve_levels() decides on the
+ * levels exactly as for the query (which the 0.1.0 schema still uses).
+ * ------------------------------------------------------------------------
+ */
+
+/* One relation read through its primary key (columns in key order). */
+typedef struct DirectRel
+{
+	Oid			relid;
+	Oid			pkey;
+	int			nkeys;
+	Oid			collation[2];
+	AttrNumber	att[6];			/* the columns read, per table below */
+} DirectRel;
+
+enum
+{
+	DR_TENANT, DR_PIN, DR_ACTIVATION, DR_FLAG_SETTING, DR_DEFERRAL, DR_CHOICE, DR_COUNT
+};
+
+static const struct
+{
+	const char *table;
+	int			nkeys;
+	const char *keys[2];
+	const char *cols[6];
+}			direct_def[DR_COUNT] = {
+	{"tenant", 1, {"tenant_id"}, {"tenant_id", "path", "status", "channel_id", "test_tenant"}},
+	{"pin", 2, {"component_id", "tenant_id"}, {"version"}},
+	{"activation", 2, {"component_id", "tenant_id"}, {"version", "rollout_id", "stage_no", "start_no"}},
+	{"flag_setting", 2, {"flag_id", "tenant_id"}, {"enabled", "killed"}},
+	{"deferral", 2, {"rollout_id", "tenant_id"}, {NULL}},
+	{"channel_choice", 2, {"tenant_id", "channel_id"}, {"channel_id", "choice"}},
+};
+
+static DirectRel direct_rels[DR_COUNT];
+static Oid	direct_path_index = InvalidOid;	/* tenant_path_idx: rollout.tenant (path) */
+
+/*
+ * Find the tables, their primary keys and columns.  Catalog look-ups only
+ * (inside a computation: an invalidation is deferred); a primary key that
+ * does not lead with the expected columns is an error, not a wrong answer.
+ */
+static void
+direct_load(void)
+{
+	Oid			nsp = get_namespace_oid(PGR_SCHEMA, false);
+
+	for (int t = 0; t < DR_COUNT; t++)
+	{
+		DirectRel  *dr = &direct_rels[t];
+		Relation	rel;
+		Relation	idx;
+		Oid			relid = get_relname_relid(direct_def[t].table, nsp);
+
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation \"%s.%s\" does not exist", PGR_SCHEMA, direct_def[t].table)));
+		rel = table_open(relid, AccessShareLock);
+		dr->relid = relid;
+		dr->pkey = RelationGetPrimaryKeyIndex(rel);
+		dr->nkeys = direct_def[t].nkeys;
+		if (!OidIsValid(dr->pkey))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("relation \"%s.%s\" has no primary key", PGR_SCHEMA, direct_def[t].table)));
+		idx = index_open(dr->pkey, AccessShareLock);
+		for (int k = 0; k < dr->nkeys; k++)
+		{
+			AttrNumber	att = get_attnum(relid, direct_def[t].keys[k]);
+
+			if (att == InvalidAttrNumber || idx->rd_index->indnkeyatts <= k ||
+				idx->rd_index->indkey.values[k] != att ||
+				TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid != TEXTOID)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("primary key of relation \"%s.%s\" does not lead with column \"%s\"",
+								PGR_SCHEMA, direct_def[t].table, direct_def[t].keys[k])));
+			dr->collation[k] = idx->rd_indcollation[k];
+		}
+		for (int c = 0; c < 6 && direct_def[t].cols[c]; c++)
+		{
+			dr->att[c] = get_attnum(relid, direct_def[t].cols[c]);
+			if (dr->att[c] == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation \"%s.%s\" does not exist",
+								direct_def[t].cols[c], PGR_SCHEMA, direct_def[t].table)));
+		}
+		index_close(idx, AccessShareLock);
+		table_close(rel, AccessShareLock);
+	}
+	/* the pre-order index of the tenants, for bulk resolution */
+	direct_path_index = get_relname_relid("tenant_path_idx", nsp);
+	{
+		Relation	idx;
+		bool		ok;
+
+		if (!OidIsValid(direct_path_index))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("index \"%s.tenant_path_idx\" does not exist", PGR_SCHEMA)));
+		idx = index_open(direct_path_index, AccessShareLock);
+		ok = idx->rd_index->indrelid == direct_rels[DR_TENANT].relid &&
+			idx->rd_index->indnkeyatts == 1 &&
+			idx->rd_index->indkey.values[0] == direct_rels[DR_TENANT].att[1] &&
+			idx->rd_rel->relam == BTREE_AM_OID;
+		index_close(idx, AccessShareLock);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("index \"%s.tenant_path_idx\" is not a btree index on rollout.tenant (path)", PGR_SCHEMA)));
+	}
+	direct_loaded = true;
+}
+
+/* An open primary-key scan, rescanned for every key. */
+typedef struct Probe
+{
+	DirectRel  *dr;
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	int			nkeys;			/* key columns compared */
+	ScanKeyData key[2];
+} Probe;
+
+static void
+probe_open(Probe *p, int which, int nkeys, Snapshot snap)
+{
+	DirectRel  *dr = &direct_rels[which];
+	AclResult	acl = pg_class_aclcheck(dr->relid, GetUserId(), ACL_SELECT);
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, direct_def[which].table);
+	p->dr = dr;
+	p->rel = table_open(dr->relid, AccessShareLock);
+	p->idx = index_open(dr->pkey, AccessShareLock);
+	p->slot = table_slot_create(p->rel, NULL);
+	Assert(nkeys >= 1 && nkeys <= dr->nkeys);
+	p->nkeys = nkeys;
+	p->scan = index_beginscan(p->rel, p->idx, snap, nkeys, 0);
+	for (int k = 0; k < nkeys; k++)
+		ScanKeyEntryInitialize(&p->key[k], 0, k + 1, BTEqualStrategyNumber, InvalidOid,
+							   dr->collation[k], F_TEXTEQ, (Datum) 0);
+}
+
+/* Position on the first row with these keys (the second one if opened with two); found? */
+static bool
+probe(Probe *p, Datum k1, Datum k2)
+{
+	p->key[0].sk_argument = k1;
+	p->key[1].sk_argument = k2;
+	index_rescan(p->scan, p->key, p->nkeys, NULL, 0);
+	return index_getnext_slot(p->scan, ForwardScanDirection, p->slot);
+}
+
+static bool
+probe_next(Probe *p)
+{
+	return index_getnext_slot(p->scan, ForwardScanDirection, p->slot);
+}
+
+static void
+probe_close(Probe *p)
+{
+	if (p->rel == NULL)
+		return;
+	index_endscan(p->scan);
+	ExecDropSingleTupleTableSlot(p->slot);
+	/* the locks are kept to the end of the transaction, as the executor does */
+	index_close(p->idx, NoLock);
+	table_close(p->rel, NoLock);
+	p->rel = NULL;
+}
+
+static char *
+slot_text(TupleTableSlot *slot, AttrNumber att, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, att, &isnull);
+
+	return isnull ? NULL : MemoryContextStrdup(cxt, TextDatumGetCString(d));
+}
+
+static Datum
+copy_semver(Datum v, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	v = datumCopy(v, false, -1);
+	MemoryContextSwitchTo(old);
+	return v;
+}
+
+/* The tenant-row fields of a Level, from the row in the probe's slot. */
+static void
+level_from_slot(Level *lv, Probe *tp, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d;
+
+	lv->tenant_id = slot_text(tp->slot, tp->dr->att[0], cxt);
+	d = slot_getattr(tp->slot, tp->dr->att[2], &isnull);
+	lv->active = !isnull && strcmp(TextDatumGetCString(d), "active") == 0;
+	lv->channel_id = slot_text(tp->slot, tp->dr->att[3], cxt);
+	d = slot_getattr(tp->slot, tp->dr->att[4], &isnull);
+	lv->test_tenant = !isnull && DatumGetBool(d);
+}
+
+/*
+ * The levels of a tenant's path (root first) for one component and one
+ * flag (either may be NULL): the tenant's own row, and per level the data
+ * of the component and the flag.  The ancestors' own rows (channel, test
+ * tenant, status) are read by load_ancestor_rows(), only when needed.  With
+ * a component ci, a pin decides: levels above the nearest pin are not
+ * read, nor, once a pin is found, anything else.  Raises 42704 for an
+ * unknown tenant, like rollout.tenant_path().  *path_ids receives the ids
+ * (as text datums) for load_ancestor_rows().
+ */
+static int
+load_path_direct(const char *tenant, ComponentInfo *ci, const char *component, const char *flag,
+				 const char *live, Snapshot snap, Level *levels, Datum **path_ids, MemoryContext cxt)
+{
+	Probe		tp = {0};
+	Probe		pp = {0};
+	Probe		ap = {0};
+	Probe		fp = {0};
+	Probe		dp = {0};
+	Datum	   *ids;
+	bool	   *id_nulls;
+	int			n;
+	bool		pinned = false;
+	text	   *tenant_t = cstring_to_text(tenant);
+	Datum		comp_d = component ? CStringGetTextDatum(component) : (Datum) 0;
+	Datum		flag_d = flag ? CStringGetTextDatum(flag) : (Datum) 0;
+	Datum		live_d = live ? CStringGetTextDatum(live) : (Datum) 0;
+
+	if (!direct_loaded)
+		direct_load();
+
+	/* the tenant and its path */
+	probe_open(&tp, DR_TENANT, 1, snap);
+	if (!probe(&tp, PointerGetDatum(tenant_t), 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant \"%s\" does not exist", tenant)));
+	{
+		bool		isnull;
+		Datum		path = slot_getattr(tp.slot, tp.dr->att[1], &isnull);
+
+		if (isnull)
+			elog(ERROR, "tenant \"%s\" has no path", tenant);
+		deconstruct_array(DatumGetArrayTypePCopy(path), TEXTOID, -1, false, TYPALIGN_INT,
+						  &ids, &id_nulls, &n);
+	}
+	if (n < 1 || n > MAX_DEPTH)
+		elog(ERROR, "pg_rollout: tenant depth %d out of range", n);
+	for (int i = 0; i < n; i++)
+	{
+		if (id_nulls[i])
+			elog(ERROR, "tenant \"%s\" has a null in its path", tenant);
+		memset(&levels[i], 0, sizeof(Level));
+		levels[i].tenant_id = MemoryContextStrdup(cxt, TextDatumGetCString(ids[i]));
+		levels[i].flag_override = -1;
+	}
+	level_from_slot(&levels[n - 1], &tp, cxt);
+	probe_close(&tp);
+	*path_ids = ids;
+
+	/* pins: the nearest decides a version, nothing else is read then */
+	if (ci != NULL)
+	{
+		if (ci->pins != NULL)
+		{
+			for (int i = n - 1; i >= 0 && !pinned; i--)
+			{
+				PinEntry   *pe = strlen(levels[i].tenant_id) < ID_LEN ?
+					hash_search(ci->pins, levels[i].tenant_id, HASH_FIND, NULL) : NULL;
+
+				if (pe != NULL)
+				{
+					levels[i].pin = copy_semver(pe->version, cxt);
+					levels[i].has_pin = pinned = true;
+				}
+			}
+		}
+		else
+		{
+			probe_open(&pp, DR_PIN, 2, snap);
+			for (int i = n - 1; i >= 0 && !pinned; i--)
+				if (probe(&pp, comp_d, ids[i]))
+				{
+					bool		isnull;
+					Datum		v = slot_getattr(pp.slot, pp.dr->att[0], &isnull);
+
+					if (isnull)
+						continue;
+					levels[i].pin = copy_semver(v, cxt);
+					levels[i].has_pin = pinned = true;
+				}
+			probe_close(&pp);
+		}
+	}
+	if (pinned)
+		return n;
+
+	if (component)
+		probe_open(&ap, DR_ACTIVATION, 2, snap);
+	if (flag)
+		probe_open(&fp, DR_FLAG_SETTING, 2, snap);
+	if (live)
+		probe_open(&dp, DR_DEFERRAL, 2, snap);
+	for (int i = 0; i < n; i++)
+	{
+		Level	   *lv = &levels[i];
+		bool		isnull;
+
+		if (component && probe(&ap, comp_d, ids[i]))
+		{
+			Datum		v = slot_getattr(ap.slot, ap.dr->att[0], &isnull);
+
+			if (!isnull)
+			{
+				Datum		d;
+
+				lv->has_act = true;
+				lv->act = copy_semver(v, cxt);
+				lv->act_rollout = slot_text(ap.slot, ap.dr->att[1], cxt);
+				d = slot_getattr(ap.slot, ap.dr->att[2], &isnull);
+				lv->act_stage = isnull ? 0 : DatumGetInt32(d);
+				d = slot_getattr(ap.slot, ap.dr->att[3], &isnull);
+				lv->act_rank = isnull ? 0 : (int64) DatumGetInt32(d);
+			}
+		}
+		if (flag && probe(&fp, flag_d, ids[i]))
+		{
+			Datum		d = slot_getattr(fp.slot, fp.dr->att[0], &isnull);
+
+			lv->flag_override = isnull ? -1 : (DatumGetBool(d) ? 1 : 0);
+			d = slot_getattr(fp.slot, fp.dr->att[1], &isnull);
+			lv->flag_killed = !isnull && DatumGetBool(d);
+		}
+		if (live)
+			lv->deferred = probe(&dp, live_d, ids[i]);
+	}
+	probe_close(&dp);
+	probe_close(&fp);
+	probe_close(&ap);
+	return n;
+}
+
+/*
+ * The ancestors' own rows (channel, test tenant, status) and every level's
+ * channel choices: what the channel step reads.
+ */
+static void
+load_ancestor_rows(Level *levels, int n, Datum *ids, Snapshot snap, MemoryContext cxt)
+{
+	Probe		tp = {0};
+	Probe		cp = {0};
+
+	probe_open(&tp, DR_TENANT, 1, snap);
+	for (int i = 0; i < n - 1; i++)
+		if (probe(&tp, ids[i], 0))
+			level_from_slot(&levels[i], &tp, cxt);
+	probe_close(&tp);
+	if (!choices_exist)
+		return;
+	probe_open(&cp, DR_CHOICE, 1, snap);
+	for (int i = 0; i < n; i++)
+	{
+		StringInfoData buf;
+
+		if (!probe(&cp, ids[i], 0))
+			continue;
+		initStringInfo(&buf);
+		do
+		{
+			char	   *ch = slot_text(cp.slot, cp.dr->att[0], CurrentMemoryContext);
+			char	   *choice = slot_text(cp.slot, cp.dr->att[1], CurrentMemoryContext);
+
+			if (ch == NULL || choice == NULL)
+				continue;
+			if (buf.len > 0)
+				appendStringInfoChar(&buf, ';');
+			appendStringInfo(&buf, "%s=%s", ch, choice);
+		} while (probe_next(&cp));
+		levels[i].choices = MemoryContextStrdup(cxt, buf.data);
+		pfree(buf.data);
+	}
+	probe_close(&cp);
 }
 
 /* ------------------------------------------------------------------------
@@ -1306,17 +1787,73 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 	PG_TRY();
 	{
 		MemoryContext old;
-		int			pathlevel = pgr_pin_search_path();
+		int			pathlevel = -1;
+		bool		spi;
+		ComponentInfo *ci = NULL;
+		FlagInfo   *fi = NULL;
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "pg_rollout: SPI_connect failed");
 		meta_ensure();
-		load_channels(snap);
-		if (kind == 'v')
-		{
-			ComponentInfo *ci = load_component(subject, snap);
-			FlagInfo   *fi = ci->flag_id ? load_flag(ci->flag_id, snap) : NULL;
 
+		/*
+		 * The channels, the component and its flag are usually cached: then
+		 * nothing here needs SPI (the 0.1.0 schema still reads the path
+		 * with the query).
+		 */
+		spi = schema_variant != 0 || nchannels < 0 || strlen(subject) >= ID_LEN;
+		if (!spi && kind == 'v')
+		{
+			ci = hash_search(components, subject, HASH_FIND, NULL);
+			fi = (ci && ci->flag_id) ? hash_search(flags, ci->flag_id, HASH_FIND, NULL) : NULL;
+			spi = ci == NULL || (ci->flag_id != NULL && fi == NULL);
+		}
+		else if (!spi)
+		{
+			fi = hash_search(flags, subject, HASH_FIND, NULL);
+			spi = fi == NULL;
+		}
+		if (spi)
+		{
+			pathlevel = pgr_pin_search_path();
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "pg_rollout: SPI_connect failed");
+			load_channels(snap);
+			if (kind == 'v')
+			{
+				ci = load_component(subject, snap);
+				fi = ci->flag_id ? load_flag(ci->flag_id, snap) : NULL;
+			}
+			else
+				fi = load_flag(subject, snap);
+		}
+		if (kind == 'v' && schema_variant == 0)
+		{
+			const char *live = ci->live_deferrals ? ci->live_rollout : NULL;
+			Datum	   *ids;
+
+			n = load_path_direct(tenant, ci, subject, ci->flag_id, live, snap, levels, &ids, caller);
+
+			/*
+			 * Pins, flags and activations do not depend on the ancestors'
+			 * own rows: those (and the channel choices) are read only when
+			 * the channel step is reached, or to explain.
+			 */
+			if (explain == NULL)
+			{
+				old = MemoryContextSwitchTo(caller);
+				resolve_levels(ci, fi, levels, n, ans, NULL);
+				MemoryContextSwitchTo(old);
+			}
+			if (explain != NULL ||
+				ans->source == SRC_CHANNEL || ans->source == SRC_DEFAULT || ans->source == SRC_NONE)
+			{
+				load_ancestor_rows(levels, n, ids, snap, caller);
+				old = MemoryContextSwitchTo(caller);
+				resolve_levels(ci, fi, levels, n, ans, explain);
+				MemoryContextSwitchTo(old);
+			}
+		}
+		else if (kind == 'v')
+		{
 			n = load_path(tenant, subject, ci->flag_id, ci->live_rollout, snap, levels, caller);
 			old = MemoryContextSwitchTo(caller);
 			resolve_levels(ci, fi, levels, n, ans, explain);
@@ -1324,9 +1861,13 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 		}
 		else
 		{
-			FlagInfo   *fi = load_flag(subject, snap);
+			Datum	   *ids;
 
-			n = load_path(tenant, fi->component, subject, NULL, snap, levels, caller);
+			/* flags do not read channels: the ancestors' own rows are not needed */
+			if (schema_variant == 0)
+				n = load_path_direct(tenant, NULL, fi->component, subject, NULL, snap, levels, &ids, caller);
+			else
+				n = load_path(tenant, fi->component, subject, NULL, snap, levels, caller);
 			old = MemoryContextSwitchTo(caller);
 			resolve_flag_levels(fi, subject, levels, n, ans, explain);
 			MemoryContextSwitchTo(old);
@@ -1338,8 +1879,11 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 		if (ans->source_tenant)
 			ans->source_tenant = pstrdup(ans->source_tenant);
 		MemoryContextSwitchTo(old);
-		SPI_finish();
-		pgr_unpin_search_path(pathlevel);
+		if (spi)
+		{
+			SPI_finish();
+			pgr_unpin_search_path(pathlevel);
+		}
 	}
 	PG_FINALLY();
 	{
@@ -1527,6 +2071,556 @@ put_answer(ReturnSetInfo *rsinfo, const char *tenant, const Answer *ans)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+/* ------------------------------------------------------------------------
+ * Bulk resolution in one pass in path order, without SPI
+ *
+ * rollout.tenant is read through its path index (tenant_path_idx), which
+ * lists a parent before its subtree: when a tenant at depth d is read, the
+ * levels 0..d-2 hold its ancestors, read just before; the tenant only adds
+ * its own level.  The component's pins, activations, deferrals, flag
+ * settings and the channel choices are read once, each with one sequential
+ * scan, into hash tables keyed by tenant (pins: the component's cache when
+ * it holds them all).  Rows go to the result as they are resolved; nothing
+ * is sorted and the tenants are never held in memory.
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct BulkAct
+{
+	char		tenant[ID_LEN];
+	Datum		version;
+	const char *rollout;		/* interned: few distinct rollouts */
+	int			stage;
+	int64		rank;
+} BulkAct;
+
+typedef struct BulkFlag
+{
+	char		tenant[ID_LEN];
+	int			override;
+	bool		killed;
+} BulkFlag;
+
+typedef struct BulkChoice
+{
+	char		tenant[ID_LEN];
+	char	   *choices;
+} BulkChoice;
+
+/* A hash table by tenant, sized for the rows the table has (last ANALYZE). */
+static HTAB *
+bulk_hash(const char *name, Size entrysize, int which, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+	long		nelem = 64;
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(direct_rels[which].relid));
+
+	if (HeapTupleIsValid(tup))
+	{
+		float4		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
+
+		if (reltuples > 0)
+			nelem = (long) Min(reltuples, 16.0 * 1024 * 1024);
+		ReleaseSysCache(tup);
+	}
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = ID_LEN;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cxt;
+	return hash_create(name, Max(nelem, 64), &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+/* Copy a text datum into a fixed buffer; false if it does not fit. */
+static bool
+text_to_id(Datum d, char *buf)
+{
+	text	   *t = DatumGetTextPP(d);
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	if (len >= ID_LEN)
+		return false;
+	memcpy(buf, VARDATA_ANY(t), len);
+	buf[len] = '\0';
+	if ((Pointer) t != DatumGetPointer(d))
+		pfree(t);
+	return true;
+}
+
+/* Does the text datum equal this C string? */
+static bool
+text_equals(Datum d, const char *s, size_t slen)
+{
+	text	   *t = DatumGetTextPP(d);
+	bool		eq = (size_t) VARSIZE_ANY_EXHDR(t) == slen && memcmp(VARDATA_ANY(t), s, slen) == 0;
+
+	if ((Pointer) t != DatumGetPointer(d))
+		pfree(t);
+	return eq;
+}
+
+/*
+ * Scan one table sequentially as the current user, calling fn for each row
+ * whose first key column equals key (NULL: every row).
+ */
+typedef void (*bulk_row_fn) (TupleTableSlot *slot, DirectRel *dr, void *arg);
+
+static void
+bulk_scan(int which, const char *key, Snapshot snap, bulk_row_fn fn, void *arg, MemoryContext tmpcxt)
+{
+	DirectRel  *dr = &direct_rels[which];
+	AclResult	acl = pg_class_aclcheck(dr->relid, GetUserId(), ACL_SELECT);
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	AttrNumber	keyatt = get_attnum(dr->relid, direct_def[which].keys[0]);
+	size_t		keylen = key ? strlen(key) : 0;
+	uint64		rows = 0;
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, direct_def[which].table);
+	rel = table_open(dr->relid, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, snap, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old;
+
+		if (key != NULL)
+		{
+			bool		isnull;
+			Datum		k = slot_getattr(slot, keyatt, &isnull);
+
+			if (isnull || !text_equals(k, key, keylen))
+				continue;
+		}
+		old = MemoryContextSwitchTo(tmpcxt);
+		fn(slot, dr, arg);
+		MemoryContextSwitchTo(old);
+		if ((++rows & 1023) == 0)
+		{
+			MemoryContextReset(tmpcxt);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	MemoryContextReset(tmpcxt);
+}
+
+static AttrNumber bulk_tenant_att[DR_COUNT];	/* tenant_id of each table */
+
+typedef struct BulkState
+{
+	MemoryContext cxt;			/* where the hash tables and their data live */
+	HTAB	   *pins;
+	HTAB	   *acts;
+	HTAB	   *deferred;
+	HTAB	   *flags;
+	HTAB	   *choices;
+	List	   *rollouts;		/* interned rollout ids */
+	const char *last_rollout;
+	List	   *versions;		/* interned versions (semver datums) */
+	Datum		last_version;
+} BulkState;
+
+static const char *
+bulk_intern(BulkState *bs, const char *s)
+{
+	ListCell   *lc;
+	MemoryContext old;
+	char	   *copy;
+
+	foreach(lc, bs->rollouts)
+		if (strcmp((const char *) lfirst(lc), s) == 0)
+			return (const char *) lfirst(lc);
+	old = MemoryContextSwitchTo(bs->cxt);
+	copy = pstrdup(s);
+	bs->rollouts = lappend(bs->rollouts, copy);
+	MemoryContextSwitchTo(old);
+	return copy;
+}
+
+/* The same version as a datum held once: a component has few versions. */
+static Datum
+bulk_intern_version(BulkState *bs, Datum v)
+{
+	Pointer		p = DatumGetPointer(v);
+	Size		len = VARSIZE_ANY(p);
+	ListCell   *lc;
+	Datum		copy;
+
+	if (bs->last_version != (Datum) 0 &&
+		VARSIZE_ANY(DatumGetPointer(bs->last_version)) == len &&
+		memcmp(DatumGetPointer(bs->last_version), p, len) == 0)
+		return bs->last_version;
+	foreach(lc, bs->versions)
+	{
+		Pointer		q = lfirst(lc);
+
+		if (VARSIZE_ANY(q) == len && memcmp(q, p, len) == 0)
+			return bs->last_version = PointerGetDatum(q);
+	}
+	copy = copy_semver(v, bs->cxt);
+	{
+		MemoryContext old = MemoryContextSwitchTo(bs->cxt);
+
+		bs->versions = lappend(bs->versions, DatumGetPointer(copy));
+		MemoryContextSwitchTo(old);
+	}
+	return bs->last_version = copy;
+}
+
+static void
+bulk_pin_row(TupleTableSlot *slot, DirectRel *dr, void *arg)
+{
+	BulkState  *bs = arg;
+	bool		isnull;
+	char		tenant[ID_LEN];
+	Datum		t = slot_getattr(slot, bulk_tenant_att[DR_PIN], &isnull);
+	Datum		v;
+	PinEntry   *pe;
+
+	if (isnull || !text_to_id(t, tenant))
+		return;
+	v = slot_getattr(slot, dr->att[0], &isnull);
+	if (isnull)
+		return;
+	pe = hash_search(bs->pins, tenant, HASH_ENTER, NULL);
+	pe->version = copy_semver(v, bs->cxt);
+}
+
+static void
+bulk_act_row(TupleTableSlot *slot, DirectRel *dr, void *arg)
+{
+	BulkState  *bs = arg;
+	bool		isnull;
+	char		tenant[ID_LEN];
+	Datum		d = slot_getattr(slot, bulk_tenant_att[DR_ACTIVATION], &isnull);
+	Datum		v;
+	BulkAct    *e;
+
+	if (isnull || !text_to_id(d, tenant))
+		return;
+	v = slot_getattr(slot, dr->att[0], &isnull);
+	if (isnull)
+		return;
+	e = hash_search(bs->acts, tenant, HASH_ENTER, NULL);
+	e->version = bulk_intern_version(bs, v);
+	d = slot_getattr(slot, dr->att[1], &isnull);
+	if (isnull)
+		e->rollout = NULL;
+	else if (bs->last_rollout != NULL && text_equals(d, bs->last_rollout, strlen(bs->last_rollout)))
+		e->rollout = bs->last_rollout;
+	else
+		e->rollout = bs->last_rollout = bulk_intern(bs, TextDatumGetCString(d));
+	d = slot_getattr(slot, dr->att[2], &isnull);
+	e->stage = isnull ? 0 : DatumGetInt32(d);
+	d = slot_getattr(slot, dr->att[3], &isnull);
+	e->rank = isnull ? 0 : (int64) DatumGetInt32(d);
+}
+
+static void
+bulk_deferral_row(TupleTableSlot *slot, DirectRel *dr, void *arg)
+{
+	BulkState  *bs = arg;
+	bool		isnull;
+	char		tenant[ID_LEN];
+	Datum		d = slot_getattr(slot, bulk_tenant_att[DR_DEFERRAL], &isnull);
+
+	if (!isnull && text_to_id(d, tenant))
+		(void) hash_search(bs->deferred, tenant, HASH_ENTER, NULL);
+}
+
+static void
+bulk_flag_row(TupleTableSlot *slot, DirectRel *dr, void *arg)
+{
+	BulkState  *bs = arg;
+	bool		isnull;
+	char		tenant[ID_LEN];
+	Datum		d = slot_getattr(slot, bulk_tenant_att[DR_FLAG_SETTING], &isnull);
+	BulkFlag   *e;
+
+	if (isnull || !text_to_id(d, tenant))
+		return;
+	e = hash_search(bs->flags, tenant, HASH_ENTER, NULL);
+	d = slot_getattr(slot, dr->att[0], &isnull);
+	e->override = isnull ? -1 : (DatumGetBool(d) ? 1 : 0);
+	d = slot_getattr(slot, dr->att[1], &isnull);
+	e->killed = !isnull && DatumGetBool(d);
+}
+
+static void
+bulk_choice_row(TupleTableSlot *slot, DirectRel *dr, void *arg)
+{
+	BulkState  *bs = arg;
+	bool		isnull;
+	char		tenant[ID_LEN];
+	Datum		d = slot_getattr(slot, bulk_tenant_att[DR_CHOICE], &isnull);
+	char	   *ch;
+	char	   *choice;
+	BulkChoice *e;
+	bool		found;
+	MemoryContext old;
+
+	if (isnull || !text_to_id(d, tenant))
+		return;
+	ch = slot_text(slot, dr->att[0], CurrentMemoryContext);
+	choice = slot_text(slot, dr->att[1], CurrentMemoryContext);
+	if (ch == NULL || choice == NULL)
+		return;
+	e = hash_search(bs->choices, tenant, HASH_ENTER, &found);
+	old = MemoryContextSwitchTo(bs->cxt);
+	e->choices = found ? psprintf("%s;%s=%s", e->choices, ch, choice) : psprintf("%s=%s", ch, choice);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The number of elements of a one-dimensional array datum (a path), read
+ * from its header without copying it (the path of a row on disk usually
+ * has a one-byte header, which detoasting would copy to align it).
+ */
+static int
+tenant_path_depth(Datum d)
+{
+	Pointer		p = DatumGetPointer(d);
+	int32		hdr[4];			/* ndim, dataoffset, elemtype, dims[0] */
+
+	if (VARATT_IS_SHORT(p))
+	{
+		if (VARSIZE_SHORT(p) < VARHDRSZ_SHORT + sizeof(hdr))
+			return 0;
+		memcpy(hdr, VARDATA_SHORT(p), sizeof(hdr));
+	}
+	else if (!VARATT_IS_EXTENDED(p))
+	{
+		if (VARSIZE(p) < VARHDRSZ + sizeof(hdr))
+			return 0;
+		memcpy(hdr, VARDATA(p), sizeof(hdr));
+	}
+	else
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
+		int			n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+
+		pfree(arr);
+		return n;
+	}
+	return hdr[0] == 1 ? hdr[3] : 0;
+}
+
+/*
+ * The pass itself: ci NULL lists every tenant's effective channel.  Inside a
+ * computation (compute_begin), after the snapshot; the metadata is loaded.
+ */
+static void
+resolve_all_direct(ReturnSetInfo *rsinfo, ComponentInfo *ci, FlagInfo *fi, Snapshot snap, MemoryContext walkcxt)
+{
+	BulkState	bs = {0};
+	MemoryContext tmpcxt = AllocSetContextCreate(walkcxt, "pg_rollout bulk rows", ALLOCSET_DEFAULT_SIZES);
+	Level		levels[MAX_DEPTH];
+	char		idbuf[MAX_DEPTH][ID_LEN];
+	char		chbuf[MAX_DEPTH][ID_LEN];
+	union
+	{
+		struct varlena hdr;
+		char		data[VARHDRSZ + ID_LEN];
+		int32		align;
+	}			idtext_store[MAX_DEPTH];
+	struct varlena *idtext[MAX_DEPTH];
+	Datum		source_text[lengthof(source_names)];
+	Datum	   *channel_text;
+	DirectRel  *tr = &direct_rels[DR_TENANT];
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	AclResult	acl;
+	uint64		rows = 0;
+	long		npins = 0;
+	long		nacts = 0;
+	MemoryContext old;
+
+	bs.cxt = walkcxt;
+	for (int i = 0; i < MAX_DEPTH; i++)
+		idtext[i] = &idtext_store[i].hdr;
+	for (int t = DR_PIN; t < DR_COUNT; t++)
+		bulk_tenant_att[t] = get_attnum(direct_rels[t].relid, "tenant_id");
+	old = MemoryContextSwitchTo(walkcxt);
+	for (int s = 0; s < (int) lengthof(source_names); s++)
+		source_text[s] = CStringGetTextDatum(source_names[s]);
+	channel_text = palloc(sizeof(Datum) * Max(nchannels, 1));
+	for (int c = 0; c < nchannels; c++)
+		channel_text[c] = CStringGetTextDatum(channels[c].id);
+	MemoryContextSwitchTo(old);
+
+	/* what the component adds to the tenants, keyed by tenant */
+	if (ci != NULL)
+	{
+		if (ci->pins != NULL)
+			bs.pins = ci->pins;
+		else
+		{
+			bs.pins = bulk_hash("pg_rollout bulk pins", sizeof(PinEntry), DR_PIN, walkcxt);
+			bulk_scan(DR_PIN, ci->id, snap, bulk_pin_row, &bs, tmpcxt);
+		}
+		bs.acts = bulk_hash("pg_rollout bulk activations", sizeof(BulkAct), DR_ACTIVATION, walkcxt);
+		bulk_scan(DR_ACTIVATION, ci->id, snap, bulk_act_row, &bs, tmpcxt);
+		if (ci->live_rollout != NULL && ci->live_deferrals)
+		{
+			bs.deferred = bulk_hash("pg_rollout bulk deferrals", ID_LEN, DR_DEFERRAL, walkcxt);
+			bulk_scan(DR_DEFERRAL, ci->live_rollout, snap, bulk_deferral_row, &bs, tmpcxt);
+		}
+		if (ci->flag_id != NULL)
+		{
+			bs.flags = bulk_hash("pg_rollout bulk flag settings", sizeof(BulkFlag), DR_FLAG_SETTING, walkcxt);
+			bulk_scan(DR_FLAG_SETTING, ci->flag_id, snap, bulk_flag_row, &bs, tmpcxt);
+		}
+	}
+	if (choices_exist)
+	{
+		bs.choices = bulk_hash("pg_rollout bulk channel choices", sizeof(BulkChoice), DR_CHOICE, walkcxt);
+		bulk_scan(DR_CHOICE, NULL, snap, bulk_choice_row, &bs, tmpcxt);
+	}
+
+	if (ci != NULL)
+	{
+		npins = hash_get_num_entries(bs.pins);
+		nacts = hash_get_num_entries(bs.acts);
+	}
+
+	/* the tenants in path order */
+	acl = pg_class_aclcheck(tr->relid, GetUserId(), ACL_SELECT);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, PGR_TABLE_TENANT);
+	rel = table_open(tr->relid, AccessShareLock);
+	idx = index_open(direct_path_index, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snap, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	old = MemoryContextSwitchTo(tmpcxt);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d;
+		int			depth;
+		uint32		hashv;
+		Level	   *lv;
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		d = slot_getattr(slot, tr->att[1], &isnull);
+		if (isnull)
+			continue;
+		depth = tenant_path_depth(d);
+		if (depth < 1 || depth > MAX_DEPTH)
+			elog(ERROR, "pg_rollout: tenant depth %d out of range", depth);
+		lv = &levels[depth - 1];
+		memset(lv, 0, sizeof(Level));
+		d = slot_getattr(slot, tr->att[0], &isnull);
+		if (isnull || !text_to_id(d, idbuf[depth - 1]))
+			elog(ERROR, "pg_rollout: a tenant id is null or longer than %d bytes", ID_LEN - 1);
+		lv->tenant_id = idbuf[depth - 1];
+		/* the id as a text datum too, for the rows of this tenant and its subtree */
+		SET_VARSIZE(idtext[depth - 1], VARHDRSZ + strlen(lv->tenant_id));
+		memcpy(VARDATA(idtext[depth - 1]), lv->tenant_id, VARSIZE(idtext[depth - 1]) - VARHDRSZ);
+		d = slot_getattr(slot, tr->att[2], &isnull);
+		lv->active = !isnull && text_equals(d, "active", 6);
+		d = slot_getattr(slot, tr->att[3], &isnull);
+		if (!isnull && text_to_id(d, chbuf[depth - 1]))
+			lv->channel_id = chbuf[depth - 1];
+		d = slot_getattr(slot, tr->att[4], &isnull);
+		lv->test_tenant = !isnull && DatumGetBool(d);
+		lv->flag_override = -1;
+		/* every table is keyed the same way: one hash value serves them all */
+		hashv = string_hash(lv->tenant_id, ID_LEN);
+		if (bs.choices)
+		{
+			BulkChoice *e = hash_search_with_hash_value(bs.choices, lv->tenant_id, hashv, HASH_FIND, NULL);
+
+			lv->choices = e ? e->choices : NULL;
+		}
+
+		if (ci == NULL)
+		{
+			const char *from;
+			int			eff = effective_channel(levels, depth, &from);
+			Datum		cvalues[2];
+			bool		cnulls[2] = {false, eff < 0};
+
+			cvalues[0] = PointerGetDatum(idtext[depth - 1]);
+			cvalues[1] = eff < 0 ? (Datum) 0 : channel_text[eff];
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, cvalues, cnulls);
+		}
+		else
+		{
+			Answer		ans;
+			PinEntry   *pe = npins == 0 ? NULL :
+				hash_search_with_hash_value(bs.pins, lv->tenant_id, hashv, HASH_FIND, NULL);
+			BulkAct    *ae = nacts == 0 ? NULL :
+				hash_search_with_hash_value(bs.acts, lv->tenant_id, hashv, HASH_FIND, NULL);
+
+			if (pe)
+			{
+				lv->has_pin = true;
+				lv->pin = pe->version;
+			}
+			if (ae)
+			{
+				lv->has_act = true;
+				lv->act = ae->version;
+				lv->act_rollout = (char *) ae->rollout;
+				lv->act_stage = ae->stage;
+				lv->act_rank = ae->rank;
+			}
+			if (bs.deferred)
+				lv->deferred = hash_search_with_hash_value(bs.deferred, lv->tenant_id, hashv, HASH_FIND, NULL) != NULL;
+			if (bs.flags)
+			{
+				BulkFlag   *fe = hash_search_with_hash_value(bs.flags, lv->tenant_id, hashv, HASH_FIND, NULL);
+
+				if (fe)
+				{
+					lv->flag_override = fe->override;
+					lv->flag_killed = fe->killed;
+				}
+			}
+			resolve_levels(ci, fi, levels, depth, &ans, NULL);
+			values[0] = PointerGetDatum(idtext[depth - 1]);
+			if (ans.isnull)
+				nulls[1] = true;
+			else
+				values[1] = ans.version;
+			values[2] = source_text[ans.source];
+			nulls[3] = true;
+			for (int i = 0; i < depth && ans.source_tenant; i++)
+				if (ans.source_tenant == idbuf[i])
+				{
+					values[3] = PointerGetDatum(idtext[i]);
+					nulls[3] = false;
+					break;
+				}
+			if (nulls[3] && ans.source_tenant)
+			{
+				values[3] = CStringGetTextDatum(ans.source_tenant);
+				nulls[3] = false;
+			}
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		if ((++rows & 1023) == 0)
+		{
+			MemoryContextReset(tmpcxt);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	MemoryContextSwitchTo(old);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+}
+
 /*
  * Every tenant, in one ordered pass over the tree: the version of a
  * component, or (component NULL) the effective channel.
@@ -1577,6 +2671,13 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 			values[2] = CStringGetTextDatum(ci->live_rollout);
 		else
 			nulls[2] = 'n';
+		if (schema_variant == 0)
+		{
+			if (!direct_loaded)
+				direct_load();
+			resolve_all_direct(rsinfo, ci, fi, snap, walkcxt);
+			goto done;
+		}
 		keep_plan(&plan_all, sql_all[schema_variant], 3, argtypes);
 		PushActiveSnapshot(snap);
 		portal = SPI_cursor_open(NULL, plan_all, values, nulls, true);
@@ -1624,6 +2725,7 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 			SPI_freetuptable(SPI_tuptable);
 		}
 		SPI_cursor_close(portal);
+done:
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
 	}

@@ -573,3 +573,7 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 --@include src/sql/92_monitoring/4_ledgers.sql
 --@function rollout.verify_audit
 --@function rollout.health
+-- Performance (issue 11): rollout._eligible has one static query per case
+-- (scoped or not), planned once per session with a generic plan, instead
+-- of a text built and planned for every rollout a tick advances.
+--@function rollout._eligible

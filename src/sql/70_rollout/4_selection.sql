@@ -38,6 +38,7 @@ RETURNS TABLE (tenant_id text, path text[], kind text, attributes jsonb, bucket 
                target boolean, hold_reason text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     r rollout.rollout;
@@ -49,10 +50,16 @@ BEGIN
         lo := rollout.tenant_path(r.scope_tenant_id);
         hi := rollout._path_upper(lo);
     END IF;
-    -- A scope is a range of paths, scanned through tenant_path_idx; without
-    -- one the query has no path condition at all (a sequential scan), so the
-    -- text is built for the case at hand rather than planned generically.
-    RETURN QUERY EXECUTE format($q$
+    -- Two texts.  Without a scope, every tenant: a text planned for each
+    -- call with the parameters' values (the parents hash-joined; a pass
+    -- over the whole table, where planning costs nothing beside the work).
+    -- With a scope (a range of paths, scanned through tenant_path_idx): a
+    -- static query planned once per session with a generic plan (see the
+    -- SET above), not again for every rollout a tick advances; it has no
+    -- join whose plan could go wrong without statistics (a leaf is one
+    -- probe of tenant_parent_idx).
+    IF lo IS NULL THEN
+        RETURN QUERY EXECUTE $q$
     WITH dark AS MATERIALIZED (
             SELECT b.tenant_id FROM rollout.blackout b WHERE b.during @> now()),
          windowed AS MATERIALIZED (
@@ -60,34 +67,66 @@ BEGIN
               FROM rollout.maintenance_window w GROUP BY w.tenant_id),
          chan AS MATERIALIZED (
             SELECT c.tenant_id, c.channel_id FROM rollout.effective_channels() c
-             WHERE $3 IS NOT NULL AND c.channel_id = $3),
-         -- tenants with children (the children of a tenant in scope are in scope)
+             WHERE $1 IS NOT NULL AND c.channel_id = $1),
+         -- tenants with children
          parents AS MATERIALIZED (
             SELECT DISTINCT c.parent_id FROM rollout.tenant c
-             WHERE c.parent_id IS NOT NULL AND c.status <> 'decommissioned' AND %1$s),
+             WHERE c.parent_id IS NOT NULL AND c.status <> 'decommissioned'),
          base AS (
             SELECT t.tenant_id, t.path, t.kind, t.attributes,
                    p.parent_id IS NULL AS leaf,
-                   EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) AS dark,
+                   CASE WHEN NOT EXISTS (SELECT 1 FROM dark) THEN false
+                        ELSE EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) END AS dark,
                    -- the windows of the nearest windowed tenant on the path decide
                    CASE WHEN NOT EXISTS (SELECT 1 FROM windowed) THEN true
                         ELSE coalesce((SELECT w.open FROM unnest(t.path) WITH ORDINALITY u(id, o)
                                          JOIN windowed w ON w.tenant_id = u.id
                                         ORDER BY u.o DESC LIMIT 1), true) END AS window_open
               FROM rollout.tenant t LEFT JOIN parents p ON p.parent_id = t.tenant_id
-             WHERE t.status = 'active' AND %2$s
-               AND ($4 IS NULL OR t.kind = $4)
-               AND ($3 IS NULL OR EXISTS (SELECT 1 FROM chan WHERE chan.tenant_id = t.tenant_id)))
-    SELECT t.tenant_id, t.path, t.kind, t.attributes, rollout.bucket($5, t.tenant_id),
+             WHERE t.status = 'active'
+               AND ($2 IS NULL OR t.kind = $2)
+               AND ($1 IS NULL OR EXISTS (SELECT 1 FROM chan WHERE chan.tenant_id = t.tenant_id)))
+    SELECT t.tenant_id, t.path, t.kind, t.attributes, rollout.bucket($3, t.tenant_id),
            t.dark OR NOT t.window_open,
-           $4 IS NOT NULL OR t.leaf,
+           $2 IS NOT NULL OR t.leaf,
            CASE WHEN t.dark THEN 'maintenance blackout'
                 WHEN NOT t.window_open THEN 'outside maintenance window' END
       FROM base t
-    $q$,
-        CASE WHEN lo IS NULL THEN 'true' ELSE 'c.path >= $1 AND c.path < $2' END,
-        CASE WHEN lo IS NULL THEN 'true' ELSE 't.path >= $1 AND t.path < $2' END)
-    USING lo, hi, r.channel_id, r.target_kind, r.salt;
+    $q$
+        USING r.channel_id, r.target_kind, r.salt;
+    ELSE
+        RETURN QUERY
+        WITH dark AS MATERIALIZED (
+                SELECT b.tenant_id FROM rollout.blackout b WHERE b.during @> now()),
+             windowed AS MATERIALIZED (
+                SELECT w.tenant_id, bool_or(rollout._window_open(w.weekdays, w.starts, w.ends, w.time_zone, now())) AS open
+                  FROM rollout.maintenance_window w GROUP BY w.tenant_id),
+             chan AS MATERIALIZED (
+                SELECT c.tenant_id, c.channel_id FROM rollout.effective_channels() c
+                 WHERE r.channel_id IS NOT NULL AND c.channel_id = r.channel_id),
+             base AS (
+                SELECT t.tenant_id, t.path, t.kind, t.attributes,
+                       -- a leaf: no child (the children of a tenant in scope are in scope)
+                       NOT EXISTS (SELECT 1 FROM rollout.tenant c
+                                    WHERE c.parent_id = t.tenant_id AND c.status <> 'decommissioned') AS leaf,
+                       CASE WHEN NOT EXISTS (SELECT 1 FROM dark) THEN false
+                            ELSE EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) END AS dark,
+                       -- the windows of the nearest windowed tenant on the path decide
+                       CASE WHEN NOT EXISTS (SELECT 1 FROM windowed) THEN true
+                            ELSE coalesce((SELECT w.open FROM unnest(t.path) WITH ORDINALITY u(id, o)
+                                             JOIN windowed w ON w.tenant_id = u.id
+                                            ORDER BY u.o DESC LIMIT 1), true) END AS window_open
+                  FROM rollout.tenant t
+                 WHERE t.status = 'active' AND t.path >= lo AND t.path < hi
+                   AND (r.target_kind IS NULL OR t.kind = r.target_kind)
+                   AND (r.channel_id IS NULL OR EXISTS (SELECT 1 FROM chan WHERE chan.tenant_id = t.tenant_id)))
+        SELECT t.tenant_id, t.path, t.kind, t.attributes, rollout.bucket(r.salt, t.tenant_id),
+               t.dark OR NOT t.window_open,
+               r.target_kind IS NOT NULL OR t.leaf,
+               CASE WHEN t.dark THEN 'maintenance blackout'
+                    WHEN NOT t.window_open THEN 'outside maintenance window' END
+          FROM base t;
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION rollout._eligible(text) IS
