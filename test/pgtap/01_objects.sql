@@ -7,10 +7,10 @@ SELECT has_schema('rollout');
 SELECT has_extension('pg_rollout');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_rollout'), false, 'extension is not relocatable');
 SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'audit_log', 'audit_seal', 'blackout', 'channel', 'channel_choice', 'channel_release',
-                                   'component', 'component_version', 'deferral', 'event_outbox', 'exemption', 'flag', 'flag_setting',
+                                   'component', 'component_version', 'conflict_rule', 'deferral', 'event_outbox', 'exemption', 'flag', 'flag_setting',
                                    'grace_extension', 'maintenance_window', 'metric_sample', 'pin', 'protected_relation', 'protected_table', 'rollout',
                                    'rollout_stage', 'rollout_trigger', 'tenant', 'tenant_binding', 'tick_log', 'version_policy']);
-SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'drift_roster', 'exemption_ledger',
+SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'conflict_roster', 'drift_roster', 'exemption_ledger',
                                   'pending_events', 'protected_tables', 'recent_violation_log',
                                   'rollout_status', 'stage_status', 'tenant_tree', 'version_distribution', 'violations',
                                   'metrics_activations', 'metrics_bypasses', 'metrics_events', 'metrics_rollout_progress',
