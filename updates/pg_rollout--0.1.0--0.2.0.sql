@@ -393,3 +393,6 @@ SELECT r.at, r.tbl, r.kind, r.command, r.refused, r.role_name, r.application_nam
 COMMENT ON VIEW rollout.recent_violation_log IS
     'the latest tenant-isolation violations, with role, application and query (the query text only for rollout_admin and pg_read_all_stats)';
 
+-- Version governance, continued (issue 12): compliance snapshots whose
+-- digest goes into the audit chain, reports (JSON and flat rows), retention.
+--@include src/sql/88_governance/4_compliance.sql

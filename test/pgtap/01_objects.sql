@@ -7,7 +7,7 @@ SELECT has_schema('rollout');
 SELECT has_extension('pg_rollout');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_rollout'), false, 'extension is not relocatable');
 SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'audit_log', 'audit_seal', 'blackout', 'channel', 'channel_choice', 'channel_release',
-                                   'component', 'component_version', 'conflict_rule', 'deferral', 'event_outbox', 'exemption', 'flag', 'flag_setting',
+                                   'component', 'component_version', 'compliance_setting', 'compliance_snapshot', 'conflict_rule', 'deferral', 'event_outbox', 'exemption', 'flag', 'flag_setting',
                                    'grace_extension', 'maintenance_window', 'metric_sample', 'pin', 'protected_relation', 'protected_table', 'rollout',
                                    'rollout_stage', 'rollout_trigger', 'tenant', 'tenant_binding', 'tick_log', 'version_policy']);
 SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'conflict_roster', 'drift_roster', 'exemption_ledger',
