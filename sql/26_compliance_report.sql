@@ -109,6 +109,32 @@ SELECT snapshot_id FROM rollout.snapshot_compliance();
 SELECT array_agg(snapshot_id ORDER BY snapshot_id) AS kept FROM rollout.compliance_snapshot;
 SELECT details ->> 'purged' AS purged FROM rollout.audit_log WHERE action = 'compliance.snapshot' ORDER BY seq DESC LIMIT 1;
 
+-- governance metrics: from the latest snapshot of every tenant, cheap to
+-- scrape; a schedule policy on db for ops puts 3 pairs under enforcement
+SET pg_rollout.actor = 'alice';
+SELECT policy_id FROM rollout.set_version_policy('db', 'ops', baseline => '1.1.0', action => 'schedule', reason => 'upgrade ops');
+SET pg_rollout.actor = 'cron';
+SELECT snapshot_id FROM rollout.snapshot_compliance();
+SELECT drift_total, enforced_total, conflict_total, compliance_rate, exempt_pairs, pairs, policies, conflict_rules,
+       exemptions_active, snapshot_age_seconds < 60 AS fresh
+  FROM rollout.metrics_governance;
+
+-- update statistics from the per-tenant version history: a rollout of ops
+-- to 1.1.0 is rolled back, web's rollout to 1.2.0 stays
+SET pg_rollout.actor = 'carol';
+SELECT rollout_id FROM rollout.create_rollout('s2', 'scanner', '1.0.0', '1.1.0', scope_tenant_id => 'ops');
+SELECT stage_no FROM rollout.add_stage('s2', 'all', 'all');
+SET pg_rollout.actor = 'dave';
+SELECT status FROM rollout.approve_rollout('s2', 'go');
+SELECT status FROM rollout.start_rollout('s2');
+SELECT rollout.rollback_rollout('s2', 'errors on ops') IS NOT NULL AS rolled_back;
+SELECT status FROM rollout.rollout WHERE rollout_id = 's2';
+SELECT version, tenants, tenants_now, adopted_tenants, adoption_pct, updates, rollbacks, success_pct, rollback_pct,
+       median_time_to_update IS NOT NULL AS has_median, p90_time_to_update >= median_time_to_update AS p90_ge_median
+  FROM rollout.update_statistics('scanner');
+SELECT version, tenants, adopted_tenants, updates, rollbacks FROM rollout.update_statistics('scanner', 'web')
+ WHERE updates > 0 OR rollbacks > 0;
+
 -- ---------------------------------------------------------------------
 -- Bad input: a clear error, nothing stored
 -- ---------------------------------------------------------------------
@@ -122,6 +148,9 @@ SELECT rollout.verify_compliance_snapshot(99);
 SELECT rollout.set_snapshot_retention('12 hours', 'too short');
 SELECT rollout.set_snapshot_retention(NULL, 'none');
 SELECT rollout.set_snapshot_retention('500 days', NULL);
+SELECT rollout.update_statistics('nope');
+SELECT rollout.update_statistics(NULL);
+SELECT rollout.update_statistics('scanner', 'nobody');
 SELECT (SELECT count(*) FROM rollout.compliance_snapshot) = :snapshots AS snapshots_unchanged,
        (SELECT count(*) FROM rollout.audit_log) = :audit AS audit_unchanged;
 SELECT intact FROM rollout.verify_audit();

@@ -396,3 +396,8 @@ COMMENT ON VIEW rollout.recent_violation_log IS
 -- Version governance, continued (issue 12): compliance snapshots whose
 -- digest goes into the audit chain, reports (JSON and flat rows), retention.
 --@include src/sql/88_governance/4_compliance.sql
+
+-- Version governance, continued (issue 12): update statistics from the
+-- per-tenant version history, governance metrics for monitoring.
+--@include src/sql/88_governance/5_stats.sql
+--@include src/sql/88_governance/6_metrics.sql

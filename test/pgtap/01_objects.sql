@@ -13,7 +13,7 @@ SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'audit_lo
 SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'conflict_roster', 'drift_roster', 'exemption_ledger',
                                   'pending_events', 'protected_tables', 'recent_violation_log',
                                   'rollout_status', 'stage_status', 'tenant_tree', 'version_distribution', 'violations',
-                                  'metrics_activations', 'metrics_bypasses', 'metrics_events', 'metrics_rollout_progress',
+                                  'metrics_activations', 'metrics_bypasses', 'metrics_events', 'metrics_governance', 'metrics_rollout_progress',
                                   'metrics_rollouts', 'metrics_state', 'metrics_tick', 'metrics_violations']);
 SELECT has_type('rollout', 'semver', 'type rollout.semver exists');
 SELECT has_opclass('rollout', 'semver_ops', 'btree opclass for semver');

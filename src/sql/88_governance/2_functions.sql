@@ -335,11 +335,13 @@ RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT coalesce(r.versions OPERATOR(pg_catalog.@>) version
-                    AND CASE r.kind
-                        WHEN 'requires' THEN other_version IS NULL
-                                             OR NOT r.other_versions OPERATOR(pg_catalog.@>) other_version
-                        WHEN 'excludes' THEN r.other_versions OPERATOR(pg_catalog.@>) other_version
-                        WHEN 'max_skew' THEN version OPERATOR(rollout.<) baseline
+                    AND CASE
+                        WHEN r.kind OPERATOR(pg_catalog.=) 'requires'
+                             THEN other_version IS NULL OR NOT r.other_versions OPERATOR(pg_catalog.@>) other_version
+                        WHEN r.kind OPERATOR(pg_catalog.=) 'excludes'
+                             THEN r.other_versions OPERATOR(pg_catalog.@>) other_version
+                        WHEN r.kind OPERATOR(pg_catalog.=) 'max_skew'
+                             THEN version OPERATOR(rollout.<) baseline
                                              AND (rollout.semver_major(version) OPERATOR(pg_catalog.<) rollout.semver_major(baseline)
                                                   OR rollout.semver_minor(baseline) OPERATOR(pg_catalog.-) rollout.semver_minor(version)
                                                      OPERATOR(pg_catalog.>) r.max_minors)
