@@ -233,7 +233,10 @@ time_ms() {
         out=$("${PSQL[@]}" -c '\timing on' -c "$q" 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
         all+=("$out")
     done
-    printf '%s\n' "${all[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'
+    local m
+    m=$(printf '%s\n' "${all[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}')
+    echo "    ${q:0:70}: $m ms" >&2    # as it goes: a stopped run keeps what it measured
+    echo "$m"
 }
 
 echo "==> timing ($RUNS runs each, median)"

@@ -374,16 +374,18 @@ WITH r AS MATERIALIZED (
      pr AS (
         SELECT p.t, p.c, p.v, p.b, r.x
           FROM p JOIN r ON (r.x).component_id = p.c
-         WHERE (r.x).tenant_id IS NULL OR (r.x).tenant_id = ANY (rollout.tenant_path(p.t)))
-SELECT pr.t, pr.c, pr.v, (pr.x).rule_id, (pr.x).kind, (pr.x).action, (pr.x).other_component_id, o.v, pr.b
-  FROM pr
+         WHERE (r.x).tenant_id IS NULL OR (r.x).tenant_id = ANY (rollout.tenant_path(p.t))),
+     -- the other component's version: a hash join with the known pairs
+     pk AS (
+        SELECT pr.*, k.v AS kv, k.t IS NOT NULL AS known
+          FROM pr LEFT JOIN k ON k.t = pr.t AND k.c = (pr.x).other_component_id)
+SELECT pk.t, pk.c, pk.v, (pk.x).rule_id, (pk.x).kind, (pk.x).action, (pk.x).other_component_id, o.v, pk.b
+  FROM pk
   CROSS JOIN LATERAL (
-        SELECT CASE WHEN (pr.x).other_component_id IS NULL THEN NULL
-                    WHEN kn.found THEN kn.v
-                    ELSE rollout.resolve_version(pr.t, (pr.x).other_component_id) END AS v
-          FROM (SELECT count(*) > 0 AS found, (array_agg(k.v))[1] AS v
-                  FROM k WHERE k.t = pr.t AND k.c = (pr.x).other_component_id) kn) o
- WHERE rollout.conflict_broken(pr.x, pr.v, o.v, pr.b)
+        SELECT CASE WHEN (pk.x).other_component_id IS NULL THEN NULL
+                    WHEN pk.known THEN pk.kv
+                    ELSE rollout.resolve_version(pk.t, (pk.x).other_component_id) END AS v) o
+ WHERE rollout.conflict_broken(pk.x, pk.v, o.v, pk.b)
 $$;
 COMMENT ON FUNCTION rollout._conflicts(timestamptz, text[], text[], rollout.semver[], rollout.semver[], text[], text[],
                                        rollout.semver[]) IS
