@@ -133,7 +133,8 @@ SELECT status FROM rollout.drift_roster WHERE tenant_id = 'p6' AND component_id 
 SELECT rollout_id FROM rollout.create_rollout('u3', 'ui', '1.2.0', '2.0.0', scope_tenant_id => 'ops');
 SELECT rollout_id FROM rollout.create_rollout('u3', 'ui', '1.2.0', '2.0.0', scope_tenant_id => 'p4');
 SELECT status, refused FROM rollout.check_version('p1', 'agent', '1.4.0');
-SELECT status, refused FROM rollout.check_version('p1', 'agent', '1.2.0');
+SELECT status, refused FROM rollout.check_version('p1', 'agent', '1.2.0');    -- a report rule
+SELECT status, refused FROM rollout.check_version('p3', 'ui', '2.0.0');       -- a block rule
 
 -- simulation of a baseline change shows the skew conflicts it would end
 -- (1.2.0 is one minor behind 1.3.0); applied, the roster equals the simulation

@@ -1259,12 +1259,16 @@ AS $$
     SELECT e.tenant_id, e.component_id, e.version, e.status, e.violation, e.policy_id, e.policy_tenant_id, e.action,
            e.eol_date, e.forced_upgrade_on, e.days_left, e.exemption_id, e.exempt_until,
            coalesce(e.action = 'block' AND e.status IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum'), false)
+           OR (e.status = 'conflicting'
+               AND EXISTS (SELECT 1 FROM rollout._conflicts($4, ARRAY[e.tenant_id], ARRAY[e.component_id], ARRAY[e.version],
+                                                            ARRAY[e.baseline], NULL, NULL, NULL) c
+                            WHERE c.action = 'block'))
       FROM rollout._evaluate($4, rollout._policies_as_of($4), ARRAY[$2], ARRAY[$1], $3) e
       CROSS JOIN (SELECT rollout._visible_tenants() AS v OFFSET 0) vis
      WHERE vis.v IS NULL OR e.tenant_id = ANY (vis.v)
 $$;
 COMMENT ON FUNCTION rollout.check_version(text, text, rollout.semver, timestamptz) IS
-    'how a version of a component would stand for a tenant at an instant: status, policy, grace, exemption, and whether a pin or activation would be refused';
+    'how a version of a component would stand for a tenant at an instant: status, policy, grace, exemption, and whether a pin or activation would be refused (by a block policy, or a block conflict rule of that component)';
 
 CREATE FUNCTION rollout._summary(at timestamptz, policies rollout.version_policy[], component_ids text[])
 RETURNS TABLE (node_id text, kind text, depth integer, component_id text, pairs bigint, compliant bigint,
