@@ -80,6 +80,17 @@ SELECT (SELECT count(*) FROM ev_c) AS pairs,
                               UNION ALL (SELECT * FROM ev_sql EXCEPT ALL SELECT * FROM ev_c)) d) AS c_vs_sql,
        (SELECT count(*) FROM ((SELECT * FROM ev_c EXCEPT ALL SELECT * FROM ev_list)
                               UNION ALL (SELECT * FROM ev_list EXCEPT ALL SELECT * FROM ev_c)) d) AS c_vs_list;
+-- the roster (C, its columns written straight out) gives the SQL rows too
+SELECT count(*) AS roster_vs_sql FROM (
+    (SELECT * FROM rollout.drift_roster
+     EXCEPT ALL
+     SELECT tenant_id, component_id, version, source, source_tenant_id, status, violation, policy_id, policy_tenant_id,
+            action, baseline, eol_date, forced_upgrade_on, days_left, exemption_id, exempt_until, exempt_reason FROM ev_sql)
+    UNION ALL
+    (SELECT tenant_id, component_id, version, source, source_tenant_id, status, violation, policy_id, policy_tenant_id,
+            action, baseline, eol_date, forced_upgrade_on, days_left, exemption_id, exempt_until, exempt_reason FROM ev_sql
+     EXCEPT ALL
+     SELECT * FROM rollout.drift_roster)) d;
 SELECT status, count(*) FROM ev_c GROUP BY status ORDER BY status;
 SELECT tenant_id, component_id, version, status, days_left, exemption_id FROM ev_c
  WHERE tenant_id IN ('p2', 'p3', 'p5') AND component_id <> 'ui' OR (tenant_id = 'p5' AND component_id = 'ui')

@@ -92,6 +92,7 @@ typedef struct GovState
 	HTAB	   *ext_tenants;	/* tenants with approved grace extensions */
 	DateADT		at_date;
 	Oid			policies_type;	/* rollout.version_policy[] */
+	bool		roster;			/* write the roster's columns (no org_id, team_id) */
 	Oid			semver_type;
 	/* carried down the path */
 	const char *anchor[GOV_MAX_DEPTH];
@@ -104,6 +105,8 @@ typedef struct GovState
 	Datum	   *d_tenant, *d_component, *d_version, *d_source, *d_source_tenant;
 	bool	   *d_source_tenant_null;
 } GovState;
+
+#define ROSTER_NCOLS 17
 
 /* result columns (rollout._evaluate) */
 enum
@@ -138,6 +141,30 @@ gov_text(HeapTuple tup, TupleDesc desc, int col)
 	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* One row of rollout._evaluate's shape into the result (without org_id and team_id for the roster). */
+static void
+gov_put(GovState *st, Datum *values, bool *nulls)
+{
+	if (st->roster)
+	{
+		Datum		v[ROSTER_NCOLS];
+		bool		n[ROSTER_NCOLS];
+		int			k = 0;
+
+		for (int c = 0; c < GOV_NCOLS; c++)
+		{
+			if (c == C_ORG || c == C_TEAM)
+				continue;
+			v[k] = values[c];
+			n[k] = nulls[c];
+			k++;
+		}
+		tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, v, n);
+	}
+	else
+		tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
 }
 
 /* Step 1: the policy look-up, the policy nodes, exemption nodes, extensions. */
@@ -455,7 +482,7 @@ gov_tenant(void *arg, const char *const *path, int depth, bool decommissioned, i
 		nulls[C_SOURCE] = false;
 		values[C_SOURCE_TENANT] = a->source_tenant ? CStringGetTextDatum(a->source_tenant) : (Datum) 0;
 		nulls[C_SOURCE_TENANT] = a->source_tenant == NULL;
-		tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
+		gov_put(st, values, nulls);
 	}
 }
 
@@ -510,7 +537,7 @@ gov_deferred(GovState *st, Datum at, Datum policies, bool policies_null, Datum c
 			bool		outnulls[GOV_NCOLS];
 
 			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, out, outnulls);
-			tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, out, outnulls);
+			gov_put(st, out, outnulls);
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
@@ -567,6 +594,117 @@ pgr_evaluate_all(PG_FUNCTION_ARGS)
 	SPI_finish();
 	pgr_unpin_search_path(pathlevel);
 
+	MemoryContextDelete(st.cxt);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgr_drift_roster_at);
+
+/*
+ * rollout.drift_roster_at(at timestamptz, component_id text): the roster,
+ * written straight into this function's result.  For a caller who sees
+ * every tenant, with no conflict rule in force, the bulk evaluation above;
+ * otherwise the rows of rollout._evaluate (the tenants the caller may see,
+ * the conflict rules), copied.  Either way the rows rollout._evaluate gives.
+ */
+Datum
+pgr_drift_roster_at(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	GovState	st;
+	Datum		at;
+	Datum		policies;
+	Datum		comps = (Datum) 0;
+	bool		comps_null = PG_ARGISNULL(1);
+	bool		vis_null;
+	Datum		vis = (Datum) 0;
+	bool		conflicts;
+	int			pathlevel;
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	MemoryContext old;
+
+	pgr_require_preload("version governance");
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the instant of a drift roster must not be null")));
+	at = PG_GETARG_DATUM(0);
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != ROSTER_NCOLS)
+		elog(ERROR, "pg_rollout: drift_roster_at returns %d columns, expected %d", rsinfo->setDesc->natts, ROSTER_NCOLS);
+
+	memset(&st, 0, sizeof(st));
+	st.rsinfo = rsinfo;
+	st.roster = true;
+	st.cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_rollout governance", ALLOCSET_DEFAULT_SIZES);
+	if (!comps_null)
+	{
+		Datum		one = PG_GETARG_DATUM(1);
+
+		old = MemoryContextSwitchTo(st.cxt);
+		comps = PointerGetDatum(construct_array(&one, 1, TEXTOID, -1, false, TYPALIGN_INT));
+		MemoryContextSwitchTo(old);
+	}
+
+	pathlevel = pgr_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_rollout: SPI_connect failed");
+	if (SPI_execute_with_args("SELECT rollout._policies_as_of($1), rollout._visible_tenants(), rollout._conflict_rules_exist($1)",
+							  1, argtypes, &at, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "pg_rollout: drift roster set-up failed");
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		st.policies_type = SPI_gettypeid(desc, 1);
+		old = MemoryContextSwitchTo(st.cxt);
+		policies = datumCopy(SPI_getbinval(tup, desc, 1, &isnull), false, -1);
+		vis = SPI_getbinval(tup, desc, 2, &vis_null);
+		if (!vis_null)
+			vis = datumCopy(vis, false, -1);
+		MemoryContextSwitchTo(old);
+		conflicts = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	}
+
+	if (vis_null && !conflicts)
+	{
+		gov_load(&st, at, policies, false, comps, comps_null);
+		SPI_finish();
+		pgr_resolve_walk(comps_null ? NULL : DatumGetArrayTypeP(comps), gov_tenant, &st);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "pg_rollout: SPI_connect failed");
+		gov_deferred(&st, at, policies, false, comps, comps_null);
+	}
+	else
+	{
+		Oid			types[4] = {TIMESTAMPTZOID, st.policies_type, TEXTARRAYOID, TEXTARRAYOID};
+		Datum		values[4] = {at, policies, comps, vis};
+		char		nulls[4] = {' ', ' ', comps_null ? 'n' : ' ', vis_null ? 'n' : ' '};
+		Portal		portal;
+
+		portal = SPI_cursor_open_with_args(NULL,
+										   "SELECT e.* FROM rollout._evaluate($1, $2, $3, $4, NULL) e",
+										   4, types, values, nulls, true, 0);
+		for (;;)
+		{
+			SPI_cursor_fetch(portal, true, 10000);
+			if (SPI_processed == 0)
+				break;
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				Datum		out[GOV_NCOLS];
+				bool		outnulls[GOV_NCOLS];
+
+				heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, out, outnulls);
+				gov_put(&st, out, outnulls);
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_cursor_close(portal);
+	}
+	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
 	MemoryContextDelete(st.cxt);
 	return (Datum) 0;
 }

@@ -1214,15 +1214,11 @@ RETURNS TABLE (tenant_id text, component_id text, version rollout.semver, source
                status text, violation text, policy_id bigint, policy_tenant_id text, action text,
                baseline rollout.semver, eol_date date, forced_upgrade_on date, days_left integer,
                exemption_id bigint, exempt_until timestamptz, exempt_reason text)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT e.tenant_id, e.component_id, e.version, e.source, e.source_tenant_id, e.status, e.violation, e.policy_id,
-           e.policy_tenant_id, e.action, e.baseline, e.eol_date, e.forced_upgrade_on, e.days_left, e.exemption_id,
-           e.exempt_until, e.exempt_reason
-      FROM rollout._evaluate($1, rollout._policies_as_of($1), CASE WHEN $2 IS NOT NULL THEN ARRAY[$2] END,
-                             rollout._visible_tenants(), NULL) e
-$$;
+-- C (src/governance.c): the rows of rollout._evaluate(at, rollout._policies_as_of(at), component,
+-- rollout._visible_tenants(), NULL), written straight into the result
+AS 'MODULE_PATHNAME', 'pgr_drift_roster_at'
+LANGUAGE C STABLE SECURITY DEFINER ROWS 1000000
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION rollout.drift_roster_at(timestamptz, text) IS
     'every (tenant, component) (or one component) with the resolved version, its source, the governing policy, EOL and forced-upgrade date, exemption and status, evaluated at an instant';
 
