@@ -12,6 +12,8 @@
 #   (c) a single enforcement check (rollout.check_version, and the fast path of
 #       a pin) and start_rollout of a 100,000-tenant stage with and without
 #       block policies of the component
+#   (d) a compliance snapshot of every tenant (rollout.snapshot_compliance),
+#       and the roster with two conflict rules in force
 # and prints them side by side.
 #
 #   bash bench/governance.sh
@@ -231,7 +233,10 @@ time_ms() {
         out=$("${PSQL[@]}" -c '\timing on' -c "$q" 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
         all+=("$out")
     done
-    printf '%s\n' "${all[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'
+    local m
+    m=$(printf '%s\n' "${all[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}')
+    echo "    ${q:0:70}: $m ms" >&2    # as it goes: a stopped run keeps what it measured
+    echo "$m"
 }
 
 echo "==> timing ($RUNS runs each, median)"
@@ -265,6 +270,15 @@ st_nopol=$(start_ms r2)   # c2: report/remind policies only (no block policy)
     -c "SELECT rollout.set_version_policy('c3', min_version => '1.0.0', baseline => '2.0.0', blocked => '{[3.0.0,3.0.0]}', action => 'block', grace_limit => '60 days', reason => 'bench: block, 2.1.0 allowed')" >/dev/null
 st_block=$(start_ms r3)   # c3: a block policy that allows 2.1.0 (fast path)
 
+# a compliance snapshot of every tenant (the report's input), then the roster
+# with two conflict rules in force (a requires rule and a skew rule)
+snap=$(time_ms "SET pg_rollout.actor = 'bench'; SELECT (rollout.snapshot_compliance()).pairs")
+"${PSQL[@]}" -c "SET pg_rollout.actor = 'bench'" \
+    -c "SELECT rollout.add_conflict_rule('requires', 'c4', '[2.0.0,)', 'c5', '[2.0.0,)', reason => 'bench')" \
+    -c "SELECT rollout.add_conflict_rule('max_skew', 'c6', max_minors => 0, reason => 'bench')" >/dev/null
+r_conf=$(time_ms "SELECT status, count(*), count(version) FROM rollout.drift_roster GROUP BY status")
+conflicting=$("${PSQL[@]}" -At -c "SELECT count(*) FROM rollout.drift_roster WHERE status = 'conflicting'")
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
 echo
 printf '%-58s %14s %14s %10s\n' "$((ORGS + TEAMS + PROJECTS)) tenants x $COMPS components" "pg_rollout" "plain SQL" "speed-up"
@@ -275,6 +289,8 @@ printf '%-58s %11s us\n' "(d) policy check of a version (fast path)" "$check_us"
 printf '%-58s %11s us\n' "(e) pin_version with the check" "$pin_us"
 printf '%-58s %11s ms\n' "(f) start_rollout, 50 % stage, no block policy" "$st_nopol"
 printf '%-58s %11s ms\n' "(g) start_rollout, 50 % stage, block policy (allowed)" "$st_block"
+printf '%-58s %11s ms\n' "(h) snapshot_compliance(), every tenant" "$snap"
+printf '%-58s %11s ms\n' "(i) drift roster with two conflict rules ($conflicting conflicting)" "$r_conf"
 
 echo
 echo "---- summary (markdown) ----"
@@ -292,4 +308,6 @@ echo "| policy check of a version (fast path) | $check_us µs |"
 echo "| pin_version including the check | $pin_us µs |"
 echo "| start_rollout, 50 % stage, component without block policy | $st_nopol ms |"
 echo "| start_rollout, 50 % stage, block policy that allows the version | $st_block ms |"
+echo "| snapshot_compliance(), every tenant (digest into the audit chain) | $snap ms |"
+echo "| drift roster with two conflict rules in force ($conflicting pairs conflicting) | $r_conf ms |"
 echo "---- end of summary ----"

@@ -2863,28 +2863,43 @@ pgr_resolve_init(void)
  * ------------------------------------------------------------------------
  */
 
-static SPIPlanPtr plan_all_many = NULL;
+static SPIPlanPtr plan_all_many[2] = {NULL, NULL};
 static SPIPlanPtr plan_component_ids = NULL;
 
-static const char *const sql_all_many =
-"SELECT t.tenant_id, pg_catalog.cardinality(t.path), t.status OPERATOR(pg_catalog.=) 'active', t.channel_id, t.test_tenant, "
-"       NULL::rollout.semver, NULL::rollout.semver, NULL::text, NULL::integer, cc.choices, NULL::boolean, NULL::boolean, "
-"       p.components, p.versions, a.components, a.versions, a.rollouts, a.stages, fs.flags, fs.enabled, fs.killed "
-"  FROM rollout.tenant t "
-"  LEFT JOIN (SELECT x.tenant_id, pg_catalog.array_agg(x.component_id) AS components, pg_catalog.array_agg(x.version) AS versions "
-"               FROM rollout.pin x WHERE x.component_id OPERATOR(pg_catalog.=) ANY ($1) GROUP BY x.tenant_id) p "
-"         ON p.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-"  LEFT JOIN (SELECT x.tenant_id, pg_catalog.array_agg(x.component_id) AS components, pg_catalog.array_agg(x.version) AS versions, "
-"                    pg_catalog.array_agg(x.rollout_id) AS rollouts, pg_catalog.array_agg(x.stage_no) AS stages "
-"               FROM rollout.activation x WHERE x.component_id OPERATOR(pg_catalog.=) ANY ($1) GROUP BY x.tenant_id) a "
-"         ON a.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-"  LEFT JOIN (SELECT x.tenant_id, pg_catalog.array_agg(x.flag_id) AS flags, pg_catalog.array_agg(x.enabled) AS enabled, "
-"                    pg_catalog.array_agg(x.killed) AS killed "
-"               FROM rollout.flag_setting x WHERE x.flag_id OPERATOR(pg_catalog.=) ANY ($2) GROUP BY x.tenant_id) fs "
-"         ON fs.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-"  LEFT JOIN (SELECT c.tenant_id, pg_catalog.string_agg(c.channel_id OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) c.choice, ';') AS choices"
-"               FROM rollout.channel_choice c GROUP BY c.tenant_id) cc ON cc.tenant_id OPERATOR(pg_catalog.=) t.tenant_id "
-" ORDER BY t.path";
+/*
+ * One row per tenant (in path order) with its pins, activations (with the
+ * start order of their rollouts), flag overrides and deferrals by the
+ * components' live rollouts, of the listed components, aggregated into
+ * arrays.  Columns 1-14 have the layout level_from_tuple() reads (the
+ * per-component columns left NULL); 15 onwards are read by walk_many().
+ */
+#define SQL_ALL_MANY(rank) \
+"SELECT t.tenant_id, pg_catalog.cardinality(t.path), t.status OPERATOR(pg_catalog.=) 'active', t.channel_id, t.test_tenant, " \
+"       NULL::rollout.semver, NULL::rollout.semver, NULL::text, NULL::integer, cc.choices, NULL::boolean, NULL::boolean, " \
+"       NULL::pg_catalog.int8, NULL::boolean, t.status OPERATOR(pg_catalog.=) 'decommissioned', " \
+"       p.components, p.versions, a.components, a.versions, a.rollouts, a.stages, a.ranks, " \
+"       fs.flags, fs.enabled, fs.killed, d.rollouts " \
+"  FROM rollout.tenant t " \
+"  LEFT JOIN (SELECT x.tenant_id, pg_catalog.array_agg(x.component_id) AS components, pg_catalog.array_agg(x.version) AS versions " \
+"               FROM rollout.pin x WHERE x.component_id OPERATOR(pg_catalog.=) ANY ($1) GROUP BY x.tenant_id) p " \
+"         ON p.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+"  LEFT JOIN (SELECT a.tenant_id, pg_catalog.array_agg(a.component_id) AS components, pg_catalog.array_agg(a.version) AS versions, " \
+"                    pg_catalog.array_agg(a.rollout_id) AS rollouts, pg_catalog.array_agg(a.stage_no) AS stages, " \
+"                    pg_catalog.array_agg(" rank ") AS ranks " \
+"               FROM rollout.activation a WHERE a.component_id OPERATOR(pg_catalog.=) ANY ($1) GROUP BY a.tenant_id) a " \
+"         ON a.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+"  LEFT JOIN (SELECT x.tenant_id, pg_catalog.array_agg(x.flag_id) AS flags, pg_catalog.array_agg(x.enabled) AS enabled, " \
+"                    pg_catalog.array_agg(x.killed) AS killed " \
+"               FROM rollout.flag_setting x WHERE x.flag_id OPERATOR(pg_catalog.=) ANY ($2) GROUP BY x.tenant_id) fs " \
+"         ON fs.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+"  LEFT JOIN (SELECT x.tenant_id, pg_catalog.array_agg(x.rollout_id) AS rollouts " \
+"               FROM rollout.deferral x WHERE x.rollout_id OPERATOR(pg_catalog.=) ANY ($3) GROUP BY x.tenant_id) d " \
+"         ON d.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+"  LEFT JOIN (SELECT c.tenant_id, pg_catalog.string_agg(c.channel_id OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) c.choice, ';') AS choices" \
+"               FROM rollout.channel_choice c GROUP BY c.tenant_id) cc ON cc.tenant_id OPERATOR(pg_catalog.=) t.tenant_id " \
+" ORDER BY t.path"
+
+static const char *const sql_all_many[2] = {SQL_ALL_MANY(RANK_START_NO), SQL_ALL_MANY(RANK_STARTED_AT)};
 
 /* the elements of an array column of the current row (none when NULL) */
 static int
@@ -2915,8 +2930,16 @@ component_slot(char **ids, int n, const char *id)
 	return -1;
 }
 
-static void
-resolve_all_many(ReturnSetInfo *rsinfo, ArrayType *component_ids)
+/*
+ * The walk behind rollout.resolve_versions_all() and the governance
+ * evaluation (src/governance.c): every tenant in path order, each listed
+ * component (NULL: every component) resolved by resolve_levels() from the
+ * levels of its path, then handed to cb with the tenant's path.  cb runs
+ * in a memory context reset after each call; what it receives is valid only
+ * during the call.
+ */
+void
+pgr_resolve_walk(ArrayType *component_ids, PgrWalkCallback cb, void *arg)
 {
 	Snapshot	snap;
 	MemoryContext walkcxt;
@@ -2937,10 +2960,14 @@ resolve_all_many(ReturnSetInfo *rsinfo, ArrayType *component_ids)
 		ComponentInfo **cis;
 		FlagInfo  **fis;
 		Level	  **levels;		/* levels[component][depth] */
-		Oid			argtypes[2] = {TEXTARRAYOID, TEXTARRAYOID};
-		Datum		values[2];
+		const char *path[MAX_DEPTH];
+		PgrResolved *answers;
+		Oid			argtypes[3] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+		Datum		values[3];
 		Datum	   *flagdatums;
+		Datum	   *livedatums;
 		int			nflags = 0;
+		int			nlive = 0;
 		Portal		portal;
 		ArrayType  *comps = component_ids;
 
@@ -2975,6 +3002,8 @@ resolve_all_many(ReturnSetInfo *rsinfo, ArrayType *component_ids)
 			fis = palloc(sizeof(FlagInfo *) * Max(nelems, 1));
 			levels = palloc(sizeof(Level *) * Max(nelems, 1));
 			flagdatums = palloc(sizeof(Datum) * Max(nelems, 1));
+			livedatums = palloc(sizeof(Datum) * Max(nelems, 1));
+			answers = palloc(sizeof(PgrResolved) * Max(nelems, 1));
 			for (int i = 0; i < nelems; i++)
 			{
 				char	   *id;
@@ -2989,6 +3018,8 @@ resolve_all_many(ReturnSetInfo *rsinfo, ArrayType *component_ids)
 				fis[ncomp] = cis[ncomp]->flag_id ? load_flag(cis[ncomp]->flag_id, snap) : NULL;
 				if (cis[ncomp]->flag_id)
 					flagdatums[nflags++] = CStringGetTextDatum(cis[ncomp]->flag_id);
+				if (cis[ncomp]->live_rollout)
+					livedatums[nlive++] = CStringGetTextDatum(cis[ncomp]->live_rollout);
 				levels[ncomp] = palloc0(sizeof(Level) * MAX_DEPTH);
 				ncomp++;
 			}
@@ -3001,25 +3032,31 @@ resolve_all_many(ReturnSetInfo *rsinfo, ArrayType *component_ids)
 				compdatums[i] = CStringGetTextDatum(ids[i]);
 			values[0] = PointerGetDatum(construct_array(compdatums, ncomp, TEXTOID, -1, false, TYPALIGN_INT));
 			values[1] = PointerGetDatum(construct_array(flagdatums, nflags, TEXTOID, -1, false, TYPALIGN_INT));
-			keep_plan(&plan_all_many, sql_all_many, 2, argtypes);
+			values[2] = PointerGetDatum(construct_array(livedatums, nlive, TEXTOID, -1, false, TYPALIGN_INT));
+			keep_plan(&plan_all_many[schema_variant], sql_all_many[schema_variant], 3, argtypes);
 			PushActiveSnapshot(snap);
-			portal = SPI_cursor_open(NULL, plan_all_many, values, NULL, true);
+			portal = SPI_cursor_open(NULL, plan_all_many[schema_variant], values, NULL, true);
 			PopActiveSnapshot();
 			for (;;)
 			{
+				SPITupleTable *tt;
+
 				SPI_cursor_fetch(portal, true, 10000);
 				if (SPI_processed == 0)
 					break;
+				tt = SPI_tuptable;
 				for (uint64 r = 0; r < SPI_processed; r++)
 				{
-					HeapTuple	tup = SPI_tuptable->vals[r];
-					TupleDesc	desc = SPI_tuptable->tupdesc;
+					HeapTuple	tup = tt->vals[r];
+					TupleDesc	desc = tt->tupdesc;
 					bool		isnull;
 					int			depth = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+					bool		decommissioned = col_bool(tup, desc, 15, &isnull);
 					Level		base;
-					Datum	   *pc, *pv, *ac, *av, *ar, *as, *ff, *fe, *fk;
-					bool	   *pcn, *pvn, *acn, *avn, *arn, *asn, *ffn, *fen, *fkn;
-					int			np, na, nf;
+					Datum	   *pc, *pv, *ac, *av, *ar, *as, *ak, *ff, *fe, *fk, *dr;
+					bool	   *pcn, *pvn, *acn, *avn, *arn, *asn, *akn, *ffn, *fen, *fkn, *drn;
+					int			np, na, nf, nd;
+					Oid			ranktype = InvalidOid;
 					MemoryContext old;
 
 					if (depth < 1 || depth > MAX_DEPTH)
@@ -3028,11 +3065,12 @@ resolve_all_many(ReturnSetInfo *rsinfo, ArrayType *component_ids)
 					level_from_tuple(&base, tup, desc, levelcxt[depth - 1]);
 					for (int i = 0; i < ncomp; i++)
 						levels[i][depth - 1] = base;
+					path[depth - 1] = base.tenant_id;
 
 					old = MemoryContextSwitchTo(levelcxt[depth - 1]);
-					np = col_array(tup, desc, 13, &pc, &pcn);
+					np = col_array(tup, desc, 16, &pc, &pcn);
 					if (np > 0)
-						(void) col_array(tup, desc, 14, &pv, &pvn);
+						(void) col_array(tup, desc, 17, &pv, &pvn);
 					for (int k = 0; k < np; k++)
 					{
 						int			i = component_slot(ids, ncomp, TextDatumGetCString(pc[k]));
@@ -3043,12 +3081,18 @@ resolve_all_many(ReturnSetInfo *rsinfo, ArrayType *component_ids)
 							levels[i][depth - 1].pin = datumCopy(pv[k], false, -1);
 						}
 					}
-					na = col_array(tup, desc, 15, &ac, &acn);
+					na = col_array(tup, desc, 18, &ac, &acn);
 					if (na > 0)
 					{
-						(void) col_array(tup, desc, 16, &av, &avn);
-						(void) col_array(tup, desc, 17, &ar, &arn);
-						(void) col_array(tup, desc, 18, &as, &asn);
+						bool		rnull;
+						Datum		rd = SPI_getbinval(tup, desc, 22, &rnull);
+
+						(void) col_array(tup, desc, 19, &av, &avn);
+						(void) col_array(tup, desc, 20, &ar, &arn);
+						(void) col_array(tup, desc, 21, &as, &asn);
+						(void) col_array(tup, desc, 22, &ak, &akn);
+						if (!rnull)
+							ranktype = ARR_ELEMTYPE(DatumGetArrayTypeP(rd));
 					}
 					for (int k = 0; k < na; k++)
 					{
@@ -3056,17 +3100,21 @@ resolve_all_many(ReturnSetInfo *rsinfo, ArrayType *component_ids)
 
 						if (i >= 0 && !avn[k])
 						{
-							levels[i][depth - 1].has_act = true;
-							levels[i][depth - 1].act = datumCopy(av[k], false, -1);
-							levels[i][depth - 1].act_rollout = arn[k] ? NULL : TextDatumGetCString(ar[k]);
-							levels[i][depth - 1].act_stage = asn[k] ? 0 : DatumGetInt32(as[k]);
+							Level	   *lv = &levels[i][depth - 1];
+
+							lv->has_act = true;
+							lv->act = datumCopy(av[k], false, -1);
+							lv->act_rollout = arn[k] ? NULL : TextDatumGetCString(ar[k]);
+							lv->act_stage = asn[k] ? 0 : DatumGetInt32(as[k]);
+							lv->act_rank = akn[k] ? 0 : (ranktype == TIMESTAMPTZOID ?
+														 (int64) DatumGetTimestampTz(ak[k]) : DatumGetInt64(ak[k]));
 						}
 					}
-					nf = col_array(tup, desc, 19, &ff, &ffn);
+					nf = col_array(tup, desc, 23, &ff, &ffn);
 					if (nf > 0)
 					{
-						(void) col_array(tup, desc, 20, &fe, &fen);
-						(void) col_array(tup, desc, 21, &fk, &fkn);
+						(void) col_array(tup, desc, 24, &fe, &fen);
+						(void) col_array(tup, desc, 25, &fk, &fkn);
 					}
 					for (int k = 0; k < nf; k++)
 					{
@@ -3080,35 +3128,33 @@ resolve_all_many(ReturnSetInfo *rsinfo, ArrayType *component_ids)
 							levels[i][depth - 1].flag_killed = fkn[k] ? false : DatumGetBool(fk[k]);
 						}
 					}
+					nd = col_array(tup, desc, 26, &dr, &drn);
+					for (int k = 0; k < nd; k++)
+					{
+						char	   *rollout = drn[k] ? NULL : TextDatumGetCString(dr[k]);
+
+						for (int i = 0; i < ncomp; i++)
+							if (rollout && cis[i]->live_rollout && strcmp(cis[i]->live_rollout, rollout) == 0)
+								levels[i][depth - 1].deferred = true;
+					}
 					MemoryContextSwitchTo(old);
 
+					old = MemoryContextSwitchTo(rowcxt);
 					for (int i = 0; i < ncomp; i++)
 					{
 						Answer		ans;
-						Datum		out[5];
-						bool		outnulls[5] = {false, false, false, false, false};
 
-						old = MemoryContextSwitchTo(rowcxt);
 						resolve_levels(cis[i], fis[i], levels[i], depth, &ans, NULL);
-						MemoryContextSwitchTo(old);
-						old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-						out[0] = CStringGetTextDatum(ids[i]);
-						out[1] = CStringGetTextDatum(base.tenant_id);
-						if (ans.isnull)
-							outnulls[2] = true;
-						else
-							out[2] = ans.version;
-						out[3] = CStringGetTextDatum(source_names[ans.source]);
-						if (ans.source_tenant)
-							out[4] = CStringGetTextDatum(ans.source_tenant);
-						else
-							outnulls[4] = true;
-						tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
-						MemoryContextSwitchTo(old);
-						MemoryContextReset(rowcxt);
+						answers[i].isnull = ans.isnull;
+						answers[i].version = ans.isnull ? (Datum) 0 : ans.version;
+						answers[i].source = source_names[ans.source];
+						answers[i].source_tenant = ans.source_tenant;
 					}
+					cb(arg, path, depth, decommissioned, ncomp, (const char *const *) ids, answers);
+					MemoryContextSwitchTo(old);
+					MemoryContextReset(rowcxt);
 				}
-				SPI_freetuptable(SPI_tuptable);
+				SPI_freetuptable(tt);
 			}
 			SPI_cursor_close(portal);
 		}
@@ -3124,6 +3170,34 @@ resolve_all_many(ReturnSetInfo *rsinfo, ArrayType *component_ids)
 	MemoryContextDelete(walkcxt);
 }
 
+/* resolve_versions_all: one row per (tenant, component) */
+static void
+put_many(void *arg, const char *const *path, int depth, bool decommissioned, int ncomp,
+		 const char *const *components, const PgrResolved *answers)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
+	Datum		tenant = CStringGetTextDatum(path[depth - 1]);
+
+	for (int i = 0; i < ncomp; i++)
+	{
+		Datum		out[5];
+		bool		outnulls[5] = {false, false, false, false, false};
+
+		out[0] = CStringGetTextDatum(components[i]);
+		out[1] = tenant;
+		if (answers[i].isnull)
+			outnulls[2] = true;
+		else
+			out[2] = answers[i].version;
+		out[3] = CStringGetTextDatum(answers[i].source);
+		if (answers[i].source_tenant)
+			out[4] = CStringGetTextDatum(answers[i].source_tenant);
+		else
+			outnulls[4] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);	/* copies */
+	}
+}
+
 PG_FUNCTION_INFO_V1(pgr_resolve_versions_all);
 
 /* rollout.resolve_versions_all(component_ids text[] DEFAULT NULL) */
@@ -3132,6 +3206,6 @@ pgr_resolve_versions_all(PG_FUNCTION_ARGS)
 {
 	pgr_require_preload("version resolution");
 	InitMaterializedSRF(fcinfo, 0);
-	resolve_all_many((ReturnSetInfo *) fcinfo->resultinfo, PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0));
+	pgr_resolve_walk(PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0), put_many, fcinfo->resultinfo);
 	return (Datum) 0;
 }

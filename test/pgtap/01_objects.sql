@@ -8,22 +8,22 @@ SELECT has_extension('pg_rollout');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_rollout'), false, 'extension is not relocatable');
 SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'activation_tally', 'audit_log', 'audit_seal',
                                    'audit_verification', 'blackout', 'channel', 'channel_choice', 'channel_release',
-                                   'compliance_tally', 'component', 'component_version', 'concurrency_limit', 'deferral',
-                                   'event_outbox', 'exemption', 'flag', 'flag_setting', 'forced_upgrade', 'grace_extension',
-                                   'maintenance_window', 'metric_sample', 'metrics_refresh', 'milestone_schedule', 'notification',
-                                   'pin', 'protected_relation', 'protected_table', 'release', 'release_approval', 'release_channel',
-                                   'release_check', 'release_clock', 'release_exposure_plan', 'release_incident',
-                                   'release_kill_switch_test', 'release_memo', 'release_rollback_evaluation', 'remediation_run',
-                                   'rollout', 'rollout_stage', 'rollout_trigger', 'tenant', 'tenant_binding', 'tenant_preference',
-                                   'tick_log', 'update_approval', 'upgrade_task', 'version_policy']);
-SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'drift_roster', 'exemption_ledger',
-                                  'pending_events', 'protected_tables', 'recent_violation_log',
-                                  'rollout_status', 'stage_status', 'tenant_tree', 'version_distribution', 'violations',
-                                  'metrics_activations', 'metrics_bypasses', 'metrics_events', 'metrics_rollout_progress',
-                                  'metrics_rollouts', 'metrics_state', 'metrics_tick', 'metrics_violations',
-                                  'metrics_audit_verification', 'metrics_compliance', 'metrics_compliance_status',
-                                  'metrics_compliance_totals', 'metrics_refresh_last',
-                                  'pending_tenant_approvals', 'remediation_queue']);
+                                   'compliance_setting', 'compliance_snapshot', 'compliance_tally', 'component', 'component_version',
+                                   'concurrency_limit', 'conflict_rule', 'deferral', 'event_outbox', 'exemption', 'flag',
+                                   'flag_setting', 'forced_upgrade', 'grace_extension', 'maintenance_window', 'metric_sample',
+                                   'metrics_refresh', 'milestone_schedule', 'notification', 'pin', 'protected_relation',
+                                   'protected_table', 'release', 'release_approval', 'release_channel', 'release_check',
+                                   'release_clock', 'release_exposure_plan', 'release_incident', 'release_kill_switch_test',
+                                   'release_memo', 'release_rollback_evaluation', 'remediation_run', 'rollout', 'rollout_stage',
+                                   'rollout_trigger', 'tenant', 'tenant_binding', 'tenant_preference', 'tick_log', 'update_approval',
+                                   'upgrade_task', 'version_policy']);
+SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'conflict_roster', 'drift_roster',
+                                  'exemption_ledger', 'metrics_activations', 'metrics_audit_verification', 'metrics_bypasses',
+                                  'metrics_compliance', 'metrics_compliance_status', 'metrics_compliance_totals', 'metrics_events',
+                                  'metrics_governance', 'metrics_refresh_last', 'metrics_rollout_progress', 'metrics_rollouts',
+                                  'metrics_state', 'metrics_tick', 'metrics_violations', 'pending_events',
+                                  'pending_tenant_approvals', 'protected_tables', 'recent_violation_log', 'remediation_queue',
+                                  'rollout_status', 'stage_status', 'tenant_tree', 'version_distribution', 'violations']);
 SELECT has_type('rollout', 'semver', 'type rollout.semver exists');
 SELECT has_opclass('rollout', 'semver_ops', 'btree opclass for semver');
 SELECT has_opclass('rollout', 'semver_hash_ops', 'hash opclass for semver');

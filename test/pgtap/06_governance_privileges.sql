@@ -2,7 +2,7 @@
 -- and roll-ups, operators request, only admins change policy and approve,
 -- a viewer bound to a subtree (rollout.bind_tenant) sees only that subtree.
 BEGIN;
-SELECT plan(25);
+SELECT plan(41);
 
 CREATE ROLE pgr_g_viewer LOGIN IN ROLE rollout_viewer;
 CREATE ROLE pgr_g_operator LOGIN IN ROLE rollout_operator;
@@ -97,6 +97,44 @@ SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT count(*)::text FROM rollout
           '0', 'a bound viewer gets nothing for a tenant outside its subtree');
 SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT string_agg(DISTINCT tenant_id, ',' ORDER BY tenant_id) FROM rollout.simulate_policy('g-comp', min_version => '2.0.0')$$),
           'g-a1,g-a2,g-team-a', 'a bound viewer simulates over its subtree only');
+
+-- conflict rules: admin only; viewers read the conflict roster
+SET pg_rollout.actor = 'admin@example.com';
+SELECT rollout.create_component('g-dep', 'plugin') IS NOT NULL;
+SELECT rollout.add_version('g-dep', '1.0.0', 'published') IS NOT NULL;
+SELECT rollout.set_default_version('g-dep', '1.0.0') IS NOT NULL;
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.add_conflict_rule('requires', 'g-comp', '[1.0.0,)', 'g-dep', '[2.0.0,)', reason => 'r')$q$)$$,
+                 '42501', NULL, 'operator cannot add a conflict rule');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_admin', $q$SELECT rollout.add_conflict_rule('requires', 'g-comp', '[1.0.0,)', 'g-dep', '[2.0.0,)', reason => 'r')$q$)$$,
+                'admin adds a conflict rule');
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.remove_conflict_rule(1, 'r')$q$)$$,
+                 '42501', NULL, 'operator cannot remove a conflict rule');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_viewer', $q$SELECT count(*) FROM rollout.conflict_roster$q$)$$, 'viewer reads the conflict roster');
+SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT string_agg(DISTINCT tenant_id, ',' ORDER BY tenant_id) FROM rollout.conflict_roster$$),
+          'g-a1', 'a bound viewer sees only its subtree''s conflicts (g-a1: exempt from the policy, not from the rule)');
+
+-- snapshots and reports: operators (pg_cron) take them, viewers read
+-- reports of what they may see, admins set the retention
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_viewer', $q$SELECT rollout.snapshot_compliance()$q$)$$,
+                 '42501', NULL, 'viewer cannot take a compliance snapshot');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.snapshot_compliance()$q$)$$,
+                'operator takes a compliance snapshot');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.snapshot_compliance('g-team-a')$q$)$$,
+                'operator takes a snapshot of a subtree');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_viewer', $q$SELECT rollout.compliance_report()$q$)$$, 'viewer reads the compliance report');
+SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_viewer', $q$SELECT count(*) FROM rollout.metrics_governance$q$)$$, 'viewer reads the governance metrics');
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_viewer', $q$SELECT count(*) FROM rollout.compliance_snapshot$q$)$$,
+                 '42501', NULL, 'snapshots are read through the report functions only');
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.set_snapshot_retention('400 days', 'r')$q$)$$,
+                 '42501', NULL, 'operator cannot change the snapshot retention');
+SELECT throws_ok($$SELECT pg_temp.as_session('pgr_g_bound', $q$SELECT rollout.compliance_report()::text$q$)$$,
+                 '42501', NULL, 'a bound viewer cannot read the report of every tenant');
+SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT rollout.compliance_report('g-team-a') ->> 'scope'$$),
+          'g-team-a', 'a bound viewer reads the report of its subtree');
+SELECT throws_ok($$SELECT pg_temp.as_session('pgr_g_bound', $q$SELECT count(*)::text FROM rollout.update_statistics('g-comp')$q$)$$,
+                 '42501', NULL, 'a bound viewer cannot read the statistics of every tenant');
+SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT max(tenants)::text FROM rollout.update_statistics('g-comp', 'g-team-a')$$),
+          '3', 'a bound viewer reads the statistics of its subtree');
 
 SELECT * FROM finish();
 ROLLBACK;

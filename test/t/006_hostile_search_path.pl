@@ -58,6 +58,11 @@ $node->safe_psql('postgres', q{
 	SELECT rollout.set_version_policy('policy:prod', 'globex', blocked => '{[2.0.0,2.0.0]}', action => 'block',
 	                                  reason => 'bad release');
 	SELECT rollout.set_version_eol('policy:prod', '1.0.0', current_date - 10);
+	SELECT rollout.create_component('policy:dep', 'policy_set');
+	SELECT rollout.add_version('policy:dep', '1.0.0', 'published');
+	SELECT rollout.set_default_version('policy:dep', '1.0.0');
+	SELECT rollout.add_conflict_rule('requires', 'policy:prod', '[2.0.0,)', 'policy:dep', '[2.0.0,)', reason => 'dep');
+	SELECT rollout.add_conflict_rule('max_skew', 'policy:dep', max_minors => 1, action => 'block', reason => 'skew');
 
 	CREATE TABLE orders (id int PRIMARY KEY, tenant_id text NOT NULL);
 	INSERT INTO orders SELECT g, CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END FROM generate_series(1, 10) g;
@@ -383,6 +388,18 @@ my @calls = (
 		SELECT pg_catalog.count(*) FROM rollout.compliance_summary_at(pg_catalog.now(), 'policy:prod');
 		SELECT pg_catalog.count(*) FROM rollout.version_distribution_at(pg_catalog.now(), 'policy:prod');
 		SELECT pg_catalog.count(*) FROM rollout.exemption_ledger_at(pg_catalog.now());} ],
+	[ 'conflicts', q{SELECT pg_catalog.count(*) FROM rollout.conflict_roster;
+		SELECT pg_catalog.count(*) FROM rollout.conflicts_at(pg_catalog.now(), 'policy:prod');
+		SELECT pg_catalog.count(*) FROM rollout.conflict_rule r WHERE rollout.conflict_broken(r, '2.0.0', '1.0.0', '2.0.0');
+		SELECT rollout.pin_version('acme-web', 'policy:dep', '1.0.0', 'x'); SELECT rollout.unpin_version('acme-web', 'policy:dep', 'x');} ],
+	[ 'compliance snapshots and reports', q{SET pg_rollout.actor = 'op';
+		SELECT (rollout.snapshot_compliance('acme')).snapshot_id OPERATOR(pg_catalog.>) 0;
+		SELECT rollout.compliance_report('acme') IS NOT NULL; SELECT rollout.compliance_report('acme', pg_catalog.now()) IS NOT NULL;
+		SELECT pg_catalog.count(*) FROM rollout.compliance_report_rows('acme');
+		SELECT content_matches FROM rollout.verify_compliance_snapshot(1);
+		SELECT rollout.snapshot_retention();} ],
+	[ 'update statistics and governance metrics', q{SELECT pg_catalog.count(*) FROM rollout.update_statistics('policy:prod', 'acme');
+		SELECT drift_total FROM rollout.metrics_governance;} ],
 	[ 'policy enforcement (slow path)', q{SELECT rollout.pin_version('acme-web', 'policy:prod', '2.0.0', 'x');
 		SELECT rollout.unpin_version('acme-web', 'policy:prod', 'x');} ],
 	[ 'exemption and grace extension requests', q{SET pg_rollout.actor = 'op';

@@ -109,3 +109,47 @@ COMMENT ON COLUMN rollout.exemption.expires_at IS 'the exemption stops covering 
 
 -- Privileges of the objects above.
 GRANT SELECT ON rollout.version_policy, rollout.grace_extension, rollout.exemption TO rollout_viewer;
+
+-- Conflict rules between components (issue 12, item 4): component A at
+-- versions X requires component B in versions Y, or excludes B in Y; or a
+-- tenant's version of A may be at most N minor versions behind its baseline.
+CREATE SEQUENCE rollout.conflict_rule_seq;
+CREATE TABLE rollout.conflict_rule (
+    rule_id            bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('rollout.conflict_rule_seq'),
+    kind               text        NOT NULL CHECK (kind IN ('requires', 'excludes', 'max_skew')),
+    component_id       text COLLATE "C" NOT NULL,
+    versions           rollout.semver_range NOT NULL DEFAULT '(,)' CHECK (NOT pg_catalog.isempty(versions)),
+    other_component_id text COLLATE "C",
+    other_versions     rollout.semver_range CHECK (NOT pg_catalog.isempty(other_versions)),
+    max_minors         integer     CHECK (max_minors >= 0),
+    tenant_id          text COLLATE "C",
+    action             text        NOT NULL DEFAULT 'report' CHECK (action IN ('report', 'block')),
+    reason             text        NOT NULL,
+    set_by             text        NOT NULL,
+    valid_from         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    valid_to           timestamptz,
+    removed_by         text,
+    remove_reason      text,
+    CONSTRAINT conflict_rule_shape CHECK (CASE WHEN kind = 'max_skew'
+                                              THEN other_component_id IS NULL AND other_versions IS NULL AND max_minors IS NOT NULL
+                                              ELSE other_component_id IS NOT NULL AND other_versions IS NOT NULL AND max_minors IS NULL
+                                                   AND other_component_id <> component_id END),
+    CONSTRAINT conflict_rule_period CHECK (valid_to IS NULL OR valid_to >= valid_from),
+    CONSTRAINT conflict_rule_removal CHECK ((valid_to IS NULL) = (removed_by IS NULL))
+);
+CREATE INDEX conflict_rule_component_idx ON rollout.conflict_rule (component_id);
+CREATE INDEX conflict_rule_other_idx ON rollout.conflict_rule (other_component_id);
+SELECT pg_catalog.pg_extension_config_dump('rollout.conflict_rule', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.conflict_rule_seq', '');
+COMMENT ON SEQUENCE rollout.conflict_rule_seq IS 'ids of rollout.conflict_rule';
+COMMENT ON TABLE rollout.conflict_rule IS
+    'conflict rules between components: requires (A in versions needs B in other_versions), excludes (A in versions forbids B in other_versions), max_skew (A at most max_minors minor versions behind the baseline of its policy); global (tenant_id NULL) or for a subtree; removed rules keep their row (valid_to); rollout.conflict_broken() alone decides';
+COMMENT ON COLUMN rollout.conflict_rule.versions IS 'the versions of component_id the rule applies to';
+COMMENT ON COLUMN rollout.conflict_rule.other_versions IS 'requires: the versions of other_component_id needed; excludes: the versions refused';
+COMMENT ON COLUMN rollout.conflict_rule.max_minors IS 'max_skew: how many minor versions behind the baseline a tenant may be (another major behind is always too far)';
+COMMENT ON COLUMN rollout.conflict_rule.tenant_id IS 'the rule holds in this subtree; NULL: everywhere';
+COMMENT ON COLUMN rollout.conflict_rule.action IS 'report (roster and simulation) or block (also refuse pins, channel releases, rollouts and activations that would break it)';
+COMMENT ON COLUMN rollout.conflict_rule.valid_to IS 'when the rule was removed; NULL while in force';
+
+-- Privileges of the objects above.
+GRANT SELECT ON rollout.conflict_rule TO rollout_viewer;

@@ -324,13 +324,243 @@ COMMENT ON FUNCTION rollout.resolve_versions_all(text[]) IS
     'the resolved version of each listed component (NULL: every component) for every tenant, in one ordered pass over the tree; the same answers as rollout.resolve_versions for each component';
 
 -- ---------------------------------------------------------------------
+-- Conflict rules between components
+-- ---------------------------------------------------------------------
+
+-- THE conflict rule: the roster, simulation, the conflict roster and
+-- enforcement all ask this function.
+CREATE FUNCTION rollout.conflict_broken(r rollout.conflict_rule, version rollout.semver,
+                                        other_version rollout.semver, baseline rollout.semver)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce(r.versions OPERATOR(pg_catalog.@>) version
+                    AND CASE
+                        WHEN r.kind OPERATOR(pg_catalog.=) 'requires'
+                             THEN other_version IS NULL OR NOT r.other_versions OPERATOR(pg_catalog.@>) other_version
+                        WHEN r.kind OPERATOR(pg_catalog.=) 'excludes'
+                             THEN r.other_versions OPERATOR(pg_catalog.@>) other_version
+                        WHEN r.kind OPERATOR(pg_catalog.=) 'max_skew'
+                             THEN version OPERATOR(rollout.<) baseline
+                                             AND (rollout.semver_major(version) OPERATOR(pg_catalog.<) rollout.semver_major(baseline)
+                                                  OR rollout.semver_minor(baseline) OPERATOR(pg_catalog.-) rollout.semver_minor(version)
+                                                     OPERATOR(pg_catalog.>) r.max_minors)
+                        END, false)
+$$;
+COMMENT ON FUNCTION rollout.conflict_broken(rollout.conflict_rule, rollout.semver, rollout.semver, rollout.semver) IS
+    'does a tenant running version of the rule''s component (other_version of its other component, baseline of its policy) break the rule? requires: other version missing or outside other_versions; excludes: other version inside other_versions; max_skew: more than max_minors minors (or a major) behind the baseline. The one rule used by the roster, simulation and enforcement';
+
+-- The conflicts of (tenant, component, version, baseline) pairs with the
+-- rules in force at an instant.  The other component's version is taken from
+-- the known pairs when given there, else resolved now.
+CREATE FUNCTION rollout._conflicts(at timestamptz, tenant_ids text[], component_ids text[], versions rollout.semver[],
+                                   baselines rollout.semver[], known_tenants text[], known_components text[],
+                                   known_versions rollout.semver[])
+RETURNS TABLE (tenant_id text, component_id text, version rollout.semver, rule_id bigint, kind text, action text,
+               other_component_id text, other_version rollout.semver, baseline rollout.semver)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_mergejoin = off
+AS $$
+WITH r AS MATERIALIZED (
+        SELECT x FROM rollout.conflict_rule x
+         WHERE x.valid_from <= $1 AND (x.valid_to IS NULL OR x.valid_to > $1)),
+     p AS MATERIALIZED (
+        SELECT u.t, u.c, u.v, u.b FROM unnest($2, $3, $4, $5) u(t, c, v, b)
+         WHERE u.v IS NOT NULL AND u.c IN (SELECT (r.x).component_id FROM r)),
+     k AS MATERIALIZED (
+        SELECT u.t, u.c, u.v FROM unnest($6, $7, $8) u(t, c, v)
+         WHERE u.c IN (SELECT (r.x).other_component_id FROM r)),
+     pr AS (
+        SELECT p.t, p.c, p.v, p.b, r.x
+          FROM p JOIN r ON (r.x).component_id = p.c
+         WHERE (r.x).tenant_id IS NULL OR (r.x).tenant_id = ANY (rollout.tenant_path(p.t))),
+     -- the other component's version: a hash join with the known pairs
+     pk AS (
+        SELECT pr.*, k.v AS kv, k.t IS NOT NULL AS known
+          FROM pr LEFT JOIN k ON k.t = pr.t AND k.c = (pr.x).other_component_id)
+SELECT pk.t, pk.c, pk.v, (pk.x).rule_id, (pk.x).kind, (pk.x).action, (pk.x).other_component_id, o.v, pk.b
+  FROM pk
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN (pk.x).other_component_id IS NULL THEN NULL
+                    WHEN pk.known THEN pk.kv
+                    ELSE rollout.resolve_version(pk.t, (pk.x).other_component_id) END AS v) o
+ WHERE rollout.conflict_broken(pk.x, pk.v, o.v, pk.b)
+$$;
+COMMENT ON FUNCTION rollout._conflicts(timestamptz, text[], text[], rollout.semver[], rollout.semver[], text[], text[],
+                                       rollout.semver[]) IS
+    'internal: the conflict rules (in force at an instant) that (tenant, component, version, baseline) pairs break, decided by rollout.conflict_broken; the other component''s version from the known pairs, else resolved';
+
+-- Validate and store a conflict rule.
+CREATE FUNCTION rollout.add_conflict_rule(kind text, component_id text, versions rollout.semver_range DEFAULT '(,)',
+                                          other_component_id text DEFAULT NULL,
+                                          other_versions rollout.semver_range DEFAULT NULL,
+                                          max_minors integer DEFAULT NULL, tenant_id text DEFAULT NULL,
+                                          action text DEFAULT 'report', reason text DEFAULT NULL)
+RETURNS rollout.conflict_rule
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.conflict_rule;
+BEGIN
+    IF kind IS NULL OR kind NOT IN ('requires', 'excludes', 'max_skew') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid conflict rule kind "%s"', kind),
+            DETAIL = 'A conflict rule is requires, excludes or max_skew.';
+    END IF;
+    PERFORM rollout._component_for_update(component_id);
+    IF versions IS NULL OR isempty(versions) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('a conflict rule of component "%s" needs a non-empty version range', component_id);
+    END IF;
+    IF kind = 'max_skew' THEN
+        IF other_component_id IS NOT NULL OR other_versions IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('a max_skew rule of component "%s" names no other component', component_id);
+        END IF;
+        IF max_minors IS NULL OR max_minors < 0 THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('invalid max_minors %s in a max_skew rule of component "%s"',
+                                 coalesce(max_minors::text, 'NULL'), component_id),
+                DETAIL = 'max_minors is a number of minor versions, 0 or more.';
+        END IF;
+    ELSE
+        IF max_minors IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('max_minors belongs to max_skew rules, not to a %s rule', kind);
+        END IF;
+        IF other_component_id IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+                MESSAGE = format('a %s rule of component "%s" needs the other component', kind, component_id);
+        END IF;
+        IF other_component_id = component_id THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('a %s rule relates component "%s" to itself', kind, component_id);
+        END IF;
+        PERFORM rollout._component_for_update(other_component_id);
+        IF other_versions IS NULL OR isempty(other_versions) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('a %s rule needs a non-empty version range of component "%s"', kind, other_component_id);
+        END IF;
+    END IF;
+    IF tenant_id IS NOT NULL THEN
+        PERFORM rollout._tenant_for_update(tenant_id);
+    END IF;
+    IF action IS NULL OR action NOT IN ('report', 'block') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid conflict rule action "%s"', action),
+            DETAIL = 'A conflict rule action is report or block.';
+    END IF;
+    PERFORM rollout._require_reason(reason, 'add a conflict rule');
+    INSERT INTO rollout.conflict_rule (kind, component_id, versions, other_component_id, other_versions, max_minors,
+                                       tenant_id, action, reason, set_by)
+    VALUES (kind, component_id, versions, other_component_id, other_versions, max_minors, tenant_id, action, reason,
+            rollout._actor())
+    RETURNING * INTO r;
+    PERFORM rollout._audit('conflict_rule.added', tenant_id, 'component', component_id, reason,
+                           jsonb_build_object('rule_id', r.rule_id, 'kind', kind, 'versions', versions::text,
+                                              'other_component_id', other_component_id,
+                                              'other_versions', other_versions::text, 'max_minors', max_minors,
+                                              'action', action));
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION rollout.add_conflict_rule(text, text, rollout.semver_range, text, rollout.semver_range, integer, text, text, text) IS
+    'add a conflict rule: requires (component at versions needs other_component in other_versions), excludes (forbids other_component in other_versions) or max_skew (at most max_minors minors behind the baseline); globally or for a subtree; action report or block; a reason is required; audited';
+
+CREATE FUNCTION rollout.remove_conflict_rule(rule_id bigint, reason text)
+RETURNS rollout.conflict_rule
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.conflict_rule;
+BEGIN
+    PERFORM rollout._require_reason(reason, 'remove a conflict rule');
+    UPDATE rollout.conflict_rule x SET valid_to = now(), removed_by = rollout._actor(), remove_reason = reason
+     WHERE x.rule_id = remove_conflict_rule.rule_id AND x.valid_to IS NULL
+    RETURNING * INTO r;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('conflict rule %s does not exist or is already removed', rule_id);
+    END IF;
+    PERFORM rollout._audit('conflict_rule.removed', r.tenant_id, 'component', r.component_id, reason,
+                           jsonb_build_object('rule_id', r.rule_id));
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION rollout.remove_conflict_rule(bigint, text) IS
+    'remove a conflict rule now (kept in history); a reason is required; audited';
+
+-- ---------------------------------------------------------------------
 -- The evaluation: every (tenant, component) with its resolved version (or a
 -- proposed one), the policy that governs it, EOL and grace, exemption and
 -- status.  The roster, the summaries, simulation and enforcement all call
--- this one function.
+-- rollout._evaluate: the whole tree goes through the bulk form in C
+-- (rollout._evaluate_all, src/governance.c), lists of tenants and proposed
+-- versions through rollout._evaluate_given; both take the governing policy
+-- and status from rollout._policy_lookup and leave grace extensions and
+-- exemptions to rollout._evaluate_given, so the rules are written once.
 -- ---------------------------------------------------------------------
-CREATE FUNCTION rollout._evaluate(at timestamptz, policies rollout.version_policy[], component_ids text[],
-                                  tenant_ids text[], proposed rollout.semver)
+
+-- Every (anchor, component, version): the policy that governs the tenants
+-- whose deepest policy node is the anchor ('' for none: the global policy),
+-- EOL, grace without extensions and status (a few thousand rows).
+CREATE FUNCTION rollout._policy_lookup(at timestamptz, policies rollout.version_policy[], component_ids text[],
+                                       anchors text[])
+RETURNS TABLE (anchor text, component_id text, version rollout.semver, policy_id bigint, policy_tenant_id text,
+               action text, baseline rollout.semver, min_version rollout.semver, max_version rollout.semver,
+               blocked rollout.semver_multirange, grace_limit interval, grace_period interval, eol_date date,
+               violation text, forced_upgrade_on date)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_mergejoin = off
+SET jit = off
+AS $$
+WITH pol AS MATERIALIZED (
+        SELECT p.* FROM unnest($2) p),
+     comps AS MATERIALIZED (
+        SELECT c.component_id, c.grace_period FROM rollout.component c
+         WHERE $3 IS NULL OR c.component_id = ANY ($3)),
+     a AS MATERIALIZED (
+        SELECT DISTINCT x.anchor
+          FROM unnest(coalesce($4, ARRAY(SELECT DISTINCT p.tenant_id FROM pol p WHERE p.tenant_id IS NOT NULL) || ''::text)) x(anchor)
+         WHERE x.anchor IS NOT NULL),
+     -- the policy of each component that governs the tenants of an anchor:
+     -- the nearest node's on the anchor's path, else the global one
+     eff AS MATERIALIZED (
+        SELECT DISTINCT ON (a.anchor, p.component_id) a.anchor, p.component_id, p.policy_id, p.tenant_id,
+               p.min_version, p.max_version, p.baseline, p.blocked, p.action, p.grace_limit
+          FROM a
+          CROSS JOIN LATERAL (SELECT u.node, u.depth
+                                FROM unnest(rollout.tenant_path(nullif(a.anchor, ''))) WITH ORDINALITY u(node, depth)
+                              UNION ALL SELECT '', 0) n
+          JOIN pol p ON coalesce(p.tenant_id, '') = n.node
+         ORDER BY a.anchor, p.component_id, n.depth DESC)
+SELECT a.anchor, c.component_id, v.version, f.policy_id, f.tenant_id, f.action,
+       f.baseline, f.min_version, f.max_version, f.blocked, f.grace_limit, c.grace_period, v.eol_date,
+       rollout._version_status(v.version, f.min_version, f.max_version, f.baseline, f.blocked, v.eol_date,
+                               rollout._grace(c.grace_period, NULL, f.grace_limit), $1),
+       (v.eol_date + rollout._grace(c.grace_period, NULL, f.grace_limit))::date
+  FROM a
+  CROSS JOIN comps c
+  JOIN rollout.component_version v ON v.component_id = c.component_id
+  LEFT JOIN eff f ON f.anchor = a.anchor AND f.component_id = c.component_id
+$$;
+COMMENT ON FUNCTION rollout._policy_lookup(timestamptz, rollout.version_policy[], text[], text[]) IS
+    'internal: per policy node (anchor: the empty string for none; a NULL list: every node of the policies), component and version: the governing policy, EOL, grace without extensions and status';
+
+-- The evaluation in SQL, of the listed tenants (resolved now), of a proposed
+-- version, of given (tenant, component, version) pairs, or (all NULL) of
+-- every tenant through rollout.resolve_versions_all.
+CREATE FUNCTION rollout._evaluate_given(at timestamptz, policies rollout.version_policy[], component_ids text[],
+                                        tenant_ids text[], proposed rollout.semver,
+                                        pair_tenants text[] DEFAULT NULL, pair_components text[] DEFAULT NULL,
+                                        pair_versions rollout.semver[] DEFAULT NULL, pair_sources text[] DEFAULT NULL,
+                                        pair_source_tenants text[] DEFAULT NULL)
 RETURNS TABLE (tenant_id text, org_id text, team_id text, component_id text, version rollout.semver, source text,
                source_tenant_id text, status text, violation text, policy_id bigint, policy_tenant_id text,
                action text, baseline rollout.semver, eol_date date, forced_upgrade_on date, days_left integer,
@@ -352,13 +582,16 @@ WITH pol AS MATERIALIZED (
         SELECT DISTINCT p.tenant_id FROM pol p WHERE p.tenant_id IS NOT NULL),
      extnodes AS MATERIALIZED (
         SELECT DISTINCT g.tenant_id FROM rollout.grace_extension g WHERE g.status = 'approved'),
+     ids AS MATERIALIZED (
+        SELECT CASE WHEN $6 IS NOT NULL THEN ARRAY(SELECT DISTINCT x FROM unnest($6) x) ELSE $4 END AS ids),
      tlist AS MATERIALIZED (
         SELECT t.tenant_id, t.path FROM rollout.tenant t
-         WHERE $4 IS NULL AND t.status <> 'decommissioned'
+         WHERE (SELECT ids.ids FROM ids) IS NULL AND t.status <> 'decommissioned'
         UNION ALL
         SELECT t.tenant_id, t.path
-          FROM (SELECT DISTINCT l.id FROM unnest($4) l(id)) l JOIN rollout.tenant t ON t.tenant_id = l.id
-         WHERE $4 IS NOT NULL AND t.status <> 'decommissioned'),
+          FROM (SELECT DISTINCT l.id FROM unnest((SELECT ids.ids FROM ids)) l(id)) l
+          JOIN rollout.tenant t ON t.tenant_id = l.id
+         WHERE t.status <> 'decommissioned'),
      -- the components with an exemption on a tenant's path (only those can be exempt)
      exct AS MATERIALIZED (
         SELECT t.tenant_id, array_agg(DISTINCT x.component_id) AS exc
@@ -374,41 +607,24 @@ WITH pol AS MATERIALIZED (
                x.exc,
                t.tenant_id IN (SELECT g.tenant_id FROM extnodes g) AS ext
           FROM tlist t LEFT JOIN exct x ON x.tenant_id = t.tenant_id),
-     -- the policy of each component that governs the tenants of an anchor:
-     -- the nearest node's on the anchor's path, else the global one
-     eff AS MATERIALIZED (
-        SELECT DISTINCT ON (a.anchor, p.component_id) a.anchor, p.component_id, p.policy_id, p.tenant_id,
-               p.min_version, p.max_version, p.baseline, p.blocked, p.action, p.grace_limit
-          FROM (SELECT DISTINCT ti.anchor FROM tinfo ti) a
-          CROSS JOIN LATERAL (SELECT u.node, u.depth
-                                FROM unnest(rollout.tenant_path(nullif(a.anchor, ''))) WITH ORDINALITY u(node, depth)
-                              UNION ALL SELECT '', 0) n
-          JOIN pol p ON coalesce(p.tenant_id, '') = n.node
-         ORDER BY a.anchor, p.component_id, n.depth DESC),
-     -- every (anchor, component, version): policy, EOL, grace and status,
-     -- computed once (a few thousand rows) instead of once per tenant
      lk AS MATERIALIZED (
-        SELECT a.anchor, c.component_id, v.version, f.policy_id, f.tenant_id AS policy_tenant_id, f.action,
-               f.baseline, f.min_version, f.max_version, f.blocked, f.grace_limit, c.grace_period, v.eol_date,
-               rollout._version_status(v.version, f.min_version, f.max_version, f.baseline, f.blocked, v.eol_date,
-                                       rollout._grace(c.grace_period, NULL, f.grace_limit), $1) AS violation,
-               (v.eol_date + rollout._grace(c.grace_period, NULL, f.grace_limit))::date AS forced_upgrade_on
-          FROM (SELECT DISTINCT ti.anchor FROM tinfo ti) a
-          CROSS JOIN comps c
-          JOIN rollout.component_version v ON v.component_id = c.component_id
-          LEFT JOIN eff f ON f.anchor = a.anchor AND f.component_id = c.component_id),
+        SELECT l.* FROM rollout._policy_lookup($1, $2, $3, ARRAY(SELECT DISTINCT ti.anchor FROM tinfo ti)) l),
      res AS (
         SELECT r.component_id, r.tenant_id, r.version, r.source, r.source_tenant_id
           FROM rollout.resolve_versions_all($3) r
-         WHERE $4 IS NULL AND $5 IS NULL
+         WHERE $4 IS NULL AND $5 IS NULL AND $6 IS NULL
         UNION ALL
         SELECT c.component_id, r.tenant_id, r.version, r.source, r.source_tenant_id
           FROM comps c CROSS JOIN LATERAL rollout.resolve_versions(c.component_id, $4) r
-         WHERE $4 IS NOT NULL AND $5 IS NULL
+         WHERE $4 IS NOT NULL AND $5 IS NULL AND $6 IS NULL
         UNION ALL
         SELECT c.component_id, ti.tenant_id, $5, 'proposed', NULL
           FROM comps c CROSS JOIN tinfo ti
-         WHERE $5 IS NOT NULL),
+         WHERE $5 IS NOT NULL AND $6 IS NULL
+        UNION ALL
+        SELECT x.c, x.t, x.v, x.s, x.st
+          FROM unnest($6, $7, $8, $9, $10) x(t, c, v, s, st)
+         WHERE $6 IS NOT NULL AND x.c IN (SELECT comps.component_id FROM comps)),
      ev AS (
         SELECT r.tenant_id, ti.path, ti.org_id, ti.team_id, r.component_id, r.version, r.source, r.source_tenant_id,
                l.policy_id, l.policy_tenant_id, l.action, l.baseline, l.eol_date, l.min_version, l.max_version,
@@ -453,8 +669,106 @@ SELECT ex.tenant_id, ex.org_id, ex.team_id, ex.component_id, ex.version, ex.sour
        ex.forced_upgrade_on - $1::date, (ex.e).exemption_id, (ex.e).expires_at, (ex.e).reason
   FROM ex
 $$;
+COMMENT ON FUNCTION rollout._evaluate_given(timestamptz, rollout.version_policy[], text[], text[], rollout.semver,
+                                            text[], text[], rollout.semver[], text[], text[]) IS
+    'internal: the evaluation in SQL: of the listed tenants, of a proposed version, of given (tenant, component, version, source, source tenant) pairs, or (all NULL) of every tenant; grace extensions and exemptions (rollout.exemption_applies) are decided here only';
+
+-- The whole tree in one pass (src/governance.c): the same rows as
+-- rollout._evaluate_given(at, policies, component_ids, NULL, NULL).
+CREATE FUNCTION rollout._evaluate_all(at timestamptz, policies rollout.version_policy[], component_ids text[])
+RETURNS TABLE (tenant_id text, org_id text, team_id text, component_id text, version rollout.semver, source text,
+               source_tenant_id text, status text, violation text, policy_id bigint, policy_tenant_id text,
+               action text, baseline rollout.semver, eol_date date, forced_upgrade_on date, days_left integer,
+               exemption_id bigint, exempt_until timestamptz, exempt_reason text)
+AS 'MODULE_PATHNAME', 'pgr_evaluate_all'
+LANGUAGE C STABLE ROWS 1000000;
+COMMENT ON FUNCTION rollout._evaluate_all(timestamptz, rollout.version_policy[], text[]) IS
+    'internal: the evaluation of every tenant in one pass over the tree (C): policy and status from rollout._policy_lookup, pairs with grace extensions or exemption candidates through rollout._evaluate_given';
+
+-- No SET clause: the planner inlines this dispatch into its callers.
+CREATE FUNCTION rollout._evaluate_base(at timestamptz, policies rollout.version_policy[], component_ids text[],
+                                  tenant_ids text[], proposed rollout.semver)
+RETURNS TABLE (tenant_id text, org_id text, team_id text, component_id text, version rollout.semver, source text,
+               source_tenant_id text, status text, violation text, policy_id bigint, policy_tenant_id text,
+               action text, baseline rollout.semver, eol_date date, forced_upgrade_on date, days_left integer,
+               exemption_id bigint, exempt_until timestamptz, exempt_reason text)
+LANGUAGE sql STABLE
+AS $$
+    SELECT a.* FROM rollout._evaluate_all($1, $2, $3) a WHERE $4 IS NULL AND $5 IS NULL
+    UNION ALL
+    SELECT g.* FROM rollout._evaluate_given($1, $2, $3, $4, $5) g WHERE $4 IS NOT NULL OR $5 IS NOT NULL
+$$;
+COMMENT ON FUNCTION rollout._evaluate_base(timestamptz, rollout.version_policy[], text[], text[], rollout.semver) IS
+    'internal: the evaluation without conflict rules (every tenant: rollout._evaluate_all; otherwise rollout._evaluate_given)';
+
+-- The evaluation with the conflict rules in force at the instant: a pair
+-- that breaks one becomes conflicting (unless its status already says
+-- blocked, past_grace, below_minimum or above_maximum).
+CREATE FUNCTION rollout._evaluate_conflicts(at timestamptz, policies rollout.version_policy[], component_ids text[],
+                                            tenant_ids text[], proposed rollout.semver)
+RETURNS TABLE (tenant_id text, org_id text, team_id text, component_id text, version rollout.semver, source text,
+               source_tenant_id text, status text, violation text, policy_id bigint, policy_tenant_id text,
+               action text, baseline rollout.semver, eol_date date, forced_upgrade_on date, days_left integer,
+               exemption_id bigint, exempt_until timestamptz, exempt_reason text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_mergejoin = off
+SET jit = off
+AS $$
+WITH ev AS MATERIALIZED (
+        SELECT b.* FROM rollout._evaluate_base($1, $2, $3, $4, $5) b),
+     rc AS MATERIALIZED (
+        SELECT DISTINCT x.component_id, x.other_component_id FROM rollout.conflict_rule x
+         WHERE x.valid_from <= $1 AND (x.valid_to IS NULL OR x.valid_to > $1)),
+     cand AS MATERIALIZED (
+        SELECT ev.tenant_id, ev.component_id, ev.version, ev.baseline FROM ev
+         WHERE ev.component_id IN (SELECT rc.component_id FROM rc) AND ev.version IS NOT NULL
+           AND ev.status NOT IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum')),
+     known AS MATERIALIZED (
+        SELECT ev.tenant_id, ev.component_id, ev.version FROM ev
+         WHERE ev.component_id IN (SELECT rc.other_component_id FROM rc)
+           AND ev.tenant_id IN (SELECT cand.tenant_id FROM cand)),
+     cf AS MATERIALIZED (
+        SELECT DISTINCT c.tenant_id, c.component_id
+          FROM rollout._conflicts($1, ARRAY(SELECT cand.tenant_id FROM cand), ARRAY(SELECT cand.component_id FROM cand),
+                                  ARRAY(SELECT cand.version FROM cand), ARRAY(SELECT cand.baseline FROM cand),
+                                  ARRAY(SELECT known.tenant_id FROM known), ARRAY(SELECT known.component_id FROM known),
+                                  ARRAY(SELECT known.version FROM known)) c)
+SELECT ev.tenant_id, ev.org_id, ev.team_id, ev.component_id, ev.version, ev.source, ev.source_tenant_id,
+       CASE WHEN cf.tenant_id IS NOT NULL THEN 'conflicting' ELSE ev.status END, ev.violation, ev.policy_id,
+       ev.policy_tenant_id, ev.action, ev.baseline, ev.eol_date, ev.forced_upgrade_on, ev.days_left, ev.exemption_id,
+       ev.exempt_until, ev.exempt_reason
+  FROM ev LEFT JOIN cf ON cf.tenant_id = ev.tenant_id AND cf.component_id = ev.component_id
+$$;
+COMMENT ON FUNCTION rollout._evaluate_conflicts(timestamptz, rollout.version_policy[], text[], text[], rollout.semver) IS
+    'internal: rollout._evaluate_base with the conflict rules in force: a pair that breaks one (rollout._conflicts) is conflicting unless blocked, past_grace, below_minimum or above_maximum';
+
+CREATE FUNCTION rollout._conflict_rules_exist(at timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM rollout.conflict_rule x
+                    WHERE x.valid_from <= $1 AND (x.valid_to IS NULL OR x.valid_to > $1))
+$$;
+COMMENT ON FUNCTION rollout._conflict_rules_exist(timestamptz) IS 'internal: is any conflict rule in force at the instant?';
+
+-- No SET clause: the planner inlines this dispatch into its callers (with
+-- no conflict rule in force, the conflict pass costs nothing).
+CREATE FUNCTION rollout._evaluate(at timestamptz, policies rollout.version_policy[], component_ids text[],
+                                  tenant_ids text[], proposed rollout.semver)
+RETURNS TABLE (tenant_id text, org_id text, team_id text, component_id text, version rollout.semver, source text,
+               source_tenant_id text, status text, violation text, policy_id bigint, policy_tenant_id text,
+               action text, baseline rollout.semver, eol_date date, forced_upgrade_on date, days_left integer,
+               exemption_id bigint, exempt_until timestamptz, exempt_reason text)
+LANGUAGE sql STABLE
+AS $$
+    SELECT b.* FROM rollout._evaluate_base($1, $2, $3, $4, $5) b WHERE NOT rollout._conflict_rules_exist($1)
+    UNION ALL
+    SELECT c.* FROM rollout._evaluate_conflicts($1, $2, $3, $4, $5) c WHERE rollout._conflict_rules_exist($1)
+$$;
 COMMENT ON FUNCTION rollout._evaluate(timestamptz, rollout.version_policy[], text[], text[], rollout.semver) IS
-    'internal: evaluate every (tenant, component) (or those listed) against the given policies at an instant: the resolved version (rollout.resolve_versions) or a proposed one, the governing policy, EOL, grace, exemption and status';
+    'internal: evaluate every (tenant, component) (or those listed) against the given policies and the conflict rules at an instant: the resolved version or a proposed one, the governing policy, EOL, grace, exemption and status (compliant, behind_baseline, below_minimum, above_maximum, blocked, eol_in_grace, past_grace, exempt, conflicting, not_deployed)';
 
 -- ---------------------------------------------------------------------
 -- Grace extensions
@@ -716,6 +1030,80 @@ COMMENT ON FUNCTION rollout.revoke_exemption(bigint, text) IS 'revoke an exempti
 -- Enforcement (policies with action block)
 -- ---------------------------------------------------------------------
 
+-- Refuse putting a version of a component on tenants when that breaks a
+-- conflict rule with action block (either side of a requires or excludes
+-- rule, or the skew of the tenant's baseline).  Fast path: no block rule
+-- names the component.
+CREATE FUNCTION rollout._blocking_conflict_rules(component_id text)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM rollout.conflict_rule r
+                    WHERE r.valid_to IS NULL AND r.action = 'block'
+                      AND (r.component_id = $1 OR r.other_component_id = $1))
+$$;
+COMMENT ON FUNCTION rollout._blocking_conflict_rules(text) IS
+    'internal: does a conflict rule with action block name the component (on either side)?';
+
+CREATE FUNCTION rollout._enforce_conflicts(component_id text, version rollout.semver, tenant_ids text[],
+                                           subtree_of text, what text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    bad record;
+    ev record;
+BEGIN
+    -- a channel release (no tenants, no subtree) is not checked: see docs/governance.md
+    IF (tenant_ids IS NULL AND subtree_of IS NULL) OR NOT rollout._blocking_conflict_rules(component_id) THEN
+        RETURN;
+    END IF;
+    IF tenant_ids IS NULL THEN
+        tenant_ids := ARRAY(SELECT d.tenant_id FROM rollout.descendants(subtree_of, true) d);
+    END IF;
+    WITH e AS MATERIALIZED (
+            SELECT x.tenant_id, x.baseline
+              FROM rollout._evaluate_given(now(), rollout._policies_as_of(now()), ARRAY[component_id], tenant_ids,
+                                           version) x),
+         -- the component as the rule's own component
+         a AS (SELECT c.* FROM rollout._conflicts(now(), ARRAY(SELECT e.tenant_id FROM e),
+                                                  array_fill(component_id, ARRAY[(SELECT count(*) FROM e)::int]),
+                                                  array_fill(version, ARRAY[(SELECT count(*) FROM e)::int]),
+                                                  ARRAY(SELECT e.baseline FROM e), NULL, NULL, NULL) c),
+         -- the component as the other component: the tenants' own versions of the rules' components
+         own AS MATERIALIZED (
+            SELECT e.tenant_id, r.component_id, rollout.resolve_version(e.tenant_id, r.component_id) AS v
+              FROM e CROSS JOIN (SELECT DISTINCT x.component_id FROM rollout.conflict_rule x
+                                  WHERE x.valid_to IS NULL AND x.action = 'block'
+                                    AND x.other_component_id = _enforce_conflicts.component_id) r),
+         b AS (SELECT c.* FROM rollout._conflicts(now(), ARRAY(SELECT own.tenant_id FROM own),
+                                                  ARRAY(SELECT own.component_id FROM own), ARRAY(SELECT own.v FROM own),
+                                                  array_fill(NULL::rollout.semver, ARRAY[(SELECT count(*) FROM own)::int]),
+                                                  ARRAY(SELECT e.tenant_id FROM e),
+                                                  array_fill(component_id, ARRAY[(SELECT count(*) FROM e)::int]),
+                                                  array_fill(version, ARRAY[(SELECT count(*) FROM e)::int])) c
+                WHERE c.other_component_id = _enforce_conflicts.component_id)
+    SELECT x.* INTO bad FROM (SELECT * FROM a UNION ALL SELECT * FROM b) x
+     WHERE x.action = 'block' ORDER BY x.tenant_id, x.rule_id LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'check_violation',
+            MESSAGE = format('%s refused: version %s of component "%s" breaks conflict rule %s for tenant "%s"',
+                             what, version, component_id, bad.rule_id, bad.tenant_id),
+            DETAIL = CASE bad.kind
+                WHEN 'max_skew' THEN format('%s@%s is too far behind the baseline %s.', bad.component_id, bad.version, bad.baseline)
+                WHEN 'requires' THEN format('%s@%s requires %s in the rule''s range; the tenant has %s.', bad.component_id,
+                                            bad.version, bad.other_component_id, coalesce(bad.other_version::text, 'none'))
+                ELSE format('%s@%s excludes %s@%s.', bad.component_id, bad.version, bad.other_component_id, bad.other_version) END,
+            HINT = 'Choose another version, or remove the rule (rollout.remove_conflict_rule).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout._enforce_conflicts(text, rollout.semver, text[], text, text) IS
+    'internal: raise check_violation when putting a version of a component on the listed tenants (or a subtree) breaks a conflict rule with action block';
+
 -- Refuse putting a version of a component on tenants when a block policy
 -- forbids it there and no exemption covers them.  Fast path: one look at
 -- the component's current block policies (nothing to do when none refuses
@@ -759,6 +1147,7 @@ DECLARE
     reps text[];
     bad record;
 BEGIN
+    PERFORM rollout._enforce_conflicts(component_id, version, tenant_ids, subtree_of, what);
     nodes := rollout._refusing_nodes(component_id, version);
     IF nodes IS NULL THEN
         RETURN;
@@ -772,7 +1161,7 @@ BEGIN
                 || ARRAY(SELECT n FROM unnest(nodes) n WHERE n <> '');
     END IF;
     SELECT e.* INTO bad
-      FROM rollout._evaluate(now(), rollout._policies_as_of(now()), ARRAY[component_id], reps, version) e
+      FROM rollout._evaluate_base(now(), rollout._policies_as_of(now()), ARRAY[component_id], reps, version) e
      WHERE e.action = 'block' AND e.status IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum')
      ORDER BY e.tenant_id
      LIMIT 1;
@@ -789,7 +1178,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout._enforce_policy(text, rollout.semver, text[], text, text) IS
-    'internal: raise check_violation when a block policy forbids the version for the tenants concerned and no exemption covers them';
+    'internal: raise check_violation when a block policy forbids the version for the tenants concerned and no exemption covers them, or a block conflict rule would be broken';
 
 CREATE FUNCTION rollout._enforce_stage(rollout_id text, k integer)
 RETURNS void
@@ -801,8 +1190,9 @@ DECLARE
     r rollout.rollout;
 BEGIN
     SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _enforce_stage.rollout_id;
-    -- the selection is computed only when a block policy may refuse the version
-    IF rollout._refusing_nodes(r.component_id, r.to_version) IS NOT NULL THEN
+    -- the selection is computed only when a block policy or conflict rule may refuse the version
+    IF rollout._refusing_nodes(r.component_id, r.to_version) IS NOT NULL
+       OR rollout._blocking_conflict_rules(r.component_id) THEN
         PERFORM rollout._enforce_policy(r.component_id, r.to_version,
                                         ARRAY(SELECT s.tenant_id FROM rollout._selection(r.rollout_id, k) s
                                                WHERE NOT s.blacked_out),
@@ -811,7 +1201,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout._enforce_stage(text, integer) IS
-    'internal: refuse activating stage k of a rollout when a block policy forbids its to-version for a selected tenant';
+    'internal: refuse activating stage k of a rollout when a block policy or conflict rule forbids its to-version for a selected tenant';
 
 -- ---------------------------------------------------------------------
 -- Reading: roster, summaries, distribution, ledger, simulation.  Each runs
@@ -824,17 +1214,35 @@ RETURNS TABLE (tenant_id text, component_id text, version rollout.semver, source
                status text, violation text, policy_id bigint, policy_tenant_id text, action text,
                baseline rollout.semver, eol_date date, forced_upgrade_on date, days_left integer,
                exemption_id bigint, exempt_until timestamptz, exempt_reason text)
+-- C (src/governance.c): the rows of rollout._evaluate(at, rollout._policies_as_of(at), component,
+-- rollout._visible_tenants(), NULL), written straight into the result
+AS 'MODULE_PATHNAME', 'pgr_drift_roster_at'
+LANGUAGE C STABLE SECURITY DEFINER ROWS 1000000
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION rollout.drift_roster_at(timestamptz, text) IS
+    'every (tenant, component) (or one component) with the resolved version, its source, the governing policy, EOL and forced-upgrade date, exemption and status, evaluated at an instant';
+
+CREATE FUNCTION rollout.conflicts_at(at timestamptz DEFAULT pg_catalog.now(), component_id text DEFAULT NULL)
+RETURNS TABLE (tenant_id text, component_id text, version rollout.semver, rule_id bigint, kind text, action text,
+               other_component_id text, other_version rollout.semver, baseline rollout.semver)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT e.tenant_id, e.component_id, e.version, e.source, e.source_tenant_id, e.status, e.violation, e.policy_id,
-           e.policy_tenant_id, e.action, e.baseline, e.eol_date, e.forced_upgrade_on, e.days_left, e.exemption_id,
-           e.exempt_until, e.exempt_reason
-      FROM rollout._evaluate($1, rollout._policies_as_of($1), CASE WHEN $2 IS NOT NULL THEN ARRAY[$2] END,
-                             rollout._visible_tenants(), NULL) e
+WITH ev AS MATERIALIZED (
+        SELECT e.tenant_id, e.component_id, e.version, e.baseline, e.status
+          FROM rollout._evaluate_base($1, rollout._policies_as_of($1), NULL, rollout._visible_tenants(), NULL) e),
+     cand AS MATERIALIZED (
+        SELECT ev.* FROM ev
+         WHERE ($2 IS NULL OR ev.component_id = $2) AND ev.version IS NOT NULL
+           AND ev.status NOT IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum'))
+SELECT c.* FROM rollout._conflicts($1, ARRAY(SELECT cand.tenant_id FROM cand), ARRAY(SELECT cand.component_id FROM cand),
+                                   ARRAY(SELECT cand.version FROM cand), ARRAY(SELECT cand.baseline FROM cand),
+                                   ARRAY(SELECT ev.tenant_id FROM ev), ARRAY(SELECT ev.component_id FROM ev),
+                                   ARRAY(SELECT ev.version FROM ev)) c
+ ORDER BY c.tenant_id, c.component_id, c.rule_id
 $$;
-COMMENT ON FUNCTION rollout.drift_roster_at(timestamptz, text) IS
-    'every (tenant, component) (or one component) with the resolved version, its source, the governing policy, EOL and forced-upgrade date, exemption and status, evaluated at an instant';
+COMMENT ON FUNCTION rollout.conflicts_at(timestamptz, text) IS
+    'the conflict rules each (tenant, component) breaks at an instant (the pairs the roster shows as conflicting), with the other component''s version and the baseline';
 
 CREATE FUNCTION rollout.check_version(tenant_id text, component_id text, version rollout.semver,
                                       at timestamptz DEFAULT pg_catalog.now())
@@ -847,18 +1255,22 @@ AS $$
     SELECT e.tenant_id, e.component_id, e.version, e.status, e.violation, e.policy_id, e.policy_tenant_id, e.action,
            e.eol_date, e.forced_upgrade_on, e.days_left, e.exemption_id, e.exempt_until,
            coalesce(e.action = 'block' AND e.status IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum'), false)
+           OR (e.status = 'conflicting'
+               AND EXISTS (SELECT 1 FROM rollout._conflicts($4, ARRAY[e.tenant_id], ARRAY[e.component_id], ARRAY[e.version],
+                                                            ARRAY[e.baseline], NULL, NULL, NULL) c
+                            WHERE c.action = 'block'))
       FROM rollout._evaluate($4, rollout._policies_as_of($4), ARRAY[$2], ARRAY[$1], $3) e
       CROSS JOIN (SELECT rollout._visible_tenants() AS v OFFSET 0) vis
      WHERE vis.v IS NULL OR e.tenant_id = ANY (vis.v)
 $$;
 COMMENT ON FUNCTION rollout.check_version(text, text, rollout.semver, timestamptz) IS
-    'how a version of a component would stand for a tenant at an instant: status, policy, grace, exemption, and whether a pin or activation would be refused';
+    'how a version of a component would stand for a tenant at an instant: status, policy, grace, exemption, and whether a pin or activation would be refused (by a block policy, or a block conflict rule of that component)';
 
 CREATE FUNCTION rollout._summary(at timestamptz, policies rollout.version_policy[], component_ids text[])
 RETURNS TABLE (node_id text, kind text, depth integer, component_id text, pairs bigint, compliant bigint,
                exempt bigint, eol_in_grace bigint, behind_baseline bigint, below_minimum bigint,
                above_maximum bigint, blocked bigint, past_grace bigint, not_deployed bigint,
-               compliance_pct numeric)
+               compliance_pct numeric, conflicting bigint)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -879,14 +1291,16 @@ AS $$
                    coalesce(sum(c.n) FILTER (WHERE c.status = 'above_maximum'), 0)::bigint AS above_maximum,
                    coalesce(sum(c.n) FILTER (WHERE c.status = 'blocked'), 0)::bigint AS blocked,
                    coalesce(sum(c.n) FILTER (WHERE c.status = 'past_grace'), 0)::bigint AS past_grace,
-                   coalesce(sum(c.n) FILTER (WHERE c.status = 'not_deployed'), 0)::bigint AS not_deployed
+                   coalesce(sum(c.n) FILTER (WHERE c.status = 'not_deployed'), 0)::bigint AS not_deployed,
+                   coalesce(sum(c.n) FILTER (WHERE c.status = 'conflicting'), 0)::bigint AS conflicting
               FROM c
              GROUP BY GROUPING SETS ((c.org_id, c.component_id), (c.org_id),
                                      (c.org_id, c.team_id, c.component_id), (c.org_id, c.team_id)))
     SELECT g.node_id, t.kind, cardinality(t.path) - 1, g.component_id, g.pairs, g.compliant, g.exempt,
            g.eol_in_grace, g.behind_baseline, g.below_minimum, g.above_maximum, g.blocked, g.past_grace,
            g.not_deployed,
-           round(100.0 * (g.compliant + g.exempt + g.eol_in_grace) / nullif(g.pairs - g.not_deployed, 0), 2)
+           round(100.0 * (g.compliant + g.exempt + g.eol_in_grace) / nullif(g.pairs - g.not_deployed, 0), 2),
+           g.conflicting
       FROM g JOIN rollout.tenant t ON t.tenant_id = g.node_id CROSS JOIN vis
      WHERE vis.v IS NULL OR g.node_id = ANY (vis.v)
      ORDER BY t.path, g.component_id NULLS FIRST
@@ -898,14 +1312,14 @@ CREATE FUNCTION rollout.compliance_summary_at(at timestamptz DEFAULT pg_catalog.
 RETURNS TABLE (node_id text, kind text, depth integer, component_id text, pairs bigint, compliant bigint,
                exempt bigint, eol_in_grace bigint, behind_baseline bigint, below_minimum bigint,
                above_maximum bigint, blocked bigint, past_grace bigint, not_deployed bigint,
-               compliance_pct numeric)
+               compliance_pct numeric, conflicting bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT s.* FROM rollout._summary($1, rollout._policies_as_of($1), CASE WHEN $2 IS NOT NULL THEN ARRAY[$2] END) s
 $$;
 COMMENT ON FUNCTION rollout.compliance_summary_at(timestamptz, text) IS
-    'compliance roll-up per organisation and team at an instant: counts per status and compliance_pct = 100 * (compliant + exempt + eol_in_grace) / (pairs - not_deployed)';
+    'compliance roll-up per organisation and team at an instant: counts per status and compliance_pct = 100 * (compliant + exempt + eol_in_grace) / (pairs - not_deployed) (conflicting pairs count as not compliant)';
 
 CREATE FUNCTION rollout.version_distribution_at(at timestamptz DEFAULT pg_catalog.now(), component_id text DEFAULT NULL)
 RETURNS TABLE (component_id text, version rollout.semver, version_status text, eol_date date, tenants bigint,
@@ -969,7 +1383,20 @@ REVOKE ALL ON FUNCTION
     rollout.version_policies(timestamptz),
     rollout._effective_policy(text, text),
     rollout.resolve_versions_all(text[]),
+    rollout._policy_lookup(timestamptz, rollout.version_policy[], text[], text[]),
+    rollout._evaluate_given(timestamptz, rollout.version_policy[], text[], text[], rollout.semver,
+                            text[], text[], rollout.semver[], text[], text[]),
+    rollout._evaluate_all(timestamptz, rollout.version_policy[], text[]),
+    rollout._evaluate_base(timestamptz, rollout.version_policy[], text[], text[], rollout.semver),
+    rollout._evaluate_conflicts(timestamptz, rollout.version_policy[], text[], text[], rollout.semver),
+    rollout._conflict_rules_exist(timestamptz),
     rollout._evaluate(timestamptz, rollout.version_policy[], text[], text[], rollout.semver),
+    rollout.conflict_broken(rollout.conflict_rule, rollout.semver, rollout.semver, rollout.semver),
+    rollout._conflicts(timestamptz, text[], text[], rollout.semver[], rollout.semver[], text[], text[], rollout.semver[]),
+    rollout.add_conflict_rule(text, text, rollout.semver_range, text, rollout.semver_range, integer, text, text, text),
+    rollout.remove_conflict_rule(bigint, text),
+    rollout._blocking_conflict_rules(text),
+    rollout._enforce_conflicts(text, rollout.semver, text[], text, text),
     rollout._check_grace_limit(text, text, rollout.semver, interval, bigint),
     rollout.request_grace_extension(text, text, rollout.semver, interval, text, text),
     rollout._decide_grace_extension(bigint, boolean, text),
@@ -982,6 +1409,7 @@ REVOKE ALL ON FUNCTION
     rollout._enforce_policy(text, rollout.semver, text[], text, text),
     rollout._enforce_stage(text, integer),
     rollout.drift_roster_at(timestamptz, text),
+    rollout.conflicts_at(timestamptz, text),
     rollout.check_version(text, text, rollout.semver, timestamptz),
     rollout._summary(timestamptz, rollout.version_policy[], text[]),
     rollout.compliance_summary_at(timestamptz, text),
@@ -989,6 +1417,7 @@ REVOKE ALL ON FUNCTION
     rollout.exemption_ledger_at(timestamptz)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
+    rollout.conflict_broken(rollout.conflict_rule, rollout.semver, rollout.semver, rollout.semver),
     rollout.resolve_versions_all(text[]),
     rollout.exemption_applies(rollout.exemption, text[], text, rollout.semver, timestamptz),
     rollout._exemption_in_force(rollout.exemption, timestamptz),
@@ -997,6 +1426,7 @@ GRANT EXECUTE ON FUNCTION
     rollout.version_policies(timestamptz),
     rollout._policies_as_of(timestamptz),
     rollout.drift_roster_at(timestamptz, text),
+    rollout.conflicts_at(timestamptz, text),
     rollout.check_version(text, text, rollout.semver, timestamptz),
     rollout.compliance_summary_at(timestamptz, text),
     rollout.version_distribution_at(timestamptz, text),
@@ -1010,6 +1440,8 @@ GRANT EXECUTE ON FUNCTION
     rollout.set_version_policy(text, text, rollout.semver, rollout.semver, rollout.semver, rollout.semver_multirange,
                                text, interval, text),
     rollout.clear_version_policy(text, text, text),
+    rollout.add_conflict_rule(text, text, rollout.semver_range, text, rollout.semver_range, integer, text, text, text),
+    rollout.remove_conflict_rule(bigint, text),
     rollout.approve_grace_extension(bigint, text),
     rollout.reject_grace_extension(bigint, text),
     rollout.approve_exemption(bigint, text),

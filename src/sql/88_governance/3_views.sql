@@ -4,7 +4,7 @@
 CREATE VIEW rollout.drift_roster AS
 SELECT r.* FROM rollout.drift_roster_at(pg_catalog.now()) r;
 COMMENT ON VIEW rollout.drift_roster IS
-    'every (tenant, component): resolved version and source, governing policy, EOL and forced-upgrade date (days left), exemption, and status: compliant, behind_baseline, below_minimum, above_maximum, blocked, eol_in_grace, past_grace, exempt or not_deployed';
+    'every (tenant, component): resolved version and source, governing policy, EOL and forced-upgrade date (days left), exemption, and status: compliant, behind_baseline, below_minimum, above_maximum, blocked, eol_in_grace, past_grace, exempt, conflicting (see rollout.conflict_roster) or not_deployed';
 
 CREATE VIEW rollout.compliance_summary AS
 SELECT s.* FROM rollout.compliance_summary_at(pg_catalog.now()) s;
@@ -19,9 +19,14 @@ CREATE VIEW rollout.exemption_ledger AS
 SELECT l.* FROM rollout.exemption_ledger_at(pg_catalog.now()) l;
 COMMENT ON VIEW rollout.exemption_ledger IS 'every exemption with its state now: active, pending, expired or revoked';
 
+CREATE VIEW rollout.conflict_roster AS
+SELECT c.* FROM rollout.conflicts_at(pg_catalog.now()) c;
+COMMENT ON VIEW rollout.conflict_roster IS
+    'every (tenant, component) that breaks a conflict rule now (status conflicting in the drift roster), with the rule and the other component''s version';
+
 -- Privileges of the objects above.
 GRANT SELECT ON rollout.drift_roster, rollout.compliance_summary, rollout.version_distribution,
-                rollout.exemption_ledger TO rollout_viewer;
+                rollout.exemption_ledger, rollout.conflict_roster TO rollout_viewer;
 
 -- Simulation returns rows of the roster's shape.
 CREATE FUNCTION rollout.simulate_policy(component_id text, tenant_id text DEFAULT NULL,
