@@ -94,7 +94,11 @@ LANGUAGE sql AS $$
       FROM rollout.metrics_rollout_progress p WHERE p.rollout_id = 'ra'
 $$;
 SELECT * FROM pg_temp.progress();
+-- at a glance: one line per live rollout
+SELECT rollout_id, versions, status, stage, progress, activated, deferred, next_due_in IS NOT NULL AS due, reason
+  FROM rollout.dashboard;
 SELECT (rollout.advance_rollout('ra', 'canary fine')).current_stage;
+SELECT rollout_id, stage, progress, activated FROM rollout.dashboard;
 SELECT * FROM pg_temp.progress();
 SELECT rollout.rollback_rollout('ra', 'wave two broke', back_to_stage => 1) AS undone;
 SELECT status, stage, tenants_activated FROM rollout.metrics_rollout_progress WHERE rollout_id = 'ra';

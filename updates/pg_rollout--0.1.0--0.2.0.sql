@@ -453,3 +453,6 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 -- per-tenant version history, governance metrics for monitoring.
 --@include src/sql/88_governance/5_stats.sql
 --@include src/sql/88_governance/6_metrics.sql
+
+-- At a glance in psql (issue 15): rollout.dashboard.
+--@include src/sql/92_monitoring/5_dashboard.sql

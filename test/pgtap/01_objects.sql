@@ -17,7 +17,7 @@ SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'activati
                                    'release_memo', 'release_rollback_evaluation', 'remediation_run', 'rollout', 'rollout_stage',
                                    'rollout_trigger', 'tenant', 'tenant_binding', 'tenant_preference', 'tick_log', 'update_approval',
                                    'upgrade_task', 'version_policy']);
-SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'conflict_roster', 'drift_roster',
+SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'conflict_roster', 'dashboard', 'drift_roster',
                                   'exemption_ledger', 'metrics_activations', 'metrics_audit_verification', 'metrics_bypasses',
                                   'metrics_compliance', 'metrics_compliance_status', 'metrics_compliance_totals', 'metrics_events',
                                   'metrics_governance', 'metrics_refresh_last', 'metrics_rollout_progress', 'metrics_rollouts',
