@@ -146,6 +146,31 @@ SET ROLE regress_pv_owner;
 DROP TABLE pv_events_2027_03;
 RESET ROLE;
 
+-- A foreign-table partition has no row security of its own (PostgreSQL
+-- applies the parent's to it, read through the parent): it is left alone,
+-- and neither it nor a later CREATE TABLE fails; protect_table() accepts a
+-- tree that holds one
+CREATE FOREIGN DATA WRAPPER pv_dummy;
+CREATE SERVER pv_server FOREIGN DATA WRAPPER pv_dummy;
+GRANT USAGE ON FOREIGN SERVER pv_server TO regress_pv_owner;
+SET ROLE regress_pv_owner;
+CREATE FOREIGN TABLE pv_events_2025 PARTITION OF pv_events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01') SERVER pv_server;
+CREATE TABLE pv_events_2027_04 PARTITION OF pv_events FOR VALUES FROM ('2027-04-01') TO ('2027-05-01');
+CREATE TABLE pv_other (tenant_id text NOT NULL, at date NOT NULL) PARTITION BY RANGE (at);
+CREATE FOREIGN TABLE pv_other_2025 PARTITION OF pv_other FOR VALUES FROM ('2025-01-01') TO ('2026-01-01') SERVER pv_server;
+CREATE TABLE pv_other_2026 PARTITION OF pv_other FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+SELECT rollout.protect_table('pv_other', 'tenant_id');
+RESET ROLE;
+SELECT r.relid, r.tbl FROM rollout.protected_relation r
+ WHERE r.relid::text LIKE 'pv_other%' OR r.relid::text LIKE 'pv_events_202%' ORDER BY r.relid::text;
+SET ROLE regress_pv_owner;
+SELECT rollout.unprotect_table('pv_other');
+DROP TABLE pv_other, pv_events_2027_04;
+DROP FOREIGN TABLE pv_events_2025;
+RESET ROLE;
+DROP SERVER pv_server;
+DROP FOREIGN DATA WRAPPER pv_dummy;
+
 -- ---------------------------------------------------------------------
 -- A dropped table leaves the registry; one created under its name is new
 -- ---------------------------------------------------------------------

@@ -456,3 +456,8 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 
 -- At a glance in psql (issue 15): rollout.dashboard.
 --@include src/sql/92_monitoring/5_dashboard.sql
+
+-- A foreign-table partition has no row security of its own: protect_table()
+-- leaves it alone (it failed on such a tree) and records only tables.
+--@function rollout._record_prior_state
+--@function rollout.protect_table

@@ -117,6 +117,7 @@ BEGIN
     WITH RECURSIVE t(relid) AS (SELECT tbl::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
     SELECT c.oid::regclass, _record_prior_state.tbl, c.relrowsecurity, c.relforcerowsecurity
       FROM t JOIN pg_class c ON c.oid = t.relid
+     WHERE c.relkind IN ('r', 'p')   -- a foreign-table partition has no row security of its own
     ON CONFLICT ON CONSTRAINT protected_relation_pkey DO UPDATE
        SET tbl = excluded.tbl, prior_row_security = excluded.prior_row_security,
            prior_force_rls = excluded.prior_force_rls, recorded_at = now()
@@ -227,7 +228,11 @@ BEGIN
     FOR child, prior_rls, prior_force IN
         WITH RECURSIVE t(relid) AS (SELECT tbl::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
         SELECT t.relid::regclass, r.prior_row_security, r.prior_force_rls
-          FROM t LEFT JOIN rollout.protected_relation r ON r.relid = t.relid::regclass
+          FROM t JOIN pg_class c ON c.oid = t.relid
+          LEFT JOIN rollout.protected_relation r ON r.relid = t.relid::regclass
+         -- a foreign-table partition has no row security of its own: the
+         -- parent's applies to it, read through the parent
+         WHERE c.relkind IN ('r', 'p')
     LOOP
         SELECT string_agg(quote_ident(p.polname), ', ' ORDER BY p.polname) INTO own
           FROM pg_policy p WHERE p.polrelid = child;

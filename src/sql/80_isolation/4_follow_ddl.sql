@@ -40,6 +40,9 @@ BEGIN
           FROM t JOIN rollout.protected_table p ON p.tbl = t.top::regclass
           JOIN pg_class c ON c.oid = t.relid
          WHERE NOT EXISTS (SELECT 1 FROM rollout.protected_relation r WHERE r.relid = t.relid::regclass)
+           -- a foreign-table partition has no row security of its own (the
+           -- parent's applies to it, read through the parent)
+           AND c.relkind IN ('r', 'p')
          ORDER BY t.relid, t.lvl
     LOOP
         -- (the ALTER TABLEs below fire this trigger again: whichever call
