@@ -29,9 +29,16 @@ DECLARE
 BEGIN
     -- Descendants of protected tables without a record: new partitions and
     -- children.  Record row security as it is, then enable (and force) it.
+    -- Only for a protected table that has its own record (every table
+    -- protect_table() registered has): a restore (pg_restore -j) loads the
+    -- two registry tables in separate transactions while it alters tables,
+    -- and recording a partition before the dump's own records arrive would
+    -- record the restored state as the prior one, and make the load of
+    -- rollout.protected_relation fail on the duplicate.
     FOR rel, top, want_force, rls, forced IN
         WITH RECURSIVE t(relid, top, lvl) AS (
             SELECT p.tbl::oid, p.tbl::oid, 0 FROM rollout.protected_table p
+             WHERE EXISTS (SELECT 1 FROM rollout.protected_relation s WHERE s.relid = p.tbl)
             UNION ALL
             SELECT i.inhrelid, t.top, t.lvl + 1 FROM pg_inherits i JOIN t ON i.inhparent = t.relid
              WHERE t.lvl < @PGR_MAX_DEPTH@)
