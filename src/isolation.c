@@ -67,6 +67,8 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
+#include "port/atomics.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -206,14 +208,16 @@ typedef struct CounterKey
 
 typedef struct Counter
 {
-	bool		used;
-	CounterKey	key;
+	bool		used;			/* set once, under the LWLock in exclusive mode */
+	CounterKey	key;			/* written once, with used */
+	slock_t		mutex;			/* protects count and last_at only */
 	int64		count;
 	TimestampTz last_at;
 } Counter;
 
 typedef struct RingEntry
 {
+	uint64		pos;			/* 1 + the position written here; 0: never written */
 	TimestampTz at;
 	Oid			dbid;
 	Oid			relid;
@@ -228,19 +232,37 @@ typedef struct RingEntry
 
 typedef struct BypassCounter
 {
-	bool		used;
-	Oid			dbid;
+	bool		used;			/* set once, under the LWLock in exclusive mode */
+	Oid			dbid;			/* key: written once, with used */
 	Oid			roleid;
 	char		reason[REASON_LEN];
+	slock_t		mutex;			/* protects count and last_at only */
 	int64		count;
 	TimestampTz last_at;
 } BypassCounter;
 
+/*
+ * Locking rules (the pattern of pg_stat_statements):
+ *
+ * - lock (an LWLock) guards the set of counter entries, violation and
+ *   bypass: counting looks its entry up holding it in shared mode and only
+ *   creating an entry (used and the key) takes it exclusive.  Entries are
+ *   never removed, so an entry found in shared mode stays what it is.
+ * - each entry's mutex (a spinlock) guards its count and last_at: counting
+ *   and reading them take it, with the LWLock held in either mode.
+ * - the ring of recent violations takes no LWLock: ring_total (an atomic)
+ *   hands every event its own position; the entry at position % RING_SIZE
+ *   is written under ring_mutex[slot] and stamped with that position, so a
+ *   reader copies each slot under its spinlock and keeps only entries whose
+ *   stamp is within the last RING_SIZE positions (a slot still being
+ *   written, or overwritten by a later lap, is skipped, never torn).
+ */
 typedef struct IsolationShared
 {
 	LWLock	   *lock;
 	Counter		counters[MAX_COUNTERS];
-	uint64		ring_total;
+	pg_atomic_uint64 ring_total;
+	slock_t		ring_mutex[RING_SIZE];
 	RingEntry	ring[RING_SIZE];
 	BypassCounter bypass[MAX_BYPASS];
 } IsolationShared;
@@ -380,17 +402,30 @@ isolation_shmem_startup(void)
 	{
 		memset(shared, 0, sizeof(IsolationShared));
 		shared->lock = &(GetNamedLWLockTranche("pg_rollout"))->lock;
+		for (int i = 0; i < MAX_COUNTERS; i++)
+			SpinLockInit(&shared->counters[i].mutex);
+		for (int i = 0; i < MAX_BYPASS; i++)
+			SpinLockInit(&shared->bypass[i].mutex);
+		for (int i = 0; i < RING_SIZE; i++)
+			SpinLockInit(&shared->ring_mutex[i]);
+		pg_atomic_init_u64(&shared->ring_total, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* Count one event under a key (linear probing; full table: the event is
- * still logged but not counted, and a warning says so once). */
+/*
+ * Count one event under a key (linear probing).  The entry is looked up
+ * with the LWLock in shared mode; only when it does not exist yet is the
+ * lock taken again in exclusive mode to create it.  A full table: the event
+ * is still logged and put into the ring, but not counted.
+ */
 static void
 count_event(Oid relid, ViolationKind kind, CmdType cmd, int severity, bool enforced)
 {
 	CounterKey	key;
 	uint32		h;
+	TimestampTz now;
+	Counter    *found = NULL;
 
 	if (shared == NULL)
 		return;
@@ -402,78 +437,127 @@ count_event(Oid relid, ViolationKind kind, CmdType cmd, int severity, bool enfor
 	key.severity = (int16) severity;
 	key.enforced = enforced;
 	h = hash_bytes((const unsigned char *) &key, sizeof(key)) % MAX_COUNTERS;
+	now = GetCurrentTimestamp();
 
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < MAX_COUNTERS; i++)
+	for (int pass = 0; pass < 2 && found == NULL; pass++)
 	{
-		Counter    *c = &shared->counters[(h + i) % MAX_COUNTERS];
+		bool		full = true;
 
-		if (!c->used)
+		LWLockAcquire(shared->lock, pass == 0 ? LW_SHARED : LW_EXCLUSIVE);
+		for (int i = 0; i < MAX_COUNTERS; i++)
 		{
-			c->used = true;
-			c->key = key;
+			Counter    *c = &shared->counters[(h + i) % MAX_COUNTERS];
+
+			if (!c->used)
+			{
+				full = false;
+				if (pass == 0)
+					break;		/* not there: create it in exclusive mode */
+				c->key = key;
+				c->count = 0;
+				c->used = true;
+			}
+			if (memcmp(&c->key, &key, sizeof(key)) == 0)
+			{
+				found = c;
+				break;
+			}
 		}
-		if (memcmp(&c->key, &key, sizeof(key)) == 0)
+		if (found != NULL)
 		{
-			c->count++;
-			c->last_at = GetCurrentTimestamp();
-			break;
+			SpinLockAcquire(&found->mutex);
+			found->count++;
+			found->last_at = now;
+			SpinLockRelease(&found->mutex);
 		}
+		LWLockRelease(shared->lock);
+		if (full)
+			break;				/* every entry taken by other keys */
 	}
-	LWLockRelease(shared->lock);
 }
 
 static void
 record_event(Oid relid, ViolationKind kind, CmdType cmd, bool refused, QueryDesc *qd)
 {
-	RingEntry  *e;
+	RingEntry	e;
+	RingEntry  *slot;
+	uint64		pos;
+	int			s;
 	const char *app = application_name ? application_name : "";
 
 	if (shared == NULL)
 		return;
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	e = &shared->ring[shared->ring_total % RING_SIZE];
-	shared->ring_total++;
-	e->at = GetCurrentTimestamp();
-	e->dbid = MyDatabaseId;
-	e->relid = relid;
-	e->kind = (int16) kind;
-	e->cmd = (int16) cmd;
-	e->refused = refused;
-	e->roleid = GetUserId();
-	e->queryid = qd && qd->plannedstmt ? qd->plannedstmt->queryId : 0;
-	strlcpy(e->appname, app, APPNAME_LEN);
-	strlcpy(e->query, qd && qd->sourceText ? qd->sourceText :
+	memset(&e, 0, sizeof(e));
+	e.at = GetCurrentTimestamp();
+	e.dbid = MyDatabaseId;
+	e.relid = relid;
+	e.kind = (int16) kind;
+	e.cmd = (int16) cmd;
+	e.refused = refused;
+	e.roleid = GetUserId();
+	e.queryid = qd && qd->plannedstmt ? qd->plannedstmt->queryId : 0;
+	strlcpy(e.appname, app, APPNAME_LEN);
+	strlcpy(e.query, qd && qd->sourceText ? qd->sourceText :
 			utility_source_text ? utility_source_text : "", QUERY_LEN);
-	LWLockRelease(shared->lock);
+
+	pos = pg_atomic_fetch_add_u64(&shared->ring_total, 1);
+	e.pos = pos + 1;
+	s = (int) (pos % RING_SIZE);
+	slot = &shared->ring[s];
+	SpinLockAcquire(&shared->ring_mutex[s]);
+	/* a writer a lap behind that got here late does not overwrite a newer entry */
+	if (slot->pos < e.pos)
+		memcpy(slot, &e, sizeof(RingEntry));
+	SpinLockRelease(&shared->ring_mutex[s]);
 }
 
 static void
 count_bypass(const char *reason)
 {
+	Oid			roleid = GetOuterUserId();
+	TimestampTz now = GetCurrentTimestamp();
+	BypassCounter *found = NULL;
+
 	if (shared == NULL)
 		return;
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < MAX_BYPASS; i++)
+	for (int pass = 0; pass < 2 && found == NULL; pass++)
 	{
-		BypassCounter *b = &shared->bypass[i];
+		bool		full = true;
 
-		if (!b->used)
+		LWLockAcquire(shared->lock, pass == 0 ? LW_SHARED : LW_EXCLUSIVE);
+		for (int i = 0; i < MAX_BYPASS; i++)
 		{
-			b->used = true;
-			b->dbid = MyDatabaseId;
-			b->roleid = GetOuterUserId();
-			strlcpy(b->reason, reason, REASON_LEN);
+			BypassCounter *b = &shared->bypass[i];
+
+			if (!b->used)
+			{
+				full = false;
+				if (pass == 0)
+					break;		/* not there: create it in exclusive mode */
+				b->dbid = MyDatabaseId;
+				b->roleid = roleid;
+				strlcpy(b->reason, reason, REASON_LEN);
+				b->count = 0;
+				b->used = true;
+			}
+			if (b->dbid == MyDatabaseId && b->roleid == roleid &&
+				strncmp(b->reason, reason, REASON_LEN - 1) == 0)
+			{
+				found = b;
+				break;
+			}
 		}
-		if (b->dbid == MyDatabaseId && b->roleid == GetOuterUserId() &&
-			strncmp(b->reason, reason, REASON_LEN - 1) == 0)
+		if (found != NULL)
 		{
-			b->count++;
-			b->last_at = GetCurrentTimestamp();
-			break;
+			SpinLockAcquire(&found->mutex);
+			found->count++;
+			found->last_at = now;
+			SpinLockRelease(&found->mutex);
 		}
+		LWLockRelease(shared->lock);
+		if (full)
+			break;				/* every entry taken by other keys */
 	}
-	LWLockRelease(shared->lock);
 }
 
 /* ------------------------------------------------------------------------
@@ -2235,7 +2319,19 @@ pgr_violation_counts(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	copy = palloc(sizeof(Counter) * MAX_COUNTERS);
 	LWLockAcquire(shared->lock, LW_SHARED);
-	memcpy(copy, shared->counters, sizeof(Counter) * MAX_COUNTERS);
+	for (int i = 0; i < MAX_COUNTERS; i++)
+	{
+		Counter    *c = &shared->counters[i];
+
+		copy[i].used = c->used;
+		if (!c->used)
+			continue;
+		copy[i].key = c->key;
+		SpinLockAcquire(&c->mutex);
+		copy[i].count = c->count;
+		copy[i].last_at = c->last_at;
+		SpinLockRelease(&c->mutex);
+	}
 	LWLockRelease(shared->lock);
 	for (int i = 0; i < MAX_COUNTERS; i++)
 	{
@@ -2269,10 +2365,14 @@ pgr_recent_violations(PG_FUNCTION_ARGS)
 	if (shared == NULL)
 		return (Datum) 0;
 	copy = palloc(sizeof(RingEntry) * RING_SIZE);
-	LWLockAcquire(shared->lock, LW_SHARED);
-	memcpy(copy, shared->ring, sizeof(RingEntry) * RING_SIZE);
-	total = shared->ring_total;
-	LWLockRelease(shared->lock);
+	/* positions handed out before the copy; a slot is kept if it holds one of the last RING_SIZE */
+	total = pg_atomic_read_u64(&shared->ring_total);
+	for (int i = 0; i < RING_SIZE; i++)
+	{
+		SpinLockAcquire(&shared->ring_mutex[i]);
+		memcpy(&copy[i], &shared->ring[i], sizeof(RingEntry));
+		SpinLockRelease(&shared->ring_mutex[i]);
+	}
 	for (uint64 k = total > RING_SIZE ? total - RING_SIZE : 0; k < total; k++)
 	{
 		RingEntry  *e = &copy[k % RING_SIZE];
@@ -2280,7 +2380,7 @@ pgr_recent_violations(PG_FUNCTION_ARGS)
 		bool		nulls[9] = {false, false, false, false, false, false, false, false, false};
 		char	   *role;
 
-		if (e->dbid != MyDatabaseId)
+		if (e->pos != k + 1 || e->dbid != MyDatabaseId)
 			continue;
 		role = GetUserNameFromId(e->roleid, true);
 		values[0] = TimestampTzGetDatum(e->at);
@@ -2313,7 +2413,21 @@ pgr_bypass_counts(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	copy = palloc(sizeof(BypassCounter) * MAX_BYPASS);
 	LWLockAcquire(shared->lock, LW_SHARED);
-	memcpy(copy, shared->bypass, sizeof(BypassCounter) * MAX_BYPASS);
+	for (int i = 0; i < MAX_BYPASS; i++)
+	{
+		BypassCounter *b = &shared->bypass[i];
+
+		copy[i].used = b->used;
+		if (!b->used)
+			continue;
+		copy[i].dbid = b->dbid;
+		copy[i].roleid = b->roleid;
+		memcpy(copy[i].reason, b->reason, REASON_LEN);
+		SpinLockAcquire(&b->mutex);
+		copy[i].count = b->count;
+		copy[i].last_at = b->last_at;
+		SpinLockRelease(&b->mutex);
+	}
 	LWLockRelease(shared->lock);
 	for (int i = 0; i < MAX_BYPASS; i++)
 	{
@@ -2346,7 +2460,11 @@ pgr_reset_violations(PG_FUNCTION_ARGS)
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < MAX_COUNTERS; i++)
 		if (shared->counters[i].used && shared->counters[i].key.dbid == MyDatabaseId)
+		{
+			SpinLockAcquire(&shared->counters[i].mutex);
 			shared->counters[i].count = 0;
+			SpinLockRelease(&shared->counters[i].mutex);
+		}
 	LWLockRelease(shared->lock);
 	PG_RETURN_VOID();
 }

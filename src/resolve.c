@@ -1456,6 +1456,46 @@ effective_channel(const Level *lv, int n, const char **followed_from)
 }
 
 /*
+ * Step 3, the one rule for versions (resolve_levels) and flags
+ * (resolve_flag_levels): of the activations on the tenant's path lv[0..n-1],
+ * the one by the most recently started rollout (act_rank: activation.start_no)
+ * decides; on a tie (the same rollout on several levels) the nearest.
+ * Activations by ignore_rollout (a killed or overridden flag's rollout) are
+ * skipped (*skipped is set).  A tenant the live rollout deferred (a
+ * blackout) is not reached by that rollout's activations of its ancestors,
+ * nor are its descendants.  Returns the level, or -1.
+ */
+static int
+deciding_activation(const Level *lv, int n, const char *ignore_rollout,
+					const char *live_rollout, bool *skipped, List **explain)
+{
+	int			best = -1;
+	int			deferred_at = -1;
+
+	for (int i = n - 1; i >= 0; i--)
+	{
+		if (lv[i].has_act && ignore_rollout && lv[i].act_rollout &&
+			strcmp(ignore_rollout, lv[i].act_rollout) == 0)
+			*skipped = true;
+		else if (lv[i].has_act && deferred_at >= 0 && lv[i].act_rollout &&
+				 strcmp(live_rollout, lv[i].act_rollout) == 0)
+		{
+			if (explain)
+				explain_add(explain, "rollout", lv[i].tenant_id, true, lv[i].act, -1, false,
+							psprintf("ancestor \"%s\" was activated by rollout \"%s\" at stage %d, which deferred %s",
+									 lv[i].tenant_id, lv[i].act_rollout, lv[i].act_stage,
+									 deferred_at == n - 1 ? "the tenant" :
+									 psprintf("ancestor \"%s\"", lv[deferred_at].tenant_id)));
+		}
+		else if (lv[i].has_act && (best < 0 || lv[i].act_rank > lv[best].act_rank))
+			best = i;
+		if (lv[i].deferred && deferred_at < 0 && live_rollout != NULL)
+			deferred_at = i;
+	}
+	return best;
+}
+
+/*
  * Resolve the version of component ci for the tenant at levels[n-1].
  * flag_killed / flag_override describe ci's feature_flag binding (if any).
  */
@@ -1554,35 +1594,8 @@ resolve_levels(ComponentInfo *ci, FlagInfo *fi, const Level *lv, int n, Answer *
 	else
 	{
 		bool		skipped = false;
-		int			best = -1;
-		int			deferred_at = -1;
+		int			best = deciding_activation(lv, n, ignore_rollout, ci->live_rollout, &skipped, explain);
 
-		/*
-		 * The activation of the most recently started rollout decides; on a
-		 * tie (the same rollout on several levels) the nearest.  A tenant
-		 * the live rollout deferred (a blackout) is not reached by that
-		 * rollout's activations of its ancestors, nor are its descendants.
-		 */
-		for (int i = n - 1; i >= 0; i--)
-		{
-			if (lv[i].has_act && ignore_rollout && lv[i].act_rollout &&
-				strcmp(ignore_rollout, lv[i].act_rollout) == 0)
-				skipped = true;
-			else if (lv[i].has_act && deferred_at >= 0 && lv[i].act_rollout &&
-					 strcmp(ci->live_rollout, lv[i].act_rollout) == 0)
-			{
-				if (explain)
-					explain_add(explain, "rollout", lv[i].tenant_id, true, lv[i].act, -1, false,
-								psprintf("ancestor \"%s\" was activated by rollout \"%s\" at stage %d, which deferred %s",
-										 lv[i].tenant_id, lv[i].act_rollout, lv[i].act_stage,
-										 deferred_at == n - 1 ? "the tenant" :
-										 psprintf("ancestor \"%s\"", lv[deferred_at].tenant_id)));
-			}
-			else if (lv[i].has_act && (best < 0 || lv[i].act_rank > lv[best].act_rank))
-				best = i;
-			if (lv[i].deferred && deferred_at < 0 && ci->live_rollout != NULL)
-				deferred_at = i;
-		}
 		if (best >= 0)
 		{
 			bool		superseded = false;
@@ -1714,8 +1727,22 @@ resolve_flag_levels(FlagInfo *fi, const char *flag_id, const Level *lv, int n, A
 					pstrdup("no override on the tenant or its ancestors"));
 	if (fi->rollout != NULL && lv[n - 1].active)
 	{
+		bool		skipped = false;
+		int			best = deciding_activation(lv, n, NULL, NULL, &skipped, NULL);
+		bool		found = false;
+
+		/*
+		 * The flag is on by its rollout only where that rollout's activation
+		 * is the deciding one on the path, as for the component's version: a
+		 * later rollout's activation of the tenant or an ancestor supersedes
+		 * it.
+		 */
 		for (int i = n - 1; i >= 0; i--)
-			if (lv[i].has_act && lv[i].act_rollout && strcmp(lv[i].act_rollout, fi->rollout) == 0)
+		{
+			if (!lv[i].has_act || !lv[i].act_rollout || strcmp(lv[i].act_rollout, fi->rollout) != 0)
+				continue;
+			found = true;
+			if (i == best)
 			{
 				ans->enabled = true;
 				ans->source = SRC_ROLLOUT;
@@ -1727,7 +1754,15 @@ resolve_flag_levels(FlagInfo *fi, const char *flag_id, const Level *lv, int n, A
 										 fi->rollout, lv[i].act_stage));
 				return;
 			}
-		if (explain)
+			if (explain)
+				explain_add(explain, "rollout", lv[i].tenant_id, false, 0, 1, false,
+							psprintf("%s was activated by rollout \"%s\" at stage %d, superseded by rollout \"%s\" on %s",
+									 i == n - 1 ? "the tenant" : psprintf("ancestor \"%s\"", lv[i].tenant_id),
+									 fi->rollout, lv[i].act_stage, lv[best].act_rollout,
+									 best == n - 1 ? "the tenant itself" :
+									 psprintf("ancestor \"%s\"", lv[best].tenant_id)));
+		}
+		if (explain && !found)
 			explain_add(explain, "rollout", NULL, false, 0, -1, false,
 						psprintf("rollout \"%s\" has not activated the tenant or its ancestors", fi->rollout));
 	}
