@@ -82,6 +82,7 @@ typedef struct GovEntry
  * (team "" with team_null for the organisation's own row).
  */
 #define GOV_MAX_STATUS 32
+#define GOV_MAX_TEXTS 16
 
 typedef struct GovGroup
 {
@@ -116,12 +117,19 @@ typedef struct GovState
 	int			not_deployed_idx;
 	GovGroup   *last_group;		/* counting: the group of the previous tenant */
 	char	  **comp_names;		/* counting: the walk's components */
+	/* rows: text datums made once, not per pair */
+	Datum	   *comp_text;		/* per component */
+	Datum		not_deployed_text;
+	int			ntext;
+	const char *text_of[GOV_MAX_TEXTS];	/* sources */
+	Datum		text_datum[GOV_MAX_TEXTS];
 	Oid			semver_type;
 	/* carried down the path */
 	const char *anchor[GOV_MAX_DEPTH];
 	bool	   *candidate[GOV_MAX_DEPTH];	/* [depth][component] */
 	int			ncomp;
 	GovEntry  **entry_of;		/* per component, for the current anchor */
+	const char *entry_anchor;	/* the anchor entry_of was looked up for */
 	/* deferred pairs */
 	int			ndeferred;
 	int			capdeferred;
@@ -164,6 +172,25 @@ gov_text(HeapTuple tup, TupleDesc desc, int col)
 	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* A source name as text, made once (the walk's few constant names). */
+static Datum
+gov_text_once(GovState *st, const char *s)
+{
+	for (int k = 0; k < st->ntext; k++)
+		if (st->text_of[k] == s || strcmp(st->text_of[k], s) == 0)
+			return st->text_datum[k];
+	if (st->ntext >= GOV_MAX_TEXTS)
+		return CStringGetTextDatum(s);	/* in the walker's per-tenant context */
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->cxt);
+
+		st->text_of[st->ntext] = pstrdup(s);
+		st->text_datum[st->ntext] = CStringGetTextDatum(s);
+		MemoryContextSwitchTo(old);
+	}
+	return st->text_datum[st->ntext++];
 }
 
 /* Counting: the index of a status (NULL: 0), registered on first sight. */
@@ -499,6 +526,16 @@ gov_tenant(void *arg, const char *const *path, int depth, bool decommissioned, i
 		for (int d = 0; d < GOV_MAX_DEPTH; d++)
 			st->candidate[d] = MemoryContextAllocZero(st->cxt, sizeof(bool) * Max(ncomp, 1));
 		st->entry_of = MemoryContextAllocZero(st->cxt, sizeof(GovEntry *) * Max(ncomp, 1));
+		st->entry_anchor = NULL;
+		{
+			MemoryContext old = MemoryContextSwitchTo(st->cxt);
+
+			st->comp_text = palloc(sizeof(Datum) * Max(ncomp, 1));
+			for (int i = 0; i < ncomp; i++)
+				st->comp_text[i] = CStringGetTextDatum(components[i]);
+			st->not_deployed_text = CStringGetTextDatum("not_deployed");
+			MemoryContextSwitchTo(old);
+		}
 		if (st->counting)
 		{
 			if (st->comp_names != NULL)
@@ -527,12 +564,17 @@ gov_tenant(void *arg, const char *const *path, int depth, bool decommissioned, i
 		return;
 	ext = strlen(self) < 64 && hash_search(st->ext_tenants, self, HASH_FIND, NULL) != NULL;
 
-	for (int i = 0; i < ncomp; i++)
+	/* anchors are "" or copies that live as long as st: the same pointer, the same anchor */
+	if (st->entry_anchor != st->anchor[depth - 1])
 	{
-		char		key[GOV_KEY_LEN];
+		for (int i = 0; i < ncomp; i++)
+		{
+			char		key[GOV_KEY_LEN];
 
-		gov_key(key, st->anchor[depth - 1], components[i]);
-		st->entry_of[i] = hash_search(st->lookup, key, HASH_FIND, NULL);
+			gov_key(key, st->anchor[depth - 1], components[i]);
+			st->entry_of[i] = hash_search(st->lookup, key, HASH_FIND, NULL);
+		}
+		st->entry_anchor = st->anchor[depth - 1];
 	}
 
 	if (st->counting)
@@ -605,14 +647,14 @@ gov_tenant(void *arg, const char *const *path, int depth, bool decommissioned, i
 		}
 		if (a->isnull)
 		{
-			values[C_STATUS] = values[C_VIOLATION] = CStringGetTextDatum("not_deployed");
+			values[C_STATUS] = values[C_VIOLATION] = st->not_deployed_text;
 			nulls[C_STATUS] = nulls[C_VIOLATION] = false;
 		}
-		values[C_COMPONENT] = CStringGetTextDatum(components[i]);
+		values[C_COMPONENT] = st->comp_text[i];
 		nulls[C_COMPONENT] = false;
 		values[C_VERSION] = a->isnull ? (Datum) 0 : a->version;
 		nulls[C_VERSION] = a->isnull;
-		values[C_SOURCE] = CStringGetTextDatum(a->source);
+		values[C_SOURCE] = gov_text_once(st, a->source);
 		nulls[C_SOURCE] = false;
 		values[C_SOURCE_TENANT] = a->source_tenant ? CStringGetTextDatum(a->source_tenant) : (Datum) 0;
 		nulls[C_SOURCE_TENANT] = a->source_tenant == NULL;
