@@ -105,6 +105,33 @@ SELECT count(*) AS differences FROM (
      EXCEPT ALL
      SELECT * FROM rollout._evaluate_all(now() + interval '10 days', rollout._policies_as_of(now()), ARRAY['db', 'ui']))) d;
 
+-- the roll-ups' counts (C, counted in the pass) are the SQL evaluation's
+-- GROUP BY: of every component now, of two components in 10 days, and of
+-- the tenants of one subtree (the SQL path)
+SELECT count(*) AS counts_vs_sql FROM (
+    (SELECT * FROM rollout._summary_counts(now(), rollout._policies_as_of(now()), NULL, NULL)
+     EXCEPT ALL
+     SELECT org_id, team_id, component_id, status, count(*) FROM ev_sql GROUP BY 1, 2, 3, 4)
+    UNION ALL
+    (SELECT org_id, team_id, component_id, status, count(*) FROM ev_sql GROUP BY 1, 2, 3, 4
+     EXCEPT ALL
+     SELECT * FROM rollout._summary_counts(now(), rollout._policies_as_of(now()), NULL, NULL))) d;
+SELECT count(*) AS counts_vs_sql FROM (
+    (SELECT * FROM rollout._summary_counts(now() + interval '10 days', rollout._policies_as_of(now()), ARRAY['db', 'ui'], NULL)
+     EXCEPT ALL
+     SELECT org_id, team_id, component_id, status, count(*)
+       FROM rollout._evaluate_given(now() + interval '10 days', rollout._policies_as_of(now()), ARRAY['db', 'ui'], NULL, NULL)
+      GROUP BY 1, 2, 3, 4)
+    UNION ALL
+    (SELECT org_id, team_id, component_id, status, count(*)
+       FROM rollout._evaluate_given(now() + interval '10 days', rollout._policies_as_of(now()), ARRAY['db', 'ui'], NULL, NULL)
+      GROUP BY 1, 2, 3, 4
+     EXCEPT ALL
+     SELECT * FROM rollout._summary_counts(now() + interval '10 days', rollout._policies_as_of(now()), ARRAY['db', 'ui'], NULL))) d;
+SELECT sum(n) AS pairs, count(*) FILTER (WHERE status = 'exempt') AS exempt_groups
+  FROM rollout._summary_counts(now(), rollout._policies_as_of(now()), NULL,
+                               ARRAY(SELECT tenant_id FROM rollout.tenant WHERE tenant_id = 'acme' OR parent_id = 'acme'));
+
 -- ---------------------------------------------------------------------
 -- Conflict rules
 -- ---------------------------------------------------------------------

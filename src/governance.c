@@ -50,6 +50,7 @@
 #include "utils/tuplestore.h"
 
 #include "pg_rollout.h"
+#include "pgr_limits.h"
 #include "resolve.h"
 #include "semver.h"
 
@@ -65,6 +66,7 @@ typedef struct GovVersion
 	bool		nulls[GOV_NCOLS];
 	bool		has_eol;
 	bool		needs_care;		/* violation not compliant (exemptions matter) */
+	int			status_idx;		/* counting: index of the status in GovState.statuses */
 } GovVersion;
 
 typedef struct GovEntry
@@ -74,6 +76,21 @@ typedef struct GovEntry
 	int			cap;
 	GovVersion *versions;
 } GovEntry;
+
+/*
+ * Counting: the pairs of one (organisation, team) per component and status
+ * (team "" with team_null for the organisation's own row).
+ */
+#define GOV_MAX_STATUS 32
+#define GOV_MAX_TEXTS 16
+
+typedef struct GovGroup
+{
+	char		key[GOV_KEY_LEN];
+	char	   *org;
+	char	   *team;			/* NULL: the organisation itself */
+	int64	   *counts;			/* [component * GOV_MAX_STATUS + status] */
+} GovGroup;
 
 typedef struct GovNode
 {
@@ -93,12 +110,26 @@ typedef struct GovState
 	DateADT		at_date;
 	Oid			policies_type;	/* rollout.version_policy[] */
 	bool		roster;			/* write the roster's columns (no org_id, team_id) */
+	bool		counting;		/* count (organisation, team, component, status) instead */
+	HTAB	   *groups;			/* counting: (organisation, team) -> counts */
+	int			nstatus;		/* counting: statuses seen; 0 is NULL */
+	char	   *statuses[GOV_MAX_STATUS];
+	int			not_deployed_idx;
+	GovGroup   *last_group;		/* counting: the group of the previous tenant */
+	char	  **comp_names;		/* counting: the walk's components */
+	/* rows: text datums made once, not per pair */
+	Datum	   *comp_text;		/* per component */
+	Datum		not_deployed_text;
+	int			ntext;
+	const char *text_of[GOV_MAX_TEXTS];	/* sources */
+	Datum		text_datum[GOV_MAX_TEXTS];
 	Oid			semver_type;
 	/* carried down the path */
 	const char *anchor[GOV_MAX_DEPTH];
 	bool	   *candidate[GOV_MAX_DEPTH];	/* [depth][component] */
 	int			ncomp;
 	GovEntry  **entry_of;		/* per component, for the current anchor */
+	const char *entry_anchor;	/* the anchor entry_of was looked up for */
 	/* deferred pairs */
 	int			ndeferred;
 	int			capdeferred;
@@ -143,11 +174,98 @@ gov_text(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+/* A source name as text, made once (the walk's few constant names). */
+static Datum
+gov_text_once(GovState *st, const char *s)
+{
+	for (int k = 0; k < st->ntext; k++)
+		if (st->text_of[k] == s || strcmp(st->text_of[k], s) == 0)
+			return st->text_datum[k];
+	if (st->ntext >= GOV_MAX_TEXTS)
+		return CStringGetTextDatum(s);	/* in the walker's per-tenant context */
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->cxt);
+
+		st->text_of[st->ntext] = pstrdup(s);
+		st->text_datum[st->ntext] = CStringGetTextDatum(s);
+		MemoryContextSwitchTo(old);
+	}
+	return st->text_datum[st->ntext++];
+}
+
+/* Counting: the index of a status (NULL: 0), registered on first sight. */
+static int
+gov_status_idx(GovState *st, const char *status)
+{
+	if (status == NULL)
+		return 0;
+	for (int k = 1; k < st->nstatus; k++)
+		if (strcmp(st->statuses[k], status) == 0)
+			return k;
+	if (st->nstatus >= GOV_MAX_STATUS)
+		elog(ERROR, "pg_rollout: more than %d governance statuses", GOV_MAX_STATUS - 1);
+	st->statuses[st->nstatus] = MemoryContextStrdup(st->cxt, status);
+	return st->nstatus++;
+}
+
+/* Counting: the counts of (organisation, team); team NULL for the organisation's own row. */
+static GovGroup *
+gov_group(GovState *st, const char *org, const char *team)
+{
+	char		key[GOV_KEY_LEN];
+	GovGroup   *g = st->last_group;
+	bool		found;
+
+	if (g && strcmp(g->org, org) == 0 &&
+		(team == NULL ? g->team == NULL : (g->team != NULL && strcmp(g->team, team) == 0)))
+		return g;
+	if (strlen(org) > PGR_NAME_MAX_LEN || (team && strlen(team) > PGR_NAME_MAX_LEN))
+		elog(ERROR, "pg_rollout: tenant id longer than %d characters", PGR_NAME_MAX_LEN);
+	snprintf(key, GOV_KEY_LEN, "%s\x01%s\x01%c", org, team ? team : "", team ? 't' : 'o');
+	g = hash_search(st->groups, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		g->org = MemoryContextStrdup(st->cxt, org);
+		g->team = team ? MemoryContextStrdup(st->cxt, team) : NULL;
+		g->counts = MemoryContextAllocZero(st->cxt, sizeof(int64) * Max(st->ncomp, 1) * GOV_MAX_STATUS);
+	}
+	st->last_group = g;
+	return g;
+}
+
+/* Counting: one row of rollout._evaluate's shape (a deferred pair). */
+static void
+gov_count_row(GovState *st, Datum *values, bool *nulls)
+{
+	char	   *org;
+	char	   *team;
+	char	   *component;
+	char	   *status;
+	int			i;
+	GovGroup   *g;
+
+	if (nulls[C_ORG] || nulls[C_COMPONENT])
+		elog(ERROR, "pg_rollout: governance row without organisation or component");
+	org = TextDatumGetCString(values[C_ORG]);
+	team = nulls[C_TEAM] ? NULL : TextDatumGetCString(values[C_TEAM]);
+	component = TextDatumGetCString(values[C_COMPONENT]);
+	status = nulls[C_STATUS] ? NULL : TextDatumGetCString(values[C_STATUS]);
+	for (i = 0; i < st->ncomp; i++)
+		if (strcmp(st->comp_names[i], component) == 0)
+			break;
+	if (i == st->ncomp)
+		elog(ERROR, "pg_rollout: governance row of component \"%s\" outside the walk", component);
+	g = gov_group(st, org, team);
+	g->counts[i * GOV_MAX_STATUS + gov_status_idx(st, status)]++;
+}
+
 /* One row of rollout._evaluate's shape into the result (without org_id and team_id for the roster). */
 static void
 gov_put(GovState *st, Datum *values, bool *nulls)
 {
-	if (st->roster)
+	if (st->counting)
+		gov_count_row(st, values, nulls);
+	else if (st->roster)
 	{
 		Datum		v[ROSTER_NCOLS];
 		bool		n[ROSTER_NCOLS];
@@ -281,6 +399,8 @@ gov_load(GovState *st, Datum at, Datum policies, bool policies_null, Datum compo
 			v->nulls[C_STATUS] = false;
 		}
 		v->needs_care = violation == NULL || strcmp(violation, "compliant") != 0;
+		if (st->counting)
+			v->status_idx = gov_status_idx(st, violation);
 		d = SPI_getbinval(tup, desc, 10, &isnull);
 		if (!isnull)
 		{
@@ -406,6 +526,24 @@ gov_tenant(void *arg, const char *const *path, int depth, bool decommissioned, i
 		for (int d = 0; d < GOV_MAX_DEPTH; d++)
 			st->candidate[d] = MemoryContextAllocZero(st->cxt, sizeof(bool) * Max(ncomp, 1));
 		st->entry_of = MemoryContextAllocZero(st->cxt, sizeof(GovEntry *) * Max(ncomp, 1));
+		st->entry_anchor = NULL;
+		{
+			MemoryContext old = MemoryContextSwitchTo(st->cxt);
+
+			st->comp_text = palloc(sizeof(Datum) * Max(ncomp, 1));
+			for (int i = 0; i < ncomp; i++)
+				st->comp_text[i] = CStringGetTextDatum(components[i]);
+			st->not_deployed_text = CStringGetTextDatum("not_deployed");
+			MemoryContextSwitchTo(old);
+		}
+		if (st->counting)
+		{
+			if (st->comp_names != NULL)
+				elog(ERROR, "pg_rollout: the components of a governance walk changed");
+			st->comp_names = MemoryContextAlloc(st->cxt, sizeof(char *) * Max(ncomp, 1));
+			for (int i = 0; i < ncomp; i++)
+				st->comp_names[i] = MemoryContextStrdup(st->cxt, components[i]);
+		}
 	}
 
 	/* what the path carries down */
@@ -426,12 +564,50 @@ gov_tenant(void *arg, const char *const *path, int depth, bool decommissioned, i
 		return;
 	ext = strlen(self) < 64 && hash_search(st->ext_tenants, self, HASH_FIND, NULL) != NULL;
 
-	for (int i = 0; i < ncomp; i++)
+	/* anchors are "" or copies that live as long as st: the same pointer, the same anchor */
+	if (st->entry_anchor != st->anchor[depth - 1])
 	{
-		char		key[GOV_KEY_LEN];
+		for (int i = 0; i < ncomp; i++)
+		{
+			char		key[GOV_KEY_LEN];
 
-		gov_key(key, st->anchor[depth - 1], components[i]);
-		st->entry_of[i] = hash_search(st->lookup, key, HASH_FIND, NULL);
+			gov_key(key, st->anchor[depth - 1], components[i]);
+			st->entry_of[i] = hash_search(st->lookup, key, HASH_FIND, NULL);
+		}
+		st->entry_anchor = st->anchor[depth - 1];
+	}
+
+	if (st->counting)
+	{
+		GovGroup   *g = gov_group(st, path[0], depth < 2 ? NULL : path[1]);
+
+		for (int i = 0; i < ncomp; i++)
+		{
+			const PgrResolved *a = &answers[i];
+			GovVersion *v = NULL;
+			int			sidx;
+
+			if (!a->isnull && st->entry_of[i])
+			{
+				SemVer	   *sv = DatumGetSemVerP(a->version);
+				GovEntry   *e = st->entry_of[i];
+
+				for (int k = 0; k < e->n; k++)
+					if (semver_compare(sv, e->versions[k].version) == 0)
+					{
+						v = &e->versions[k];
+						break;
+					}
+			}
+			if (v && ((ext && v->has_eol) || (cand[i] && v->needs_care)))
+			{
+				gov_defer(st, self, components[i], a);
+				continue;
+			}
+			sidx = a->isnull ? st->not_deployed_idx : (v ? v->status_idx : 0);
+			g->counts[i * GOV_MAX_STATUS + sidx]++;
+		}
+		return;
 	}
 
 	/* the walker's per-tenant context: tuplestore_putvalues copies the row */
@@ -471,14 +647,14 @@ gov_tenant(void *arg, const char *const *path, int depth, bool decommissioned, i
 		}
 		if (a->isnull)
 		{
-			values[C_STATUS] = values[C_VIOLATION] = CStringGetTextDatum("not_deployed");
+			values[C_STATUS] = values[C_VIOLATION] = st->not_deployed_text;
 			nulls[C_STATUS] = nulls[C_VIOLATION] = false;
 		}
-		values[C_COMPONENT] = CStringGetTextDatum(components[i]);
+		values[C_COMPONENT] = st->comp_text[i];
 		nulls[C_COMPONENT] = false;
 		values[C_VERSION] = a->isnull ? (Datum) 0 : a->version;
 		nulls[C_VERSION] = a->isnull;
-		values[C_SOURCE] = CStringGetTextDatum(a->source);
+		values[C_SOURCE] = gov_text_once(st, a->source);
 		nulls[C_SOURCE] = false;
 		values[C_SOURCE_TENANT] = a->source_tenant ? CStringGetTextDatum(a->source_tenant) : (Datum) 0;
 		nulls[C_SOURCE_TENANT] = a->source_tenant == NULL;
@@ -698,6 +874,140 @@ pgr_drift_roster_at(PG_FUNCTION_ARGS)
 
 				heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, out, outnulls);
 				gov_put(&st, out, outnulls);
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_cursor_close(portal);
+	}
+	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
+	MemoryContextDelete(st.cxt);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgr_summary_counts);
+
+/*
+ * rollout._summary_counts(at, policies, component_ids, tenant_ids): the
+ * pairs of rollout._evaluate(at, policies, component_ids, tenant_ids, NULL)
+ * counted per (org_id, team_id, component_id, status).  For every tenant
+ * with no conflict rule in force, counted in the bulk evaluation above
+ * without materialising a row per pair; otherwise the same GROUP BY over
+ * rollout._evaluate in SQL.
+ */
+Datum
+pgr_summary_counts(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	GovState	st;
+	Datum		at;
+	bool		conflicts;
+	int			pathlevel;
+	Oid			argtypes1[1] = {TIMESTAMPTZOID};
+
+	pgr_require_preload("version governance");
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the instant of a governance evaluation must not be null")));
+	at = PG_GETARG_DATUM(0);
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != 5)
+		elog(ERROR, "pg_rollout: _summary_counts returns %d columns, expected 5", rsinfo->setDesc->natts);
+
+	memset(&st, 0, sizeof(st));
+	st.rsinfo = rsinfo;
+	{
+		Oid		   *argtypes;
+		int			nargs;
+
+		(void) get_func_signature(fcinfo->flinfo->fn_oid, &argtypes, &nargs);
+		if (nargs != 4)
+			elog(ERROR, "pg_rollout: _summary_counts takes %d arguments, expected 4", nargs);
+		st.policies_type = argtypes[1];
+	}
+	st.cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_rollout governance", ALLOCSET_DEFAULT_SIZES);
+
+	pathlevel = pgr_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_rollout: SPI_connect failed");
+	if (SPI_execute_with_args("SELECT rollout._conflict_rules_exist($1)", 1, argtypes1, &at, NULL, true, 1)
+		!= SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "pg_rollout: governance summary set-up failed");
+	{
+		bool		isnull;
+
+		conflicts = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	if (PG_ARGISNULL(3) && !conflicts)
+	{
+		Datum		policies = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+		Datum		comps = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+		HASH_SEQ_STATUS seq;
+		GovGroup   *g;
+
+		st.counting = true;
+		st.nstatus = 1;			/* 0 is NULL */
+		st.not_deployed_idx = gov_status_idx(&st, "not_deployed");
+		st.groups = gov_hash("pg_rollout governance counts", GOV_KEY_LEN, sizeof(GovGroup), st.cxt);
+		gov_load(&st, at, policies, PG_ARGISNULL(1), comps, PG_ARGISNULL(2));
+		SPI_finish();
+		pgr_resolve_walk(PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2), gov_tenant, &st);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "pg_rollout: SPI_connect failed");
+		gov_deferred(&st, at, policies, PG_ARGISNULL(1), comps, PG_ARGISNULL(2));
+
+		hash_seq_init(&seq, st.groups);
+		while ((g = hash_seq_search(&seq)) != NULL)
+		{
+			for (int i = 0; i < st.ncomp; i++)
+				for (int k = 0; k < st.nstatus; k++)
+				{
+					int64		n = g->counts[i * GOV_MAX_STATUS + k];
+					Datum		values[5];
+					bool		nulls[5] = {false, g->team == NULL, false, k == 0, false};
+
+					if (n == 0)
+						continue;
+					values[0] = CStringGetTextDatum(g->org);
+					values[1] = g->team ? CStringGetTextDatum(g->team) : (Datum) 0;
+					values[2] = CStringGetTextDatum(st.comp_names[i]);
+					values[3] = k == 0 ? (Datum) 0 : CStringGetTextDatum(st.statuses[k]);
+					values[4] = Int64GetDatum(n);
+					tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+				}
+		}
+	}
+	else
+	{
+		Oid			types[4] = {TIMESTAMPTZOID, st.policies_type, TEXTARRAYOID, TEXTARRAYOID};
+		Datum		values[4];
+		char		nulls[4];
+		Portal		portal;
+
+		for (int k = 0; k < 4; k++)
+		{
+			values[k] = PG_ARGISNULL(k) ? (Datum) 0 : PG_GETARG_DATUM(k);
+			nulls[k] = PG_ARGISNULL(k) ? 'n' : ' ';
+		}
+		portal = SPI_cursor_open_with_args(NULL,
+										   "SELECT e.org_id, e.team_id, e.component_id, e.status, pg_catalog.count(*) "
+										   "  FROM rollout._evaluate($1, $2, $3, $4, NULL) e "
+										   " GROUP BY e.org_id, e.team_id, e.component_id, e.status",
+										   4, types, values, nulls, true, 0);
+		for (;;)
+		{
+			SPI_cursor_fetch(portal, true, 10000);
+			if (SPI_processed == 0)
+				break;
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				Datum		out[5];
+				bool		outnulls[5];
+
+				heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, out, outnulls);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
 			}
 			SPI_freetuptable(SPI_tuptable);
 		}

@@ -1266,6 +1266,17 @@ $$;
 COMMENT ON FUNCTION rollout.check_version(text, text, rollout.semver, timestamptz) IS
     'how a version of a component would stand for a tenant at an instant: status, policy, grace, exemption, and whether a pin or activation would be refused (by a block policy, or a block conflict rule of that component)';
 
+CREATE FUNCTION rollout._summary_counts(at timestamptz, policies rollout.version_policy[], component_ids text[],
+                                        tenant_ids text[])
+RETURNS TABLE (org_id text, team_id text, component_id text, status text, n bigint)
+-- C (src/governance.c): for every tenant with no conflict rule in force,
+-- counted in the pass of rollout._evaluate_all without a row per pair;
+-- otherwise the GROUP BY over rollout._evaluate in SQL
+AS 'MODULE_PATHNAME', 'pgr_summary_counts'
+LANGUAGE C STABLE ROWS 10000;
+COMMENT ON FUNCTION rollout._summary_counts(timestamptz, rollout.version_policy[], text[], text[]) IS
+    'internal: the pairs of rollout._evaluate(at, policies, component_ids, tenant_ids, NULL) counted per organisation, team, component and status';
+
 CREATE FUNCTION rollout._summary(at timestamptz, policies rollout.version_policy[], component_ids text[])
 RETURNS TABLE (node_id text, kind text, depth integer, component_id text, pairs bigint, compliant bigint,
                exempt bigint, eol_in_grace bigint, behind_baseline bigint, below_minimum bigint,
@@ -1277,9 +1288,8 @@ AS $$
     WITH vis AS MATERIALIZED (SELECT rollout._visible_tenants() AS v),
          -- one pass over the pairs: counts per organisation, team, component and status
          c AS MATERIALIZED (
-            SELECT e.org_id, e.team_id, e.component_id, e.status, count(*) AS n
-              FROM rollout._evaluate($1, $2, $3, (SELECT vis.v FROM vis), NULL) e
-             GROUP BY e.org_id, e.team_id, e.component_id, e.status),
+            SELECT e.org_id, e.team_id, e.component_id, e.status, e.n
+              FROM rollout._summary_counts($1, $2, $3, (SELECT vis.v FROM vis)) e),
          g AS (
             SELECT CASE WHEN grouping(c.team_id) = 0 THEN c.team_id ELSE c.org_id END AS node_id,
                    c.component_id, sum(c.n)::bigint AS pairs,
@@ -1411,6 +1421,7 @@ REVOKE ALL ON FUNCTION
     rollout.drift_roster_at(timestamptz, text),
     rollout.conflicts_at(timestamptz, text),
     rollout.check_version(text, text, rollout.semver, timestamptz),
+    rollout._summary_counts(timestamptz, rollout.version_policy[], text[], text[]),
     rollout._summary(timestamptz, rollout.version_policy[], text[]),
     rollout.compliance_summary_at(timestamptz, text),
     rollout.version_distribution_at(timestamptz, text),
