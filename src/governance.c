@@ -467,6 +467,34 @@ gov_load(GovState *st, Datum at, Datum policies, bool policies_null, Datum compo
 	}
 }
 
+/* The policy row of the version component i resolved to, NULL if none. */
+static GovVersion *
+gov_version_of(GovState *st, int i, const PgrResolved *a)
+{
+	SemVer	   *sv;
+	GovEntry   *e = st->entry_of[i];
+
+	if (a->isnull || e == NULL)
+		return NULL;
+	sv = DatumGetSemVerP(a->version);
+	for (int k = 0; k < e->n; k++)
+		if (semver_compare(sv, e->versions[k].version) == 0)
+			return &e->versions[k];
+	return NULL;
+}
+
+/*
+ * Is the pair decided by the SQL evaluation (gov_defer) rather than here?
+ * A grace extension of the tenant on an end-of-life version, or an
+ * exemption candidate on its path for a version that needs one: only
+ * rollout.exemption_applies() decides those.
+ */
+static bool
+gov_left_to_sql(const GovVersion *v, bool ext, bool candidate)
+{
+	return v != NULL && ((ext && v->has_eol) || (candidate && v->needs_care));
+}
+
 static void
 gov_defer(GovState *st, const char *tenant, const char *component, const PgrResolved *a)
 {
@@ -584,22 +612,10 @@ gov_tenant(void *arg, const char *const *path, int depth, bool decommissioned, i
 		for (int i = 0; i < ncomp; i++)
 		{
 			const PgrResolved *a = &answers[i];
-			GovVersion *v = NULL;
+			GovVersion *v = gov_version_of(st, i, a);
 			int			sidx;
 
-			if (!a->isnull && st->entry_of[i])
-			{
-				SemVer	   *sv = DatumGetSemVerP(a->version);
-				GovEntry   *e = st->entry_of[i];
-
-				for (int k = 0; k < e->n; k++)
-					if (semver_compare(sv, e->versions[k].version) == 0)
-					{
-						v = &e->versions[k];
-						break;
-					}
-			}
-			if (v && ((ext && v->has_eol) || (cand[i] && v->needs_care)))
+			if (gov_left_to_sql(v, ext, cand[i]))
 			{
 				gov_defer(st, self, components[i], a);
 				continue;
@@ -620,21 +636,9 @@ gov_tenant(void *arg, const char *const *path, int depth, bool decommissioned, i
 	for (int i = 0; i < ncomp; i++)
 	{
 		const PgrResolved *a = &answers[i];
-		GovVersion *v = NULL;
+		GovVersion *v = gov_version_of(st, i, a);
 
-		if (!a->isnull && st->entry_of[i])
-		{
-			SemVer	   *sv = DatumGetSemVerP(a->version);
-			GovEntry   *e = st->entry_of[i];
-
-			for (int k = 0; k < e->n; k++)
-				if (semver_compare(sv, e->versions[k].version) == 0)
-				{
-					v = &e->versions[k];
-					break;
-				}
-		}
-		if (v && ((ext && v->has_eol) || (cand[i] && v->needs_care)))
+		if (gov_left_to_sql(v, ext, cand[i]))
 		{
 			gov_defer(st, self, components[i], a);
 			continue;
