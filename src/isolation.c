@@ -1194,32 +1194,39 @@ statement_filters_tenant(PlannedStmt *stmt, Index rti, AttrNumber attnum)
 }
 
 /*
- * The table a statement reached range-table entry rti through: the first
- * entry of the range table that is the relation itself or one of its
- * protected ancestors.  The planner appends the partitions and children it
- * scans after the entries the statement names, so a partition scanned
- * because its parent is named answers the parent, and a partition named
- * directly answers itself.
+ * The table a statement reached a protected relation through: the first of
+ * the protected tables named so far in the range table (named, in range-table
+ * order) that is the relation itself or one of its protected ancestors.  The
+ * planner appends the partitions and children it scans after the entries
+ * the statement names, so a partition scanned because its parent is named
+ * answers the parent, and a partition named directly answers itself.  Only
+ * protected tables go into named (not every partition), so a statement
+ * scanning many partitions costs one short list walk per partition.
  */
 static Oid
-statement_table(List *rtable, int rti, const Protected *p)
+statement_table(List *named, const Protected *p)
 {
 	ListCell   *lc;
-	int			i = 0;
 
-	foreach(lc, rtable)
+	foreach(lc, named)
 	{
-		RangeTblEntry *rte = lfirst(lc);
+		Oid			relid = lfirst_oid(lc);
 
-		if (++i >= rti)
-			break;
-		if (rte->rtekind != RTE_RELATION)
-			continue;
 		for (int t = 0; t < p->ntops; t++)
-			if (p->tops[t] == rte->relid)
-				return rte->relid;
+			if (p->tops[t] == relid)
+				return relid;
 	}
 	return p->relid;
+}
+
+/* True the first time a statement reports relid: one event per table and statement. */
+static bool
+first_report(List **counted, Oid relid)
+{
+	if (list_member_oid(*counted, relid))
+		return false;
+	*counted = lappend_oid(*counted, relid);
+	return true;
 }
 
 /*
@@ -1265,6 +1272,7 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		CmdType		cmd = queryDesc->operation;
 		int			privileged = -1;	/* looked up at the first protected table */
 		List	   *counted = NIL;	/* protected tables counted in this statement */
+		List	   *named = NIL;	/* protected tables met so far, in range-table order */
 
 		foreach(lc, rtable)
 		{
@@ -1293,18 +1301,17 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			 * security applies to it, and the statement is one event for
 			 * the parent, not one per partition scanned.
 			 */
-			report_relid = statement_table(rtable, rti, p);
+			report_relid = statement_table(named, p);
 			through_parent = report_relid != rte->relid;
+			if (p->ntops > 0 && p->tops[0] == rte->relid)
+				named = lappend_oid(named, rte->relid);	/* protected on its own */
 
 			if (privileged < 0)
 				privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
 			if (privileged || bypass_active)
 			{
-				if (!list_member_oid(counted, report_relid))
-				{
-					counted = lappend_oid(counted, report_relid);
+				if (first_report(&counted, report_relid))
 					count_event(report_relid, privileged ? KIND_PRIVILEGED : KIND_BYPASS, rcmd, p->severity, false);
-				}
 				continue;
 			}
 			if (citus_unfiltered(p, rte->relid, rcmd, queryDesc))
@@ -1320,11 +1327,8 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			if (OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId() &&
 				(superuser_arg(rte->checkAsUser) || has_bypassrls_privilege(rte->checkAsUser)))
 			{
-				if (!list_member_oid(counted, report_relid))
-				{
-					counted = lappend_oid(counted, report_relid);
+				if (first_report(&counted, report_relid))
 					violation(p, report_relid, KIND_PRIVILEGED, rcmd, false, queryDesc);
-				}
 				continue;
 			}
 
@@ -1359,13 +1363,11 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				continue;
 			if (refuse)
 				violation(p, rte->relid, (ViolationKind) kind, rcmd, true, queryDesc);	/* does not return */
-			if (!list_member_oid(counted, report_relid))
-			{
-				counted = lappend_oid(counted, report_relid);
+			if (first_report(&counted, report_relid))
 				violation(p, report_relid, (ViolationKind) kind, rcmd, false, queryDesc);
-			}
 		}
 		list_free(counted);
+		list_free(named);
 	}
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
