@@ -381,9 +381,24 @@ BEGIN
             MESSAGE = format('role %s has already approved release "%s" into channel "%s" at revision %s', role, r.release_id,
                              to_channel, r.revision);
     END IF;
-    INSERT INTO rollout.release_approval AS x (release_id, to_channel, role, approver, revision, note, approved_at)
-    VALUES (r.release_id, to_channel, role, me, r.revision, note, rollout._release_now())
-    RETURNING * INTO a;
+    BEGIN
+        INSERT INTO rollout.release_approval AS x (release_id, to_channel, role, approver, revision, note, approved_at)
+        VALUES (r.release_id, to_channel, role, me, r.revision, note, rollout._release_now())
+        RETURNING * INTO a;
+    EXCEPTION WHEN unique_violation THEN
+        -- a concurrent approval committed after this transaction's snapshot
+        -- (REPEATABLE READ, SERIALIZABLE): the same refusals as above
+        GET STACKED DIAGNOSTICS other = CONSTRAINT_NAME;
+        IF other OPERATOR(pg_catalog.=) 'release_approval_approver_key' THEN
+            RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                MESSAGE = format('approval refused: "%s" already approved this transition', me),
+                DETAIL = 'Each role of a transition is approved by a different person (a concurrent approval by the same login committed first).';
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
+            MESSAGE = format('role %s has already approved release "%s" into channel "%s" at revision %s', role, r.release_id,
+                             to_channel, r.revision),
+            DETAIL = 'A concurrent approval committed first.';
+    END;
     PERFORM rollout._audit('release.approved', NULL, 'release', r.release_id, note,
                            pg_catalog.jsonb_build_object('to_channel', to_channel, 'role', role, 'approver', me,
                                                          'revision', r.revision, 'approval', a.approval_id));
