@@ -2,7 +2,7 @@
 -- and roll-ups, operators request, only admins change policy and approve,
 -- a viewer bound to a subtree (rollout.bind_tenant) sees only that subtree.
 BEGIN;
-SELECT plan(41);
+SELECT plan(42);
 
 CREATE ROLE pgr_g_viewer LOGIN IN ROLE rollout_viewer;
 CREATE ROLE pgr_g_operator LOGIN IN ROLE rollout_operator;
@@ -65,8 +65,10 @@ SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.req
 SET pg_rollout.actor = 'admin@example.com';
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.approve_exemption((SELECT min(exemption_id) FROM rollout.exemption))$q$)$$,
                  '42501', NULL, 'operator cannot approve an exemption');
-SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_admin', $q$SELECT rollout.approve_exemption((SELECT min(exemption_id) FROM rollout.exemption))$q$)$$,
-                'admin approves an exemption');
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_admin', $q$SELECT rollout.approve_exemption((SELECT min(exemption_id) FROM rollout.exemption))$q$)$$,
+                 '42501', NULL, 'an admin role taken by the requesting login (SET ROLE) cannot approve: the login requested it');
+SELECT lives_ok($$SELECT pg_temp.as_session('pgr_g_admin', $q$SELECT rollout.approve_exemption((SELECT min(exemption_id) FROM rollout.exemption))::text$q$)$$,
+                'admin approves an exemption from another login');
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_viewer', $q$SELECT rollout.request_exemption('g-a2', 'g-comp', '[1.0.0,1.0.0]', 'waiver', 'r', now() + interval '1 day')$q$)$$,
                  '42501', NULL, 'viewer cannot request an exemption');
 RESET pg_rollout.actor;

@@ -861,9 +861,12 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = format('grace extension %s is already %s', extension_id, g.status);
     END IF;
-    IF approve AND who = g.requested_by THEN
+    IF approve AND (who = g.requested_by OR session_user OPERATOR(pg_catalog.=) g.requested_login) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-            MESSAGE = format('grace extension %s cannot be approved by its requester "%s"', extension_id, who);
+            MESSAGE = format('grace extension %s cannot be approved by its requester "%s"', extension_id,
+                             CASE WHEN who = g.requested_by THEN who ELSE session_user END),
+            DETAIL = format('It was requested by "%s" from login "%s"; an approval comes from another login (pg_rollout.actor does not change who approves).',
+                            g.requested_by, g.requested_login);
     END IF;
     IF approve THEN
         PERFORM rollout._tenant_for_update(g.tenant_id);
@@ -988,9 +991,12 @@ BEGIN
                              CASE WHEN e.revoked_at IS NOT NULL THEN 'revoked'
                                   WHEN e.approved_at IS NOT NULL THEN 'already approved' ELSE 'expired' END);
     END IF;
-    IF who = e.requested_by THEN
+    IF who = e.requested_by OR session_user OPERATOR(pg_catalog.=) e.requested_login THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-            MESSAGE = format('exemption %s cannot be approved by its requester "%s"', exemption_id, who);
+            MESSAGE = format('exemption %s cannot be approved by its requester "%s"', exemption_id,
+                             CASE WHEN who = e.requested_by THEN who ELSE session_user END),
+            DETAIL = format('It was requested by "%s" from login "%s"; an approval comes from another login (pg_rollout.actor does not change who approves).',
+                            e.requested_by, e.requested_login);
     END IF;
     UPDATE rollout.exemption x SET approved_by = who, approved_at = now()
      WHERE x.exemption_id = e.exemption_id RETURNING * INTO e;

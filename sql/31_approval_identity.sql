@@ -1,0 +1,76 @@
+-- Who approves: the login (session_user), not pg_rollout.actor.  An
+-- application may set pg_rollout.actor to anything, so a requester that
+-- changes it must not become "someone else" and approve its own grace
+-- extension, exemption or tenant update (docs/governance.md §2-§3,
+-- docs/remediation.md §4).  The actor still counts: a different login
+-- that claims the requester's actor is refused too.
+\set VERBOSITY terse
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_rollout CASCADE;
+CREATE EXTENSION pg_rollout;
+DROP ROLE IF EXISTS regress_ai_alice, regress_ai_bob;
+RESET client_min_messages;
+SET timezone = 'UTC';
+CREATE ROLE regress_ai_alice IN ROLE rollout_admin;
+CREATE ROLE regress_ai_bob IN ROLE rollout_admin;
+
+SELECT (rollout.create_tenant('acme', kind => 'organisation')).tenant_id;
+SELECT rollout.create_tenants(ARRAY['p1', 'p2'], ARRAY['acme', 'acme'], ARRAY['project', 'project']);
+SELECT (rollout.create_component('agent', 'plugin')).component_id;
+SELECT count(*) FROM (SELECT rollout.add_version('agent', v::rollout.semver, 'published')
+                        FROM unnest(ARRAY['1.0.0', '2.0.0']) v) x;
+SELECT (rollout.set_default_version('agent', '1.0.0')).default_version;
+SELECT (rollout.set_version_eol('agent', '1.0.0', current_date - 10, 'vendor EOL')).version;
+SELECT policy_id FROM rollout.set_version_policy('agent', baseline => '2.0.0', action => 'block',
+                                                 grace_limit => '90 days', reason => 'baseline');
+
+-- alice asks, then calls herself someone else: refused, nothing changes
+SET SESSION AUTHORIZATION regress_ai_alice;
+SET pg_rollout.actor = 'alice@acme.example';
+SELECT extension_id, requested_by, requested_login
+  FROM rollout.request_grace_extension('p1', 'agent', '1.0.0', '20 days', 'vendor fix pending', 'CHG-1');
+SELECT exemption_id, requested_by, requested_login
+  FROM rollout.request_exemption('p2', 'agent', '[1.0.0,1.0.0]', 'mitigated', 'WAF rule', now() + interval '30 days');
+SET pg_rollout.actor = 'cto@acme.example';
+SELECT rollout.approve_grace_extension(1, 'ok');
+SELECT rollout.approve_exemption(1, 'risk accepted');
+RESET pg_rollout.actor;
+SELECT rollout.approve_grace_extension(1, 'ok');
+SELECT rollout.approve_exemption(1, 'risk accepted');
+RESET SESSION AUTHORIZATION;
+SELECT extension_id, status, decided_by FROM rollout.grace_extension;
+SELECT exemption_id, approved_by FROM rollout.exemption;
+-- bob, claiming alice's actor: refused; as himself: approved
+SET SESSION AUTHORIZATION regress_ai_bob;
+SET pg_rollout.actor = 'alice@acme.example';
+SELECT rollout.approve_exemption(1, 'risk accepted');
+SET pg_rollout.actor = 'cto@acme.example';
+SELECT status, decided_by FROM rollout.approve_grace_extension(1, 'ok until the vendor fix');
+SELECT approved_by FROM rollout.approve_exemption(1, 'risk accepted');
+RESET pg_rollout.actor;
+RESET SESSION AUTHORIZATION;
+-- the audit log tells the logins apart
+SELECT action, db_user, actor FROM rollout.audit_log
+ WHERE action IN ('grace.extension_requested', 'grace.extension_approved', 'exemption.requested', 'exemption.approved')
+ ORDER BY seq;
+
+-- a tenant's approval of a rollout: not by the login that created it
+SELECT approval FROM rollout.set_tenant_preference('p1', approval => 'all');
+SET SESSION AUTHORIZATION regress_ai_alice;
+SET pg_rollout.actor = 'alice@acme.example';
+SELECT (rollout.create_rollout('agent-2', 'agent', '1.0.0', '2.0.0')).status;
+SET pg_rollout.actor = 'p1-owner@acme.example';
+SELECT rollout.approve_tenant_update('agent-2', 'p1', note => 'fine');
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_ai_bob;
+SET pg_rollout.actor = 'alice@acme.example';
+SELECT rollout.approve_tenant_update('agent-2', 'p1', note => 'fine');
+SET pg_rollout.actor = 'p1-owner@acme.example';
+SELECT rollout.approve_tenant_update('agent-2', 'p1', note => 'p1 owner agrees');
+RESET pg_rollout.actor;
+RESET SESSION AUTHORIZATION;
+SELECT rollout_id, tenant_id, approved_by FROM rollout.update_approval;
+
+SET client_min_messages = warning;
+DROP EXTENSION pg_rollout CASCADE;
+DROP ROLE regress_ai_alice, regress_ai_bob;
