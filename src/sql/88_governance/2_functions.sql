@@ -485,7 +485,7 @@ BEGIN
     RETURNING * INTO r;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('conflict rule %s does not exist or is already removed', rule_id);
+            MESSAGE = format('conflict rule %s does not exist or is already removed', coalesce(rule_id::text, 'NULL'));
     END IF;
     PERFORM rollout._audit('conflict_rule.removed', r.tenant_id, 'component', r.component_id, reason,
                            jsonb_build_object('rule_id', r.rule_id));
@@ -855,7 +855,7 @@ BEGIN
     SELECT * INTO g FROM rollout.grace_extension x WHERE x.extension_id = _decide_grace_extension.extension_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('grace extension %s does not exist', extension_id);
+            MESSAGE = format('grace extension %s does not exist', coalesce(extension_id::text, 'NULL'));
     END IF;
     IF g.status <> 'requested' THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -940,6 +940,11 @@ BEGIN
             MESSAGE = format('the expiry of the exemption of tenant "%s" is not in the future', tenant_id),
             DETAIL = format('expires_at is %s.', coalesce(expires_at::text, 'NULL'));
     END IF;
+    IF NOT pg_catalog.isfinite(expires_at) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('the expiry of the exemption of tenant "%s" must be a date, not infinity', tenant_id),
+            DETAIL = 'An exemption is granted until an expiry; a permanent one is a change of the version policy.';
+    END IF;
     -- one exemption at a time covers a tenant, component and version
     SELECT * INTO other FROM rollout.exemption x
      WHERE x.component_id = request_exemption.component_id
@@ -983,7 +988,7 @@ DECLARE
 BEGIN
     SELECT * INTO e FROM rollout.exemption x WHERE x.exemption_id = approve_exemption.exemption_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('exemption %s does not exist', exemption_id);
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('exemption %s does not exist', coalesce(exemption_id::text, 'NULL'));
     END IF;
     IF e.revoked_at IS NOT NULL OR e.approved_at IS NOT NULL OR e.expires_at <= now() THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -1023,7 +1028,7 @@ BEGIN
     RETURNING * INTO e;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('exemption %s does not exist or is already revoked', exemption_id);
+            MESSAGE = format('exemption %s does not exist or is already revoked', coalesce(exemption_id::text, 'NULL'));
     END IF;
     PERFORM rollout._audit('exemption.revoked', e.tenant_id, 'component', e.component_id, reason,
                            jsonb_build_object('exemption_id', e.exemption_id));
@@ -1250,6 +1255,36 @@ $$;
 COMMENT ON FUNCTION rollout.conflicts_at(timestamptz, text) IS
     'the conflict rules each (tenant, component) breaks at an instant (the pairs the roster shows as conflicting), with the other component''s version and the baseline';
 
+-- An unknown (or, for a bound role, invisible) tenant, component or version
+-- is an error, not an empty answer or a row saying "not refused".
+CREATE FUNCTION rollout._check_version_args(tenant_id text, component_id text, version rollout.semver, at timestamptz)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tenant_id IS NULL OR component_id IS NULL OR at IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = format('%s of a version check must not be null',
+                             CASE WHEN tenant_id IS NULL THEN 'the tenant id' WHEN component_id IS NULL THEN 'the component id'
+                                  ELSE 'the instant' END);
+    END IF;
+    PERFORM rollout._require_visible(tenant_id);
+    IF NOT EXISTS (SELECT 1 FROM rollout.component c WHERE c.component_id OPERATOR(pg_catalog.=) _check_version_args.component_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('component "%s" does not exist', component_id);
+    END IF;
+    IF version IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM rollout.component_version v
+                        WHERE v.component_id OPERATOR(pg_catalog.=) _check_version_args.component_id
+                          AND v.version OPERATOR(rollout.=) _check_version_args.version) THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('version %s of component "%s" does not exist', version, component_id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout._check_version_args(text, text, rollout.semver, timestamptz) IS
+    'internal (check_version): raise null_value_not_allowed or undefined_object for a missing or unknown tenant (or one the session user does not see), component or version';
+
 CREATE FUNCTION rollout.check_version(tenant_id text, component_id text, version rollout.semver,
                                       at timestamptz DEFAULT pg_catalog.now())
 RETURNS TABLE (tenant_id text, component_id text, version rollout.semver, status text, violation text,
@@ -1258,6 +1293,7 @@ RETURNS TABLE (tenant_id text, component_id text, version rollout.semver, status
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT rollout._check_version_args($1, $2, $3, $4);
     SELECT e.tenant_id, e.component_id, e.version, e.status, e.violation, e.policy_id, e.policy_tenant_id, e.action,
            e.eol_date, e.forced_upgrade_on, e.days_left, e.exemption_id, e.exempt_until,
            coalesce(e.action = 'block' AND e.status IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum'), false)
@@ -1266,11 +1302,9 @@ AS $$
                                                             ARRAY[e.baseline], NULL, NULL, NULL) c
                             WHERE c.action = 'block'))
       FROM rollout._evaluate($4, rollout._policies_as_of($4), ARRAY[$2], ARRAY[$1], $3) e
-      CROSS JOIN (SELECT rollout._visible_tenants() AS v OFFSET 0) vis
-     WHERE vis.v IS NULL OR e.tenant_id = ANY (vis.v)
 $$;
 COMMENT ON FUNCTION rollout.check_version(text, text, rollout.semver, timestamptz) IS
-    'how a version of a component would stand for a tenant at an instant: status, policy, grace, exemption, and whether a pin or activation would be refused (by a block policy, or a block conflict rule of that component)';
+    'how a version of a component would stand for a tenant at an instant (version NULL: the version it runs): status, policy, grace, exemption, and whether a pin or activation would be refused (by a block policy, or a block conflict rule of that component); an unknown or invisible tenant, an unknown component or version is an error';
 
 CREATE FUNCTION rollout._summary_counts(at timestamptz, policies rollout.version_policy[], component_ids text[],
                                         tenant_ids text[])
@@ -1427,6 +1461,7 @@ REVOKE ALL ON FUNCTION
     rollout.drift_roster_at(timestamptz, text),
     rollout.conflicts_at(timestamptz, text),
     rollout.check_version(text, text, rollout.semver, timestamptz),
+    rollout._check_version_args(text, text, rollout.semver, timestamptz),
     rollout._summary_counts(timestamptz, rollout.version_policy[], text[], text[]),
     rollout._summary(timestamptz, rollout.version_policy[], text[]),
     rollout.compliance_summary_at(timestamptz, text),

@@ -921,7 +921,7 @@ DECLARE
 BEGIN
     SELECT * INTO k FROM rollout.upgrade_task x WHERE x.task_id = assign_upgrade_task.task_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('upgrade task %s does not exist', task_id);
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('upgrade task %s does not exist', coalesce(task_id::text, 'NULL'));
     END IF;
     PERFORM rollout._require_visible(k.tenant_id);
     IF k.closed_at IS NOT NULL THEN

@@ -1,0 +1,84 @@
+-- Bad input to governance, remediation and release functions: a clear
+-- SQLSTATE and a message naming the thing, and nothing written.
+--  * check_version() answered an unknown tenant or component with no row,
+--    and an unknown version with a row saying "not refused";
+--  * an exemption could be granted until 'infinity';
+--  * an exposure plan accepted an empty exit criterion and a tenant twice;
+--  * a release manifest accepted numbers, booleans or objects where the
+--    rollback plan needs texts (and hs.rollback_path counted them);
+--  * "grace extension  does not exist" for a NULL id.
+\set VERBOSITY terse
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_rollout CASCADE;
+CREATE EXTENSION pg_rollout;
+DROP ROLE IF EXISTS regress_ic_bound;
+RESET client_min_messages;
+SET timezone = 'UTC';
+CREATE ROLE regress_ic_bound IN ROLE rollout_viewer;
+
+SELECT (rollout.create_tenant('acme', kind => 'organisation')).tenant_id;
+SELECT rollout.create_tenants(ARRAY['p1', 'p2'], ARRAY['acme', 'acme'], ARRAY['project', 'project']);
+SELECT (rollout.create_component('agent', 'plugin')).component_id;
+SELECT count(*) FROM (SELECT rollout.add_version('agent', v::rollout.semver, 'published')
+                        FROM unnest(ARRAY['1.0.0', '2.0.0']) v) x;
+SELECT (rollout.set_default_version('agent', '1.0.0')).default_version;
+SELECT policy_id FROM rollout.set_version_policy('agent', baseline => '2.0.0', action => 'block', reason => 'baseline');
+SELECT rollout.bind_tenant('regress_ic_bound', 'p1');
+SELECT (rollout.create_flag('agent_kill')).flag_id;
+SELECT release_id FROM rollout.create_release('r1', 'agent', '2.0.0', class => 'ui_only');
+SELECT count(*) AS audit FROM rollout.audit_log \gset
+
+-- check_version
+SELECT tenant_id, version, status, refused FROM rollout.check_version('p1', 'agent', '1.0.0');
+SELECT tenant_id, version, status, refused FROM rollout.check_version('p1', 'agent', NULL);   -- the version it runs
+SELECT * FROM rollout.check_version('nobody', 'agent', '1.0.0');
+SELECT * FROM rollout.check_version('p1', 'nope', '1.0.0');
+SELECT * FROM rollout.check_version('p1', 'agent', '9.9.9');
+SELECT * FROM rollout.check_version(NULL, 'agent', '1.0.0');
+SELECT * FROM rollout.check_version('p1', NULL, '1.0.0');
+SELECT * FROM rollout.check_version('p1', 'agent', '1.0.0', NULL);
+SET SESSION AUTHORIZATION regress_ic_bound;
+SELECT tenant_id, status FROM rollout.check_version('p1', 'agent', '1.0.0');
+SELECT * FROM rollout.check_version('p2', 'agent', '1.0.0');        -- outside its subtree: as if unknown
+RESET SESSION AUTHORIZATION;
+
+-- NULL ids are named
+SELECT rollout.approve_grace_extension(NULL);
+SELECT rollout.reject_grace_extension(NULL);
+SELECT rollout.approve_exemption(NULL);
+SELECT rollout.revoke_exemption(NULL, 'x');
+SELECT rollout.remove_conflict_rule(NULL, 'x');
+SELECT rollout.assign_upgrade_task(NULL, 'x');
+
+-- an exemption ends
+SELECT rollout.request_exemption('p1', 'agent', '[1.0.0,1.0.0]', 'waiver', 'forever', 'infinity');
+SELECT rollout.request_exemption('p1', 'agent', '[1.0.0,1.0.0]', 'waiver', 'in the past', '-infinity');
+
+-- exposure plans
+SELECT rollout.set_exposure_plan('r1', ARRAY['p1'], 'opt-in', '7 days', ARRAY['no errors', ''], 'owner');
+SELECT rollout.set_exposure_plan('r1', ARRAY['p1'], 'opt-in', '7 days', ARRAY[NULL], 'owner');
+SELECT rollout.set_exposure_plan('r1', ARRAY['p1', 'p2', 'p1'], 'opt-in', '7 days', ARRAY['no errors'], 'owner');
+SELECT rollout.set_exposure_plan('r1', ARRAY['p1', NULL], 'opt-in', '7 days', ARRAY['no errors'], 'owner');
+
+-- manifests
+SELECT rollout.update_release_manifest('r1', '{"rollback_plan": {"trigger": 5}}', 'x');
+SELECT rollout.update_release_manifest('r1', '{"rollback_plan": {"owner": {"name": "x"}}}', 'x');
+SELECT rollout.update_release_manifest('r1', '{"rollback_plan": {"procedure": ["step 1", 2]}}', 'x');
+SELECT rollout.update_release_manifest('r1', '{"files_changed": "a.ts"}', 'x');
+SELECT rollout.update_release_manifest('r1', '{"description": true}', 'x');
+SELECT rollout.create_release('r2', 'agent', '1.0.0', '{"rollback_plan": {"trigger": true}}');
+-- a well-formed one still passes hs.rollback_path
+SELECT revision FROM rollout.update_release_manifest('r1', '{"kill_switch": "agent_kill", "description": "d",
+    "files_changed": ["a.ts"], "rollback_plan": {"trigger": ["errors"], "procedure": "flip the flag",
+    "verification": ["check"], "owner": "Jane"}}', 'complete');
+SELECT check_id, passed FROM rollout.readiness('r1', 'experimental') WHERE check_id IN ('hs.rollback_path', 'hs.kill_switch');
+
+-- nothing of the refused calls was written
+SELECT (SELECT count(*) FROM rollout.audit_log) - :audit AS audit_rows_added,     -- the one manifest change
+       (SELECT count(*) FROM rollout.exemption) AS exemptions,
+       (SELECT count(*) FROM rollout.release_exposure_plan) AS plans,
+       (SELECT count(*) FROM rollout.release) AS releases;
+
+SET client_min_messages = warning;
+DROP EXTENSION pg_rollout CASCADE;
+DROP ROLE regress_ic_bound;
