@@ -95,8 +95,8 @@ SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT sum(tenants)::text FROM rol
           '3', 'a bound viewer counts only its subtree in the distribution');
 SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT string_agg(tenant_id, ',') FROM rollout.exemption_ledger$$),
           'g-a1', 'a bound viewer sees only its subtree''s exemptions');
-SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT count(*)::text FROM rollout.check_version('g-b1', 'g-comp', '1.0.0')$$),
-          '0', 'a bound viewer gets nothing for a tenant outside its subtree');
+SELECT throws_ok($$SELECT pg_temp.as_session('pgr_g_bound', $q$SELECT count(*)::text FROM rollout.check_version('g-b1', 'g-comp', '1.0.0')$q$)$$,
+                 '42704', 'tenant "g-b1" does not exist', 'a tenant outside a bound viewer''s subtree is, to check_version, a tenant that does not exist');
 SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT string_agg(DISTINCT tenant_id, ',' ORDER BY tenant_id) FROM rollout.simulate_policy('g-comp', min_version => '2.0.0')$$),
           'g-a1,g-a2,g-team-a', 'a bound viewer simulates over its subtree only');
 
