@@ -11,10 +11,11 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
-DROP ROLE IF EXISTS regress_ic_bound;
+DROP ROLE IF EXISTS regress_ic_bound, regress_ic_bound_op;
 RESET client_min_messages;
 SET timezone = 'UTC';
 CREATE ROLE regress_ic_bound IN ROLE rollout_viewer;
+CREATE ROLE regress_ic_bound_op IN ROLE rollout_operator;
 
 SELECT (rollout.create_tenant('acme', kind => 'organisation')).tenant_id;
 SELECT rollout.create_tenants(ARRAY['p1', 'p2'], ARRAY['acme', 'acme'], ARRAY['project', 'project']);
@@ -24,6 +25,7 @@ SELECT count(*) FROM (SELECT rollout.add_version('agent', v::rollout.semver, 'pu
 SELECT (rollout.set_default_version('agent', '1.0.0')).default_version;
 SELECT policy_id FROM rollout.set_version_policy('agent', baseline => '2.0.0', action => 'block', reason => 'baseline');
 SELECT rollout.bind_tenant('regress_ic_bound', 'p1');
+SELECT rollout.bind_tenant('regress_ic_bound_op', 'p1');
 SELECT (rollout.create_flag('agent_kill')).flag_id;
 SELECT release_id FROM rollout.create_release('r1', 'agent', '2.0.0', class => 'ui_only');
 SELECT count(*) AS audit FROM rollout.audit_log \gset
@@ -79,6 +81,16 @@ SELECT (SELECT count(*) FROM rollout.audit_log) - :audit AS audit_rows_added,   
        (SELECT count(*) FROM rollout.release_exposure_plan) AS plans,
        (SELECT count(*) FROM rollout.release) AS releases;
 
+-- an operator bound to p1 asks for exemptions and extensions only there
+-- (p2 is outside its subtree: as if it did not exist)
+SELECT (rollout.set_version_eol('agent', '1.0.0', current_date - 1, 'EOL')).version;
+SET SESSION AUTHORIZATION regress_ic_bound_op;
+SELECT rollout.request_exemption('p2', 'agent', '[1.0.0,1.0.0]', 'waiver', 'not mine', now() + interval '1 day');
+SELECT rollout.request_grace_extension('p2', 'agent', '1.0.0', '1 day', 'not mine');
+SELECT tenant_id, requested_login FROM rollout.request_exemption('p1', 'agent', '[1.0.0,1.0.0]', 'waiver', 'mine',
+                                                                 now() + interval '1 day');
+RESET SESSION AUTHORIZATION;
+
 SET client_min_messages = warning;
 DROP EXTENSION pg_rollout CASCADE;
-DROP ROLE regress_ic_bound;
+DROP ROLE regress_ic_bound, regress_ic_bound_op;

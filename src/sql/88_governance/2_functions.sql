@@ -820,6 +820,7 @@ DECLARE
     g rollout.grace_extension;
 BEGIN
     PERFORM rollout._tenant_for_update(tenant_id);
+    PERFORM rollout._require_visible(tenant_id);      -- a bound role asks only inside its subtrees
     v := rollout._version_for_update(component_id, version);
     PERFORM rollout._require_reason(reason, 'request a grace extension');
     IF v.eol_date IS NULL THEN
@@ -852,7 +853,7 @@ DECLARE
     g rollout.grace_extension;
     who text := rollout._actor();
 BEGIN
-    SELECT * INTO g FROM rollout.grace_extension x WHERE x.extension_id = _decide_grace_extension.extension_id FOR UPDATE;
+    SELECT * INTO g FROM rollout.grace_extension x WHERE x.extension_id = _decide_grace_extension.extension_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('grace extension %s does not exist', coalesce(extension_id::text, 'NULL'));
@@ -919,6 +920,7 @@ DECLARE
     other rollout.exemption;
 BEGIN
     t := rollout._tenant_for_update(tenant_id);
+    PERFORM rollout._require_visible(tenant_id);      -- a bound role asks only inside its subtrees
     PERFORM rollout._component_for_update(component_id);
     IF versions IS NULL OR isempty(versions) THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
