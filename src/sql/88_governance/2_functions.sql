@@ -858,6 +858,17 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = format('grace extension %s does not exist', coalesce(extension_id::text, 'NULL'));
     END IF;
+    -- Lock every extension of the tenant, component and version, in id
+    -- order (no deadlock between two deciders): the grace_limit check below
+    -- counts the approved ones, so a concurrent approval must be waited for
+    -- (READ COMMITTED: the next statements see it) or, when this
+    -- transaction's snapshot predates it, fail (REPEATABLE READ:
+    -- serialization error) instead of being counted out.
+    PERFORM 1 FROM rollout.grace_extension x
+      WHERE x.tenant_id OPERATOR(pg_catalog.=) g.tenant_id AND x.component_id OPERATOR(pg_catalog.=) g.component_id
+        AND x.version OPERATOR(rollout.=) g.version
+      ORDER BY x.extension_id FOR UPDATE;
+    SELECT * INTO g FROM rollout.grace_extension x WHERE x.extension_id = _decide_grace_extension.extension_id;
     IF g.status <> 'requested' THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = format('grace extension %s is already %s', extension_id, g.status);
