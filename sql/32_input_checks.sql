@@ -11,11 +11,12 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
-DROP ROLE IF EXISTS regress_ic_bound, regress_ic_bound_op;
+DROP ROLE IF EXISTS regress_ic_bound, regress_ic_bound_op, regress_ic_admin;
 RESET client_min_messages;
 SET timezone = 'UTC';
 CREATE ROLE regress_ic_bound IN ROLE rollout_viewer;
 CREATE ROLE regress_ic_bound_op IN ROLE rollout_operator;
+CREATE ROLE regress_ic_admin IN ROLE rollout_admin;
 
 SELECT (rollout.create_tenant('acme', kind => 'organisation')).tenant_id;
 SELECT rollout.create_tenants(ARRAY['p1', 'p2'], ARRAY['acme', 'acme'], ARRAY['project', 'project']);
@@ -91,6 +92,23 @@ SELECT tenant_id, requested_login FROM rollout.request_exemption('p1', 'agent', 
                                                                  now() + interval '1 day');
 RESET SESSION AUTHORIZATION;
 
+-- a bound viewer lists the policies that can govern its tenants (global,
+-- on p1's ancestors, on p1), not p2's; and does not learn p2's exemption
+SELECT policy_id FROM rollout.set_version_policy('agent', 'p2', baseline => '2.0.0', reason => 'p2 only');
+SELECT policy_id FROM rollout.set_version_policy('agent', 'acme', baseline => '2.0.0', reason => 'acme');
+SELECT exemption_id FROM rollout.request_exemption('p2', 'agent', '[1.0.0,1.0.0]', 'waiver', 'p2 freeze',
+                                                   now() + interval '1 day');
+SET SESSION AUTHORIZATION regress_ic_admin;
+SELECT approved_by IS NOT NULL AS approved FROM rollout.approve_exemption(2);
+RESET SESSION AUTHORIZATION;
+SELECT policy_id, tenant_id FROM rollout.version_policies() ORDER BY policy_id;
+SELECT exemption_id, tenant_id FROM rollout.exemption_for('p2', 'agent', '1.0.0');
+SET SESSION AUTHORIZATION regress_ic_bound;
+SELECT policy_id, tenant_id FROM rollout.version_policies() ORDER BY policy_id;
+SELECT exemption_id, tenant_id FROM rollout.exemption_for('p2', 'agent', '1.0.0');
+SELECT exemption_id, tenant_id FROM rollout.exemption_for('p1', 'agent', '1.0.0');   -- requested, not approved
+RESET SESSION AUTHORIZATION;
+
 SET client_min_messages = warning;
 DROP EXTENSION pg_rollout CASCADE;
-DROP ROLE regress_ic_bound, regress_ic_bound_op;
+DROP ROLE regress_ic_bound, regress_ic_bound_op, regress_ic_admin;

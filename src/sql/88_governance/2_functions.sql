@@ -86,16 +86,6 @@ $$;
 COMMENT ON FUNCTION rollout._exemption_for_path(text[], text, rollout.semver, timestamptz) IS
     'internal: the exemption covering a tenant (by path), component and version at an instant (the latest-expiring), or NULL';
 
-CREATE FUNCTION rollout.exemption_for(tenant_id text, component_id text, version rollout.semver,
-                                      at timestamptz DEFAULT pg_catalog.now())
-RETURNS rollout.exemption
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT rollout._exemption_for_path(rollout.tenant_path($1), $2, $3, $4)
-$$;
-COMMENT ON FUNCTION rollout.exemption_for(text, text, rollout.semver, timestamptz) IS
-    'the exemption that covers a tenant, component and version at an instant (NULL if none), decided by rollout.exemption_applies';
 
 -- ---------------------------------------------------------------------
 -- Who sees what: a role bound with rollout.bind_tenant() sees its subtrees
@@ -126,6 +116,21 @@ END
 $$;
 COMMENT ON FUNCTION rollout._visible_tenants() IS
     'internal: NULL when the session user sees every tenant, else the tenants of the subtrees it is bound to (rollout.bind_tenant)';
+
+-- The exemption covering a tenant (for a bound role, one of its tenants).
+CREATE FUNCTION rollout.exemption_for(tenant_id text, component_id text, version rollout.semver,
+                                      at timestamptz DEFAULT pg_catalog.now())
+RETURNS rollout.exemption
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- NULL for a tenant a bound role does not see, as for one that does not exist
+    SELECT rollout._exemption_for_path(rollout.tenant_path($1), $2, $3, $4)
+      FROM (SELECT rollout._visible_tenants() AS v) vis
+     WHERE vis.v IS NULL OR $1 = ANY (vis.v)
+$$;
+COMMENT ON FUNCTION rollout.exemption_for(text, text, rollout.semver, timestamptz) IS
+    'the exemption that covers a tenant, component and version at an instant (NULL if none, or if the tenant is outside the subtrees of a bound role), decided by rollout.exemption_applies';
 
 -- ---------------------------------------------------------------------
 -- Policies
@@ -292,12 +297,20 @@ COMMENT ON FUNCTION rollout.clear_version_policy(text, text, text) IS
 
 CREATE FUNCTION rollout.version_policies(as_of timestamptz DEFAULT pg_catalog.now())
 RETURNS SETOF rollout.version_policy
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT p.* FROM unnest(rollout._policies_as_of($1)) p ORDER BY p.component_id, p.tenant_id NULLS FIRST
+    -- a bound role sees the policies that can govern its subtrees: global
+    -- ones, those on its tenants and those on their ancestors
+    WITH vis AS MATERIALIZED (SELECT rollout._visible_tenants() AS v),
+         seen AS MATERIALIZED (
+            SELECT DISTINCT a.node FROM vis, unnest(vis.v) t(tenant_id), unnest(rollout.tenant_path(t.tenant_id)) a(node))
+    SELECT p.* FROM unnest(rollout._policies_as_of($1)) p
+     WHERE p.tenant_id IS NULL OR (SELECT vis.v IS NULL FROM vis) OR p.tenant_id IN (SELECT seen.node FROM seen)
+     ORDER BY p.component_id, p.tenant_id NULLS FIRST
 $$;
-COMMENT ON FUNCTION rollout.version_policies(timestamptz) IS 'the version policies in effect at an instant (default now)';
+COMMENT ON FUNCTION rollout.version_policies(timestamptz) IS
+    'the version policies in effect at an instant (default now); a role bound to subtrees sees the global ones and those on its tenants and their ancestors';
 
 -- The policy of a component that governs one tenant now: the nearest node's, else the global one.
 CREATE FUNCTION rollout._effective_policy(tenant_id text, component_id text)
