@@ -70,6 +70,20 @@ SELECT rollout.approve_tenant_update('agent-2', 'p1', note => 'p1 owner agrees')
 RESET pg_rollout.actor;
 RESET SESSION AUTHORIZATION;
 SELECT rollout_id, tenant_id, approved_by FROM rollout.update_approval;
+-- a forced upgrade (remediation, from a policy) has no person as author: the
+-- login that ran the tick which created it may approve for a tenant
+SET SESSION AUTHORIZATION regress_ai_alice;
+SET pg_rollout.actor = 'rollout.tick';
+SELECT (rollout.create_rollout('forced-agent-1', 'agent', '1.0.0', '2.0.0')).status;
+RESET SESSION AUTHORIZATION;
+INSERT INTO rollout.forced_upgrade (rollout_id, component_id, target_version, policy_ids, starts_at)
+VALUES ('forced-agent-1', 'agent', '2.0.0', '{1}', 'infinity');   -- as _force() records it
+SET SESSION AUTHORIZATION regress_ai_alice;
+SET pg_rollout.actor = 'p1-owner@acme.example';
+SELECT rollout.approve_tenant_update('forced-agent-1', 'p1', note => 'p1 owner agrees');
+RESET pg_rollout.actor;
+RESET SESSION AUTHORIZATION;
+SELECT rollout_id, tenant_id, approved_by FROM rollout.update_approval ORDER BY rollout_id;
 
 SET client_min_messages = warning;
 DROP EXTENSION pg_rollout CASCADE;

@@ -994,12 +994,15 @@ BEGIN
     PERFORM rollout._require_visible(tenant_id);
     -- the author is the actor that created the rollout and the login it
     -- did so from (the audit log's db_user): pg_rollout.actor alone is
-    -- whatever the session says
-    author_login := (SELECT a.db_user FROM rollout.audit_log a
-                      WHERE a.subject_kind OPERATOR(pg_catalog.=) 'rollout'
-                        AND a.subject_id OPERATOR(pg_catalog.=) r.rollout_id
-                        AND a.action OPERATOR(pg_catalog.=) 'rollout.created'
-                      ORDER BY a.seq DESC LIMIT 1);
+    -- whatever the session says.  A forced upgrade has no person as author
+    -- (tick() created it from a policy, under whatever login runs it).
+    IF NOT EXISTS (SELECT 1 FROM rollout.forced_upgrade f WHERE f.rollout_id OPERATOR(pg_catalog.=) r.rollout_id) THEN
+        author_login := (SELECT a.db_user FROM rollout.audit_log a
+                          WHERE a.subject_kind OPERATOR(pg_catalog.=) 'rollout'
+                            AND a.subject_id OPERATOR(pg_catalog.=) r.rollout_id
+                            AND a.action OPERATOR(pg_catalog.=) 'rollout.created'
+                          ORDER BY a.seq DESC LIMIT 1);
+    END IF;
     IF who = r.created_by OR session_user OPERATOR(pg_catalog.=) author_login THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
             MESSAGE = format('the update of tenant "%s" by rollout "%s" cannot be approved by the rollout''s author "%s"',
