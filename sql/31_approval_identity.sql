@@ -8,11 +8,12 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
-DROP ROLE IF EXISTS regress_ai_alice, regress_ai_bob;
+DROP ROLE IF EXISTS regress_ai_alice, regress_ai_bob, regress_ai_lead;
 RESET client_min_messages;
 SET timezone = 'UTC';
 CREATE ROLE regress_ai_alice IN ROLE rollout_admin;
 CREATE ROLE regress_ai_bob IN ROLE rollout_admin;
+CREATE ROLE regress_ai_lead IN ROLE rollout_release_dev_lead;
 
 SELECT (rollout.create_tenant('acme', kind => 'organisation')).tenant_id;
 SELECT rollout.create_tenants(ARRAY['p1', 'p2'], ARRAY['acme', 'acme'], ARRAY['project', 'project']);
@@ -85,6 +86,26 @@ RESET pg_rollout.actor;
 RESET SESSION AUTHORIZATION;
 SELECT rollout_id, tenant_id, approved_by FROM rollout.update_approval ORDER BY rollout_id;
 
+-- Releases: which transition needs which approvals, and the GO memo before
+-- the last channel, follow the channels' order; a release leaves a channel
+-- after its minimum soak.  While a release is in flight an admin cannot
+-- add a channel after "stable" (stable would need neither the memo nor the
+-- System Owner), reorder the channels, or lower the soak it is serving.
+SELECT release_id FROM rollout.create_release('r1', 'agent', '2.0.0', class => 'ui_only');
+SELECT channel_id FROM rollout.promote('r1', 'dev');
+SELECT rollout.create_channel('lts', 50, 'all', description => 'after stable');
+SELECT rollout.update_channel('candidate', ordinal => 45, reason => 'after stable');
+SELECT ordinal FROM rollout.update_channel('stable', ordinal => 44, reason => 'same order');
+SELECT min_soak FROM rollout.update_channel('dev', min_soak => '1 day', reason => 'longer');
+SELECT rollout.update_channel('dev', min_soak => '1 hour', reason => 'shorter');
+SELECT min_soak FROM rollout.update_channel('candidate', min_soak => '3 days', reason => 'no release there yet');
+SELECT check_id, passed, detail ~ 'minimum soak 1 day' AS one_day_soak FROM rollout.readiness('r1') WHERE check_id IN ('channel.order', 'soak');
+-- once the release is done (here: rolled back), the channels may change
+SET SESSION AUTHORIZATION regress_ai_lead;
+SELECT status FROM rollout.decide_rollback('r1', 'rollback', 'not needed');
+RESET SESSION AUTHORIZATION;
+SELECT channel_id, ordinal FROM rollout.create_channel('lts', 50, 'all', description => 'after stable');
+
 SET client_min_messages = warning;
 DROP EXTENSION pg_rollout CASCADE;
-DROP ROLE regress_ai_alice, regress_ai_bob;
+DROP ROLE regress_ai_alice, regress_ai_bob, regress_ai_lead;

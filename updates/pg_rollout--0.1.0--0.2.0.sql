@@ -461,3 +461,9 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 -- leaves it alone (it failed on such a tree) and records only tables.
 --@function rollout._record_prior_state
 --@function rollout.protect_table
+
+-- Releases (helper E): while a release is being promoted, no new channel,
+-- no change of the channel order, no lower minimum soak where a release
+-- soaks (rollout._release_channel_guard, defined with the releases above).
+--@function rollout.create_channel
+--@function rollout.update_channel
