@@ -6,7 +6,10 @@
 --  * an exposure plan accepted an empty exit criterion and a tenant twice;
 --  * a release manifest accepted numbers, booleans or objects where the
 --    rollback plan needs texts (and hs.rollback_path counted them);
---  * "grace extension  does not exist" for a NULL id.
+--  * "grace extension  does not exist" for a NULL id;
+--  * a viewer's verify_audit() against a head of its own choosing was
+--    recorded, and health() and the metrics then reported the audit log
+--    as rewritten.
 \set VERBOSITY terse
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
@@ -108,6 +111,23 @@ SELECT policy_id, tenant_id FROM rollout.version_policies() ORDER BY policy_id;
 SELECT exemption_id, tenant_id FROM rollout.exemption_for('p2', 'agent', '1.0.0');
 SELECT exemption_id, tenant_id FROM rollout.exemption_for('p1', 'agent', '1.0.0');   -- requested, not approved
 RESET SESSION AUTHORIZATION;
+
+-- a viewer verifies the audit log, but monitoring reports only the runs of
+-- operators and superusers: a made-up head does not raise the alarm
+SELECT rollout.seal_audit() > 0 AS sealed;
+SELECT intact FROM rollout.verify_audit();
+SET SESSION AUTHORIZATION regress_ic_bound;
+SELECT intact, problem FROM rollout.verify_audit(1, decode(repeat('00', 32), 'hex'));
+SELECT status FROM rollout.health() WHERE check_name = 'audit verification';
+SELECT last_failed FROM rollout.metrics_audit_verification;
+RESET SESSION AUTHORIZATION;
+SELECT CASE WHEN ran_by = session_user THEN '(superuser)' ELSE ran_by END AS ran_by, intact
+  FROM rollout.audit_verification ORDER BY verification_id;
+SET SESSION AUTHORIZATION regress_ic_bound_op;
+SELECT intact FROM rollout.verify_audit(1, decode(repeat('00', 32), 'hex'));
+RESET SESSION AUTHORIZATION;
+SELECT CASE WHEN ran_by = session_user THEN '(superuser)' ELSE ran_by END AS ran_by, intact
+  FROM rollout.audit_verification ORDER BY verification_id;
 
 SET client_min_messages = warning;
 DROP EXTENSION pg_rollout CASCADE;
