@@ -9,6 +9,8 @@ DROP EXTENSION IF EXISTS pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
 DROP ROLE IF EXISTS regress_gov_bob;
 RESET client_min_messages;
+-- governance days are UTC days: current_date below is the same day
+SET timezone = 'UTC';
 -- approvals come from another login than requests (docs/governance.md §2)
 CREATE ROLE regress_gov_bob IN ROLE rollout_admin;
 SET search_path = public, rollout;

@@ -9,7 +9,10 @@
 --  * "grace extension  does not exist" for a NULL id;
 --  * a viewer's verify_audit() against a head of its own choosing was
 --    recorded, and health() and the metrics then reported the audit log
---    as rewritten.
+--    as rewritten;
+--  * the day of an instant was the session's TimeZone day: a session in
+--    Etc/GMT+12 saw a tenant past grace as still in grace, and could pin
+--    the version a block policy refuses.
 \set VERBOSITY terse
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
@@ -128,6 +131,23 @@ SELECT intact FROM rollout.verify_audit(1, decode(repeat('00', 32), 'hex'));
 RESET SESSION AUTHORIZATION;
 SELECT CASE WHEN ran_by = session_user THEN '(superuser)' ELSE ran_by END AS ran_by, intact
   FROM rollout.audit_verification ORDER BY verification_id;
+
+-- the day of an instant is its UTC day, whatever the session's TimeZone:
+-- tzc 1.0.0 reaches EOL on 2027-01-01, its grace (30 days) ends on
+-- 2027-01-31; at 06:00 UTC that day it is past grace everywhere
+SELECT (rollout.create_component('tzc', 'plugin')).component_id;
+SELECT count(*) FROM (SELECT rollout.add_version('tzc', v::rollout.semver, 'published')
+                        FROM unnest(ARRAY['1.0.0', '2.0.0']) v) x;
+SELECT (rollout.set_default_version('tzc', '1.0.0')).default_version;
+SELECT (rollout.set_version_eol('tzc', '1.0.0', '2027-01-01', 'EOL')).version;
+SELECT policy_id FROM rollout.set_version_policy('tzc', min_version => '1.0.0', action => 'block', reason => 'block');
+SET timezone = 'Etc/GMT+12';
+SELECT status, days_left, refused FROM rollout.check_version('p1', 'tzc', '1.0.0', '2027-01-31 06:00+00');
+SELECT status, days_left FROM rollout.drift_roster_at('2027-01-31 06:00+00', 'tzc') WHERE tenant_id = 'p1';
+SET timezone = 'Pacific/Kiritimati';
+SELECT status, days_left, refused FROM rollout.check_version('p1', 'tzc', '1.0.0', '2027-01-30 23:00+00');
+SELECT status, days_left FROM rollout.drift_roster_at('2027-01-30 23:00+00', 'tzc') WHERE tenant_id = 'p1';
+SET timezone = 'UTC';
 
 SET client_min_messages = warning;
 DROP EXTENSION pg_rollout CASCADE;

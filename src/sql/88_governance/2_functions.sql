@@ -21,7 +21,9 @@ COMMENT ON FUNCTION rollout._grace(interval, interval, interval) IS
     'internal: effective grace period: the component''s plus approved extensions, capped by the policy''s grace_limit';
 
 -- Status of one version against one policy (NULL policy fields: no rule) at a
--- time; first match wins.  The pure rules below are plain SQL expressions
+-- time; first match wins.  The day of an instant is its UTC day, whatever
+-- the session's TimeZone (a session must not move its tenants in or out of
+-- grace, nor past a block policy, by setting TimeZone).  The pure rules below are plain SQL expressions
 -- (no SET clause, every operator qualified) so that the planner inlines
 -- them into the evaluation of 2,000,000 pairs.
 CREATE FUNCTION rollout._version_status(version rollout.semver, min_version rollout.semver, max_version rollout.semver,
@@ -34,11 +36,11 @@ AS $$
         WHEN version IS NULL THEN 'not_deployed'
         WHEN blocked OPERATOR(pg_catalog.@>) version THEN 'blocked'
         WHEN eol_date IS NOT NULL
-             AND at::pg_catalog.date OPERATOR(pg_catalog.>=)
+             AND pg_catalog.timezone('UTC', at)::pg_catalog.date OPERATOR(pg_catalog.>=)
                  (eol_date OPERATOR(pg_catalog.+) grace)::pg_catalog.date THEN 'past_grace'
         WHEN version OPERATOR(rollout.<) min_version THEN 'below_minimum'
         WHEN version OPERATOR(rollout.>) max_version THEN 'above_maximum'
-        WHEN eol_date IS NOT NULL AND at::pg_catalog.date OPERATOR(pg_catalog.>=) eol_date THEN 'eol_in_grace'
+        WHEN eol_date IS NOT NULL AND pg_catalog.timezone('UTC', at)::pg_catalog.date OPERATOR(pg_catalog.>=) eol_date THEN 'eol_in_grace'
         WHEN version OPERATOR(rollout.<) baseline THEN 'behind_baseline'
         ELSE 'compliant' END
 $$;
@@ -679,7 +681,7 @@ WITH pol AS MATERIALIZED (
 SELECT ex.tenant_id, ex.org_id, ex.team_id, ex.component_id, ex.version, ex.source, ex.source_tenant_id,
        CASE WHEN (ex.e).exemption_id IS NOT NULL THEN 'exempt' ELSE ex.violation END,
        ex.violation, ex.policy_id, ex.policy_tenant_id, ex.action, ex.baseline, ex.eol_date, ex.forced_upgrade_on,
-       ex.forced_upgrade_on - $1::date, (ex.e).exemption_id, (ex.e).expires_at, (ex.e).reason
+       ex.forced_upgrade_on - pg_catalog.timezone('UTC', $1)::date, (ex.e).exemption_id, (ex.e).expires_at, (ex.e).reason
   FROM ex
 $$;
 COMMENT ON FUNCTION rollout._evaluate_given(timestamptz, rollout.version_policy[], text[], text[], rollout.semver,

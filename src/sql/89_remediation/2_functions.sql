@@ -233,7 +233,7 @@ SET jit = off
 AS $$
 #variable_conflict use_variable
 DECLARE
-    day date := at::date;
+    day date := pg_catalog.timezone('UTC', at)::date;   -- a UTC day, as governance counts them
     ids bigint[];
     g record;
     n record;
@@ -379,7 +379,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    day date := at::date;
+    day date := pg_catalog.timezone('UTC', at)::date;   -- a UTC day, as governance counts them
     k record;
     g record;
     fr record;
