@@ -86,6 +86,32 @@ RESET pg_rollout.actor;
 RESET SESSION AUTHORIZATION;
 SELECT rollout_id, tenant_id, approved_by FROM rollout.update_approval ORDER BY rollout_id;
 
+-- a rollout's approval (approve_rollout): the same rule, rollout._is_author
+SELECT count(*) FROM (SELECT rollout.add_stage('agent-2', 'all', 'all')) x;
+SET SESSION AUTHORIZATION regress_ai_alice;
+SET pg_rollout.actor = 'cto@acme.example';
+SELECT rollout.approve_rollout('agent-2', 'looks fine');
+RESET pg_rollout.actor;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_ai_bob;
+SET pg_rollout.actor = 'alice@acme.example';
+SELECT rollout.approve_rollout('agent-2', 'looks fine');
+RESET pg_rollout.actor;
+RESET SESSION AUTHORIZATION;
+SELECT status, approved_by FROM rollout.rollout WHERE rollout_id = 'agent-2';
+-- a superuser asserts the actor: another actor from the author's login is taken as given
+SET pg_rollout.actor = 'alice@acme.example';
+SELECT (rollout.create_rollout('agent-3', 'agent', '1.0.0', '2.0.0')).status;
+SELECT count(*) FROM (SELECT rollout.add_stage('agent-3', 'all', 'all')) x;
+SELECT rollout.approve_rollout('agent-3');
+SET pg_rollout.actor = 'cto@acme.example';
+SELECT status, approved_by FROM rollout.approve_rollout('agent-3', 'ok');
+RESET pg_rollout.actor;
+-- and bob, from a login of his own, approves agent-2
+SET SESSION AUTHORIZATION regress_ai_bob;
+SELECT status, approved_by FROM rollout.approve_rollout('agent-2', 'ok');
+RESET SESSION AUTHORIZATION;
+
 -- Releases: which transition needs which approvals, and the GO memo before
 -- the last channel, follow the channels' order; a release leaves a channel
 -- after its minimum soak.  While a release is in flight an admin cannot

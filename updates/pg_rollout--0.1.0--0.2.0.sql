@@ -467,3 +467,10 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 -- soaks (rollout._release_channel_guard, defined with the releases above).
 --@function rollout.create_channel
 --@function rollout.update_channel
+
+-- Approvals (lead): one rule decides whether the caller is the author of
+-- what it approves — the same pg_rollout.actor, or the same login unless a
+-- superuser; approve_rollout compared the actor only.
+--@function rollout._is_author
+REVOKE ALL ON FUNCTION rollout._is_author(text, text) FROM PUBLIC;
+--@function rollout.approve_rollout

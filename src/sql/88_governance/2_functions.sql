@@ -888,7 +888,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = format('grace extension %s is already %s', extension_id, g.status);
     END IF;
-    IF approve AND (who = g.requested_by OR session_user OPERATOR(pg_catalog.=) g.requested_login) THEN
+    IF approve AND rollout._is_author(g.requested_by, g.requested_login) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
             MESSAGE = format('grace extension %s cannot be approved by its requester "%s"', extension_id,
                              CASE WHEN who = g.requested_by THEN who ELSE session_user END),
@@ -1024,7 +1024,7 @@ BEGIN
                              CASE WHEN e.revoked_at IS NOT NULL THEN 'revoked'
                                   WHEN e.approved_at IS NOT NULL THEN 'already approved' ELSE 'expired' END);
     END IF;
-    IF who = e.requested_by OR session_user OPERATOR(pg_catalog.=) e.requested_login THEN
+    IF rollout._is_author(e.requested_by, e.requested_login) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
             MESSAGE = format('exemption %s cannot be approved by its requester "%s"', exemption_id,
                              CASE WHEN who = e.requested_by THEN who ELSE session_user END),

@@ -1003,7 +1003,7 @@ BEGIN
                             AND a.action OPERATOR(pg_catalog.=) 'rollout.created'
                           ORDER BY a.seq DESC LIMIT 1);
     END IF;
-    IF who = r.created_by OR session_user OPERATOR(pg_catalog.=) author_login THEN
+    IF rollout._is_author(r.created_by, author_login) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
             MESSAGE = format('the update of tenant "%s" by rollout "%s" cannot be approved by the rollout''s author "%s"',
                              tenant_id, r.rollout_id, CASE WHEN who = r.created_by THEN who ELSE session_user END),
