@@ -461,3 +461,17 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 -- leaves it alone (it failed on such a tree) and records only tables.
 --@function rollout._record_prior_state
 --@function rollout.protect_table
+
+-- Performance (issue 11, rollout operations): the helpers a tick calls for
+-- every due rollout are PL/pgSQL (planned once per session) instead of SQL
+-- functions parsed and planned on every call; a tick with no release
+-- promoting skips the release step; an advancing tick does not reschedule
+-- a rollout _finish_stage has just rescheduled.
+--@function rollout._stage_metric
+--@function rollout.stage_metric
+--@function rollout.breached_trigger
+--@function rollout._stage_gate
+--@function rollout._blocking_conflict_rules
+--@function rollout._path_upper
+--@function rollout._release_tick
+--@function rollout._tick_one
