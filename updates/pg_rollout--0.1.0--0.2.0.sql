@@ -246,7 +246,6 @@ UPDATE rollout.activation a
 ALTER TABLE rollout.activation ALTER COLUMN start_no SET NOT NULL;
 --@function rollout.start_rollout
 --@function rollout._activate_through
---@function rollout._deactivate_after
 --@function rollout.preview
 -- A tenant the live rollout deferred (a blackout) is not reached by that
 -- rollout's activation of an ancestor: resolution reads the deferrals.
@@ -475,3 +474,15 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 --@function rollout._path_upper
 --@function rollout._release_tick
 --@function rollout._tick_one
+-- Stage activation (issue 11): the selection is read once into arrays and
+-- each write runs only when it has rows (a statement on activation or
+-- deferral invalidates every plan that reads them, even when it changes
+-- nothing); buckets are computed only for rollouts with a percentage
+-- stage; a target kind needs no parents join.  A rollback writes the
+-- history in the statements that undo the activations (two passes, not
+-- three); _deactivate_after is folded into _roll_back.
+--@function rollout._eligible
+--@function rollout._activate_through
+--@function rollout._roll_back
+DROP FUNCTION rollout._deactivate_after(text, integer);
+--@function rollout._actor

@@ -12,82 +12,79 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     r rollout.rollout;
+    go text[];          -- selected tenants to activate
+    held text[];        -- selected tenants held back, and why
+    why text[];
+    had_deferrals boolean;
 BEGIN
     SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _activate_through.rollout_id;
-    IF NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id) THEN
-        -- Nobody runs an activation of this component yet (the usual first
-        -- stage): a plain insert, the cheapest way to write many rows.
-        WITH sel AS MATERIALIZED (
-                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._held_selection(r.rollout_id, k) s),
-             ins AS (
-                INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at, start_no)
-                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now(), r.start_no
-                  FROM sel s
-                 WHERE NOT s.blacked_out
-                RETURNING 1),
-             undefer AS (
-                DELETE FROM rollout.deferral d USING sel s
-                 WHERE d.rollout_id = r.rollout_id AND d.tenant_id = s.tenant_id AND NOT s.blacked_out
-                RETURNING 1),
-             defer AS (
-                INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
-                SELECT r.rollout_id, s.tenant_id, k, s.hold_reason FROM sel s WHERE s.blacked_out
-                ON CONFLICT DO NOTHING
-                RETURNING 1)
-        SELECT (SELECT count(*) FROM ins),
-               (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)
-             - (SELECT count(*) FROM undefer) + (SELECT count(*) FROM defer)
-          INTO activated, deferred;
+    -- The selection once, into arrays; each statement below then runs only
+    -- when it has rows to write.  A statement on rollout.activation or
+    -- rollout.deferral fires their invalidate_resolution trigger even when
+    -- it changes nothing, and the invalidation makes this session plan
+    -- again every statement that reads the table: a tick activates the
+    -- stages of rollout after rollout.
+    SELECT coalesce(array_agg(s.tenant_id) FILTER (WHERE NOT s.blacked_out), '{}'),
+           coalesce(array_agg(s.tenant_id) FILTER (WHERE s.blacked_out), '{}'),
+           coalesce(array_agg(s.hold_reason) FILTER (WHERE s.blacked_out), '{}')
+      INTO go, held, why
+      FROM rollout._held_selection(r.rollout_id, k) s;
+    activated := 0;
+    IF cardinality(go) > 0 THEN
+        IF NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id) THEN
+            -- Nobody runs an activation of this component yet (the usual
+            -- first stage): a plain insert, the cheapest way to write many rows.
+            INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at, start_no)
+            SELECT r.component_id, u.id, r.to_version, r.rollout_id, k, now(), r.start_no
+              FROM unnest(go) u(id);
+            GET DIAGNOSTICS activated = ROW_COUNT;
+        ELSE
+            -- Some tenants may already run an activation: of this rollout
+            -- (kept) or of an earlier one (replaced, remembering what it was,
+            -- which a rollback restores).  A replaced row whose previous_*
+            -- was already set loses that older activation: it goes to the
+            -- history first, read before the rows change.
+            INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
+                                                    activated_at, ended_at, ended_by, ended_rollout_id)
+            SELECT a.component_id, a.tenant_id, a.previous_version, a.previous_rollout_id, a.previous_stage_no,
+                   a.previous_start_no, a.previous_activated_at, now(), 'superseded', r.rollout_id
+              FROM unnest(go) u(id)
+              JOIN rollout.activation a ON a.component_id = r.component_id AND a.tenant_id = u.id
+             WHERE a.rollout_id <> r.rollout_id AND a.previous_rollout_id IS NOT NULL;
+            INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at,
+                                                 start_no)
+            SELECT r.component_id, u.id, r.to_version, r.rollout_id, k, now(), r.start_no
+              FROM unnest(go) u(id)
+            ON CONFLICT (component_id, tenant_id) DO UPDATE
+               SET previous_version = a.version, previous_rollout_id = a.rollout_id,
+                   previous_stage_no = a.stage_no, previous_activated_at = a.activated_at,
+                   previous_start_no = a.start_no,
+                   version = excluded.version, rollout_id = excluded.rollout_id,
+                   stage_no = excluded.stage_no, activated_at = excluded.activated_at,
+                   start_no = excluded.start_no
+             WHERE a.rollout_id <> excluded.rollout_id;
+            GET DIAGNOSTICS activated = ROW_COUNT;
+        END IF;
+    END IF;
+    had_deferrals := EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id);
+    IF had_deferrals AND cardinality(go) > 0 THEN
+        DELETE FROM rollout.deferral d USING unnest(go) u(id)
+         WHERE d.rollout_id = r.rollout_id AND d.tenant_id = u.id;
+    END IF;
+    IF cardinality(held) > 0 THEN
+        -- a held tenant this rollout has already activated stays active
+        INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
+        SELECT r.rollout_id, u.id, k, u.why
+          FROM unnest(held, why) u(id, why)
+         WHERE NOT EXISTS (SELECT 1 FROM rollout.activation a
+                            WHERE a.component_id = r.component_id AND a.tenant_id = u.id
+                              AND a.rollout_id = r.rollout_id)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF had_deferrals OR cardinality(held) > 0 THEN
+        SELECT count(*) INTO deferred FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id;
     ELSE
-        -- Some tenants may already run an activation: of this rollout (kept)
-        -- or of an earlier one (replaced, remembering what it was, which a
-        -- rollback restores).  One index probe per row, whatever the
-        -- planner's statistics say.  A replaced row whose previous_* was
-        -- already set loses that older activation: it goes to the history
-        -- (every sub-statement sees the rows as they were before).
-        WITH sel AS MATERIALIZED (
-                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._held_selection(r.rollout_id, k) s),
-             arch AS (
-                INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
-                                                        activated_at, ended_at, ended_by, ended_rollout_id)
-                SELECT a.component_id, a.tenant_id, a.previous_version, a.previous_rollout_id, a.previous_stage_no,
-                       a.previous_start_no, a.previous_activated_at, now(), 'superseded', r.rollout_id
-                  FROM sel s
-                  JOIN rollout.activation a ON a.component_id = r.component_id AND a.tenant_id = s.tenant_id
-                 WHERE NOT s.blacked_out AND a.rollout_id <> r.rollout_id AND a.previous_rollout_id IS NOT NULL),
-             ins AS (
-                INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at,
-                                                     start_no)
-                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now(), r.start_no
-                  FROM sel s
-                 WHERE NOT s.blacked_out
-                ON CONFLICT (component_id, tenant_id) DO UPDATE
-                   SET previous_version = a.version, previous_rollout_id = a.rollout_id,
-                       previous_stage_no = a.stage_no, previous_activated_at = a.activated_at,
-                       previous_start_no = a.start_no,
-                       version = excluded.version, rollout_id = excluded.rollout_id,
-                       stage_no = excluded.stage_no, activated_at = excluded.activated_at,
-                       start_no = excluded.start_no
-                 WHERE a.rollout_id <> excluded.rollout_id
-                RETURNING 1),
-             undefer AS (
-                DELETE FROM rollout.deferral d USING sel s
-                 WHERE d.rollout_id = r.rollout_id AND d.tenant_id = s.tenant_id AND NOT s.blacked_out
-                RETURNING 1),
-             defer AS (
-                INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
-                SELECT r.rollout_id, s.tenant_id, k, s.hold_reason
-                  FROM sel s
-                 WHERE s.blacked_out
-                   AND NOT EXISTS (SELECT 1 FROM rollout.activation a
-                                    WHERE a.component_id = r.component_id AND a.tenant_id = s.tenant_id
-                                      AND a.rollout_id = r.rollout_id)
-                ON CONFLICT DO NOTHING
-                RETURNING 1)
-        SELECT (SELECT count(*) FROM ins),
-               (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)
-             - (SELECT count(*) FROM undefer) + (SELECT count(*) FROM defer)
-          INTO activated, deferred;
+        deferred := 0;
     END IF;
     UPDATE rollout.rollout_stage s SET activated = s.activated + _activate_through.activated
      WHERE s.rollout_id = r.rollout_id AND s.stage_no = k;
@@ -95,37 +92,6 @@ END
 $$;
 COMMENT ON FUNCTION rollout._activate_through(text, integer) IS
     'internal: activate the tenants selected through stage k (deferring blacked-out ones); idempotent';
-
--- Undo the activations made at stages after keep_through (0: all of them).
-CREATE FUNCTION rollout._deactivate_after(rollout_id text, keep_through integer)
-RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_variable
-DECLARE
-    n bigint;
-    m bigint;
-BEGIN
-    DELETE FROM rollout.activation a
-     WHERE a.rollout_id = _deactivate_after.rollout_id AND a.stage_no > keep_through
-       AND a.previous_rollout_id IS NULL;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    UPDATE rollout.activation a
-       SET version = a.previous_version, rollout_id = a.previous_rollout_id,
-           stage_no = a.previous_stage_no, activated_at = a.previous_activated_at,
-           start_no = a.previous_start_no,
-           previous_version = NULL, previous_rollout_id = NULL, previous_stage_no = NULL,
-           previous_activated_at = NULL, previous_start_no = NULL
-     WHERE a.rollout_id = _deactivate_after.rollout_id AND a.stage_no > keep_through
-       AND a.previous_rollout_id IS NOT NULL;
-    GET DIAGNOSTICS m = ROW_COUNT;
-    DELETE FROM rollout.deferral d WHERE d.rollout_id = _deactivate_after.rollout_id AND d.stage_no > keep_through;
-    RETURN n + m;
-END
-$$;
-COMMENT ON FUNCTION rollout._deactivate_after(text, integer) IS
-    'internal: restore what tenants ran before the activations made after stage keep_through';
 
 -- When does tick() next have work for a running rollout?
 CREATE FUNCTION rollout._reschedule(rollout_id text)
@@ -258,17 +224,50 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     r rollout.rollout;
+    ended text := CASE WHEN new_status = 'cancelled' THEN 'cancelled' ELSE 'rolled_back' END;
     n bigint;
+    m bigint;
 BEGIN
     SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _roll_back.rollout_id;
-    -- the activations about to be undone go to the history
+    -- Every activation made after keep_through goes to the history, read
+    -- in the statement that undoes it (two passes over the rollout's
+    -- activations, not three).  An activation that replaced an earlier one
+    -- gives that one back ...
+    WITH old AS MATERIALIZED (
+            SELECT a.component_id, a.tenant_id, a.version, a.rollout_id, a.stage_no, a.start_no, a.activated_at
+              FROM rollout.activation a
+             WHERE a.rollout_id = r.rollout_id AND a.stage_no > keep_through
+               AND a.previous_rollout_id IS NOT NULL),
+         arch AS (
+            INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
+                                                    activated_at, ended_at, ended_by, ended_rollout_id)
+            SELECT o.component_id, o.tenant_id, o.version, o.rollout_id, o.stage_no, o.start_no, o.activated_at,
+                   now(), ended, r.rollout_id
+              FROM old o)
+    UPDATE rollout.activation a
+       SET version = a.previous_version, rollout_id = a.previous_rollout_id,
+           stage_no = a.previous_stage_no, activated_at = a.previous_activated_at,
+           start_no = a.previous_start_no,
+           previous_version = NULL, previous_rollout_id = NULL, previous_stage_no = NULL,
+           previous_activated_at = NULL, previous_start_no = NULL
+      FROM old o
+     WHERE a.rollout_id = r.rollout_id AND a.stage_no > keep_through AND a.previous_rollout_id IS NOT NULL
+       AND a.component_id = o.component_id AND a.tenant_id = o.tenant_id;
+    GET DIAGNOSTICS m = ROW_COUNT;
+    -- ... the others are deleted.
+    WITH gone AS (
+            DELETE FROM rollout.activation a
+             WHERE a.rollout_id = r.rollout_id AND a.stage_no > keep_through
+               AND a.previous_rollout_id IS NULL
+            RETURNING a.component_id, a.tenant_id, a.version, a.rollout_id, a.stage_no, a.start_no, a.activated_at)
     INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
                                             activated_at, ended_at, ended_by, ended_rollout_id)
-    SELECT a.component_id, a.tenant_id, a.version, a.rollout_id, a.stage_no, a.start_no, a.activated_at, now(),
-           CASE WHEN new_status = 'cancelled' THEN 'cancelled' ELSE 'rolled_back' END, r.rollout_id
-      FROM rollout.activation a
-     WHERE a.rollout_id = r.rollout_id AND a.stage_no > keep_through;
-    n := rollout._deactivate_after(r.rollout_id, keep_through);
+    SELECT g.component_id, g.tenant_id, g.version, g.rollout_id, g.stage_no, g.start_no, g.activated_at,
+           now(), ended, r.rollout_id
+      FROM gone g;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    n := n + m;
+    DELETE FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id AND d.stage_no > keep_through;
     UPDATE rollout.rollout_stage x SET status = 'rolled_back', completed_at = now()
      WHERE x.rollout_id = r.rollout_id AND x.stage_no > keep_through AND x.status <> 'pending';
     UPDATE rollout.rollout x
@@ -297,7 +296,6 @@ COMMENT ON FUNCTION rollout._roll_back(text, integer, text, text) IS
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
     rollout._activate_through(text, integer),
-    rollout._deactivate_after(text, integer),
     rollout._reschedule(text),
     rollout._start_stage(text, integer, text),
     rollout._complete_rollout(text, text),
