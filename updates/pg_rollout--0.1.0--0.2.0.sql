@@ -246,6 +246,7 @@ UPDATE rollout.activation a
 ALTER TABLE rollout.activation ALTER COLUMN start_no SET NOT NULL;
 --@function rollout.start_rollout
 --@function rollout._activate_through
+--@function rollout._deactivate_after
 --@function rollout.preview
 -- A tenant the live rollout deferred (a blackout) is not reached by that
 -- rollout's activation of an ancestor: resolution reads the deferrals.
@@ -478,11 +479,9 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 -- each write runs only when it has rows (a statement on activation or
 -- deferral invalidates every plan that reads them, even when it changes
 -- nothing); buckets are computed only for rollouts with a percentage
--- stage; a target kind needs no parents join.  A rollback writes the
--- history in the statements that undo the activations (two passes, not
--- three); _deactivate_after is folded into _roll_back.
+-- stage; a target kind needs no parents join; an unweighted selection skips
+-- the weighted order; _actor is PL/pgSQL.
 --@function rollout._eligible
 --@function rollout._activate_through
---@function rollout._roll_back
-DROP FUNCTION rollout._deactivate_after(text, integer);
 --@function rollout._actor
+--@function rollout._selection

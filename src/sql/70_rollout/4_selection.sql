@@ -162,8 +162,38 @@ SET work_mem = '64MB'
 AS $$
 #variable_conflict use_column
 BEGIN
-    -- PL/pgSQL, not SQL: the statement is planned once per session, not on
-    -- every call (the tick calls this for every rollout it advances).
+    -- PL/pgSQL, not SQL: the statements are planned once per session, not
+    -- on every call (the tick calls this for every rollout it advances).
+    IF NOT EXISTS (SELECT 1 FROM rollout.rollout_stage s
+                    WHERE s.rollout_id = $1 AND s.stage_no <= $2 AND s.weight_by IS NOT NULL) THEN
+        -- No weighted stage (the usual rollout): the query below without
+        -- its weighted order, running weights and prefix lengths; every
+        -- weight is 0 (rollout._weight of no attribute).
+        RETURN QUERY
+        WITH st AS MATERIALIZED (SELECT s.* FROM rollout.rollout_stage s WHERE s.rollout_id = $1 AND s.stage_no <= $2),
+             agg AS MATERIALIZED (
+                SELECT min(s.stage_no) FILTER (WHERE s.method = 'all') AS all_stage,
+                       array_agg(s.stage_no ORDER BY s.stage_no) FILTER (WHERE s.method = 'percentage') AS pct_stages,
+                       array_agg((s.percent * 10000)::integer ORDER BY s.stage_no)
+                           FILTER (WHERE s.method = 'percentage') AS pct_cuts
+                  FROM st s),
+             listed AS (
+                SELECT u.id AS tenant_id, min(s.stage_no) AS stage_no
+                  FROM st s CROSS JOIN LATERAL unnest(s.tenants) AS u(id)
+                 WHERE s.method = 'tenants'
+                 GROUP BY u.id),
+             chosen AS (
+                SELECT e.tenant_id, e.blacked_out, e.hold_reason,
+                       LEAST(agg.all_stage, l.stage_no,
+                             CASE WHEN NOT e.target OR agg.pct_stages IS NULL THEN NULL
+                                  ELSE agg.pct_stages[width_bucket(e.bucket, agg.pct_cuts) + 1] END) AS stage_no
+                  FROM rollout._eligible($1) e CROSS JOIN agg
+                  LEFT JOIN listed l ON l.tenant_id = e.tenant_id)
+        SELECT c.tenant_id, c.stage_no, c.blacked_out, 0::double precision, c.hold_reason
+          FROM chosen c
+         WHERE c.stage_no IS NOT NULL;
+        RETURN;
+    END IF;
     RETURN QUERY
     WITH e AS MATERIALIZED (SELECT * FROM rollout._eligible($1)),
          st AS MATERIALIZED (SELECT s.* FROM rollout.rollout_stage s WHERE s.rollout_id = $1 AND s.stage_no <= $2),

@@ -93,6 +93,37 @@ $$;
 COMMENT ON FUNCTION rollout._activate_through(text, integer) IS
     'internal: activate the tenants selected through stage k (deferring blacked-out ones); idempotent';
 
+-- Undo the activations made at stages after keep_through (0: all of them).
+CREATE FUNCTION rollout._deactivate_after(rollout_id text, keep_through integer)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n bigint;
+    m bigint;
+BEGIN
+    DELETE FROM rollout.activation a
+     WHERE a.rollout_id = _deactivate_after.rollout_id AND a.stage_no > keep_through
+       AND a.previous_rollout_id IS NULL;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE rollout.activation a
+       SET version = a.previous_version, rollout_id = a.previous_rollout_id,
+           stage_no = a.previous_stage_no, activated_at = a.previous_activated_at,
+           start_no = a.previous_start_no,
+           previous_version = NULL, previous_rollout_id = NULL, previous_stage_no = NULL,
+           previous_activated_at = NULL, previous_start_no = NULL
+     WHERE a.rollout_id = _deactivate_after.rollout_id AND a.stage_no > keep_through
+       AND a.previous_rollout_id IS NOT NULL;
+    GET DIAGNOSTICS m = ROW_COUNT;
+    DELETE FROM rollout.deferral d WHERE d.rollout_id = _deactivate_after.rollout_id AND d.stage_no > keep_through;
+    RETURN n + m;
+END
+$$;
+COMMENT ON FUNCTION rollout._deactivate_after(text, integer) IS
+    'internal: restore what tenants ran before the activations made after stage keep_through';
+
 -- When does tick() next have work for a running rollout?
 CREATE FUNCTION rollout._reschedule(rollout_id text)
 RETURNS timestamptz
@@ -224,50 +255,17 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     r rollout.rollout;
-    ended text := CASE WHEN new_status = 'cancelled' THEN 'cancelled' ELSE 'rolled_back' END;
     n bigint;
-    m bigint;
 BEGIN
     SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _roll_back.rollout_id;
-    -- Every activation made after keep_through goes to the history, read
-    -- in the statement that undoes it (two passes over the rollout's
-    -- activations, not three).  An activation that replaced an earlier one
-    -- gives that one back ...
-    WITH old AS MATERIALIZED (
-            SELECT a.component_id, a.tenant_id, a.version, a.rollout_id, a.stage_no, a.start_no, a.activated_at
-              FROM rollout.activation a
-             WHERE a.rollout_id = r.rollout_id AND a.stage_no > keep_through
-               AND a.previous_rollout_id IS NOT NULL),
-         arch AS (
-            INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
-                                                    activated_at, ended_at, ended_by, ended_rollout_id)
-            SELECT o.component_id, o.tenant_id, o.version, o.rollout_id, o.stage_no, o.start_no, o.activated_at,
-                   now(), ended, r.rollout_id
-              FROM old o)
-    UPDATE rollout.activation a
-       SET version = a.previous_version, rollout_id = a.previous_rollout_id,
-           stage_no = a.previous_stage_no, activated_at = a.previous_activated_at,
-           start_no = a.previous_start_no,
-           previous_version = NULL, previous_rollout_id = NULL, previous_stage_no = NULL,
-           previous_activated_at = NULL, previous_start_no = NULL
-      FROM old o
-     WHERE a.rollout_id = r.rollout_id AND a.stage_no > keep_through AND a.previous_rollout_id IS NOT NULL
-       AND a.component_id = o.component_id AND a.tenant_id = o.tenant_id;
-    GET DIAGNOSTICS m = ROW_COUNT;
-    -- ... the others are deleted.
-    WITH gone AS (
-            DELETE FROM rollout.activation a
-             WHERE a.rollout_id = r.rollout_id AND a.stage_no > keep_through
-               AND a.previous_rollout_id IS NULL
-            RETURNING a.component_id, a.tenant_id, a.version, a.rollout_id, a.stage_no, a.start_no, a.activated_at)
+    -- the activations about to be undone go to the history
     INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
                                             activated_at, ended_at, ended_by, ended_rollout_id)
-    SELECT g.component_id, g.tenant_id, g.version, g.rollout_id, g.stage_no, g.start_no, g.activated_at,
-           now(), ended, r.rollout_id
-      FROM gone g;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    n := n + m;
-    DELETE FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id AND d.stage_no > keep_through;
+    SELECT a.component_id, a.tenant_id, a.version, a.rollout_id, a.stage_no, a.start_no, a.activated_at, now(),
+           CASE WHEN new_status = 'cancelled' THEN 'cancelled' ELSE 'rolled_back' END, r.rollout_id
+      FROM rollout.activation a
+     WHERE a.rollout_id = r.rollout_id AND a.stage_no > keep_through;
+    n := rollout._deactivate_after(r.rollout_id, keep_through);
     UPDATE rollout.rollout_stage x SET status = 'rolled_back', completed_at = now()
      WHERE x.rollout_id = r.rollout_id AND x.stage_no > keep_through AND x.status <> 'pending';
     UPDATE rollout.rollout x
@@ -296,6 +294,7 @@ COMMENT ON FUNCTION rollout._roll_back(text, integer, text, text) IS
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
     rollout._activate_through(text, integer),
+    rollout._deactivate_after(text, integer),
     rollout._reschedule(text),
     rollout._start_stage(text, integer, text),
     rollout._complete_rollout(text, text),
