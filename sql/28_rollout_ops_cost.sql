@@ -52,7 +52,8 @@ SELECT count(*) AS misplaced
   FROM rollout._eligible('r2') e
   LEFT JOIN rollout._selection('r2', 1) s USING (tenant_id)
  WHERE (e.target AND e.bucket < 500000) IS DISTINCT FROM (s.stage_no IS NOT NULL);
-SELECT count(*) AS selected, count(*) FILTER (WHERE weight <> 0) AS weighted FROM rollout._selection('r2', 1);
+SELECT count(*) FILTER (WHERE weight <> 0) AS weighted, count(*) FILTER (WHERE stage_no <> 1) AS other_stage
+  FROM rollout._selection('r2', 1);
 
 -- A stage activation with nothing held writes no deferral statement, and
 -- one activation statement.

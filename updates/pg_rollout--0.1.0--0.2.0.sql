@@ -485,3 +485,11 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 --@function rollout._activate_through
 --@function rollout._actor
 --@function rollout._selection
+-- Stage activation reads rollout._selection directly when no tenant can be
+-- held for approval or a concurrency limit (rollout._holds_possible, the
+-- one place that decides it; rollout._held_selection asks it too).
+--@function rollout._holds_possible
+REVOKE ALL ON FUNCTION rollout._holds_possible() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout._holds_possible() TO rollout_viewer;
+--@function rollout._held_selection
+--@function rollout._activate_through

@@ -24,11 +24,21 @@ BEGIN
     -- it changes nothing, and the invalidation makes this session plan
     -- again every statement that reads the table: a tick activates the
     -- stages of rollout after rollout.
-    SELECT coalesce(array_agg(s.tenant_id) FILTER (WHERE NOT s.blacked_out), '{}'),
-           coalesce(array_agg(s.tenant_id) FILTER (WHERE s.blacked_out), '{}'),
-           coalesce(array_agg(s.hold_reason) FILTER (WHERE s.blacked_out), '{}')
-      INTO go, held, why
-      FROM rollout._held_selection(r.rollout_id, k) s;
+    -- Without holds for approval or concurrency, _held_selection is
+    -- _selection: read that directly (one copy of the rows fewer).
+    IF rollout._holds_possible() THEN
+        SELECT coalesce(array_agg(s.tenant_id) FILTER (WHERE NOT s.blacked_out), '{}'),
+               coalesce(array_agg(s.tenant_id) FILTER (WHERE s.blacked_out), '{}'),
+               coalesce(array_agg(s.hold_reason) FILTER (WHERE s.blacked_out), '{}')
+          INTO go, held, why
+          FROM rollout._held_selection(r.rollout_id, k) s;
+    ELSE
+        SELECT coalesce(array_agg(s.tenant_id) FILTER (WHERE NOT s.blacked_out), '{}'),
+               coalesce(array_agg(s.tenant_id) FILTER (WHERE s.blacked_out), '{}'),
+               coalesce(array_agg(s.hold_reason) FILTER (WHERE s.blacked_out), '{}')
+          INTO go, held, why
+          FROM rollout._selection(r.rollout_id, k) s;
+    END IF;
     activated := 0;
     IF cardinality(go) > 0 THEN
         IF NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id) THEN
