@@ -506,3 +506,22 @@ REVOKE ALL ON FUNCTION rollout._holds_possible() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollout._holds_possible() TO rollout_viewer;
 --@function rollout._held_selection
 --@function rollout._activate_through
+
+-- Advancing tick (issue 11, rollout operations, second pass): the rollout's
+-- row is passed between the internal functions instead of read again, and
+-- an advance writes its stage rows and the rollout row once each (the
+-- evaluation with the completion; status, activated count with the next
+-- stage's start; current stage and next due time together).
+--@function rollout._activate_rows
+REVOKE ALL ON FUNCTION rollout._activate_rows(rollout.rollout, integer) FROM PUBLIC;
+--@function rollout._activate_through
+--@function rollout._deferral_due
+REVOKE ALL ON FUNCTION rollout._deferral_due(text, timestamptz) FROM PUBLIC;
+--@function rollout._reschedule
+--@function rollout._start_stage_row
+REVOKE ALL ON FUNCTION rollout._start_stage_row(rollout.rollout, integer, text) FROM PUBLIC;
+--@function rollout._start_stage
+--@function rollout._finish_stage_row
+REVOKE ALL ON FUNCTION rollout._finish_stage_row(rollout.rollout, text, jsonb) FROM PUBLIC;
+--@function rollout._finish_stage
+--@function rollout._tick_one

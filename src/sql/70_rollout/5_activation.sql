@@ -4,20 +4,21 @@
 
 -- Activate every tenant selected through stage k that is not yet active in
 -- this rollout; blacked-out tenants are deferred.  Idempotent.
-CREATE FUNCTION rollout._activate_through(rollout_id text, k integer, OUT activated bigint, OUT deferred bigint)
+-- The rollout's row is passed in (the callers hold it locked); the stage's
+-- activated count is the caller's to write (rollout._start_stage_row
+-- writes it with the stage's other columns, in one UPDATE).
+CREATE FUNCTION rollout._activate_rows(r rollout.rollout, k integer, OUT activated bigint, OUT deferred bigint)
 RETURNS record
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    r rollout.rollout;
     go text[];          -- selected tenants to activate
     held text[];        -- selected tenants held back, and why
     why text[];
     had_deferrals boolean;
 BEGIN
-    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _activate_through.rollout_id;
     -- The selection once, into arrays; each statement below then runs only
     -- when it has rows to write.  A statement on rollout.activation or
     -- rollout.deferral fires their invalidate_resolution trigger even when
@@ -96,6 +97,25 @@ BEGIN
     ELSE
         deferred := 0;
     END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout._activate_rows(rollout.rollout, integer) IS
+    'internal: activate the tenants of a rollout (its row) selected through stage k (deferring blacked-out ones), without counting them on the stage; idempotent';
+
+CREATE FUNCTION rollout._activate_through(rollout_id text, k integer, OUT activated bigint, OUT deferred bigint)
+RETURNS record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout;
+    act record;
+BEGIN
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _activate_through.rollout_id;
+    act := rollout._activate_rows(r, k);
+    activated := act.activated;
+    deferred := act.deferred;
     UPDATE rollout.rollout_stage s SET activated = s.activated + _activate_through.activated
      WHERE s.rollout_id = r.rollout_id AND s.stage_no = k;
 END
@@ -153,12 +173,7 @@ BEGIN
             due := s.due_at;
         END IF;
         IF EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) THEN
-            -- Deferred tenants: look again when the earliest current blackout
-            -- ends, and every 15 minutes for maintenance windows to open.
-            due := least(due, (SELECT min(upper(b.during)) FROM rollout.blackout b WHERE b.during @> now()),
-                         CASE WHEN EXISTS (SELECT 1 FROM rollout.deferral d
-                                            WHERE d.rollout_id = r.rollout_id AND d.reason = 'outside maintenance window')
-                              THEN now() + interval '15 minutes' END);
+            due := rollout._deferral_due(r.rollout_id, due);
         END IF;
     END IF;
     UPDATE rollout.rollout x SET next_due_at = due WHERE x.rollout_id = r.rollout_id;
@@ -167,7 +182,46 @@ END
 $$;
 COMMENT ON FUNCTION rollout._reschedule(text) IS 'internal: set when rollout.tick() next has work for the rollout';
 
+-- When a running rollout with deferred tenants next has work: look again
+-- when the earliest current blackout ends, and every 15 minutes for
+-- maintenance windows to open (or at due, the stage's own, if earlier).
+CREATE FUNCTION rollout._deferral_due(rollout_id text, due timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    RETURN least(due, (SELECT min(upper(b.during)) FROM rollout.blackout b WHERE b.during @> now()),
+                 CASE WHEN EXISTS (SELECT 1 FROM rollout.deferral d
+                                    WHERE d.rollout_id = _deferral_due.rollout_id
+                                      AND d.reason = 'outside maintenance window')
+                      THEN now() + interval '15 minutes' END);
+END
+$$;
+COMMENT ON FUNCTION rollout._deferral_due(text, timestamptz) IS
+    'internal: the next due time of a running rollout with deferred tenants, given its stage''s due time';
+
 CREATE FUNCTION rollout._start_stage(rollout_id text, k integer, reason text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r rollout.rollout;
+BEGIN
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _start_stage.rollout_id;
+    PERFORM rollout._start_stage_row(r, k, reason);
+END
+$$;
+COMMENT ON FUNCTION rollout._start_stage(text, integer, text) IS 'internal: make stage k current and activate its tenants';
+
+-- The work of _start_stage on the rollout's row as the caller holds it
+-- (locked, its status already set): the stage and the rollout are each
+-- written once, with the activated count and the next due time computed
+-- first (what _activate_through and _reschedule would write).
+CREATE FUNCTION rollout._start_stage_row(r rollout.rollout, k integer, reason text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -176,22 +230,30 @@ AS $$
 DECLARE
     s rollout.rollout_stage;
     act record;
+    due timestamptz;
 BEGIN
-    PERFORM rollout._enforce_stage(rollout_id, k);
+    PERFORM rollout._enforce_stage(r.rollout_id, k);
+    act := rollout._activate_rows(r, k);
     UPDATE rollout.rollout_stage x
        SET status = 'monitoring', started_at = now(), due_at = now() + x.min_duration,
-           completed_at = NULL, last_evaluation = NULL
-     WHERE x.rollout_id = _start_stage.rollout_id AND x.stage_no = k
+           completed_at = NULL, last_evaluation = NULL, activated = x.activated + act.activated
+     WHERE x.rollout_id = r.rollout_id AND x.stage_no = k
     RETURNING * INTO s;
-    UPDATE rollout.rollout x SET current_stage = k, updated_at = now() WHERE x.rollout_id = _start_stage.rollout_id;
-    act := rollout._activate_through(rollout_id, k);
-    PERFORM rollout._event('rollout.stage.started', rollout_id, reason,
+    IF r.status = 'running' THEN
+        due := s.due_at;
+        IF act.deferred > 0 THEN
+            due := rollout._deferral_due(r.rollout_id, due);
+        END IF;
+    END IF;
+    UPDATE rollout.rollout x SET current_stage = k, updated_at = now(), next_due_at = due
+     WHERE x.rollout_id = r.rollout_id;
+    PERFORM rollout._event('rollout.stage.started', r.rollout_id, reason,
                            jsonb_build_object('stage', s.name, 'stage_no', k, 'tenants_activated', act.activated,
                                               'tenants_deferred', act.deferred, 'due_at', s.due_at));
-    PERFORM rollout._reschedule(rollout_id);
 END
 $$;
-COMMENT ON FUNCTION rollout._start_stage(text, integer, text) IS 'internal: make stage k current and activate its tenants';
+COMMENT ON FUNCTION rollout._start_stage_row(rollout.rollout, integer, text) IS
+    'internal: make stage k of a rollout (its locked row) current, activate its tenants and reschedule the rollout';
 
 CREATE FUNCTION rollout._complete_rollout(rollout_id text, reason text)
 RETURNS void
@@ -222,11 +284,28 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     r rollout.rollout;
+BEGIN
+    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _finish_stage.rollout_id;
+    PERFORM rollout._finish_stage_row(r, reason, NULL);
+END
+$$;
+COMMENT ON FUNCTION rollout._finish_stage(text, text) IS
+    'internal: complete the current stage and start the next one, or complete the rollout';
+
+-- The work of _finish_stage on the rollout's row as the caller holds it;
+-- evaluation (tick's verdict, or NULL) is written with the completion.
+CREATE FUNCTION rollout._finish_stage_row(r rollout.rollout, reason text, evaluation jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
     s rollout.rollout_stage;
     last_stage integer;
 BEGIN
-    SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _finish_stage.rollout_id;
-    UPDATE rollout.rollout_stage x SET status = 'completed', completed_at = now()
+    UPDATE rollout.rollout_stage x SET status = 'completed', completed_at = now(),
+           last_evaluation = coalesce(evaluation, x.last_evaluation)
      WHERE x.rollout_id = r.rollout_id AND x.stage_no = r.current_stage
     RETURNING * INTO s;
     PERFORM rollout._event('rollout.stage.completed', r.rollout_id, reason,
@@ -250,12 +329,12 @@ BEGIN
             PERFORM rollout._complete_rollout(r.rollout_id, reason);
         END IF;
     ELSE
-        PERFORM rollout._start_stage(r.rollout_id, r.current_stage + 1, reason);
+        PERFORM rollout._start_stage_row(r, r.current_stage + 1, reason);
     END IF;
 END
 $$;
-COMMENT ON FUNCTION rollout._finish_stage(text, text) IS
-    'internal: complete the current stage and start the next one, or complete the rollout';
+COMMENT ON FUNCTION rollout._finish_stage_row(rollout.rollout, text, jsonb) IS
+    'internal: complete the current stage of a rollout (its locked row), recording its evaluation, and start the next one, or complete the rollout';
 
 CREATE FUNCTION rollout._roll_back(rollout_id text, keep_through integer, new_status text, reason text)
 RETURNS bigint
@@ -303,11 +382,15 @@ COMMENT ON FUNCTION rollout._roll_back(text, integer, text, text) IS
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
+    rollout._activate_rows(rollout.rollout, integer),
     rollout._activate_through(text, integer),
     rollout._deactivate_after(text, integer),
     rollout._reschedule(text),
+    rollout._deferral_due(text, timestamptz),
     rollout._start_stage(text, integer, text),
+    rollout._start_stage_row(rollout.rollout, integer, text),
     rollout._complete_rollout(text, text),
     rollout._finish_stage(text, text),
+    rollout._finish_stage_row(rollout.rollout, text, jsonb),
     rollout._roll_back(text, integer, text, text)
 FROM PUBLIC;

@@ -64,12 +64,16 @@ BEGIN
     END IF;
     IF s.status = 'monitoring' AND now() >= s.due_at THEN
         ev := rollout.evaluate_stage(r.rollout_id, s.stage_no);
-        UPDATE rollout.rollout_stage x SET last_evaluation = ev
-         WHERE x.rollout_id = r.rollout_id AND x.stage_no = s.stage_no;
+        -- the evaluation is recorded on the stage; a stage that passes and
+        -- proceeds records it with its completion (one UPDATE)
+        IF NOT (ev ->> 'verdict' = 'pass' AND s.auto_proceed) THEN
+            UPDATE rollout.rollout_stage x SET last_evaluation = ev
+             WHERE x.rollout_id = r.rollout_id AND x.stage_no = s.stage_no;
+        END IF;
         CASE ev ->> 'verdict'
             WHEN 'pass' THEN
                 IF s.auto_proceed THEN
-                    PERFORM rollout._finish_stage(r.rollout_id, format('stage "%s" passed', s.name));
+                    PERFORM rollout._finish_stage_row(r, format('stage "%s" passed', s.name), ev);
                     action := 'advanced';
                     detail := format('stage "%s" passed', s.name);
                     -- _finish_stage has rescheduled the rollout (next stage
