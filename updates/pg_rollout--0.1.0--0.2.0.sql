@@ -512,6 +512,13 @@ GRANT EXECUTE ON FUNCTION rollout._holds_possible() TO rollout_viewer;
 -- an advance writes its stage rows and the rollout row once each (the
 -- evaluation with the completion; status, activated count with the next
 -- stage's start; current stage and next due time together).
+--@function rollout._enforce_stage_row
+REVOKE ALL ON FUNCTION rollout._enforce_stage_row(rollout.rollout, integer) FROM PUBLIC;
+--@function rollout._enforce_stage
+--@function rollout._evaluate_stage_row
+REVOKE ALL ON FUNCTION rollout._evaluate_stage_row(rollout.rollout_stage) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout._evaluate_stage_row(rollout.rollout_stage) TO rollout_viewer;
+--@function rollout.evaluate_stage
 --@function rollout._activate_rows
 REVOKE ALL ON FUNCTION rollout._activate_rows(rollout.rollout, integer) FROM PUBLIC;
 --@function rollout._activate_through

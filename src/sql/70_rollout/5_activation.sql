@@ -232,7 +232,7 @@ DECLARE
     act record;
     due timestamptz;
 BEGIN
-    PERFORM rollout._enforce_stage(r.rollout_id, k);
+    PERFORM rollout._enforce_stage_row(r, k);
     act := rollout._activate_rows(r, k);
     UPDATE rollout.rollout_stage x
        SET status = 'monitoring', started_at = now(), due_at = now() + x.min_duration,

@@ -158,6 +158,26 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     s rollout.rollout_stage;
+BEGIN
+    SELECT * INTO s FROM rollout.rollout_stage x WHERE x.rollout_id = evaluate_stage.rollout_id AND x.stage_no = evaluate_stage.stage_no;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('stage %s of rollout "%s" does not exist', stage_no, rollout_id);
+    END IF;
+    RETURN rollout._evaluate_stage_row(s);
+END
+$$;
+COMMENT ON FUNCTION rollout.evaluate_stage(text, integer) IS
+    'evaluate a stage''s success criteria against its samples and the baseline: verdict pass, fail, no_data or inconclusive, with each check';
+
+-- The evaluation of a stage's row as read (tick() has just read it).
+CREATE FUNCTION rollout._evaluate_stage_row(s rollout.rollout_stage)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
     checks jsonb := '[]';
     verdict text := 'pass';
     val double precision;
@@ -166,11 +186,6 @@ DECLARE
     gate text;
     samples bigint;
 BEGIN
-    SELECT * INTO s FROM rollout.rollout_stage x WHERE x.rollout_id = evaluate_stage.rollout_id AND x.stage_no = evaluate_stage.stage_no;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('stage %s of rollout "%s" does not exist', stage_no, rollout_id);
-    END IF;
     SELECT count(*) INTO samples FROM rollout.metric_sample m
      WHERE m.rollout_id = s.rollout_id AND m.stage_no = s.stage_no AND m.sampled_at >= s.started_at;
     gate := rollout._stage_gate(s);
@@ -214,8 +229,8 @@ BEGIN
                                   ELSE 'a criterion''s metric (or the baseline) has no sample' END);
 END
 $$;
-COMMENT ON FUNCTION rollout.evaluate_stage(text, integer) IS
-    'evaluate a stage''s success criteria against its samples and the baseline: verdict pass, fail, no_data or inconclusive, with each check';
+COMMENT ON FUNCTION rollout._evaluate_stage_row(rollout.rollout_stage) IS
+    'internal: rollout.evaluate_stage on the stage''s row';
 
 -- The first breached rollback trigger of the current stage, or NULL.
 CREATE FUNCTION rollout.breached_trigger(rollout_id text)
@@ -246,6 +261,7 @@ REVOKE ALL ON FUNCTION
     rollout.report_metrics(text, text[], text[], double precision[], text),
     rollout.report_metrics(text, jsonb, text),
     rollout.evaluate_stage(text, integer),
+    rollout._evaluate_stage_row(rollout.rollout_stage),
     rollout.breached_trigger(text)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
@@ -259,3 +275,4 @@ GRANT EXECUTE ON FUNCTION
 TO rollout_operator;
 -- Internal helpers that stage_metric() calls with the caller's rights.
 GRANT EXECUTE ON FUNCTION rollout._stage_metric(text, integer, text) TO rollout_viewer;
+GRANT EXECUTE ON FUNCTION rollout._evaluate_stage_row(rollout.rollout_stage) TO rollout_viewer;

@@ -63,7 +63,7 @@ BEGIN
         RETURN;
     END IF;
     IF s.status = 'monitoring' AND now() >= s.due_at THEN
-        ev := rollout.evaluate_stage(r.rollout_id, s.stage_no);
+        ev := rollout._evaluate_stage_row(s);
         -- the evaluation is recorded on the stage; a stage that passes and
         -- proceeds records it with its completion (one UPDATE)
         IF NOT (ev ->> 'verdict' = 'pass' AND s.auto_proceed) THEN

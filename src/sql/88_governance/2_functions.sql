@@ -1232,6 +1232,20 @@ DECLARE
     r rollout.rollout;
 BEGIN
     SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _enforce_stage.rollout_id;
+    PERFORM rollout._enforce_stage_row(r, k);
+END
+$$;
+COMMENT ON FUNCTION rollout._enforce_stage(text, integer) IS
+    'internal: refuse activating stage k of a rollout when a block policy or conflict rule forbids its to-version for a selected tenant';
+
+-- The same on the rollout's row as the caller holds it (a stage start).
+CREATE FUNCTION rollout._enforce_stage_row(r rollout.rollout, k integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
     -- the selection is computed only when a block policy or conflict rule may refuse the version
     IF rollout._refusing_nodes(r.component_id, r.to_version) IS NOT NULL
        OR rollout._blocking_conflict_rules(r.component_id) THEN
@@ -1242,8 +1256,8 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION rollout._enforce_stage(text, integer) IS
-    'internal: refuse activating stage k of a rollout when a block policy or conflict rule forbids its to-version for a selected tenant';
+COMMENT ON FUNCTION rollout._enforce_stage_row(rollout.rollout, integer) IS
+    'internal: rollout._enforce_stage on the rollout''s row';
 
 -- ---------------------------------------------------------------------
 -- Reading: roster, summaries, distribution, ledger, simulation.  Each runs
@@ -1489,6 +1503,7 @@ REVOKE ALL ON FUNCTION
     rollout._refusing_nodes(text, rollout.semver),
     rollout._enforce_policy(text, rollout.semver, text[], text, text),
     rollout._enforce_stage(text, integer),
+    rollout._enforce_stage_row(rollout.rollout, integer),
     rollout.drift_roster_at(timestamptz, text),
     rollout.conflicts_at(timestamptz, text),
     rollout.check_version(text, text, rollout.semver, timestamptz),
