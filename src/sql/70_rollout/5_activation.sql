@@ -42,7 +42,14 @@ BEGIN
     END IF;
     activated := 0;
     IF cardinality(go) > 0 THEN
-        IF NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id) THEN
+        -- Every statement here that reads rollout.activation is parsed and
+        -- planned again after each activation (the relcache invalidation of
+        -- its invalidate_resolution trigger): a later stage's small
+        -- activation (what a tick does, rollout after rollout) is one
+        -- statement; a first stage, or a large one, first asks whether a
+        -- plain insert will do (the same rows either way).
+        IF (k = 1 OR cardinality(go) > 1000)
+           AND NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id) THEN
             -- Nobody runs an activation of this component yet (the usual
             -- first stage): a plain insert, the cheapest way to write many rows.
             INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at, start_no)
@@ -54,14 +61,16 @@ BEGIN
             -- (kept) or of an earlier one (replaced, remembering what it was,
             -- which a rollback restores).  A replaced row whose previous_*
             -- was already set loses that older activation: it goes to the
-            -- history first, read before the rows change.
-            INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
-                                                    activated_at, ended_at, ended_by, ended_rollout_id)
-            SELECT a.component_id, a.tenant_id, a.previous_version, a.previous_rollout_id, a.previous_stage_no,
-                   a.previous_start_no, a.previous_activated_at, now(), 'superseded', r.rollout_id
-              FROM unnest(go) u(id)
-              JOIN rollout.activation a ON a.component_id = r.component_id AND a.tenant_id = u.id
-             WHERE a.rollout_id <> r.rollout_id AND a.previous_rollout_id IS NOT NULL;
+            -- history first, read before the rows change (one statement: its
+            -- WITH query sees the rows as they were before the upsert).
+            WITH superseded AS (
+                INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
+                                                        activated_at, ended_at, ended_by, ended_rollout_id)
+                SELECT a.component_id, a.tenant_id, a.previous_version, a.previous_rollout_id, a.previous_stage_no,
+                       a.previous_start_no, a.previous_activated_at, now(), 'superseded', r.rollout_id
+                  FROM unnest(go) u(id)
+                  JOIN rollout.activation a ON a.component_id = r.component_id AND a.tenant_id = u.id
+                 WHERE a.rollout_id <> r.rollout_id AND a.previous_rollout_id IS NOT NULL)
             INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at,
                                                  start_no)
             SELECT r.component_id, u.id, r.to_version, r.rollout_id, k, now(), r.start_no
