@@ -154,9 +154,11 @@ for row in $CPU_ROWS; do
 done
 
 echo "==> TPC-B (pgbench -i -s 10) in both clusters"
-psql -X -q -c "CREATE DATABASE tpcb"
+psql -X -q -c "CREATE DATABASE tpcb" -c "CREATE DATABASE tpcb_noext"
 psql -X -q -h "$PLAIN_DIR" -p "$PLAIN_PORT" -d postgres -c "CREATE DATABASE tpcb"
 pgbench -i -q -s 10 tpcb >/dev/null 2>&1
+pgbench -i -q -s 10 tpcb_noext >/dev/null 2>&1
+psql -X -q -d tpcb_noext -c "VACUUM ANALYZE"
 pgbench -i -q -h "$PLAIN_DIR" -p "$PLAIN_PORT" -s 10 tpcb >/dev/null 2>&1
 psql -X -q -d tpcb -c "CREATE EXTENSION pg_rollout" -c "VACUUM ANALYZE" -c "CHECKPOINT"
 psql -X -q -h "$PLAIN_DIR" -p "$PLAIN_PORT" -d tpcb -c "VACUUM ANALYZE" -c "CHECKPOINT"
@@ -171,11 +173,12 @@ UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid
 INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP)
 END
 EOF
-echo "    CPU time: preloaded (enforcement_mode = enforce, the tables not protected), preloaded (disabled), not loaded"
+echo "    CPU time: not loaded; preloaded, disabled; preloaded, enforce (the tables not protected); preloaded, the extension not installed in the database"
 "$CLIENT" -M prepared -n $((TX / 4)) -r "$ROUNDS" -v aid=1:1000000 -v bid=1:10 -v tid=1:100 -v delta=-5000:5000 \
     a "host=$PLAIN_DIR port=$PLAIN_PORT dbname=tpcb user=postgres" "$SCRIPTS/tpcb.sql" \
     b "host=$PGHOST port=$PGPORT dbname=tpcb user=postgres options='-c pg_rollout.enforcement_mode=disabled'" "$SCRIPTS/tpcb.sql" \
     c "host=$PGHOST port=$PGPORT dbname=tpcb user=postgres" "$SCRIPTS/tpcb.sql" \
+    d "host=$PGHOST port=$PGPORT dbname=tpcb_noext user=postgres" "$SCRIPTS/tpcb.sql" \
     > "$SCRIPTS/cpu_tpcb_prepared.out" || die "cpu_client failed for TPC-B"
 
 if [ "$TPS" = 1 ]; then
@@ -255,6 +258,7 @@ echo "| --- | ---: | ---: |"
 echo "| without the library (second cluster) | $(cpu_stats "$f" a) | |"
 echo "| pg_rollout preloaded, enforcement_mode = disabled | $(cpu_stats "$f" b) | $(rcell "$f" a b) |"
 echo "| pg_rollout preloaded, enforcement_mode = enforce (these tables not protected) | $(cpu_stats "$f" c) | $(rcell "$f" a c) |"
+echo "| pg_rollout preloaded, the extension not installed in this database | $(cpu_stats "$f" d) | $(rcell "$f" a d) |"
 if [ "$TPS" = 1 ]; then
     echo
     echo "pgbench tps: 1 client, median of $REPS interleaved runs of $SECS s per query."
