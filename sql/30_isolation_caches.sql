@@ -6,10 +6,19 @@
 -- a role is a superuser or BYPASSRLS is remembered per role until pg_authid
 -- changes; a database without the extension is not looked up per
 -- statement, and the extension created again is enforced at its first
--- statement.
+-- statement.  In a database of its own, so that its violation counters
+-- (kept in shared memory per database, dropped tables included) do not
+-- reach the other tests.
 \set VERBOSITY terse
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
+CREATE EXTENSION pg_rollout;
+SELECT current_database() AS regress_db \gset
+DROP DATABASE IF EXISTS regress_isolation_caches;
+CREATE DATABASE regress_isolation_caches;
+\c regress_isolation_caches
+\set VERBOSITY terse
+SET client_min_messages = warning;
 CREATE EXTENSION pg_rollout;
 DROP ROLE IF EXISTS regress_cache_app;
 RESET client_min_messages;
@@ -119,7 +128,8 @@ SELECT count(*) AS globex_rows FROM cache_orders;
 COMMIT;
 RESET ROLE;
 
+\c :regress_db
 SET client_min_messages = warning;
-DROP TABLE cache_orders, cache_labels;
+DROP DATABASE regress_isolation_caches;
 DROP ROLE regress_cache_app;
 RESET client_min_messages;
