@@ -59,11 +59,12 @@ CLIENT=$SCRIPTS/cpu_client
 gcc -O2 -Wall -I"$(pg_config --includedir)" -I/usr/include/postgresql -o "$CLIENT" bench/cpu_client.c \
     -L"$(pg_config --libdir)" -lpq || die "cannot build bench/cpu_client.c (needs libpq-dev)"
 
-# the second cluster: TPC-B without the library
+# the second cluster: TPC-B without the library, otherwise configured the same
 echo "==> starting two throwaway clusters: pg_rollout preloaded, and one without the library (TPC-B)"
-pgtmp_start "shared_buffers = 128MB" "synchronous_commit = off" "autovacuum = off" "shared_preload_libraries = ''"
+CONF=("shared_buffers = 512MB" "synchronous_commit = off" "autovacuum = off" "max_wal_size = 4GB")
+pgtmp_start "${CONF[@]}" "shared_preload_libraries = ''"
 PLAIN_DIR=$PGTMP_DIR PLAIN_PORT=$PGTMP_PORT
-pgtmp_start "shared_buffers = 512MB" "synchronous_commit = off" "autovacuum = off" "max_wal_size = 4GB"
+pgtmp_start "${CONF[@]}"
 trap 'pgtmp_stop; PGTMP_DIR=$PLAIN_DIR; pgtmp_stop; rm -rf "$SCRIPTS"' EXIT
 psql -X -q -c "CREATE DATABASE bench"
 export PGDATABASE=bench
