@@ -59,13 +59,18 @@ CLIENT=$SCRIPTS/cpu_client
 gcc -O2 -Wall -I"$(pg_config --includedir)" -I/usr/include/postgresql -o "$CLIENT" bench/cpu_client.c \
     -L"$(pg_config --libdir)" -lpq || die "cannot build bench/cpu_client.c (needs libpq-dev)"
 
-# the second cluster: TPC-B without the library, otherwise configured the same
-echo "==> starting two throwaway clusters: pg_rollout preloaded, and one without the library (TPC-B)"
-CONF=("shared_buffers = 512MB" "synchronous_commit = off" "autovacuum = off" "max_wal_size = 4GB")
+# Three clusters, configured alike (no checkpoint during a run: after the
+# CHECKPOINT before each TPC-B run both sides pay the same full-page writes):
+# the queries' (pg_rollout preloaded), and for TPC-B two with the same
+# content and history, one preloading the library and one not.
+echo "==> starting three throwaway clusters: the queries', and TPC-B's with and without the library"
+CONF=("shared_buffers = 1GB" "synchronous_commit = off" "autovacuum = off" "max_wal_size = 4GB" "checkpoint_timeout = 1h")
 pgtmp_start "${CONF[@]}" "shared_preload_libraries = ''"
 PLAIN_DIR=$PGTMP_DIR PLAIN_PORT=$PGTMP_PORT
 pgtmp_start "${CONF[@]}"
-trap 'pgtmp_stop; PGTMP_DIR=$PLAIN_DIR; pgtmp_stop; rm -rf "$SCRIPTS"' EXIT
+LIB_DIR=$PGTMP_DIR LIB_PORT=$PGTMP_PORT
+pgtmp_start "${CONF[@]}"
+trap 'pgtmp_stop; PGTMP_DIR=$PLAIN_DIR; pgtmp_stop; PGTMP_DIR=$LIB_DIR; pgtmp_stop; rm -rf "$SCRIPTS"' EXIT
 psql -X -q -c "CREATE DATABASE bench"
 export PGDATABASE=bench
 
@@ -157,33 +162,43 @@ for row in $CPU_ROWS; do
     cpu_row "$q" "$mode" "$n"
 done
 
-echo "==> TPC-B (pgbench -i -s 10) in both clusters"
-psql -X -q -c "CREATE DATABASE tpcb" -c "CREATE DATABASE tpcb_noext"
-psql -X -q -h "$PLAIN_DIR" -p "$PLAIN_PORT" -d postgres -c "CREATE DATABASE tpcb"
-pgbench -i -q -s 10 tpcb >/dev/null 2>&1
-pgbench -i -q -s 10 tpcb_noext >/dev/null 2>&1
-psql -X -q -d tpcb_noext -c "VACUUM ANALYZE"
-pgbench -i -q -h "$PLAIN_DIR" -p "$PLAIN_PORT" -s 10 tpcb >/dev/null 2>&1
-psql -X -q -d tpcb -c "CREATE EXTENSION pg_rollout" -c "VACUUM ANALYZE" -c "CHECKPOINT"
-psql -X -q -h "$PLAIN_DIR" -p "$PLAIN_PORT" -d tpcb -c "VACUUM ANALYZE" -c "CHECKPOINT"
-[ "$(psql -X -At -d tpcb -c "SELECT rollout.preloaded()")" = t ] || die "the library is not preloaded"
-[ -z "$(psql -X -At -h "$PLAIN_DIR" -p "$PLAIN_PORT" -d postgres -c "SHOW shared_preload_libraries")" ] || die "the plain cluster preloads a library"
-cat > "$SCRIPTS/tpcb.sql" <<'EOF'
-BEGIN
-UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid
-SELECT abalance FROM pgbench_accounts WHERE aid = :aid
-UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid
-UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid
-INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP)
-END
-EOF
-echo "    CPU time: not loaded; preloaded, disabled; preloaded, enforce (the tables not protected); preloaded, the extension not installed in the database"
-"$CLIENT" -M prepared -n $(( TX / 4 > 0 ? TX / 4 : 1 )) -r "$ROUNDS" -w 1000 -v aid=1:1000000 -v bid=1:10 -v tid=1:100 -v delta=-5000:5000 \
-    a "host=$PLAIN_DIR port=$PLAIN_PORT dbname=tpcb user=postgres" "$SCRIPTS/tpcb.sql" \
-    b "host=$PGHOST port=$PGPORT dbname=tpcb user=postgres options='-c pg_rollout.enforcement_mode=disabled'" "$SCRIPTS/tpcb.sql" \
-    c "host=$PGHOST port=$PGPORT dbname=tpcb user=postgres" "$SCRIPTS/tpcb.sql" \
-    d "host=$PGHOST port=$PGPORT dbname=tpcb_noext user=postgres" "$SCRIPTS/tpcb.sql" \
-    > "$SCRIPTS/cpu_tpcb_prepared.out" || die "cpu_client failed for TPC-B"
+echo "==> TPC-B (pgbench -i -s 10) in the clusters with and without the library"
+PLAIN="-h $PLAIN_DIR -p $PLAIN_PORT"
+LIB="-h $LIB_DIR -p $LIB_PORT"
+for c in "$PLAIN" "$LIB"; do
+    psql -X -q $c -d postgres -c "CREATE DATABASE tpcb"
+    pgbench -i -q $c -s 10 tpcb >/dev/null 2>&1
+    psql -X -q $c -d tpcb -c "VACUUM ANALYZE"
+done
+psql -X -q $LIB -d tpcb -c "CREATE EXTENSION pg_rollout"
+[ "$(psql -X -At $LIB -d tpcb -c "SELECT rollout.preloaded()")" = t ] || die "the library is not preloaded"
+[ -z "$(psql -X -At $PLAIN -d postgres -c "SHOW shared_preload_libraries")" ] || die "the plain cluster preloads a library"
+printf '%s\n' BEGIN \
+    "UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid" \
+    "SELECT abalance FROM pgbench_accounts WHERE aid = :aid" \
+    "UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid" \
+    "UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid" \
+    "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP)" \
+    END > "$SCRIPTS/tpcb.sql"
+# cpu_tpcb STATE: one run, the cluster without the library (a) against the one with it (b)
+cpu_tpcb() {
+    psql -X -q $PLAIN -d postgres -c "CHECKPOINT"
+    psql -X -q $LIB -d postgres -c "CHECKPOINT"
+    "$CLIENT" -M prepared -n $(( TX / 4 > 0 ? TX / 4 : 1 )) -r "$ROUNDS" -w 1000 \
+        -v aid=1:1000000 -v bid=1:10 -v tid=1:100 -v delta=-5000:5000 \
+        a "host=$PLAIN_DIR port=$PLAIN_PORT dbname=tpcb user=postgres" "$SCRIPTS/tpcb.sql" \
+        b "host=$LIB_DIR port=$LIB_PORT dbname=tpcb user=postgres" "$SCRIPTS/tpcb.sql" \
+        > "$SCRIPTS/cpu_tpcb_$1.out" || die "cpu_client failed for TPC-B ($1)"
+}
+echo "    CPU time, preloaded: enforcement_mode = enforce (the tables not protected)"
+psql -X -q $LIB -d tpcb -c "ALTER DATABASE tpcb SET pg_rollout.enforcement_mode = 'enforce'"
+cpu_tpcb enforce
+echo "    CPU time, preloaded: the extension not installed in the database"
+psql -X -q $LIB -d tpcb -c "DROP EXTENSION pg_rollout"
+cpu_tpcb noext
+echo "    CPU time, preloaded: enforcement_mode = disabled"
+psql -X -q $LIB -d tpcb -c "CREATE EXTENSION pg_rollout" -c "ALTER DATABASE tpcb SET pg_rollout.enforcement_mode = 'disabled'"
+cpu_tpcb disabled
 
 if [ "$TPS" = 1 ]; then
     run() {  # run NAME MODE SCRIPT -> prints tps
@@ -224,11 +239,10 @@ $(printf '%s\n' "${Q[tx_$side]}" | sed 's/$/;/')"
         echo "    $k:${ALL[$k]} -> ${R[$k]} tps"
     done
     echo "==> TPC-B tps: 1 client, $((SECS * 3)) s per run, preloaded (disabled) and not loaded, alternately, $REPS times each"
-    psql -X -q -d tpcb -c "ALTER DATABASE tpcb SET pg_rollout.enforcement_mode = 'disabled'"
     W=""; WO=""
     for rep in $(seq 1 "$REPS"); do
-        W="$W $(pgbench -n -c 1 -T "$((SECS * 3))" tpcb 2>/dev/null | awk '/^tps/ { printf "%.0f", $3 }')"
-        WO="$WO $(pgbench -n -c 1 -T "$((SECS * 3))" -h "$PLAIN_DIR" -p "$PLAIN_PORT" tpcb 2>/dev/null | awk '/^tps/ { printf "%.0f", $3 }')"
+        W="$W $(pgbench -n -c 1 -T "$((SECS * 3))" $LIB tpcb 2>/dev/null | awk '/^tps/ { printf "%.0f", $3 }')"
+        WO="$WO $(pgbench -n -c 1 -T "$((SECS * 3))" $PLAIN tpcb 2>/dev/null | awk '/^tps/ { printf "%.0f", $3 }')"
     done
     TPCB_WITH=$(echo "$W" | median)
     TPCB_WITHOUT=$(echo "$WO" | median)
@@ -255,14 +269,18 @@ for row in $CPU_ROWS; do
     esac
     echo "| $label | $mode | $(cpu_stats "$f" a) | $(cpu_stats "$f" b) | $(cpu_stats "$f" c) | $(rcell "$f" a c) | $(rcell "$f" b c) |"
 done
-f=$SCRIPTS/cpu_tpcb_prepared.out
 echo
-echo "| TPC-B (pgbench -s 10 transaction, prepared) | µs per transaction | vs not loaded |"
-echo "| --- | ---: | ---: |"
-echo "| without the library (second cluster) | $(cpu_stats "$f" a) | |"
-echo "| pg_rollout preloaded, enforcement_mode = disabled | $(cpu_stats "$f" b) | $(rcell "$f" a b) |"
-echo "| pg_rollout preloaded, enforcement_mode = enforce (these tables not protected) | $(cpu_stats "$f" c) | $(rcell "$f" a c) |"
-echo "| pg_rollout preloaded, the extension not installed in this database | $(cpu_stats "$f" d) | $(rcell "$f" a d) |"
+echo "| TPC-B (pgbench -s 10 transaction, prepared), two clusters alike | not loaded µs | preloaded µs | preloaded vs not loaded |"
+echo "| --- | ---: | ---: | ---: |"
+for st in disabled enforce noext; do
+    f=$SCRIPTS/cpu_tpcb_$st.out
+    case $st in
+        disabled) label="enforcement_mode = disabled" ;;
+        enforce) label="enforcement_mode = enforce (these tables not protected)" ;;
+        noext) label="the extension not installed in the database" ;;
+    esac
+    echo "| $label | $(cpu_stats "$f" a) | $(cpu_stats "$f" b) | $(rcell "$f" a b) |"
+done
 if [ "$TPS" = 1 ]; then
     echo
     echo "pgbench tps: 1 client, median of $REPS interleaved runs of $SECS s per query."
