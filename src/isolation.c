@@ -31,6 +31,15 @@
  * and counted (and, sampled, logged) otherwise.  Counters and a ring of
  * recent violations live in shared memory; nothing is written to tables.
  *
+ * Per statement, enforcement reads only what it keeps per backend: the
+ * registry of protected tables (a hash, reloaded after an invalidation;
+ * its absence, in a database without the extension, remembered the same
+ * way), each protected relation's policy (built once per registry load;
+ * PostgreSQL copies policy quals before using them), and whether the
+ * current role is a superuser or BYPASSRLS (remembered until pg_authid
+ * changes).  Tables that are not protected cost one hash probe per
+ * range-table entry; no SPI and no catalog look-up.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -886,10 +895,21 @@ rollout_function_oid(const char *name)
 static RowSecurityPolicy *
 build_tenant_policy(const Protected *p, Oid relid)
 {
-	MemoryContext old = MemoryContextSwitchTo(RegistryContext);
-	RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
+	MemoryContext old;
+	RowSecurityPolicy *policy;
 	Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
 	Expr	   *qual;
+
+	/* catalog look-ups first, in the caller's memory */
+	if (p->state != PROTECTION_NO_COLUMN && p->state != PROTECTION_BAD_TYPE)
+	{
+		if (p->include_descendants && !OidIsValid(fn_tenants_for))
+			fn_tenants_for = rollout_function_oid("_tenants_for");
+		if (!p->include_descendants && !OidIsValid(fn_tenant_for))
+			fn_tenant_for = rollout_function_oid("_tenant_for");
+	}
+	old = MemoryContextSwitchTo(RegistryContext);
+	policy = palloc0(sizeof(RowSecurityPolicy));
 
 	if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
 	{
@@ -916,8 +936,6 @@ build_tenant_policy(const Protected *p, Oid relid)
 			ScalarArrayOpExpr *saop = makeNode(ScalarArrayOpExpr);
 			FuncExpr   *fn;
 
-			if (!OidIsValid(fn_tenants_for))
-				fn_tenants_for = rollout_function_oid("_tenants_for");
 			fn = makeFuncExpr(fn_tenants_for, TEXTARRAYOID,
 							  list_make1(arg), p->attcollation, InvalidOid,
 							  COERCE_EXPLICIT_CALL);
@@ -934,8 +952,6 @@ build_tenant_policy(const Protected *p, Oid relid)
 		{
 			FuncExpr   *fn;
 
-			if (!OidIsValid(fn_tenant_for))
-				fn_tenant_for = rollout_function_oid("_tenant_for");
 			fn = makeFuncExpr(fn_tenant_for, TEXTOID,
 							  list_make1(arg), p->attcollation, InvalidOid,
 							  COERCE_EXPLICIT_CALL);
