@@ -150,7 +150,9 @@ typedef struct ComponentInfo
 	Datum		default_version;
 	bool	   *has_release;	/* per channel, in channel order */
 	Datum	   *release;
-	char	   *flag_id;		/* binding of the latest live feature_flag rollout */
+	char	   *flag_id;		/* the bound feature_flag rollout: of the
+								 * component's running, paused, failed or
+								 * completed ones, the latest started */
 	char	   *flag_rollout;
 	Datum		flag_version;
 	char	   *live_rollout;	/* the running, paused or failed rollout, if any */
@@ -164,7 +166,8 @@ typedef struct FlagInfo
 	char		id[ID_LEN];
 	bool		default_enabled;
 	bool		killed;
-	char	   *component;		/* bound feature_flag rollout, if any */
+	char	   *component;		/* its feature_flag rollout (running, paused,
+								 * failed or completed; the latest started) */
 	char	   *rollout;
 } FlagInfo;
 
@@ -1467,7 +1470,7 @@ effective_channel(const Level *lv, int n, const char **followed_from)
  */
 static int
 deciding_activation(const Level *lv, int n, const char *ignore_rollout,
-					const char *live_rollout, bool *skipped, List **explain)
+					const char *live_rollout, bool *skipped, List **explain, int explain_enabled)
 {
 	int			best = -1;
 	int			deferred_at = -1;
@@ -1481,7 +1484,7 @@ deciding_activation(const Level *lv, int n, const char *ignore_rollout,
 				 strcmp(live_rollout, lv[i].act_rollout) == 0)
 		{
 			if (explain)
-				explain_add(explain, "rollout", lv[i].tenant_id, true, lv[i].act, -1, false,
+				explain_add(explain, "rollout", lv[i].tenant_id, true, lv[i].act, explain_enabled, false,
 							psprintf("ancestor \"%s\" was activated by rollout \"%s\" at stage %d, which deferred %s",
 									 lv[i].tenant_id, lv[i].act_rollout, lv[i].act_stage,
 									 deferred_at == n - 1 ? "the tenant" :
@@ -1594,7 +1597,7 @@ resolve_levels(ComponentInfo *ci, FlagInfo *fi, const Level *lv, int n, Answer *
 	else
 	{
 		bool		skipped = false;
-		int			best = deciding_activation(lv, n, ignore_rollout, ci->live_rollout, &skipped, explain);
+		int			best = deciding_activation(lv, n, ignore_rollout, ci->live_rollout, &skipped, explain, -1);
 
 		if (best >= 0)
 		{
@@ -1683,8 +1686,15 @@ resolve_levels(ComponentInfo *ci, FlagInfo *fi, const Level *lv, int n, Answer *
 	ans->source = SRC_NONE;
 }
 
+/*
+ * Resolve flag fi for the tenant at levels[n-1].  live_rollout is the live
+ * rollout of the component the flag's rollout belongs to (NULL: none): its
+ * deferrals hold its activations back exactly as for the version
+ * (deciding_activation()).
+ */
 static void
-resolve_flag_levels(FlagInfo *fi, const char *flag_id, const Level *lv, int n, Answer *ans, List **explain)
+resolve_flag_levels(FlagInfo *fi, const char *flag_id, const char *live_rollout,
+					const Level *lv, int n, Answer *ans, List **explain)
 {
 	memset(ans, 0, sizeof(Answer));
 	ans->isnull = false;
@@ -1728,20 +1738,33 @@ resolve_flag_levels(FlagInfo *fi, const char *flag_id, const Level *lv, int n, A
 	if (fi->rollout != NULL && lv[n - 1].active)
 	{
 		bool		skipped = false;
-		int			best = deciding_activation(lv, n, NULL, NULL, &skipped, NULL);
+		int			best;
 		bool		found = false;
+		bool		held = false;	/* a deferral by the live rollout at or below level i */
+
+		/* held-back activations are flag candidates only when they are the flag's rollout's */
+		best = deciding_activation(lv, n, NULL, live_rollout, &skipped,
+								   live_rollout && strcmp(live_rollout, fi->rollout) == 0 ? explain : NULL, 1);
 
 		/*
 		 * The flag is on by its rollout only where that rollout's activation
 		 * is the deciding one on the path, as for the component's version: a
 		 * later rollout's activation of the tenant or an ancestor supersedes
-		 * it.
+		 * it, and an ancestor's activation by the live rollout does not
+		 * reach a tenant that rollout deferred (deciding_activation() listed
+		 * those for explain).
 		 */
 		for (int i = n - 1; i >= 0; i--)
 		{
+			bool		blocked = held && live_rollout != NULL && lv[i].act_rollout != NULL &&
+				strcmp(lv[i].act_rollout, live_rollout) == 0;
+
+			held = held || (lv[i].deferred && live_rollout != NULL);
 			if (!lv[i].has_act || !lv[i].act_rollout || strcmp(lv[i].act_rollout, fi->rollout) != 0)
 				continue;
 			found = true;
+			if (blocked)
+				continue;
 			if (i == best)
 			{
 				ans->enabled = true;
@@ -1844,7 +1867,8 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 		else if (!spi)
 		{
 			fi = hash_search(flags, subject, HASH_FIND, NULL);
-			spi = fi == NULL;
+			ci = (fi && fi->component) ? hash_search(components, fi->component, HASH_FIND, NULL) : NULL;
+			spi = fi == NULL || (fi->component != NULL && ci == NULL);
 		}
 		if (spi)
 		{
@@ -1858,7 +1882,11 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 				fi = ci->flag_id ? load_flag(ci->flag_id, snap) : NULL;
 			}
 			else
+			{
 				fi = load_flag(subject, snap);
+				/* the live rollout of the flag's component: its deferrals */
+				ci = fi->component ? load_component(fi->component, snap) : NULL;
+			}
 		}
 		if (kind == 'v' && schema_variant == 0)
 		{
@@ -1898,13 +1926,20 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 		{
 			Datum	   *ids;
 
-			/* flags do not read channels: the ancestors' own rows are not needed */
+			const char *live = ci ? ci->live_rollout : NULL;
+
+			/*
+			 * Flags do not read channels: the ancestors' own rows are not
+			 * needed.  The deferrals of the component's live rollout are, as
+			 * for the version.
+			 */
 			if (schema_variant == 0)
-				n = load_path_direct(tenant, NULL, fi->component, subject, NULL, snap, levels, &ids, caller);
+				n = load_path_direct(tenant, NULL, fi->component, subject,
+									 ci && ci->live_deferrals ? live : NULL, snap, levels, &ids, caller);
 			else
-				n = load_path(tenant, fi->component, subject, NULL, snap, levels, caller);
+				n = load_path(tenant, fi->component, subject, live, snap, levels, caller);
 			old = MemoryContextSwitchTo(caller);
-			resolve_flag_levels(fi, subject, levels, n, ans, explain);
+			resolve_flag_levels(fi, subject, live, levels, n, ans, explain);
 			MemoryContextSwitchTo(old);
 		}
 		/* The answer must outlive the cached data it may point into. */
