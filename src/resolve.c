@@ -91,6 +91,7 @@
 #define MAX_DEPTH 32			/* tenant_depth_limit */
 
 int			pgr_resolve_cache_size = 100000;
+int			pgr_resolve_tenant_cache_size = 100000;
 
 /* ---- sources of an answer ---- */
 typedef enum ResolveSource
@@ -159,7 +160,9 @@ typedef struct ComponentInfo
 	bool		live_deferrals; /* the live rollout has deferred some tenant */
 	HTAB	   *pins;			/* every pin of the component by tenant, or NULL:
 								 * more than PIN_CACHE_MAX (probe rollout.pin) */
+	List	   *interned;		/* rollout ids and versions kept for ancestors */
 } ComponentInfo;
+
 
 typedef struct FlagInfo
 {
@@ -171,7 +174,47 @@ typedef struct FlagInfo
 	char	   *rollout;
 } FlagInfo;
 
-static MemoryContext CacheContext = NULL;	/* parent of the two below */
+/*
+ * A component's rows for a tenant as an ancestor on resolved paths (its
+ * activation, its deferral by the live rollout), kept with the tenant row
+ * while the answers cache is on: the tenants of a subtree share their
+ * ancestors, so a miss usually probes only the tenant's own level.  Valid
+ * while meta_generation is still gen (the component's data, where act and
+ * act_rollout are interned, is dropped by any invalidation).
+ */
+typedef struct AncestorMemo
+{
+	uint64		gen;			/* meta_generation when kept; 0: empty */
+	const struct ComponentInfo *ci;
+	bool		has_act;
+	bool		deferred;
+	int			act_stage;
+	int64		act_rank;
+	Datum		act;			/* interned in ci (MetaContext) */
+	const char *act_rollout;	/* interned in ci (MetaContext) */
+} AncestorMemo;
+
+#define ANCESTOR_SLOTS 2		/* components kept per ancestor */
+
+/*
+ * A tenant's own row, kept across misses (see "The tenant rows" below):
+ * what the path and the channel step read.  A row is entered only after its
+ * parent, so a cached row's ancestors are all cached too.
+ */
+typedef struct TenantRow
+{
+	char		id[ID_LEN];
+	struct TenantRow *parent;	/* NULL for a root; entries never move */
+	int			depth;			/* 1 for a root */
+	bool		active;
+	bool		test_tenant;
+	char	   *channel_id;
+	char	   *choices;		/* "channel=opt_in;..." (when choices_exist), or NULL */
+	text	   *idt;			/* id as a text datum, for the probes */
+	AncestorMemo memo[ANCESTOR_SLOTS];
+} TenantRow;
+
+static MemoryContext CacheContext = NULL;	/* parent of the three below */
 static HTAB *answers = NULL;
 static HTAB *components = NULL;
 static HTAB *flags = NULL;
@@ -183,6 +226,7 @@ static uint64 stat_hits = 0;
 static uint64 stat_misses = 0;
 static uint64 stat_invalidations = 0;
 static uint64 inval_generation = 0;	/* bumped by every relevant invalidation */
+static uint64 meta_generation = 1;	/* bumped whenever MetaContext is reset */
 static bool callback_registered = false;
 
 /* ---- one level of a tenant's path ---- */
@@ -315,6 +359,10 @@ static int	schema_variant = -1;
 
 static MemoryContext AnswerContext = NULL;
 static MemoryContext MetaContext = NULL;
+static MemoryContext TenantContext = NULL;
+static HTAB *tenant_rows = NULL;
+static bool tenant_reset_pending = false;
+static uint64 stat_tenant_invalidations = 0;
 
 /*
  * Relations whose invalidation empties the cache: the tables resolution
@@ -328,6 +376,9 @@ static MemoryContext MetaContext = NULL;
 #define NWATCHED_MAX 16
 static Oid	watched[NWATCHED_MAX];
 static int	nwatched = 0;
+static Oid	watched_tenant = InvalidOid;	/* rollout.tenant and */
+static Oid	watched_choice = InvalidOid;	/* rollout.channel_choice: their
+											 * changes also drop the tenant rows */
 
 static int	compute_depth = 0;	/* > 0 while cached data is in use */
 static bool reset_pending = false;
@@ -344,6 +395,17 @@ cache_contexts_ensure(void)
 										  ALLOCSET_DEFAULT_SIZES);
 	MetaContext = AllocSetContextCreate(CacheContext, "pg_rollout cached metadata",
 										ALLOCSET_SMALL_SIZES);
+	TenantContext = AllocSetContextCreate(CacheContext, "pg_rollout cached tenant rows",
+										  ALLOCSET_DEFAULT_SIZES);
+}
+
+/* Drop every cached tenant row and free their memory. */
+static void
+tenant_rows_clear(void)
+{
+	if (TenantContext != NULL)
+		MemoryContextReset(TenantContext);
+	tenant_rows = NULL;
 }
 
 /* Drop every cached answer and free their memory. */
@@ -362,6 +424,7 @@ cache_reset(void)
 	answers_clear();
 	if (MetaContext != NULL)
 		MemoryContextReset(MetaContext);
+	meta_generation++;
 	components = NULL;
 	flags = NULL;
 	channels = NULL;
@@ -380,12 +443,29 @@ static void
 resolve_relcache_callback(Datum arg, Oid relid)
 {
 	bool		hit = !OidIsValid(relid) || nwatched == 0;
+	bool		tenant_hit;
 
 	for (int i = 0; !hit && i < nwatched; i++)
 		hit = (watched[i] == relid);
 	if (!hit)
 		return;
 	inval_generation++;
+	/*
+	 * The tenant OIDs outlive cache_reset() (which forgets the others until
+	 * the next miss records them again): a busy rollout's invalidations
+	 * then leave the tenant rows alone.  Rows are only ever loaded after
+	 * the OIDs were recorded.
+	 */
+	tenant_hit = !OidIsValid(relid) || !OidIsValid(watched_tenant) ||
+		relid == watched_tenant || relid == watched_choice;
+	if (tenant_hit && tenant_rows != NULL)
+	{
+		stat_tenant_invalidations++;
+		if (compute_depth > 0)
+			tenant_reset_pending = true;
+		else
+			tenant_rows_clear();
+	}
 	if (answers != NULL || components != NULL || flags != NULL || nchannels >= 0)
 	{
 		stat_invalidations++;
@@ -406,10 +486,17 @@ compute_begin(void)
 static void
 compute_end(void)
 {
-	if (--compute_depth == 0 && reset_pending)
+	if (--compute_depth > 0)
+		return;
+	if (reset_pending)
 	{
 		reset_pending = false;
 		cache_reset();
+	}
+	if (tenant_reset_pending)
+	{
+		tenant_reset_pending = false;
+		tenant_rows_clear();
 	}
 }
 
@@ -478,6 +565,12 @@ record_watched(void)
 	table_close(dep, AccessShareLock);
 	if (n <= 0)
 		return;
+	{
+		Oid			nsp = get_namespace_oid(PGR_SCHEMA, true);
+
+		watched_tenant = OidIsValid(nsp) ? get_relname_relid("tenant", nsp) : InvalidOid;
+		watched_choice = OidIsValid(nsp) ? get_relname_relid("channel_choice", nsp) : InvalidOid;
+	}
 	memcpy(watched, found, sizeof(Oid) * n);
 	nwatched = n;
 }
@@ -574,6 +667,19 @@ assign_resolve_cache_size(int newval, void *extra)
 {
 	if (answers != NULL && hash_get_num_entries(answers) > newval)
 		answers_clear();
+}
+
+/* The same for pg_rollout.resolve_tenant_cache_size and the tenant rows. */
+static void
+assign_resolve_tenant_cache_size(int newval, void *extra)
+{
+	if (tenant_rows != NULL && hash_get_num_entries(tenant_rows) > newval)
+	{
+		if (compute_depth > 0)
+			tenant_reset_pending = true;
+		else
+			tenant_rows_clear();
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -1159,62 +1265,139 @@ copy_semver(Datum v, MemoryContext cxt)
 	return v;
 }
 
-/* The tenant-row fields of a Level, from the row in the probe's slot. */
+/* ------------------------------------------------------------------------
+ * The tenant rows
+ *
+ * A tenant's own row (path, status, channel, test tenant, channel choices)
+ * changes far more rarely than what is resolved for it (activations, pins,
+ * flags, releases), and every tenant of a subtree shares its ancestors'
+ * rows.  Misses keep the rows they read in tenant_rows (TenantContext), up
+ * to pg_rollout.resolve_tenant_cache_size rows (full: emptied before the
+ * next miss reads, as the answers; 0: the rows of a miss are dropped when
+ * it ends).  Only an invalidation of rollout.tenant or
+ * rollout.channel_choice (or a reset of all) drops them: a miss after an
+ * activation, pin, flag or release change reads only the component's rows
+ * per level.  The rules of the answers hold: a row read by a computation
+ * during which a relevant invalidation arrived is dropped when it ends
+ * (tenant_reset_pending).  The caller's SELECT privilege on the tables is
+ * checked on every miss, as a probe would.
+ * ------------------------------------------------------------------------
+ */
+
 static void
-level_from_slot(Level *lv, Probe *tp, MemoryContext cxt)
+direct_acl(int which)
 {
+	AclResult	acl = pg_class_aclcheck(direct_rels[which].relid, GetUserId(), ACL_SELECT);
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, direct_def[which].table);
+}
+
+/* Fill a cached row from the tenant row in tp's slot (and its choices). */
+static void
+tenant_row_fill(TenantRow *r, TenantRow *parent, int depth, Probe *tp, Probe *cp)
+{
+	MemoryContext old = MemoryContextSwitchTo(TenantContext);
 	bool		isnull;
 	Datum		d;
 
-	lv->tenant_id = slot_text(tp->slot, tp->dr->att[0], cxt);
+	r->parent = parent;
+	r->depth = depth;	/* r->id is set */
 	d = slot_getattr(tp->slot, tp->dr->att[2], &isnull);
-	lv->active = !isnull && strcmp(TextDatumGetCString(d), "active") == 0;
-	lv->channel_id = slot_text(tp->slot, tp->dr->att[3], cxt);
+	r->active = !isnull && strcmp(TextDatumGetCString(d), "active") == 0;
+	r->channel_id = slot_text(tp->slot, tp->dr->att[3], TenantContext);
 	d = slot_getattr(tp->slot, tp->dr->att[4], &isnull);
-	lv->test_tenant = !isnull && DatumGetBool(d);
+	r->test_tenant = !isnull && DatumGetBool(d);
+	r->idt = cstring_to_text(r->id);
+	r->choices = NULL;
+	MemoryContextSwitchTo(old);
+	if (cp != NULL && probe(cp, PointerGetDatum(r->idt), 0))
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		do
+		{
+			char	   *ch = slot_text(cp->slot, cp->dr->att[0], CurrentMemoryContext);
+			char	   *choice = slot_text(cp->slot, cp->dr->att[1], CurrentMemoryContext);
+
+			if (ch == NULL || choice == NULL)
+				continue;
+			if (buf.len > 0)
+				appendStringInfoChar(&buf, ';');
+			appendStringInfo(&buf, "%s=%s", ch, choice);
+		} while (probe_next(cp));
+		r->choices = MemoryContextStrdup(TenantContext, buf.data);
+		pfree(buf.data);
+	}
 }
 
 /*
- * The levels of a tenant's path (root first) for one component and one
- * flag (either may be NULL): the tenant's own row, and per level the data
- * of the component and the flag.  The ancestors' own rows (channel, test
- * tenant, status) are read by load_ancestor_rows(), only when needed.  With
- * a component ci, a pin decides: levels above the nearest pin are not
- * read, nor, once a pin is found, anything else.  Raises 42704 for an
- * unknown tenant, like rollout.tenant_path().  *path_ids receives the ids
- * (as text datums) for load_ancestor_rows().
+ * The row of a tenant, with its ancestors', from the cache or read (and
+ * kept).  Inside a computation (compute_depth > 0), after its snapshot.
+ * Raises 42704 for an unknown tenant, like rollout.tenant_path().
  */
-static int
-load_path_direct(const char *tenant, ComponentInfo *ci, const char *component, const char *flag,
-				 const char *live, Snapshot snap, Level *levels, Datum **path_ids, MemoryContext cxt)
+static TenantRow *
+tenant_row(const char *tenant, Snapshot snap)
 {
+	TenantRow  *r;
+	TenantRow  *above = NULL;
 	Probe		tp = {0};
-	Probe		pp = {0};
-	Probe		ap = {0};
-	Probe		fp = {0};
-	Probe		dp = {0};
+	Probe		cp = {0};
 	Datum	   *ids;
 	bool	   *id_nulls;
 	int			n;
-	bool		pinned = false;
-	text	   *tenant_t = cstring_to_text(tenant);
-	Datum		comp_d = component ? CStringGetTextDatum(component) : (Datum) 0;
-	Datum		flag_d = flag ? CStringGetTextDatum(flag) : (Datum) 0;
-	Datum		live_d = live ? CStringGetTextDatum(live) : (Datum) 0;
+	int			known = 0;		/* levels 0..known-1 are cached */
+	bool		found;
+	HASHCTL		ctl;
+	TenantRow	row;
 
+	Assert(compute_depth > 0);
 	if (!direct_loaded)
 		direct_load();
-
-	/* the tenant and its path */
-	probe_open(&tp, DR_TENANT, 1, snap);
-	if (!probe(&tp, PointerGetDatum(tenant_t), 0))
+	direct_acl(DR_TENANT);
+	if (strlen(tenant) >= ID_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("tenant \"%s\" does not exist", tenant)));
+	if (pgr_resolve_tenant_cache_size <= 0)
+		tenant_reset_pending = true;	/* this miss's rows only */
+	if (tenant_rows != NULL)
 	{
-		bool		isnull;
-		Datum		path = slot_getattr(tp.slot, tp.dr->att[1], &isnull);
+		r = hash_search(tenant_rows, tenant, HASH_FIND, NULL);
+		if (r != NULL)
+			return r;
+		/* full: start over, unless an outer computation still uses rows */
+		if (pgr_resolve_tenant_cache_size > 0 && compute_depth == 1 &&
+			hash_get_num_entries(tenant_rows) + MAX_DEPTH > pgr_resolve_tenant_cache_size)
+			tenant_rows_clear();
+	}
+	if (tenant_rows == NULL)
+	{
+		cache_contexts_ensure();
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = ID_LEN;
+		ctl.entrysize = sizeof(TenantRow);
+		ctl.hcxt = TenantContext;
+		tenant_rows = hash_create("pg_rollout tenant rows",
+								  Min(Max(pgr_resolve_tenant_cache_size, 16), 1024), &ctl,
+								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
 
+	/* the tenant's own row names its path */
+	probe_open(&tp, DR_TENANT, 1, snap);
+	if (choices_exist)
+		probe_open(&cp, DR_CHOICE, 1, snap);
+	{
+		text	   *tenant_t = cstring_to_text(tenant);
+		Datum		path;
+		bool		isnull;
+
+		if (!probe(&tp, PointerGetDatum(tenant_t), 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("tenant \"%s\" does not exist", tenant)));
+		path = slot_getattr(tp.slot, tp.dr->att[1], &isnull);
 		if (isnull)
 			elog(ERROR, "tenant \"%s\" has no path", tenant);
 		deconstruct_array(DatumGetArrayTypePCopy(path), TEXTOID, -1, false, TYPALIGN_INT,
@@ -1223,15 +1406,160 @@ load_path_direct(const char *tenant, ComponentInfo *ci, const char *component, c
 	if (n < 1 || n > MAX_DEPTH)
 		elog(ERROR, "pg_rollout: tenant depth %d out of range", n);
 	for (int i = 0; i < n; i++)
+		if (id_nulls[i] || VARSIZE_ANY_EXHDR(DatumGetPointer(ids[i])) >= ID_LEN)
+			elog(ERROR, "tenant \"%s\" has an invalid path", tenant);
+
+	/* the nearest cached ancestor (its own ancestors are cached too) */
+	for (int i = n - 2; i >= 0 && above == NULL; i--)
 	{
-		if (id_nulls[i])
-			elog(ERROR, "tenant \"%s\" has a null in its path", tenant);
-		memset(&levels[i], 0, sizeof(Level));
-		levels[i].tenant_id = MemoryContextStrdup(cxt, TextDatumGetCString(ids[i]));
-		levels[i].flag_override = -1;
+		char	   *aid = TextDatumGetCString(ids[i]);
+		TenantRow  *a = hash_search(tenant_rows, aid, HASH_FIND, NULL);
+
+		/*
+		 * A row read before a move of the subtree would disagree with the
+		 * path; the move's invalidation drops the rows when it arrives,
+		 * until then this miss reads the levels again.
+		 */
+		if (a != NULL && a->depth == i + 1)
+		{
+			above = a;
+			known = i + 1;
+		}
+		else if (a != NULL)
+			tenant_reset_pending = true;
+		pfree(aid);
 	}
-	level_from_slot(&levels[n - 1], &tp, cxt);
+
+	/* the missing ancestors, root first, then the tenant (its row is in tp) */
+	for (int i = known; i < n - 1; i++)
+	{
+		char	   *aid = TextDatumGetCString(ids[i]);
+
+		if (!probe(&tp, ids[i], 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("tenant \"%s\" does not exist", aid)));
+		memset(&row, 0, sizeof(row));
+		strlcpy(row.id, aid, ID_LEN);
+		tenant_row_fill(&row, above, i + 1, &tp, cp.rel ? &cp : NULL);
+		/* entered once complete */
+		r = hash_search(tenant_rows, aid, HASH_ENTER, &found);
+		*r = row;
+		above = r;
+		pfree(aid);
+	}
+	if (known < n - 1 && !probe(&tp, CStringGetTextDatum(tenant), 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant \"%s\" does not exist", tenant)));
+	memset(&row, 0, sizeof(row));
+	strlcpy(row.id, tenant, ID_LEN);
+	tenant_row_fill(&row, above, n, &tp, cp.rel ? &cp : NULL);
+	r = hash_search(tenant_rows, tenant, HASH_ENTER, &found);
+	*r = row;
+	probe_close(&cp);
 	probe_close(&tp);
+	return r;
+}
+
+/* A version kept for ancestors, held once per component (few versions). */
+static Datum
+memo_intern_version(ComponentInfo *ci, Datum v)
+{
+	Pointer		p = DatumGetPointer(v);
+	Size		len = VARSIZE_ANY(p);
+	ListCell   *lc;
+	MemoryContext old;
+	Pointer		copy;
+
+	foreach(lc, ci->interned)
+	{
+		Pointer		q = lfirst(lc);
+
+		if (q[0] == 'v' && VARSIZE_ANY(q + MAXALIGN(1)) == len && memcmp(q + MAXALIGN(1), p, len) == 0)
+			return PointerGetDatum(q + MAXALIGN(1));
+	}
+	old = MemoryContextSwitchTo(MetaContext);
+	copy = palloc(MAXALIGN(1) + len);
+	copy[0] = 'v';
+	memcpy(copy + MAXALIGN(1), p, len);
+	ci->interned = lappend(ci->interned, copy);
+	MemoryContextSwitchTo(old);
+	return PointerGetDatum(copy + MAXALIGN(1));
+}
+
+/* A rollout id kept for ancestors, held once per component. */
+static const char *
+memo_intern_text(ComponentInfo *ci, const char *t)
+{
+	ListCell   *lc;
+	MemoryContext old;
+	char	   *copy;
+
+	foreach(lc, ci->interned)
+	{
+		char	   *q = lfirst(lc);
+
+		if (q[0] == 't' && strcmp(q + 1, t) == 0)
+			return q + 1;
+	}
+	old = MemoryContextSwitchTo(MetaContext);
+	copy = psprintf("t%s", t);
+	ci->interned = lappend(ci->interned, copy);
+	MemoryContextSwitchTo(old);
+	return copy + 1;
+}
+
+/*
+ * The levels of a tenant's path (root first) for one component and one
+ * flag (either may be NULL): the own rows of the tenant and its ancestors
+ * (tenant_row(): usually cached; the levels point into the cache, valid to
+ * the end of the computation), and per level the data of the component
+ * and the flag.  With a component ci, a pin decides: levels above the
+ * nearest pin are not read, nor, once a pin is found, anything else.  With
+ * memo (the component's ComponentInfo, whose live rollout gave live), the
+ * ancestors' activations and deferrals are taken from, or kept in, its
+ * LevelMemo table.  Raises 42704 for an unknown tenant, like
+ * rollout.tenant_path().  *path_ids receives the ids (as text datums).
+ */
+static int
+load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, const char *component,
+				 const char *flag, const char *live, Snapshot snap, Level *levels, Datum **path_ids,
+				 MemoryContext cxt)
+{
+	Probe		pp = {0};
+	Probe		ap = {0};
+	Probe		fp = {0};
+	Probe		dp = {0};
+	Datum	   *ids;
+	int			n;
+	bool		pinned = false;
+	TenantRow  *row;
+	TenantRow  *rows[MAX_DEPTH];
+	Datum		comp_d = component ? CStringGetTextDatum(component) : (Datum) 0;
+	Datum		flag_d = flag ? CStringGetTextDatum(flag) : (Datum) 0;
+	Datum		live_d = live ? CStringGetTextDatum(live) : (Datum) 0;
+
+	/* the tenant and its ancestors, own rows included (tenant_row()) */
+	row = tenant_row(tenant, snap);
+	n = row->depth;
+	ids = palloc(sizeof(Datum) * n);
+	for (int i = n - 1; i >= 0; i--, row = row->parent)
+	{
+		Level	   *lv = &levels[i];
+
+		rows[i] = row;
+
+		Assert(row != NULL && row->depth == i + 1);
+		memset(lv, 0, sizeof(Level));
+		lv->tenant_id = row->id;
+		lv->active = row->active;
+		lv->channel_id = row->channel_id;
+		lv->test_tenant = row->test_tenant;
+		lv->choices = row->choices;
+		lv->flag_override = -1;
+		ids[i] = PointerGetDatum(row->idt);
+	}
 	*path_ids = ids;
 
 	/* pins: the nearest decides a version, nothing else is read then */
@@ -1271,32 +1599,89 @@ load_path_direct(const char *tenant, ComponentInfo *ci, const char *component, c
 	if (pinned)
 		return n;
 
-	if (component)
-		probe_open(&ap, DR_ACTIVATION, 2, snap);
 	if (flag)
 		probe_open(&fp, DR_FLAG_SETTING, 2, snap);
-	if (live)
-		probe_open(&dp, DR_DEFERRAL, 2, snap);
 	for (int i = 0; i < n; i++)
 	{
 		Level	   *lv = &levels[i];
 		bool		isnull;
+		AncestorMemo *am = NULL;
+		bool		keep = false;
 
-		if (component && probe(&ap, comp_d, ids[i]))
+		/* an ancestor's rows of the component, kept with its tenant row */
+		if (component && memo != NULL && i < n - 1 && pgr_resolve_cache_size > 0)
 		{
-			Datum		v = slot_getattr(ap.slot, ap.dr->att[0], &isnull);
+			AncestorMemo *slots = rows[i]->memo;
 
-			if (!isnull)
+			for (int k = 0; k < ANCESTOR_SLOTS && am == NULL; k++)
+				if (slots[k].gen == meta_generation && slots[k].ci == memo)
+					am = &slots[k];
+			keep = (am == NULL);
+		}
+		if (am != NULL)
+		{
+			lv->has_act = am->has_act;
+			lv->act = am->act;
+			lv->act_rollout = (char *) am->act_rollout;
+			lv->act_stage = am->act_stage;
+			lv->act_rank = am->act_rank;
+			lv->deferred = am->deferred;
+		}
+		else if (component)
+		{
+			if (ap.rel == NULL)
+				probe_open(&ap, DR_ACTIVATION, 2, snap);
+			if (probe(&ap, comp_d, ids[i]))
 			{
-				Datum		d;
+				Datum		v = slot_getattr(ap.slot, ap.dr->att[0], &isnull);
 
-				lv->has_act = true;
-				lv->act = copy_semver(v, cxt);
-				lv->act_rollout = slot_text(ap.slot, ap.dr->att[1], cxt);
-				d = slot_getattr(ap.slot, ap.dr->att[2], &isnull);
-				lv->act_stage = isnull ? 0 : DatumGetInt32(d);
-				d = slot_getattr(ap.slot, ap.dr->att[3], &isnull);
-				lv->act_rank = isnull ? 0 : (int64) DatumGetInt32(d);
+				if (!isnull)
+				{
+					Datum		d;
+
+					lv->has_act = true;
+					lv->act = keep ? memo_intern_version(memo, v) : copy_semver(v, cxt);
+					lv->act_rollout = slot_text(ap.slot, ap.dr->att[1], cxt);
+					if (keep && lv->act_rollout)
+						lv->act_rollout = (char *) memo_intern_text(memo, lv->act_rollout);
+					d = slot_getattr(ap.slot, ap.dr->att[2], &isnull);
+					lv->act_stage = isnull ? 0 : DatumGetInt32(d);
+					d = slot_getattr(ap.slot, ap.dr->att[3], &isnull);
+					lv->act_rank = isnull ? 0 : (int64) DatumGetInt32(d);
+				}
+			}
+			if (live)
+			{
+				if (dp.rel == NULL)
+					probe_open(&dp, DR_DEFERRAL, 2, snap);
+				lv->deferred = probe(&dp, live_d, ids[i]);
+			}
+			if (keep)
+			{
+				/* the slot of another component or generation is replaced */
+				AncestorMemo *slots = rows[i]->memo;
+				AncestorMemo *slot = &slots[0];
+
+				for (int k = 0; k < ANCESTOR_SLOTS; k++)
+					if (slots[k].gen != meta_generation)
+					{
+						slot = &slots[k];
+						break;
+					}
+				if (slot == &slots[0] && slots[0].gen == meta_generation)
+				{
+					/* all in use: shift, the oldest goes */
+					memmove(&slots[0], &slots[1], sizeof(AncestorMemo) * (ANCESTOR_SLOTS - 1));
+					slot = &slots[ANCESTOR_SLOTS - 1];
+				}
+				slot->ci = memo;
+				slot->has_act = lv->has_act;
+				slot->act = lv->act;
+				slot->act_rollout = lv->act_rollout;
+				slot->act_stage = lv->act_stage;
+				slot->act_rank = lv->act_rank;
+				slot->deferred = lv->deferred;
+				slot->gen = meta_generation;	/* complete */
 			}
 		}
 		if (flag && probe(&fp, flag_d, ids[i]))
@@ -1307,55 +1692,11 @@ load_path_direct(const char *tenant, ComponentInfo *ci, const char *component, c
 			d = slot_getattr(fp.slot, fp.dr->att[1], &isnull);
 			lv->flag_killed = !isnull && DatumGetBool(d);
 		}
-		if (live)
-			lv->deferred = probe(&dp, live_d, ids[i]);
 	}
 	probe_close(&dp);
 	probe_close(&fp);
 	probe_close(&ap);
 	return n;
-}
-
-/*
- * The ancestors' own rows (channel, test tenant, status) and every level's
- * channel choices: what the channel step reads.
- */
-static void
-load_ancestor_rows(Level *levels, int n, Datum *ids, Snapshot snap, MemoryContext cxt)
-{
-	Probe		tp = {0};
-	Probe		cp = {0};
-
-	probe_open(&tp, DR_TENANT, 1, snap);
-	for (int i = 0; i < n - 1; i++)
-		if (probe(&tp, ids[i], 0))
-			level_from_slot(&levels[i], &tp, cxt);
-	probe_close(&tp);
-	if (!choices_exist)
-		return;
-	probe_open(&cp, DR_CHOICE, 1, snap);
-	for (int i = 0; i < n; i++)
-	{
-		StringInfoData buf;
-
-		if (!probe(&cp, ids[i], 0))
-			continue;
-		initStringInfo(&buf);
-		do
-		{
-			char	   *ch = slot_text(cp.slot, cp.dr->att[0], CurrentMemoryContext);
-			char	   *choice = slot_text(cp.slot, cp.dr->att[1], CurrentMemoryContext);
-
-			if (ch == NULL || choice == NULL)
-				continue;
-			if (buf.len > 0)
-				appendStringInfoChar(&buf, ';');
-			appendStringInfo(&buf, "%s=%s", ch, choice);
-		} while (probe_next(&cp));
-		levels[i].choices = MemoryContextStrdup(cxt, buf.data);
-		pfree(buf.data);
-	}
-	probe_close(&cp);
 }
 
 /* ------------------------------------------------------------------------
@@ -1893,27 +2234,14 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 			const char *live = ci->live_deferrals ? ci->live_rollout : NULL;
 			Datum	   *ids;
 
-			n = load_path_direct(tenant, ci, subject, ci->flag_id, live, snap, levels, &ids, caller);
-
-			/*
-			 * Pins, flags and activations do not depend on the ancestors'
-			 * own rows: those (and the channel choices) are read only when
-			 * the channel step is reached, or to explain.
-			 */
-			if (explain == NULL)
-			{
-				old = MemoryContextSwitchTo(caller);
-				resolve_levels(ci, fi, levels, n, ans, NULL);
-				MemoryContextSwitchTo(old);
-			}
-			if (explain != NULL ||
-				ans->source == SRC_CHANNEL || ans->source == SRC_DEFAULT || ans->source == SRC_NONE)
-			{
-				load_ancestor_rows(levels, n, ids, snap, caller);
-				old = MemoryContextSwitchTo(caller);
-				resolve_levels(ci, fi, levels, n, ans, explain);
-				MemoryContextSwitchTo(old);
-			}
+			n = load_path_direct(tenant, ci, ci, subject, ci->flag_id, live, snap, levels, &ids, caller);
+			old = MemoryContextSwitchTo(caller);
+			resolve_levels(ci, fi, levels, n, ans, explain);
+			MemoryContextSwitchTo(old);
+			/* the channel step read the choices: the privilege a probe checks */
+			if (choices_exist &&
+				(ans->source == SRC_CHANNEL || ans->source == SRC_DEFAULT || ans->source == SRC_NONE))
+				direct_acl(DR_CHOICE);
 		}
 		else if (kind == 'v')
 		{
@@ -1934,7 +2262,7 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 			 * for the version.
 			 */
 			if (schema_variant == 0)
-				n = load_path_direct(tenant, NULL, fi->component, subject,
+				n = load_path_direct(tenant, NULL, ci, fi->component, subject,
 									 ci && ci->live_deferrals ? live : NULL, snap, levels, &ids, caller);
 			else
 				n = load_path(tenant, fi->component, subject, live, snap, levels, caller);
@@ -2912,6 +3240,13 @@ pgr_resolve_init(void)
 							100000, 0, INT_MAX / 2,
 							PGC_USERSET, 0,
 							NULL, assign_resolve_cache_size, NULL);
+	DefineCustomIntVariable("pg_rollout.resolve_tenant_cache_size",
+							"Maximum number of tenant rows kept in a session for resolution cache misses.",
+							"Kept until a change of rollout.tenant or rollout.channel_choice; 0: every miss reads them.",
+							&pgr_resolve_tenant_cache_size,
+							100000, 0, INT_MAX / 2,
+							PGC_USERSET, 0,
+							NULL, assign_resolve_tenant_cache_size, NULL);
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(resolve_relcache_callback, (Datum) 0);
