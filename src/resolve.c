@@ -49,6 +49,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_depend.h"
@@ -65,6 +66,10 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "parser/parse_func.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "storage/sinval.h"
 #include "common/hashfn.h"
 #include "utils/acl.h"
@@ -118,9 +123,28 @@ typedef struct CacheKey
 	char		tenant[ID_LEN];
 } CacheKey;
 
+/*
+ * The answers of one component (kind 'v') or flag ('f'): an answer is
+ * valid while its subject's gen is the one it was stored with; a change
+ * to the component bumps gen (see "Per-component invalidation").
+ */
+typedef struct SubjectKey
+{
+	char		kind;
+	char		id[ID_LEN];
+} SubjectKey;
+
+typedef struct SubjectRec
+{
+	SubjectKey	key;
+	uint64		gen;
+} SubjectRec;
+
 typedef struct CacheEntry
 {
 	CacheKey	key;
+	SubjectRec *subject;		/* in AnswerContext, as the entry */
+	uint64		subject_gen;
 	bool		isnull;
 	Datum		version;		/* semver, in AnswerContext */
 	bool		enabled;		/* flags */
@@ -161,6 +185,11 @@ typedef struct ComponentInfo
 	HTAB	   *pins;			/* every pin of the component by tenant, or NULL:
 								 * more than PIN_CACHE_MAX (probe rollout.pin) */
 	List	   *interned;		/* rollout ids and versions kept for ancestors */
+	MemoryContext cxt;			/* everything above (a child of MetaContext) */
+	uint64		load_seq;		/* unique per load: AncestorMemo refers to it */
+	int			slot;			/* epoch_slot(id) */
+	uint64		epoch;			/* the slot's epoch before the snapshot the
+								 * data was read with; 0: not known */
 } ComponentInfo;
 
 
@@ -179,19 +208,19 @@ typedef struct FlagInfo
  * activation, its deferral by the live rollout), kept with the tenant row
  * while the answers cache is on: the tenants of a subtree share their
  * ancestors, so a miss usually probes only the tenant's own level.  Valid
- * while meta_generation is still gen (the component's data, where act and
- * act_rollout are interned, is dropped by any invalidation).
+ * while the component's data it was read with (seq: its load_seq, where
+ * act and act_rollout are interned) is cached; a change to the component
+ * drops that data, and a new load has a new load_seq.
  */
 typedef struct AncestorMemo
 {
-	uint64		gen;			/* meta_generation when kept; 0: empty */
-	const struct ComponentInfo *ci;
+	uint64		seq;			/* load_seq of the component's data; 0: empty */
 	bool		has_act;
 	bool		deferred;
 	int			act_stage;
 	int64		act_rank;
-	Datum		act;			/* interned in ci (MetaContext) */
-	const char *act_rollout;	/* interned in ci (MetaContext) */
+	Datum		act;			/* interned in the component's cxt */
+	const char *act_rollout;	/* interned in the component's cxt */
 } AncestorMemo;
 
 #define ANCESTOR_SLOTS 2		/* components kept per ancestor */
@@ -216,6 +245,7 @@ typedef struct TenantRow
 
 static MemoryContext CacheContext = NULL;	/* parent of the three below */
 static HTAB *answers = NULL;
+static HTAB *subjects = NULL;	/* SubjectRec, in AnswerContext */
 static HTAB *components = NULL;
 static HTAB *flags = NULL;
 static Channel *channels = NULL;
@@ -225,8 +255,10 @@ static bool direct_loaded = false;	/* direct_rels below found (reset with the me
 static uint64 stat_hits = 0;
 static uint64 stat_misses = 0;
 static uint64 stat_invalidations = 0;
+static uint64 stat_scoped_invalidations = 0;	/* of one component's rows */
+static uint64 stat_scoped_drops = 0;	/* components dropped by them */
 static uint64 inval_generation = 0;	/* bumped by every relevant invalidation */
-static uint64 meta_generation = 1;	/* bumped whenever MetaContext is reset */
+static uint64 component_loads = 0;	/* ComponentInfo.load_seq */
 static bool callback_registered = false;
 
 /* ---- one level of a tenant's path ---- */
@@ -415,6 +447,7 @@ answers_clear(void)
 	if (AnswerContext != NULL)
 		MemoryContextReset(AnswerContext);
 	answers = NULL;
+	subjects = NULL;
 }
 
 /* Drop everything: answers, channels, components, flags, watched tables. */
@@ -424,13 +457,225 @@ cache_reset(void)
 	answers_clear();
 	if (MetaContext != NULL)
 		MemoryContextReset(MetaContext);
-	meta_generation++;
 	components = NULL;
 	flags = NULL;
 	channels = NULL;
 	nchannels = -1;
 	nwatched = 0;
 	direct_loaded = false;
+}
+
+/* ------------------------------------------------------------------------
+ * Per-component invalidation
+ *
+ * A change to rollout.activation, pin, channel_release or component
+ * concerns one component (or a few): it should not throw away the answers
+ * of every other component.  The invalidate_resolution triggers of those
+ * four tables declare transition tables; the trigger function reads the
+ * component_id of the changed rows and records, per transaction, the epoch
+ * slots of those components (xact_slots: a hash of the id, EPOCH_SLOTS
+ * slots in shared memory; two components sharing a slot only cost an
+ * extra reload).  At commit (XACT_EVENT_COMMIT: after the commit is
+ * visible, before its invalidations are sent) the slots' epochs are bumped,
+ * and the invalidation sent is that of the table's primary key index, not
+ * of the table: receivers see such an invalidation as "some component
+ * changed" (scoped_pending) and, at their next look-up, drop the cached
+ * data and answers of exactly the components whose epoch moved.
+ *
+ * Why this is as safe as a full reset: a component's data is tagged with
+ * its slot's epoch read *before* the snapshot it was read with.  A commit
+ * whose epoch bump came after that read may be missing from the data; its
+ * invalidation is sent after the bump, and when it is taken in the epoch
+ * differs, so the data and every answer computed with it are dropped.  A
+ * commit bumped before the read was visible before the snapshot.  Data of
+ * a component read without a known epoch (loaded for a flag or a bulk
+ * walk: epoch 0) is dropped by any scoped invalidation, and flag answers
+ * (they read the activations of their rollout's component) are dropped
+ * whenever a component is.  The writing session drops the components of
+ * its own transaction at once (xact_slots), and everything if it aborts.
+ * A TRUNCATE, a database still on the 0.1.0 triggers (no transition
+ * tables), a prepared transaction (its COMMIT PREPARED runs elsewhere and
+ * bumps nothing) and any DDL or ANALYZE of the table itself still
+ * invalidate the table (or rollout.channel): a full reset.
+ * ------------------------------------------------------------------------
+ */
+#define EPOCH_SLOTS 1024
+
+typedef struct ResolveShared
+{
+	pg_atomic_uint64 epoch[EPOCH_SLOTS];
+} ResolveShared;
+
+static ResolveShared *rshared = NULL;
+static shmem_request_hook_type resolve_prev_shmem_request = NULL;
+static shmem_startup_hook_type resolve_prev_shmem_startup = NULL;
+
+/* the epoch of the subject's slot, read before the snapshot of a miss */
+static bool snap_epoch_valid = false;
+static int	snap_epoch_slot = 0;
+static uint64 snap_epoch_value = 0;
+
+static List *xact_slots = NIL;	/* slots changed by this transaction (TopTransactionContext) */
+static bool scoped_pending = false;	/* a scoped invalidation arrived: check the epochs */
+
+#define NSCOPED 4
+static const char *const scoped_tables[NSCOPED] = {"activation", "pin", "channel_release", "component"};
+static Oid	watched_scoped[NSCOPED];	/* their primary key indexes */
+static Oid	watched_channel = InvalidOid;	/* rollout.channel: a full reset */
+
+static int
+epoch_slot(const char *component)
+{
+	return (int) (hash_bytes((const unsigned char *) component, strlen(component)) % EPOCH_SLOTS);
+}
+
+static void
+resolve_shmem_request(void)
+{
+	if (resolve_prev_shmem_request)
+		resolve_prev_shmem_request();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ResolveShared)));
+}
+
+static void
+resolve_shmem_startup(void)
+{
+	bool		found;
+
+	if (resolve_prev_shmem_startup)
+		resolve_prev_shmem_startup();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	rshared = ShmemInitStruct("pg_rollout resolution epochs", sizeof(ResolveShared), &found);
+	if (!found)
+		for (int i = 0; i < EPOCH_SLOTS; i++)
+			pg_atomic_init_u64(&rshared->epoch[i], 1);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Record the epoch of component's slot (before a snapshot is taken). */
+static void
+snap_epoch_read(const char *component)
+{
+	snap_epoch_valid = false;
+	if (rshared == NULL || component == NULL)
+		return;
+	snap_epoch_slot = epoch_slot(component);
+	snap_epoch_value = pg_atomic_read_u64(&rshared->epoch[snap_epoch_slot]);
+	snap_epoch_valid = true;
+}
+
+/* The answers of a subject: found, or (create) entered. */
+static SubjectRec *
+subject_get(char kind, const char *id, bool create)
+{
+	SubjectKey	key;
+
+	if (subjects == NULL || strlen(id) >= ID_LEN)
+		return NULL;
+	memset(&key, 0, sizeof(key));
+	key.kind = kind;
+	strlcpy(key.id, id, ID_LEN);
+	if (create)
+	{
+		bool		found;
+		SubjectRec *r = hash_search(subjects, &key, HASH_ENTER, &found);
+
+		if (!found)
+			r->gen = 1;
+		return r;
+	}
+	return hash_search(subjects, &key, HASH_FIND, NULL);
+}
+
+/*
+ * Drop the cached data and answers of every component whose epoch moved
+ * (or is not known, or that this transaction changed), and then every flag
+ * answer.  Only between computations: the data is not in use.
+ */
+static void
+scoped_check(void)
+{
+	HASH_SEQ_STATUS st;
+	ComponentInfo *ci;
+	bool		dropped = false;
+
+	if (!scoped_pending || compute_depth > 0)
+		return;
+	scoped_pending = false;
+	if (components != NULL)
+	{
+		hash_seq_init(&st, components);
+		while ((ci = hash_seq_search(&st)) != NULL)
+		{
+			SubjectRec *sr;
+
+			if (ci->epoch != 0 && rshared != NULL &&
+				pg_atomic_read_u64(&rshared->epoch[ci->slot]) == ci->epoch &&
+				!list_member_int(xact_slots, ci->slot))
+				continue;
+			sr = subject_get('v', ci->id, false);
+			if (sr != NULL)
+				sr->gen++;
+			MemoryContextDelete(ci->cxt);
+			hash_search(components, ci->id, HASH_REMOVE, NULL);
+			dropped = true;
+			stat_scoped_drops++;
+		}
+	}
+	if (dropped)
+		stat_invalidations++;
+	if (dropped && subjects != NULL)
+	{
+		SubjectRec *sr;
+
+		hash_seq_init(&st, subjects);
+		while ((sr = hash_seq_search(&st)) != NULL)
+			if (sr->key.kind == 'f')
+				sr->gen++;
+	}
+}
+
+/*
+ * End of a transaction: publish the components it changed (commit), or
+ * forget what this session cached from its own undone changes (abort).
+ */
+static void
+resolve_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (xact_slots != NIL && rshared != NULL)
+			{
+				foreach(lc, xact_slots)
+					pg_atomic_fetch_add_u64(&rshared->epoch[lfirst_int(lc)], 1);
+				scoped_pending = true;
+			}
+			xact_slots = NIL;
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			/* COMMIT PREPARED bumps no epoch: make it a full invalidation */
+			if (xact_slots != NIL && OidIsValid(watched_channel))
+				CacheInvalidateRelcacheByRelid(watched_channel);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			if (xact_slots != NIL)
+			{
+				if (compute_depth > 0)
+					reset_pending = true;
+				else
+					cache_reset();
+			}
+			xact_slots = NIL;
+			break;
+		default:
+			break;
+	}
 }
 
 /*
@@ -445,6 +690,15 @@ resolve_relcache_callback(Datum arg, Oid relid)
 	bool		hit = !OidIsValid(relid) || nwatched == 0;
 	bool		tenant_hit;
 
+	/* a change of a component's rows (see "Per-component invalidation") */
+	for (int i = 0; OidIsValid(relid) && rshared != NULL && i < NSCOPED; i++)
+		if (watched_scoped[i] == relid)
+		{
+			inval_generation++;
+			stat_scoped_invalidations++;
+			scoped_pending = true;
+			return;
+		}
 	for (int i = 0; !hit && i < nwatched; i++)
 		hit = (watched[i] == relid);
 	if (!hit)
@@ -498,6 +752,7 @@ compute_end(void)
 		tenant_reset_pending = false;
 		tenant_rows_clear();
 	}
+	scoped_check();
 }
 
 /*
@@ -570,6 +825,21 @@ record_watched(void)
 
 		watched_tenant = OidIsValid(nsp) ? get_relname_relid("tenant", nsp) : InvalidOid;
 		watched_choice = OidIsValid(nsp) ? get_relname_relid("channel_choice", nsp) : InvalidOid;
+		watched_channel = OidIsValid(nsp) ? get_relname_relid("channel", nsp) : InvalidOid;
+		for (int i = 0; i < NSCOPED; i++)
+		{
+			Oid			rel = OidIsValid(nsp) ? get_relname_relid(scoped_tables[i], nsp) : InvalidOid;
+			Oid			pk = InvalidOid;
+
+			if (OidIsValid(rel))
+			{
+				Relation	r = table_open(rel, AccessShareLock);
+
+				pk = RelationGetPrimaryKeyIndex(r);
+				table_close(r, AccessShareLock);
+			}
+			watched_scoped[i] = pk;
+		}
 	}
 	memcpy(watched, found, sizeof(Oid) * n);
 	nwatched = n;
@@ -655,6 +925,12 @@ answers_ensure(void)
 	ctl.hcxt = AnswerContext;
 	answers = hash_create("pg_rollout resolved answers", Min(Max(pgr_resolve_cache_size, 16), 1024),
 						  &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(SubjectKey);
+	ctl.entrysize = sizeof(SubjectRec);
+	ctl.hcxt = AnswerContext;
+	subjects = hash_create("pg_rollout answered subjects", 16, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 /*
@@ -753,12 +1029,20 @@ col_bool(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
 	return *isnull ? false : DatumGetBool(d);
 }
 
-/* A fresh snapshot, after accepting pending invalidations. */
+/*
+ * A fresh snapshot, after accepting pending invalidations; the epoch of
+ * component's slot (NULL: none) is read in between (load_component()).
+ */
 static Snapshot
-fresh_snapshot(void)
+fresh_snapshot(const char *component)
 {
+	Snapshot	snap;
+
 	AcceptInvalidationMessages();
-	return RegisterSnapshot(GetLatestSnapshot());
+	snap_epoch_read(component);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scoped_check();				/* only outside a computation: data not in use */
+	return snap;
 }
 
 /* ------------------------------------------------------------------------
@@ -867,11 +1151,16 @@ load_component(const char *id, Snapshot snap)
 
 	memset(&info, 0, sizeof(info));
 	strlcpy(info.id, id, ID_LEN);
+	/* its own memory: dropped alone when a change to the component arrives */
+	info.cxt = AllocSetContextCreate(MetaContext, "pg_rollout cached component", ALLOCSET_SMALL_SIZES);
+	info.load_seq = ++component_loads;
+	info.slot = epoch_slot(id);
+	info.epoch = (snap_epoch_valid && snap_epoch_slot == info.slot) ? snap_epoch_value : 0;
 	info.default_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-									  &isnull, MetaContext);
+									  &isnull, info.cxt);
 	info.has_default = !isnull;
-	info.has_release = MemoryContextAllocZero(MetaContext, sizeof(bool) * Max(nchannels, 1));
-	info.release = MemoryContextAllocZero(MetaContext, sizeof(Datum) * Max(nchannels, 1));
+	info.has_release = MemoryContextAllocZero(info.cxt, sizeof(bool) * Max(nchannels, 1));
+	info.release = MemoryContextAllocZero(info.cxt, sizeof(Datum) * Max(nchannels, 1));
 
 	keep_plan(&plan_releases,
 			  "SELECT r.channel_id, r.version FROM rollout.channel_release r WHERE r.component_id OPERATOR(pg_catalog.=) $1",
@@ -884,7 +1173,7 @@ load_component(const char *id, Snapshot snap)
 
 		if (idx < 0)
 			continue;
-		info.release[idx] = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, MetaContext);
+		info.release[idx] = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, info.cxt);
 		info.has_release[idx] = !isnull;
 	}
 
@@ -897,9 +1186,9 @@ load_component(const char *id, Snapshot snap)
 	run_plan(plan_binding, values, NULL, snap, 1);
 	if (SPI_processed == 1)
 	{
-		info.flag_id = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, MetaContext);
-		info.flag_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, MetaContext);
-		info.flag_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull, MetaContext);
+		info.flag_id = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, info.cxt);
+		info.flag_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, info.cxt);
+		info.flag_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull, info.cxt);
 	}
 
 	/* the live rollout: its deferrals hold tenants back (at most one) */
@@ -913,7 +1202,7 @@ load_component(const char *id, Snapshot snap)
 	run_plan(plan_live, values, NULL, snap, 1);
 	if (SPI_processed == 1)
 	{
-		info.live_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, MetaContext);
+		info.live_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, info.cxt);
 		info.live_deferrals = col_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	}
 
@@ -930,13 +1219,13 @@ load_component(const char *id, Snapshot snap)
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = ID_LEN;
 		ctl.entrysize = sizeof(PinEntry);
-		ctl.hcxt = MetaContext;
+		ctl.hcxt = info.cxt;
 		info.pins = hash_create("pg_rollout pins of a component", Max(SPI_processed, 8), &ctl,
 								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			char	   *tenant = col_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, CurrentMemoryContext);
-			Datum		v = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, MetaContext);
+			Datum		v = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, info.cxt);
 			PinEntry   *pe;
 
 			if (tenant == NULL || isnull || strlen(tenant) >= ID_LEN)
@@ -1479,7 +1768,7 @@ memo_intern_version(ComponentInfo *ci, Datum v)
 		if (q[0] == 'v' && VARSIZE_ANY(q + MAXALIGN(1)) == len && memcmp(q + MAXALIGN(1), p, len) == 0)
 			return PointerGetDatum(q + MAXALIGN(1));
 	}
-	old = MemoryContextSwitchTo(MetaContext);
+	old = MemoryContextSwitchTo(ci->cxt);
 	copy = palloc(MAXALIGN(1) + len);
 	copy[0] = 'v';
 	memcpy(copy + MAXALIGN(1), p, len);
@@ -1503,7 +1792,7 @@ memo_intern_text(ComponentInfo *ci, const char *t)
 		if (q[0] == 't' && strcmp(q + 1, t) == 0)
 			return q + 1;
 	}
-	old = MemoryContextSwitchTo(MetaContext);
+	old = MemoryContextSwitchTo(ci->cxt);
 	copy = psprintf("t%s", t);
 	ci->interned = lappend(ci->interned, copy);
 	MemoryContextSwitchTo(old);
@@ -1614,7 +1903,7 @@ load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, con
 			AncestorMemo *slots = rows[i]->memo;
 
 			for (int k = 0; k < ANCESTOR_SLOTS && am == NULL; k++)
-				if (slots[k].gen == meta_generation && slots[k].ci == memo)
+				if (slots[k].seq == memo->load_seq)
 					am = &slots[k];
 			keep = (am == NULL);
 		}
@@ -1658,30 +1947,25 @@ load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, con
 			}
 			if (keep)
 			{
-				/* the slot of another component or generation is replaced */
+				/* an empty slot, else the oldest goes (stale ones never match) */
 				AncestorMemo *slots = rows[i]->memo;
-				AncestorMemo *slot = &slots[0];
+				AncestorMemo *slot = NULL;
 
-				for (int k = 0; k < ANCESTOR_SLOTS; k++)
-					if (slots[k].gen != meta_generation)
-					{
+				for (int k = 0; k < ANCESTOR_SLOTS && slot == NULL; k++)
+					if (slots[k].seq == 0)
 						slot = &slots[k];
-						break;
-					}
-				if (slot == &slots[0] && slots[0].gen == meta_generation)
+				if (slot == NULL)
 				{
-					/* all in use: shift, the oldest goes */
 					memmove(&slots[0], &slots[1], sizeof(AncestorMemo) * (ANCESTOR_SLOTS - 1));
 					slot = &slots[ANCESTOR_SLOTS - 1];
 				}
-				slot->ci = memo;
 				slot->has_act = lv->has_act;
 				slot->act = lv->act;
 				slot->act_rollout = lv->act_rollout;
 				slot->act_stage = lv->act_stage;
 				slot->act_rank = lv->act_rank;
 				slot->deferred = lv->deferred;
-				slot->gen = meta_generation;	/* complete */
+				slot->seq = memo->load_seq; /* complete */
 			}
 		}
 		if (flag && probe(&fp, flag_d, ids[i]))
@@ -2180,7 +2464,7 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 	MemoryContext caller = CurrentMemoryContext;
 
 	pgr_require_preload("version resolution");
-	snap = fresh_snapshot();
+	snap = fresh_snapshot(kind == 'v' ? subject : NULL);
 	*generation = inval_generation;
 	compute_begin();
 	PG_TRY();
@@ -2305,9 +2589,19 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 	uint64		generation;
 	bool		cacheable = pgr_resolve_cache_size > 0 && make_key(&key, kind, subject, tenant);
 
+	if (scoped_pending)
+		scoped_check();
 	if (cacheable && answers != NULL)
 	{
 		e = hash_search(answers, &key, HASH_FIND, NULL);
+		if (e != NULL && e->subject->gen != e->subject_gen)
+		{
+			/* its component changed: computed again below */
+			if (!e->isnull && kind == 'v')
+				pfree(DatumGetPointer(e->version));
+			hash_search(answers, &key, HASH_REMOVE, NULL);
+			e = NULL;
+		}
 		if (e != NULL)
 		{
 			stat_hits++;
@@ -2334,6 +2628,10 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 		answers_clear();		/* full: start over rather than track recency */
 	answers_ensure();
 	e = hash_search(answers, &key, HASH_ENTER, &found);
+	if (found && !e->isnull && kind == 'v')
+		pfree(DatumGetPointer(e->version));
+	e->subject = subject_get(kind, subject, true);
+	e->subject_gen = e->subject->gen;
 	e->isnull = ans->isnull;
 	e->enabled = ans->enabled;
 	e->source = ans->source;
@@ -3032,7 +3330,7 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 	Level		levels[MAX_DEPTH];
 
 	/* the snapshot first: see compute() */
-	snap = fresh_snapshot();
+	snap = fresh_snapshot(NULL);
 	walkcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_rollout bulk resolution", ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < MAX_DEPTH; i++)
 		levelcxt[i] = AllocSetContextCreate(walkcxt, "pg_rollout level", ALLOCSET_SMALL_SIZES);
@@ -3221,12 +3519,70 @@ Datum
 pgr_invalidate_resolution(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	Oid			target;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("rollout._invalidate_resolution() must be called as a trigger")));
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	rel = trigdata->tg_relation;
+	target = RelationGetRelid(rel);
+
+	/*
+	 * A table of one component's rows, with its transition tables: record
+	 * the components changed, invalidate the primary key index (receivers:
+	 * "some component changed", see "Per-component invalidation").
+	 */
+	if (rshared != NULL && (trigdata->tg_newtable != NULL || trigdata->tg_oldtable != NULL))
+	{
+		AttrNumber	att = InvalidAttrNumber;
+		Oid			pkey = RelationGetPrimaryKeyIndex(rel);
+
+		for (int i = 0; i < NSCOPED; i++)
+			if (strcmp(RelationGetRelationName(rel), scoped_tables[i]) == 0 &&
+				strcmp(get_namespace_name(RelationGetNamespace(rel)), PGR_SCHEMA) == 0)
+				att = get_attnum(target, "component_id");
+		if (att != InvalidAttrNumber && OidIsValid(pkey))
+		{
+			Tuplestorestate *stores[2] = {trigdata->tg_newtable, trigdata->tg_oldtable};
+			TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+			char		last[ID_LEN] = "";
+			bool		have_last = false;
+			MemoryContext old;
+
+			for (int k = 0; k < 2; k++)
+			{
+				if (stores[k] == NULL)
+					continue;
+				tuplestore_rescan(stores[k]);
+				while (tuplestore_gettupleslot(stores[k], true, false, slot))
+				{
+					bool		isnull;
+					Datum		d = slot_getattr(slot, att, &isnull);
+					char		id[ID_LEN];
+					int			sl;
+
+					/* rows of one statement usually name one component */
+					if (isnull || !text_to_id(d, id))
+						continue;
+					if (have_last && strcmp(id, last) == 0)
+						continue;
+					strlcpy(last, id, ID_LEN);
+					have_last = true;
+					sl = epoch_slot(id);
+					old = MemoryContextSwitchTo(TopTransactionContext);
+					xact_slots = list_append_unique_int(xact_slots, sl);
+					MemoryContextSwitchTo(old);
+				}
+				tuplestore_rescan(stores[k]);
+			}
+			ExecDropSingleTupleTableSlot(slot);
+			CacheInvalidateRelcacheByRelid(pkey);
+			return PointerGetDatum(NULL);
+		}
+	}
+	CacheInvalidateRelcacheByRelid(target);
 	return PointerGetDatum(NULL);
 }
 
@@ -3250,7 +3606,16 @@ pgr_resolve_init(void)
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(resolve_relcache_callback, (Datum) 0);
+		RegisterXactCallback(resolve_xact_callback, NULL);
 		callback_registered = true;
+	}
+	/* the epochs of per-component invalidation (without them: full resets) */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		resolve_prev_shmem_request = shmem_request_hook;
+		shmem_request_hook = resolve_shmem_request;
+		resolve_prev_shmem_startup = shmem_startup_hook;
+		shmem_startup_hook = resolve_shmem_startup;
 	}
 }
 
@@ -3350,7 +3715,7 @@ pgr_resolve_walk(ArrayType *component_ids, PgrWalkCallback cb, void *arg)
 	MemoryContext walkcxt;
 	MemoryContext levelcxt[MAX_DEPTH];
 
-	snap = fresh_snapshot();
+	snap = fresh_snapshot(NULL);
 	walkcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_rollout bulk resolution", ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < MAX_DEPTH; i++)
 		levelcxt[i] = AllocSetContextCreate(walkcxt, "pg_rollout level", ALLOCSET_SMALL_SIZES);

@@ -461,3 +461,31 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 -- leaves it alone (it failed on such a tree) and records only tables.
 --@function rollout._record_prior_state
 --@function rollout.protect_table
+
+-- Resolution (issue 11, second pass): a change to one component's rows
+-- (component, pin, channel_release, activation) invalidates only that
+-- component's cached answers: the triggers of those tables read the changed
+-- rows from transition tables (one trigger per event; TRUNCATE keeps the
+-- full invalidation).
+DO $trg$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['component', 'pin', 'channel_release', 'activation'] LOOP
+        EXECUTE format('DROP TRIGGER invalidate_resolution ON rollout.%I', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution AFTER TRUNCATE ON rollout.%I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution_ins AFTER INSERT ON rollout.%I '
+                       'REFERENCING NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution_upd AFTER UPDATE ON rollout.%I '
+                       'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution_del AFTER DELETE ON rollout.%I '
+                       'REFERENCING OLD TABLE AS old_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+    END LOOP;
+END
+$trg$;
+COMMENT ON FUNCTION rollout._invalidate_resolution() IS
+    'internal: statement trigger that invalidates the resolution caches of every session when the transaction commits (of the changed components only, for tables with transition tables)';
