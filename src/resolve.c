@@ -21,11 +21,14 @@
  * The data of one path is read by index probes in C ("Direct reads"; a
  * database still on the 0.1.0 schema uses one prepared query), every tenant
  * of a component in one pass in path order ("Bulk resolution"); the answer
- * is kept in a per-backend hash table.  Every table resolution reads has statement
- * triggers that send a relcache invalidation for the table at commit
+ * is kept in a per-backend hash table, and misses keep the tenant rows they
+ * read ("The tenant rows").  Every table resolution reads has statement
+ * triggers that send a relcache invalidation at commit
  * (rollout._invalidate_resolution); the callback registered here empties
- * the cache, so a change committed by any session is seen by every session
- * from its next transaction on.  Misses read with a fresh snapshot taken
+ * the cache, or, for a change to one component's rows, only what concerns
+ * that component ("Per-component invalidation"), so a change committed by
+ * any session is seen by every session from its next transaction on.
+ * Misses read with a fresh snapshot taken
  * after pending invalidations were accepted: an answer computed from data
  * that a concurrent commit changes is always followed by that commit's
  * invalidation.
@@ -367,13 +370,17 @@ static int	schema_variant = -1;
 /* ------------------------------------------------------------------------
  * Cache management
  *
- * Memory: CacheContext (a child of TopMemoryContext) has two children.
- * AnswerContext holds the answers table and the versions copied into its
- * entries: emptying the answers (cache full, resolve_cache_size lowered,
- * invalidation) is one MemoryContextReset, which also deletes the hash
- * table's own context, so an evicted answer can never leak what it owns.
- * MetaContext holds the channels, components and flags read on misses; it
- * is reset only by an invalidation.
+ * Memory: CacheContext (a child of TopMemoryContext) has three children.
+ * AnswerContext holds the answers table, the versions copied into its
+ * entries and the subjects table: emptying the answers (cache full,
+ * resolve_cache_size lowered, invalidation) is one MemoryContextReset,
+ * which also deletes the hash tables' own contexts, so an evicted answer
+ * can never leak what it owns (an answer dropped alone frees its version).
+ * MetaContext holds the channels, components (each in a child context of
+ * its own, deleted when a change to the component drops it) and flags read
+ * on misses; it is reset by a full invalidation.  TenantContext holds the
+ * tenant rows, reset by an invalidation of rollout.tenant or
+ * rollout.channel_choice.
  *
  * Invalidation at any point: the relcache callback may run whenever this
  * backend takes in invalidation messages — when a snapshot is taken after
@@ -468,11 +475,12 @@ cache_reset(void)
 /* ------------------------------------------------------------------------
  * Per-component invalidation
  *
- * A change to rollout.activation, pin, channel_release or component
- * concerns one component (or a few): it should not throw away the answers
- * of every other component.  The invalidate_resolution triggers of those
- * four tables declare transition tables; the trigger function reads the
- * component_id of the changed rows and records, per transaction, the epoch
+ * A change to rollout.activation, pin, channel_release, component or
+ * deferral concerns one component (or a few): it should not throw away the
+ * answers of every other component.  The invalidate_resolution triggers of
+ * those tables declare transition tables; the trigger function reads the
+ * component_id of the changed rows (of a deferral: its rollout's, looked
+ * up in rollout.rollout) and records, per transaction, the epoch
  * slots of those components (xact_slots: a hash of the id, EPOCH_SLOTS
  * slots in shared memory; two components sharing a slot only cost an
  * extra reload).  At commit (XACT_EVENT_COMMIT: after the commit is
@@ -518,10 +526,10 @@ static uint64 snap_epoch_value = 0;
 static List *xact_slots = NIL;	/* slots changed by this transaction (TopTransactionContext) */
 static bool scoped_pending = false;	/* a scoped invalidation arrived: check the epochs */
 
-#define NSCOPED 4
-static const char *const scoped_tables[NSCOPED] = {"activation", "pin", "channel_release", "component"};
+#define NSCOPED 5
+static const char *const scoped_tables[NSCOPED] = {"activation", "pin", "channel_release", "component", "deferral"};
+#define SCOPED_DEFERRAL 4		/* names a rollout: its component is looked up */
 static Oid	watched_scoped[NSCOPED];	/* their primary key indexes */
-static Oid	watched_channel = InvalidOid;	/* rollout.channel: a full reset */
 
 static int
 epoch_slot(const char *component)
@@ -658,8 +666,14 @@ resolve_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			/* COMMIT PREPARED bumps no epoch: make it a full invalidation */
-			if (xact_slots != NIL && OidIsValid(watched_channel))
-				CacheInvalidateRelcacheByRelid(watched_channel);
+			if (xact_slots != NIL)
+			{
+				Oid			nsp = get_namespace_oid(PGR_SCHEMA, true);
+				Oid			channel = OidIsValid(nsp) ? get_relname_relid("channel", nsp) : InvalidOid;
+
+				if (OidIsValid(channel))
+					CacheInvalidateRelcacheByRelid(channel);
+			}
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -825,7 +839,6 @@ record_watched(void)
 
 		watched_tenant = OidIsValid(nsp) ? get_relname_relid("tenant", nsp) : InvalidOid;
 		watched_choice = OidIsValid(nsp) ? get_relname_relid("channel_choice", nsp) : InvalidOid;
-		watched_channel = OidIsValid(nsp) ? get_relname_relid("channel", nsp) : InvalidOid;
 		for (int i = 0; i < NSCOPED; i++)
 		{
 			Oid			rel = OidIsValid(nsp) ? get_relname_relid(scoped_tables[i], nsp) : InvalidOid;
@@ -3508,6 +3521,115 @@ pgr_resolve_cache_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
+/*
+ * The component of a rollout (rollout.rollout by its primary key, with the
+ * latest snapshot: the trigger's own transaction's rows included); false if
+ * there is no such rollout.
+ */
+static bool
+rollout_component(Relation ro, Oid ro_pkey, AttrNumber comp_att, Datum rollout_id, char *out)
+{
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+	Relation	idx = index_open(ro_pkey, AccessShareLock);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[0], F_TEXTEQ, rollout_id);
+	index_close(idx, AccessShareLock);
+	scan = systable_beginscan(ro, ro_pkey, true, snap, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, comp_att, RelationGetDescr(ro), &isnull);
+
+		found = !isnull && text_to_id(d, out);
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	return found;
+}
+
+/*
+ * Record in xact_slots the components named by the rows of a statement's
+ * transition tables (of scoped_tables[which]); false when one cannot be
+ * told (the caller then invalidates the whole table).
+ */
+static bool
+record_changed_components(Relation rel, int which, Tuplestorestate *newrows, Tuplestorestate *oldrows)
+{
+	Tuplestorestate *stores[2] = {newrows, oldrows};
+	AttrNumber	att = get_attnum(RelationGetRelid(rel), which == SCOPED_DEFERRAL ? "rollout_id" : "component_id");
+	TupleTableSlot *slot;
+	char		last[ID_LEN] = "";
+	bool		have_last = false;
+	bool		ok = true;
+	Relation	ro = NULL;
+	Oid			ro_pkey = InvalidOid;
+	AttrNumber	ro_comp = InvalidAttrNumber;
+
+	if (att == InvalidAttrNumber)
+		return false;
+	if (which == SCOPED_DEFERRAL)
+	{
+		Oid			ro_id = get_relname_relid("rollout", RelationGetNamespace(rel));
+
+		if (!OidIsValid(ro_id))
+			return false;
+		ro = table_open(ro_id, AccessShareLock);
+		ro_pkey = RelationGetPrimaryKeyIndex(ro);
+		ro_comp = get_attnum(ro_id, "component_id");
+		if (!OidIsValid(ro_pkey) || ro_comp == InvalidAttrNumber)
+		{
+			table_close(ro, AccessShareLock);
+			return false;
+		}
+	}
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	for (int k = 0; k < 2 && ok; k++)
+	{
+		if (stores[k] == NULL)
+			continue;
+		tuplestore_rescan(stores[k]);
+		while (ok && tuplestore_gettupleslot(stores[k], true, false, slot))
+		{
+			bool		isnull;
+			Datum		d = slot_getattr(slot, att, &isnull);
+			char		id[ID_LEN];
+			char		comp[ID_LEN];
+			MemoryContext old;
+
+			/* rows of one statement usually name one component (rollout) */
+			if (isnull || !text_to_id(d, id))
+				continue;
+			if (have_last && strcmp(id, last) == 0)
+				continue;
+			strlcpy(last, id, ID_LEN);
+			have_last = true;
+			if (which == SCOPED_DEFERRAL)
+			{
+				if (!rollout_component(ro, ro_pkey, ro_comp, d, comp))
+				{
+					ok = false;
+					break;
+				}
+			}
+			else
+				strlcpy(comp, id, ID_LEN);
+			old = MemoryContextSwitchTo(TopTransactionContext);
+			xact_slots = list_append_unique_int(xact_slots, epoch_slot(comp));
+			MemoryContextSwitchTo(old);
+		}
+		tuplestore_rescan(stores[k]);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	if (ro != NULL)
+		table_close(ro, AccessShareLock);
+	return ok;
+}
+
 PG_FUNCTION_INFO_V1(pgr_invalidate_resolution);
 
 /*
@@ -3536,48 +3658,16 @@ pgr_invalidate_resolution(PG_FUNCTION_ARGS)
 	 */
 	if (rshared != NULL && (trigdata->tg_newtable != NULL || trigdata->tg_oldtable != NULL))
 	{
-		AttrNumber	att = InvalidAttrNumber;
+		int			which = -1;
 		Oid			pkey = RelationGetPrimaryKeyIndex(rel);
 
-		for (int i = 0; i < NSCOPED; i++)
-			if (strcmp(RelationGetRelationName(rel), scoped_tables[i]) == 0 &&
-				strcmp(get_namespace_name(RelationGetNamespace(rel)), PGR_SCHEMA) == 0)
-				att = get_attnum(target, "component_id");
-		if (att != InvalidAttrNumber && OidIsValid(pkey))
+		if (strcmp(get_namespace_name(RelationGetNamespace(rel)), PGR_SCHEMA) == 0)
+			for (int i = 0; i < NSCOPED; i++)
+				if (strcmp(RelationGetRelationName(rel), scoped_tables[i]) == 0)
+					which = i;
+		if (which >= 0 && OidIsValid(pkey) &&
+			record_changed_components(rel, which, trigdata->tg_newtable, trigdata->tg_oldtable))
 		{
-			Tuplestorestate *stores[2] = {trigdata->tg_newtable, trigdata->tg_oldtable};
-			TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
-			char		last[ID_LEN] = "";
-			bool		have_last = false;
-			MemoryContext old;
-
-			for (int k = 0; k < 2; k++)
-			{
-				if (stores[k] == NULL)
-					continue;
-				tuplestore_rescan(stores[k]);
-				while (tuplestore_gettupleslot(stores[k], true, false, slot))
-				{
-					bool		isnull;
-					Datum		d = slot_getattr(slot, att, &isnull);
-					char		id[ID_LEN];
-					int			sl;
-
-					/* rows of one statement usually name one component */
-					if (isnull || !text_to_id(d, id))
-						continue;
-					if (have_last && strcmp(id, last) == 0)
-						continue;
-					strlcpy(last, id, ID_LEN);
-					have_last = true;
-					sl = epoch_slot(id);
-					old = MemoryContextSwitchTo(TopTransactionContext);
-					xact_slots = list_append_unique_int(xact_slots, sl);
-					MemoryContextSwitchTo(old);
-				}
-				tuplestore_rescan(stores[k]);
-			}
-			ExecDropSingleTupleTableSlot(slot);
 			CacheInvalidateRelcacheByRelid(pkey);
 			return PointerGetDatum(NULL);
 		}

@@ -463,7 +463,7 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 --@function rollout.protect_table
 
 -- Resolution (issue 11, second pass): a change to one component's rows
--- (component, pin, channel_release, activation) invalidates only that
+-- (component, pin, channel_release, activation, deferral) invalidates only that
 -- component's cached answers: the triggers of those tables read the changed
 -- rows from transition tables (one trigger per event; TRUNCATE keeps the
 -- full invalidation).
@@ -471,7 +471,7 @@ DO $trg$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['component', 'pin', 'channel_release', 'activation'] LOOP
+    FOREACH t IN ARRAY ARRAY['component', 'pin', 'channel_release', 'activation', 'deferral'] LOOP
         EXECUTE format('DROP TRIGGER invalidate_resolution ON rollout.%I', t);
         EXECUTE format('CREATE TRIGGER invalidate_resolution AFTER TRUNCATE ON rollout.%I '
                        'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);

@@ -12,16 +12,16 @@ DO $trg$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['tenant', 'channel', 'channel_choice', 'deferral', 'flag', 'flag_setting'] LOOP
+    FOREACH t IN ARRAY ARRAY['tenant', 'channel', 'channel_choice', 'flag', 'flag_setting'] LOOP
         EXECUTE format('CREATE TRIGGER invalidate_resolution AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.%I '
                        'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
     END LOOP;
     -- Tables of one component's rows: the trigger reads the changed rows'
-    -- component_id from the transition tables, so that a change to one
-    -- component leaves the cached answers of the others alone (src/resolve.c,
-    -- "Per-component invalidation").  A transition table needs a trigger per
+    -- component_id (a deferral's: its rollout's) from the transition
+    -- tables, so that a change to one component leaves the cached answers
+    -- of the others alone (src/resolve.c, "Per-component invalidation").  A transition table needs a trigger per
     -- event; TRUNCATE has none and empties every session's cache.
-    FOREACH t IN ARRAY ARRAY['component', 'pin', 'channel_release', 'activation'] LOOP
+    FOREACH t IN ARRAY ARRAY['component', 'pin', 'channel_release', 'activation', 'deferral'] LOOP
         EXECUTE format('CREATE TRIGGER invalidate_resolution AFTER TRUNCATE ON rollout.%I '
                        'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
         EXECUTE format('CREATE TRIGGER invalidate_resolution_ins AFTER INSERT ON rollout.%I '
