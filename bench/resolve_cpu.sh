@@ -154,7 +154,7 @@ pgtmp_as tail -n +"$START" "$LOG" | awk -v calls="$CALLS" '
         printf "| --- | ---: | ---: | ---: |\n";
         row("cache miss, nothing kept (resolve_cache_size = 0, resolve_tenant_cache_size = 0)", "strict", "miss_cte", 1);
         row("cache miss, tenant rows kept (resolve_cache_size = 0): first look-up after an invalidation that is not a tenant change", "kept", "miss_cte", 1);
-        row("after a change to one of the component's activations (default settings): the same tenants again", "after_inval", "miss_cte", 1);
+        row("after a change to one of svc activations (default settings): the same tenants again", "after_inval", "miss_cte", 1);
         row("cold session: first look-up of each tenant in a new session", "cold", "cold_cte", 1);
         row("all tenants, one component", "bulk", "bulk_cte", 0) }'
 echo "$N tenants, $CALLS single calls per statement; PostgreSQL $(psql -X -At -c 'SHOW server_version'), $(nproc) cores; checkout $GIT_ID"

@@ -1363,15 +1363,18 @@ load_path(const char *tenant, const char *component, const char *flag, const cha
  * Direct reads: a miss answered by index probes, without SPI
  *
  * The levels of one path are read by probing the primary keys of the
- * tables the path query joins: the tenant (its path names the ancestors),
- * then per level the pin, the activation, the flag setting, the deferral by
- * the live rollout and the channel choices, with the snapshot of the miss
- * and the caller's SELECT privileges, like the query.  A probe whose answer
+ * tables the path query joins: the tenant (its path names the ancestors)
+ * and the ancestors, with their channel choices (kept across misses: "The
+ * tenant rows"), then per level the pin, the activation, the flag setting
+ * and the deferral by the live rollout, with the snapshot of the miss and
+ * the caller's SELECT privileges, like the query.  A probe whose answer
  * cannot change the result is skipped: pins above the nearest one (it
  * decides), everything but the tenants once a pin decides a version,
  * deferrals when the live rollout has none, choices when no tenant has any,
- * flag settings when no flag is bound.  resolve_levels() decides on the
- * levels exactly as for the query (which the 0.1.0 schema still uses).
+ * flag settings when no flag is bound, an ancestor's activation and
+ * deferral already read for the component (AncestorMemo).
+ * resolve_levels() decides on the levels exactly as for the query (which
+ * the 0.1.0 schema still uses).
  * ------------------------------------------------------------------------
  */
 
