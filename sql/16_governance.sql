@@ -5,7 +5,12 @@
 SET client_min_messages = warning;
 DROP EXTENSION pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
+DROP ROLE IF EXISTS regress_gov_bob;
 RESET client_min_messages;
+-- governance days are UTC days: current_date below is the same day
+SET timezone = 'UTC';
+-- approvals come from another login than requests (docs/governance.md §2)
+CREATE ROLE regress_gov_bob IN ROLE rollout_admin;
 SET search_path = public, rollout;
 SET pg_rollout.actor = 'alice';
 
@@ -43,7 +48,9 @@ SELECT rollout.unpin_version('p6', 'agent', 'released');
 SELECT extension_id, status FROM rollout.request_grace_extension('p4', 'agent', '1.0.0', '20 days', 'migration blocked', 'CHG-1');
 SELECT rollout.approve_grace_extension(1, 'ok');          -- self-approval
 SET pg_rollout.actor = 'bob';
+SET SESSION AUTHORIZATION regress_gov_bob;   -- another login
 SELECT status, decided_by FROM rollout.approve_grace_extension(1, 'ok');
+RESET SESSION AUTHORIZATION;
 SELECT tenant_id, status, days_left FROM rollout.drift_roster WHERE tenant_id IN ('p3', 'p4') ORDER BY tenant_id;
 
 -- 40 days after EOL: past grace everywhere but p4 (30 + 20 days)
@@ -65,7 +72,9 @@ SELECT exemption_id, tenant_id, versions, category, approved_by
 SELECT state FROM rollout.exemption_ledger;
 SELECT status FROM rollout.drift_roster WHERE tenant_id = 'p2';   -- not yet approved
 SET pg_rollout.actor = 'bob';
+SET SESSION AUTHORIZATION regress_gov_bob;   -- another login
 SELECT approved_by FROM rollout.approve_exemption(1, 'risk accepted');
+RESET SESSION AUTHORIZATION;
 SELECT tenant_id, status, violation, exemption_id, exempt_reason FROM rollout.drift_roster
  WHERE tenant_id IN ('p1', 'p2') ORDER BY tenant_id;
 SELECT rollout.pin_version('p2', 'agent', '1.0.0', 'exempt: stays');
@@ -77,7 +86,9 @@ SET pg_rollout.actor = 'alice';
 SELECT exemption_id FROM rollout.request_exemption('p3', 'agent', '[1.0.0,1.1.0)', 'waiver', 'customer freeze',
                                                    now() + interval '3 seconds');
 SET pg_rollout.actor = 'bob';
+SET SESSION AUTHORIZATION regress_gov_bob;   -- another login
 SELECT approved_by FROM rollout.approve_exemption(2);
+RESET SESSION AUTHORIZATION;
 SELECT expires_at AS t_exp FROM rollout.exemption WHERE exemption_id = 2 \gset
 SELECT d AS offset_s,
        (rollout.exemption_for('p3', 'agent', '1.0.0', :'t_exp'::timestamptz + d * interval '1 second')).exemption_id AS decider,
@@ -228,3 +239,4 @@ SELECT count(*) AS pairs,
     USING (component_id, tenant_id);
 SELECT tenant_id, version, source FROM rollout.drift_roster WHERE component_id = 'ui' AND tenant_id IN ('web', 'p1', 'ops')
  ORDER BY tenant_id;
+DROP ROLE regress_gov_bob;

@@ -6,7 +6,10 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
+DROP ROLE IF EXISTS regress_gov_bob;
 RESET client_min_messages;
+-- approvals come from another login than requests (docs/governance.md §2)
+CREATE ROLE regress_gov_bob IN ROLE rollout_admin;
 SET timezone = 'UTC';
 SET pg_rollout.actor = 'alice';
 
@@ -86,7 +89,9 @@ SELECT extension_id, extend_by, status FROM rollout.request_upgrade_delay('p2', 
 SELECT tenant_id, needs FROM rollout.remediation_queue WHERE needs IS NOT NULL ORDER BY tenant_id;
 SELECT rollout.approve_grace_extension(1, 'ok');                     -- self-approval
 SET pg_rollout.actor = 'bob';
+SET SESSION AUTHORIZATION regress_gov_bob;   -- another login
 SELECT status, decided_by FROM rollout.approve_grace_extension(1, 'ok until the vendor fix');
+RESET SESSION AUTHORIZATION;
 SET pg_rollout.actor = 'alice';
 SELECT * FROM pg_temp.step('2027-06-29 00:05+00');
 SELECT tenant_id, forced_upgrade_on FROM rollout.upgrade_task WHERE tenant_id = 'p2';
@@ -194,12 +199,16 @@ SELECT tenant_id, version, source FROM rollout.resolve_versions('ui') ORDER BY t
 SET pg_rollout.actor = 'alice';
 SELECT rollout.approve_tenant_update('ui-2', 'p2', note => 'fine');
 SET pg_rollout.actor = 'bob';
+SET SESSION AUTHORIZATION regress_gov_bob;   -- another login
 SELECT rollout.approve_tenant_update('ui-2', 'p2', note => 'p2 owner agrees');
 SELECT rollout.approve_tenant_update('ui-2', 'nobody');
+RESET SESSION AUTHORIZATION;
 SELECT rollout_id, action FROM rollout.tick();
 SELECT tenant_id, version, source FROM rollout.resolve_versions('ui') WHERE tenant_id IN ('p2', 'g1') ORDER BY tenant_id;
 -- in bulk: the whole globex subtree
+SET SESSION AUTHORIZATION regress_gov_bob;   -- another login
 SELECT rollout.approve_tenant_update('ui-2', 'globex', include_subtree => true);
+RESET SESSION AUTHORIZATION;
 SELECT rollout_id, action FROM rollout.tick();
 SELECT count(*) AS still_held FROM rollout.pending_tenant_approvals;
 SELECT (rollout.cancel_rollout('ui-2', 'done testing')).status;
@@ -241,3 +250,4 @@ SELECT count(*) AS remediation_checks FROM rollout.verify_state()
  WHERE check_name ~ '^(upgrade_task|notification|milestone_schedule|tenant_preference|update_approval|concurrency_limit|forced_upgrade)\.';
 -- the remediation runs are in the ledger
 SELECT count(*) > 10 AS runs, sum(notifications) AS notifications FROM rollout.remediation_run;
+DROP ROLE regress_gov_bob;

@@ -123,8 +123,17 @@ SELECT status FROM rollout.health() WHERE check_name = 'audit verification';
 SELECT intact FROM rollout.audit_head() h, rollout.verify_audit(h.block, h.block_hash);
 SELECT head_block = (SELECT block FROM rollout.audit_head()) AS against_head FROM rollout.audit_verification
  ORDER BY verification_id DESC LIMIT 1;
--- a viewer's run is recorded too (it has no INSERT on the table)
+-- a viewer verifies without recording (monitoring reports the runs of
+-- operators and superusers only: a viewer could pass a head of its own
+-- choosing); an operator's run is recorded, though it has no INSERT on the table
+SELECT count(*) AS runs FROM rollout.audit_verification \gset
 SET SESSION AUTHORIZATION mon_viewer;
+SELECT intact FROM rollout.verify_audit();
+INSERT INTO rollout.audit_verification (started_at, finished_at, intact, rows_checked, ran_by)
+VALUES (now(), now(), true, 0, 'forged');
+RESET SESSION AUTHORIZATION;
+SELECT count(*) - :runs AS viewer_runs_recorded FROM rollout.audit_verification;
+SET SESSION AUTHORIZATION mon_op;
 SELECT intact FROM rollout.verify_audit();
 INSERT INTO rollout.audit_verification (started_at, finished_at, intact, rows_checked, ran_by)
 VALUES (now(), now(), true, 0, 'forged');

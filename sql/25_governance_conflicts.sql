@@ -6,7 +6,12 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
+DROP ROLE IF EXISTS regress_gov_bob;
 RESET client_min_messages;
+-- governance days are UTC days: current_date below is the same day
+SET timezone = 'UTC';
+-- approvals come from another login than requests (docs/governance.md §2)
+CREATE ROLE regress_gov_bob IN ROLE rollout_admin;
 SET search_path = public, rollout;
 SET pg_rollout.actor = 'alice';
 
@@ -33,12 +38,16 @@ SELECT policy_id FROM rollout.set_version_policy('agent', 'acme', min_version =>
 SELECT policy_id FROM rollout.set_version_policy('db', 'ops', blocked => '{[1.0.0,1.0.0]}', baseline => '1.2.0', reason => 'team');
 SELECT extension_id FROM rollout.request_grace_extension('p2', 'agent', '1.1.0', '10 days', 'migration');
 SET pg_rollout.actor = 'bob';
+SET SESSION AUTHORIZATION regress_gov_bob;   -- another login
 SELECT status FROM rollout.approve_grace_extension(1);
+RESET SESSION AUTHORIZATION;
 SET pg_rollout.actor = 'alice';
 SELECT exemption_id FROM rollout.request_exemption('p3', 'db', '[1.0.0,1.0.0]', 'waiver', 'vendor', now() + interval '9 days');
 SELECT exemption_id FROM rollout.request_exemption('lab', 'ui', '[1.0.0,1.3.0)', 'mitigated', 'lab', now() + interval '9 days');
 SET pg_rollout.actor = 'bob';
+SET SESSION AUTHORIZATION regress_gov_bob;   -- another login
 SELECT count(*) FROM (SELECT rollout.approve_exemption(e) FROM unnest(ARRAY[1, 2]) e) x;
+RESET SESSION AUTHORIZATION;
 -- two rollouts of ui: the later one supersedes the earlier below globex,
 -- and a blackout defers p5 from the live one
 SET pg_rollout.actor = 'alice';
@@ -225,3 +234,4 @@ SELECT (SELECT count(*) FROM rollout.conflict_rule) = :rules AS rules_unchanged,
        (SELECT count(*) FROM rollout.audit_log) = :audit AS audit_unchanged;
 SELECT intact FROM rollout.verify_audit();
 SELECT count(*) AS problems FROM rollout.verify_state() WHERE problems > 0;
+DROP ROLE regress_gov_bob;

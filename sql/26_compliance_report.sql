@@ -7,7 +7,12 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
+DROP ROLE IF EXISTS regress_gov_bob;
 RESET client_min_messages;
+-- governance days are UTC days: current_date below is the same day
+SET timezone = 'UTC';
+-- approvals come from another login than requests (docs/governance.md §2)
+CREATE ROLE regress_gov_bob IN ROLE rollout_admin;
 SET search_path = public, rollout;
 SET pg_rollout.actor = 'alice';
 
@@ -25,7 +30,9 @@ SELECT rule_id FROM rollout.add_conflict_rule('requires', 'scanner', '[1.2.0,)',
 SELECT exemption_id FROM rollout.request_exemption('p4', 'scanner', '[1.0.0,1.1.0)', 'waiver', 'customer freeze',
                                                    now() + interval '60 days', ticket => 'CHG-7');
 SET pg_rollout.actor = 'bob';
+SET SESSION AUTHORIZATION regress_gov_bob;   -- another login
 SELECT approved_by FROM rollout.approve_exemption(1, 'ok');
+RESET SESSION AUTHORIZATION;
 SET pg_rollout.actor = 'alice';
 
 -- D-1: a baseline change (1.1.0 -> 1.2.0) is simulated, then applied: the
@@ -155,3 +162,4 @@ SELECT (SELECT count(*) FROM rollout.compliance_snapshot) = :snapshots AS snapsh
        (SELECT count(*) FROM rollout.audit_log) = :audit AS audit_unchanged;
 SELECT intact FROM rollout.verify_audit();
 SELECT count(*) AS problems FROM rollout.verify_state() WHERE problems > 0;
+DROP ROLE regress_gov_bob;

@@ -50,7 +50,10 @@
  * "the audit log was verified recently and found intact" is a query for
  * monitoring (rollout.metrics_audit_verification).  The row is written in
  * the caller's transaction, with the rights of the function's owner; a
- * read-only transaction (a standby) verifies without recording.
+ * read-only transaction (a standby) verifies without recording, and so does
+ * a session user that is neither a superuser nor a member of
+ * rollout_operator: a viewer may verify, but its runs (with a head of its
+ * own choosing, say) do not become what monitoring reports.
  *
  * Schema 0.1.0 (the new library before ALTER EXTENSION ... UPDATE): no
  * sequence and no rollout.audit_seal.  Appenders then serialize, as 0.1.0
@@ -78,6 +81,7 @@
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -1428,8 +1432,9 @@ audit_verify_sealed(AuditVerdict *v, MemoryContext callercxt,
  * Record a verification in rollout.audit_verification, with the rights of
  * the owner of the SQL function (the extension's owner), like a SECURITY
  * DEFINER function would: the roles that may verify have no INSERT on the
- * table.  Nothing is recorded on a 0.1.0 schema (no table) or in a
- * read-only transaction.  Rows older than 90 days are deleted; the newest
+ * table.  Nothing is recorded on a 0.1.0 schema (no table), in a
+ * read-only transaction, or for a session user that is neither a superuser
+ * nor a member of rollout_operator.  Rows older than 90 days are deleted; the newest
  * is always kept.  Runs inside the caller's SPI connection.
  */
 static void
@@ -1450,6 +1455,15 @@ audit_record_verification(Oid fn_oid, const AuditVerdict *v, TimestampTz started
 		return;
 	if (XactReadOnly || RecoveryInProgress())
 		return;
+	/* only runs that monitoring may trust: superusers and operators */
+	{
+		Oid			session = GetSessionUserId();
+		Oid			operator_role = get_role_oid("rollout_operator", true);
+
+		if (!superuser_arg(session) &&
+			!(OidIsValid(operator_role) && has_privs_of_role(session, operator_role)))
+			return;
+	}
 
 	proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
 	if (!HeapTupleIsValid(proctup))

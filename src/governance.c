@@ -304,7 +304,7 @@ gov_load(GovState *st, Datum at, Datum policies, bool policies_null, Datum compo
 	st->exempt_nodes = gov_hash("pg_rollout exemption nodes", 64, sizeof(GovNode), st->cxt);
 	st->ext_tenants = gov_hash("pg_rollout extension tenants", 64, 64, st->cxt);
 
-	ret = SPI_execute_with_args("SELECT $1::pg_catalog.date", 1, argtypes, values, nulls, true, 1);
+	ret = SPI_execute_with_args("SELECT pg_catalog.timezone('UTC', $1)::pg_catalog.date", 1, argtypes, values, nulls, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "pg_rollout: governance date failed");
 	{

@@ -462,6 +462,19 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 --@function rollout._record_prior_state
 --@function rollout.protect_table
 
+-- Releases (helper E): while a release is being promoted, no new channel,
+-- no change of the channel order, no lower minimum soak where a release
+-- soaks (rollout._release_channel_guard, defined with the releases above).
+--@function rollout.create_channel
+--@function rollout.update_channel
+
+-- Approvals (lead): one rule decides whether the caller is the author of
+-- what it approves — the same pg_rollout.actor, or the same login unless a
+-- superuser; approve_rollout compared the actor only.
+--@function rollout._is_author
+REVOKE ALL ON FUNCTION rollout._is_author(text, text) FROM PUBLIC;
+--@function rollout.approve_rollout
+
 -- Resolution (issue 11, second pass): a change to one component's rows
 -- (component, pin, channel_release, activation, deferral) invalidates only that
 -- component's cached answers: the triggers of those tables read the changed

@@ -2,7 +2,7 @@
 -- and roll-ups, operators request, only admins change policy and approve,
 -- a viewer bound to a subtree (rollout.bind_tenant) sees only that subtree.
 BEGIN;
-SELECT plan(41);
+SELECT plan(42);
 
 CREATE ROLE pgr_g_viewer LOGIN IN ROLE rollout_viewer;
 CREATE ROLE pgr_g_operator LOGIN IN ROLE rollout_operator;
@@ -65,8 +65,10 @@ SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.req
 SET pg_rollout.actor = 'admin@example.com';
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.approve_exemption((SELECT min(exemption_id) FROM rollout.exemption))$q$)$$,
                  '42501', NULL, 'operator cannot approve an exemption');
-SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_admin', $q$SELECT rollout.approve_exemption((SELECT min(exemption_id) FROM rollout.exemption))$q$)$$,
-                'admin approves an exemption');
+SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_admin', $q$SELECT rollout.approve_exemption((SELECT min(exemption_id) FROM rollout.exemption))$q$)$$,
+                 '42501', NULL, 'an admin role taken by the requesting login (SET ROLE) cannot approve: the login requested it');
+SELECT lives_ok($$SELECT pg_temp.as_session('pgr_g_admin', $q$SELECT rollout.approve_exemption((SELECT min(exemption_id) FROM rollout.exemption))::text$q$)$$,
+                'admin approves an exemption from another login');
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_viewer', $q$SELECT rollout.request_exemption('g-a2', 'g-comp', '[1.0.0,1.0.0]', 'waiver', 'r', now() + interval '1 day')$q$)$$,
                  '42501', NULL, 'viewer cannot request an exemption');
 RESET pg_rollout.actor;
@@ -93,8 +95,8 @@ SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT sum(tenants)::text FROM rol
           '3', 'a bound viewer counts only its subtree in the distribution');
 SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT string_agg(tenant_id, ',') FROM rollout.exemption_ledger$$),
           'g-a1', 'a bound viewer sees only its subtree''s exemptions');
-SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT count(*)::text FROM rollout.check_version('g-b1', 'g-comp', '1.0.0')$$),
-          '0', 'a bound viewer gets nothing for a tenant outside its subtree');
+SELECT throws_ok($$SELECT pg_temp.as_session('pgr_g_bound', $q$SELECT count(*)::text FROM rollout.check_version('g-b1', 'g-comp', '1.0.0')$q$)$$,
+                 '42704', 'tenant "g-b1" does not exist', 'a tenant outside a bound viewer''s subtree is, to check_version, a tenant that does not exist');
 SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT string_agg(DISTINCT tenant_id, ',' ORDER BY tenant_id) FROM rollout.simulate_policy('g-comp', min_version => '2.0.0')$$),
           'g-a1,g-a2,g-team-a', 'a bound viewer simulates over its subtree only');
 

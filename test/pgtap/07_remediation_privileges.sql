@@ -72,8 +72,8 @@ SELECT lives_ok($$SELECT pg_temp.as_role('pgr_r_operator', $q$SELECT rollout.set
                 'operator sets a tenant preference');
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_r_viewer', $q$SELECT rollout.set_tenant_preference('r-org')$q$)$$,
                  '42501', NULL, 'viewer cannot set a tenant preference');
-SELECT lives_ok($$SELECT pg_temp.as_role('pgr_r_operator', $q$SELECT rollout.approve_tenant_update('r-roll', 'r-org', true)$q$)$$,
-                'operator approves a rollout for a subtree');
+SELECT lives_ok($$SELECT pg_temp.as_session('pgr_r_operator', $q$SELECT rollout.approve_tenant_update('r-roll', 'r-org', true)::text$q$)$$,
+                'operator approves a rollout for a subtree (from another login than the rollout''s author)');
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_r_viewer', $q$SELECT rollout.approve_tenant_update('r-roll', 'r-a1')$q$)$$,
                  '42501', NULL, 'viewer cannot approve for a tenant');
 SELECT lives_ok($$SELECT pg_temp.as_role('pgr_r_operator', $q$SELECT rollout.request_upgrade_delay('r-a1', 'r-comp', current_date + 60, 'r')$q$)$$,

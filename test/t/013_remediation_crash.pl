@@ -31,7 +31,7 @@ $node->safe_psql('postgres', q{
 	SELECT rollout.add_version('svc', '2.0.0', 'published');
 	SELECT rollout.set_default_version('svc', '1.0.0');
 	SELECT rollout.set_tenant_preference('o2', 'email_digest', 'ops@o2.example');
-	SELECT rollout.set_version_eol('svc', '1.0.0', current_date + 90, 'vendor EOL');
+	SELECT rollout.set_version_eol('svc', '1.0.0', pg_catalog.timezone('UTC', now())::date + 90, 'vendor EOL');
 	SELECT rollout.remediate(now() - interval '1 day');    -- the tasks; nothing due yesterday
 });
 my $n = 122;

@@ -57,12 +57,32 @@ SET search_path = pg_catalog, pg_temp
 AS $$ SELECT coalesce(nullif(current_setting('pg_rollout.actor', true), ''), session_user::text) $$;
 COMMENT ON FUNCTION rollout._actor() IS 'internal: the acting identity: pg_rollout.actor when set, else the session user';
 
+-- Whether the caller is the author of what it is about to approve: the same
+-- actor, or the same login.  pg_rollout.actor is whatever the session says,
+-- so a login that changes it is still the same person; a superuser is the
+-- exception (it could write the approval into the table directly, so the
+-- actor it asserts is taken as given).  One rule for every approval:
+-- rollouts, tenant updates, grace extensions, exemptions.
+CREATE FUNCTION rollout._is_author(author text, author_login text)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(rollout._actor() OPERATOR(pg_catalog.=) author, false)
+        OR (coalesce(session_user OPERATOR(pg_catalog.=) author_login, false)
+            AND NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r
+                               WHERE r.rolname OPERATOR(pg_catalog.=) session_user), false))
+$$;
+COMMENT ON FUNCTION rollout._is_author(text, text) IS
+    'internal: true when the caller is the author (same pg_rollout.actor, or same login unless a superuser) of what it approves';
+
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
     rollout.preloaded(),
     rollout._require_slug(text, text, integer),
     rollout._require_reason(text, text),
-    rollout._actor()
+    rollout._actor(),
+    rollout._is_author(text, text)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     rollout.preloaded()

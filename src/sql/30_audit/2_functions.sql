@@ -24,7 +24,7 @@ RETURNS record
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'pgr_verify_audit';
 COMMENT ON FUNCTION rollout.verify_audit(bigint, bytea) IS
-    'check the whole audit log: every block of the chain and every row in it, every row not sealed yet, no row outside both; with a head recorded from rollout.audit_head(), also that the chain still reaches it unchanged; the run is recorded in rollout.audit_verification (except in a read-only transaction)';
+    'check the whole audit log: every block of the chain and every row in it, every row not sealed yet, no row outside both; with a head recorded from rollout.audit_head(), also that the chain still reaches it unchanged; the run is recorded in rollout.audit_verification (except in a read-only transaction, or for a session user that is neither a superuser nor a member of rollout_operator)';
 
 CREATE FUNCTION rollout.audit_head(OUT block bigint, OUT block_hash bytea, OUT sealed_at timestamptz)
 RETURNS record

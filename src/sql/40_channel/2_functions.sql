@@ -84,6 +84,8 @@ BEGIN
             MESSAGE = format('channel "%s" already exists', create_channel.channel_id);
     END IF;
     PERFORM rollout._check_channel_ordinal(create_channel.channel_id, create_channel.ordinal);
+    -- releases in flight follow the channel order (src/sql/90_release)
+    PERFORM rollout._release_channel_guard(create_channel.channel_id, 'create', create_channel.ordinal, create_channel.min_soak);
     INSERT INTO rollout.channel (channel_id, ordinal, eligibility, min_soak, allow_opt_in, allow_opt_out, description)
     VALUES (create_channel.channel_id, create_channel.ordinal, create_channel.eligibility, create_channel.min_soak,
             coalesce(create_channel.allow_opt_in, false), coalesce(create_channel.allow_opt_out, false),
@@ -122,6 +124,8 @@ BEGIN
     IF update_channel.ordinal IS NOT NULL THEN
         PERFORM rollout._check_channel_ordinal(update_channel.channel_id, update_channel.ordinal);
     END IF;
+    -- releases in flight follow the channel order and soak (src/sql/90_release)
+    PERFORM rollout._release_channel_guard(update_channel.channel_id, 'update', update_channel.ordinal, update_channel.min_soak);
     UPDATE rollout.channel SET
         ordinal      = coalesce(update_channel.ordinal, ordinal),
         eligibility   = coalesce(update_channel.eligibility, eligibility),

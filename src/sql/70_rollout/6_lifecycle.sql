@@ -11,16 +11,27 @@ AS $$
 DECLARE
     r rollout.rollout := rollout._rollout_for_action(rollout_id, ARRAY['draft'], 'approve');
     who text := rollout._actor();
+    author_login text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM rollout.rollout_stage s WHERE s.rollout_id = r.rollout_id) THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = format('cannot approve rollout "%s": it has no stages', r.rollout_id),
             HINT = 'Add stages with rollout.add_stage().';
     END IF;
-    IF who = r.created_by THEN
+    -- the author is the actor that created the rollout and the login it did
+    -- so from (the audit log's db_user): pg_rollout.actor alone is whatever
+    -- the session says
+    author_login := (SELECT a.db_user FROM rollout.audit_log a
+                      WHERE a.subject_kind OPERATOR(pg_catalog.=) 'rollout'
+                        AND a.subject_id OPERATOR(pg_catalog.=) r.rollout_id
+                        AND a.action OPERATOR(pg_catalog.=) 'rollout.created'
+                      ORDER BY a.seq DESC LIMIT 1);
+    IF rollout._is_author(r.created_by, author_login) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-            MESSAGE = format('rollout "%s" cannot be approved by its author "%s"', r.rollout_id, who),
-            DETAIL = 'A rollout must be approved by someone other than the person who created it.';
+            MESSAGE = format('rollout "%s" cannot be approved by its author "%s"', r.rollout_id,
+                             CASE WHEN who = r.created_by THEN who ELSE session_user END),
+            DETAIL = format('A rollout must be approved by someone other than the person who created it ("%s", from login "%s"); pg_rollout.actor does not change who approves.',
+                            r.created_by, author_login);
     END IF;
     UPDATE rollout.rollout x
        SET status = 'approved', approved_by = who, approved_at = now(), approval_note = note, updated_at = now()
@@ -32,7 +43,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.approve_rollout(text, text) IS
-    'approve a draft rollout; the approver (pg_rollout.actor, else the session user) must not be its author';
+    'approve a draft rollout; the approver must not be its author: neither the same pg_rollout.actor nor, unless a superuser, the same login';
 
 CREATE FUNCTION rollout.start_rollout(rollout_id text, reason text DEFAULT NULL)
 RETURNS rollout.rollout

@@ -66,6 +66,7 @@ CREATE TABLE rollout.grace_extension (
     decided_by    text,
     decided_at    timestamptz,
     decision_note text,
+    requested_login text      NOT NULL DEFAULT session_user,
     CONSTRAINT grace_extension_decided CHECK ((status = 'requested') = (decided_at IS NULL))
 );
 CREATE INDEX grace_extension_tenant_idx ON rollout.grace_extension (component_id, tenant_id);
@@ -93,6 +94,7 @@ CREATE TABLE rollout.exemption (
     revoked_by      text,
     revoked_at      timestamptz,
     revoke_reason   text,
+    requested_login text      NOT NULL DEFAULT session_user,
     CONSTRAINT exemption_approval CHECK ((approved_by IS NULL) = (approved_at IS NULL)),
     CONSTRAINT exemption_revocation CHECK ((revoked_by IS NULL) = (revoked_at IS NULL))
 );
@@ -106,6 +108,10 @@ COMMENT ON COLUMN rollout.exemption.category IS 'waiver (risk accepted) or mitig
 COMMENT ON COLUMN rollout.exemption.include_subtree IS 'the exemption also covers the descendants of tenant_id';
 COMMENT ON COLUMN rollout.exemption.versions IS 'the versions the exemption covers';
 COMMENT ON COLUMN rollout.exemption.expires_at IS 'the exemption stops covering at this instant';
+COMMENT ON COLUMN rollout.exemption.requested_login IS
+    'login (session_user) that requested the exemption: an approval must come from another login, whatever pg_rollout.actor says';
+COMMENT ON COLUMN rollout.grace_extension.requested_login IS
+    'login (session_user) that requested the extension: an approval must come from another login, whatever pg_rollout.actor says';
 
 -- Privileges of the objects above.
 GRANT SELECT ON rollout.version_policy, rollout.grace_extension, rollout.exemption TO rollout_viewer;

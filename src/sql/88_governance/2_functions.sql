@@ -21,7 +21,9 @@ COMMENT ON FUNCTION rollout._grace(interval, interval, interval) IS
     'internal: effective grace period: the component''s plus approved extensions, capped by the policy''s grace_limit';
 
 -- Status of one version against one policy (NULL policy fields: no rule) at a
--- time; first match wins.  The pure rules below are plain SQL expressions
+-- time; first match wins.  The day of an instant is its UTC day, whatever
+-- the session's TimeZone (a session must not move its tenants in or out of
+-- grace, nor past a block policy, by setting TimeZone).  The pure rules below are plain SQL expressions
 -- (no SET clause, every operator qualified) so that the planner inlines
 -- them into the evaluation of 2,000,000 pairs.
 CREATE FUNCTION rollout._version_status(version rollout.semver, min_version rollout.semver, max_version rollout.semver,
@@ -34,11 +36,11 @@ AS $$
         WHEN version IS NULL THEN 'not_deployed'
         WHEN blocked OPERATOR(pg_catalog.@>) version THEN 'blocked'
         WHEN eol_date IS NOT NULL
-             AND at::pg_catalog.date OPERATOR(pg_catalog.>=)
+             AND pg_catalog.timezone('UTC', at)::pg_catalog.date OPERATOR(pg_catalog.>=)
                  (eol_date OPERATOR(pg_catalog.+) grace)::pg_catalog.date THEN 'past_grace'
         WHEN version OPERATOR(rollout.<) min_version THEN 'below_minimum'
         WHEN version OPERATOR(rollout.>) max_version THEN 'above_maximum'
-        WHEN eol_date IS NOT NULL AND at::pg_catalog.date OPERATOR(pg_catalog.>=) eol_date THEN 'eol_in_grace'
+        WHEN eol_date IS NOT NULL AND pg_catalog.timezone('UTC', at)::pg_catalog.date OPERATOR(pg_catalog.>=) eol_date THEN 'eol_in_grace'
         WHEN version OPERATOR(rollout.<) baseline THEN 'behind_baseline'
         ELSE 'compliant' END
 $$;
@@ -86,16 +88,6 @@ $$;
 COMMENT ON FUNCTION rollout._exemption_for_path(text[], text, rollout.semver, timestamptz) IS
     'internal: the exemption covering a tenant (by path), component and version at an instant (the latest-expiring), or NULL';
 
-CREATE FUNCTION rollout.exemption_for(tenant_id text, component_id text, version rollout.semver,
-                                      at timestamptz DEFAULT pg_catalog.now())
-RETURNS rollout.exemption
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT rollout._exemption_for_path(rollout.tenant_path($1), $2, $3, $4)
-$$;
-COMMENT ON FUNCTION rollout.exemption_for(text, text, rollout.semver, timestamptz) IS
-    'the exemption that covers a tenant, component and version at an instant (NULL if none), decided by rollout.exemption_applies';
 
 -- ---------------------------------------------------------------------
 -- Who sees what: a role bound with rollout.bind_tenant() sees its subtrees
@@ -126,6 +118,21 @@ END
 $$;
 COMMENT ON FUNCTION rollout._visible_tenants() IS
     'internal: NULL when the session user sees every tenant, else the tenants of the subtrees it is bound to (rollout.bind_tenant)';
+
+-- The exemption covering a tenant (for a bound role, one of its tenants).
+CREATE FUNCTION rollout.exemption_for(tenant_id text, component_id text, version rollout.semver,
+                                      at timestamptz DEFAULT pg_catalog.now())
+RETURNS rollout.exemption
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- NULL for a tenant a bound role does not see, as for one that does not exist
+    SELECT rollout._exemption_for_path(rollout.tenant_path($1), $2, $3, $4)
+      FROM (SELECT rollout._visible_tenants() AS v) vis
+     WHERE vis.v IS NULL OR $1 = ANY (vis.v)
+$$;
+COMMENT ON FUNCTION rollout.exemption_for(text, text, rollout.semver, timestamptz) IS
+    'the exemption that covers a tenant, component and version at an instant (NULL if none, or if the tenant is outside the subtrees of a bound role), decided by rollout.exemption_applies';
 
 -- ---------------------------------------------------------------------
 -- Policies
@@ -292,12 +299,20 @@ COMMENT ON FUNCTION rollout.clear_version_policy(text, text, text) IS
 
 CREATE FUNCTION rollout.version_policies(as_of timestamptz DEFAULT pg_catalog.now())
 RETURNS SETOF rollout.version_policy
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT p.* FROM unnest(rollout._policies_as_of($1)) p ORDER BY p.component_id, p.tenant_id NULLS FIRST
+    -- a bound role sees the policies that can govern its subtrees: global
+    -- ones, those on its tenants and those on their ancestors
+    WITH vis AS MATERIALIZED (SELECT rollout._visible_tenants() AS v),
+         seen AS MATERIALIZED (
+            SELECT DISTINCT a.node FROM vis, unnest(vis.v) t(tenant_id), unnest(rollout.tenant_path(t.tenant_id)) a(node))
+    SELECT p.* FROM unnest(rollout._policies_as_of($1)) p
+     WHERE p.tenant_id IS NULL OR (SELECT vis.v IS NULL FROM vis) OR p.tenant_id IN (SELECT seen.node FROM seen)
+     ORDER BY p.component_id, p.tenant_id NULLS FIRST
 $$;
-COMMENT ON FUNCTION rollout.version_policies(timestamptz) IS 'the version policies in effect at an instant (default now)';
+COMMENT ON FUNCTION rollout.version_policies(timestamptz) IS
+    'the version policies in effect at an instant (default now); a role bound to subtrees sees the global ones and those on its tenants and their ancestors';
 
 -- The policy of a component that governs one tenant now: the nearest node's, else the global one.
 CREATE FUNCTION rollout._effective_policy(tenant_id text, component_id text)
@@ -485,7 +500,7 @@ BEGIN
     RETURNING * INTO r;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('conflict rule %s does not exist or is already removed', rule_id);
+            MESSAGE = format('conflict rule %s does not exist or is already removed', coalesce(rule_id::text, 'NULL'));
     END IF;
     PERFORM rollout._audit('conflict_rule.removed', r.tenant_id, 'component', r.component_id, reason,
                            jsonb_build_object('rule_id', r.rule_id));
@@ -666,7 +681,7 @@ WITH pol AS MATERIALIZED (
 SELECT ex.tenant_id, ex.org_id, ex.team_id, ex.component_id, ex.version, ex.source, ex.source_tenant_id,
        CASE WHEN (ex.e).exemption_id IS NOT NULL THEN 'exempt' ELSE ex.violation END,
        ex.violation, ex.policy_id, ex.policy_tenant_id, ex.action, ex.baseline, ex.eol_date, ex.forced_upgrade_on,
-       ex.forced_upgrade_on - $1::date, (ex.e).exemption_id, (ex.e).expires_at, (ex.e).reason
+       ex.forced_upgrade_on - pg_catalog.timezone('UTC', $1)::date, (ex.e).exemption_id, (ex.e).expires_at, (ex.e).reason
   FROM ex
 $$;
 COMMENT ON FUNCTION rollout._evaluate_given(timestamptz, rollout.version_policy[], text[], text[], rollout.semver,
@@ -820,6 +835,7 @@ DECLARE
     g rollout.grace_extension;
 BEGIN
     PERFORM rollout._tenant_for_update(tenant_id);
+    PERFORM rollout._require_visible(tenant_id);      -- a bound role asks only inside its subtrees
     v := rollout._version_for_update(component_id, version);
     PERFORM rollout._require_reason(reason, 'request a grace extension');
     IF v.eol_date IS NULL THEN
@@ -852,18 +868,32 @@ DECLARE
     g rollout.grace_extension;
     who text := rollout._actor();
 BEGIN
-    SELECT * INTO g FROM rollout.grace_extension x WHERE x.extension_id = _decide_grace_extension.extension_id FOR UPDATE;
+    SELECT * INTO g FROM rollout.grace_extension x WHERE x.extension_id = _decide_grace_extension.extension_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('grace extension %s does not exist', extension_id);
+            MESSAGE = format('grace extension %s does not exist', coalesce(extension_id::text, 'NULL'));
     END IF;
+    -- Lock every extension of the tenant, component and version, in id
+    -- order (no deadlock between two deciders): the grace_limit check below
+    -- counts the approved ones, so a concurrent approval must be waited for
+    -- (READ COMMITTED: the next statements see it) or, when this
+    -- transaction's snapshot predates it, fail (REPEATABLE READ:
+    -- serialization error) instead of being counted out.
+    PERFORM 1 FROM rollout.grace_extension x
+      WHERE x.tenant_id OPERATOR(pg_catalog.=) g.tenant_id AND x.component_id OPERATOR(pg_catalog.=) g.component_id
+        AND x.version OPERATOR(rollout.=) g.version
+      ORDER BY x.extension_id FOR UPDATE;
+    SELECT * INTO g FROM rollout.grace_extension x WHERE x.extension_id = _decide_grace_extension.extension_id;
     IF g.status <> 'requested' THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = format('grace extension %s is already %s', extension_id, g.status);
     END IF;
-    IF approve AND who = g.requested_by THEN
+    IF approve AND rollout._is_author(g.requested_by, g.requested_login) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-            MESSAGE = format('grace extension %s cannot be approved by its requester "%s"', extension_id, who);
+            MESSAGE = format('grace extension %s cannot be approved by its requester "%s"', extension_id,
+                             CASE WHEN who = g.requested_by THEN who ELSE session_user END),
+            DETAIL = format('It was requested by "%s" from login "%s"; an approval comes from another login (pg_rollout.actor does not change who approves).',
+                            g.requested_by, g.requested_login);
     END IF;
     IF approve THEN
         PERFORM rollout._tenant_for_update(g.tenant_id);
@@ -916,6 +946,7 @@ DECLARE
     other rollout.exemption;
 BEGIN
     t := rollout._tenant_for_update(tenant_id);
+    PERFORM rollout._require_visible(tenant_id);      -- a bound role asks only inside its subtrees
     PERFORM rollout._component_for_update(component_id);
     IF versions IS NULL OR isempty(versions) THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -936,6 +967,11 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('the expiry of the exemption of tenant "%s" is not in the future', tenant_id),
             DETAIL = format('expires_at is %s.', coalesce(expires_at::text, 'NULL'));
+    END IF;
+    IF NOT pg_catalog.isfinite(expires_at) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('the expiry of the exemption of tenant "%s" must be a date, not infinity', tenant_id),
+            DETAIL = 'An exemption is granted until an expiry; a permanent one is a change of the version policy.';
     END IF;
     -- one exemption at a time covers a tenant, component and version
     SELECT * INTO other FROM rollout.exemption x
@@ -980,7 +1016,7 @@ DECLARE
 BEGIN
     SELECT * INTO e FROM rollout.exemption x WHERE x.exemption_id = approve_exemption.exemption_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('exemption %s does not exist', exemption_id);
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('exemption %s does not exist', coalesce(exemption_id::text, 'NULL'));
     END IF;
     IF e.revoked_at IS NOT NULL OR e.approved_at IS NOT NULL OR e.expires_at <= now() THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -988,9 +1024,12 @@ BEGIN
                              CASE WHEN e.revoked_at IS NOT NULL THEN 'revoked'
                                   WHEN e.approved_at IS NOT NULL THEN 'already approved' ELSE 'expired' END);
     END IF;
-    IF who = e.requested_by THEN
+    IF rollout._is_author(e.requested_by, e.requested_login) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-            MESSAGE = format('exemption %s cannot be approved by its requester "%s"', exemption_id, who);
+            MESSAGE = format('exemption %s cannot be approved by its requester "%s"', exemption_id,
+                             CASE WHEN who = e.requested_by THEN who ELSE session_user END),
+            DETAIL = format('It was requested by "%s" from login "%s"; an approval comes from another login (pg_rollout.actor does not change who approves).',
+                            e.requested_by, e.requested_login);
     END IF;
     UPDATE rollout.exemption x SET approved_by = who, approved_at = now()
      WHERE x.exemption_id = e.exemption_id RETURNING * INTO e;
@@ -1017,7 +1056,7 @@ BEGIN
     RETURNING * INTO e;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('exemption %s does not exist or is already revoked', exemption_id);
+            MESSAGE = format('exemption %s does not exist or is already revoked', coalesce(exemption_id::text, 'NULL'));
     END IF;
     PERFORM rollout._audit('exemption.revoked', e.tenant_id, 'component', e.component_id, reason,
                            jsonb_build_object('exemption_id', e.exemption_id));
@@ -1244,6 +1283,36 @@ $$;
 COMMENT ON FUNCTION rollout.conflicts_at(timestamptz, text) IS
     'the conflict rules each (tenant, component) breaks at an instant (the pairs the roster shows as conflicting), with the other component''s version and the baseline';
 
+-- An unknown (or, for a bound role, invisible) tenant, component or version
+-- is an error, not an empty answer or a row saying "not refused".
+CREATE FUNCTION rollout._check_version_args(tenant_id text, component_id text, version rollout.semver, at timestamptz)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tenant_id IS NULL OR component_id IS NULL OR at IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = format('%s of a version check must not be null',
+                             CASE WHEN tenant_id IS NULL THEN 'the tenant id' WHEN component_id IS NULL THEN 'the component id'
+                                  ELSE 'the instant' END);
+    END IF;
+    PERFORM rollout._require_visible(tenant_id);
+    IF NOT EXISTS (SELECT 1 FROM rollout.component c WHERE c.component_id OPERATOR(pg_catalog.=) _check_version_args.component_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('component "%s" does not exist', component_id);
+    END IF;
+    IF version IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM rollout.component_version v
+                        WHERE v.component_id OPERATOR(pg_catalog.=) _check_version_args.component_id
+                          AND v.version OPERATOR(rollout.=) _check_version_args.version) THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('version %s of component "%s" does not exist', version, component_id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout._check_version_args(text, text, rollout.semver, timestamptz) IS
+    'internal (check_version): raise null_value_not_allowed or undefined_object for a missing or unknown tenant (or one the session user does not see), component or version';
+
 CREATE FUNCTION rollout.check_version(tenant_id text, component_id text, version rollout.semver,
                                       at timestamptz DEFAULT pg_catalog.now())
 RETURNS TABLE (tenant_id text, component_id text, version rollout.semver, status text, violation text,
@@ -1252,6 +1321,7 @@ RETURNS TABLE (tenant_id text, component_id text, version rollout.semver, status
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT rollout._check_version_args($1, $2, $3, $4);
     SELECT e.tenant_id, e.component_id, e.version, e.status, e.violation, e.policy_id, e.policy_tenant_id, e.action,
            e.eol_date, e.forced_upgrade_on, e.days_left, e.exemption_id, e.exempt_until,
            coalesce(e.action = 'block' AND e.status IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum'), false)
@@ -1260,11 +1330,9 @@ AS $$
                                                             ARRAY[e.baseline], NULL, NULL, NULL) c
                             WHERE c.action = 'block'))
       FROM rollout._evaluate($4, rollout._policies_as_of($4), ARRAY[$2], ARRAY[$1], $3) e
-      CROSS JOIN (SELECT rollout._visible_tenants() AS v OFFSET 0) vis
-     WHERE vis.v IS NULL OR e.tenant_id = ANY (vis.v)
 $$;
 COMMENT ON FUNCTION rollout.check_version(text, text, rollout.semver, timestamptz) IS
-    'how a version of a component would stand for a tenant at an instant: status, policy, grace, exemption, and whether a pin or activation would be refused (by a block policy, or a block conflict rule of that component)';
+    'how a version of a component would stand for a tenant at an instant (version NULL: the version it runs): status, policy, grace, exemption, and whether a pin or activation would be refused (by a block policy, or a block conflict rule of that component); an unknown or invisible tenant, an unknown component or version is an error';
 
 CREATE FUNCTION rollout._summary_counts(at timestamptz, policies rollout.version_policy[], component_ids text[],
                                         tenant_ids text[])
@@ -1421,6 +1489,7 @@ REVOKE ALL ON FUNCTION
     rollout.drift_roster_at(timestamptz, text),
     rollout.conflicts_at(timestamptz, text),
     rollout.check_version(text, text, rollout.semver, timestamptz),
+    rollout._check_version_args(text, text, rollout.semver, timestamptz),
     rollout._summary_counts(timestamptz, rollout.version_policy[], text[], text[]),
     rollout._summary(timestamptz, rollout.version_policy[], text[]),
     rollout.compliance_summary_at(timestamptz, text),

@@ -233,7 +233,7 @@ SET jit = off
 AS $$
 #variable_conflict use_variable
 DECLARE
-    day date := at::date;
+    day date := pg_catalog.timezone('UTC', at)::date;   -- a UTC day, as governance counts them
     ids bigint[];
     g record;
     n record;
@@ -379,7 +379,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    day date := at::date;
+    day date := pg_catalog.timezone('UTC', at)::date;   -- a UTC day, as governance counts them
     k record;
     g record;
     fr record;
@@ -921,7 +921,7 @@ DECLARE
 BEGIN
     SELECT * INTO k FROM rollout.upgrade_task x WHERE x.task_id = assign_upgrade_task.task_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('upgrade task %s does not exist', task_id);
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('upgrade task %s does not exist', coalesce(task_id::text, 'NULL'));
     END IF;
     PERFORM rollout._require_visible(k.tenant_id);
     IF k.closed_at IS NOT NULL THEN
@@ -985,17 +985,30 @@ DECLARE
     who text := rollout._actor();
     vis text[] := rollout._visible_tenants();
     n integer;
+    author_login text;
 BEGIN
     SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = approve_tenant_update.rollout_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('rollout "%s" does not exist', rollout_id);
     END IF;
     PERFORM rollout._require_visible(tenant_id);
-    IF who = r.created_by THEN
+    -- the author is the actor that created the rollout and the login it
+    -- did so from (the audit log's db_user): pg_rollout.actor alone is
+    -- whatever the session says.  A forced upgrade has no person as author
+    -- (tick() created it from a policy, under whatever login runs it).
+    IF NOT EXISTS (SELECT 1 FROM rollout.forced_upgrade f WHERE f.rollout_id OPERATOR(pg_catalog.=) r.rollout_id) THEN
+        author_login := (SELECT a.db_user FROM rollout.audit_log a
+                          WHERE a.subject_kind OPERATOR(pg_catalog.=) 'rollout'
+                            AND a.subject_id OPERATOR(pg_catalog.=) r.rollout_id
+                            AND a.action OPERATOR(pg_catalog.=) 'rollout.created'
+                          ORDER BY a.seq DESC LIMIT 1);
+    END IF;
+    IF rollout._is_author(r.created_by, author_login) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
             MESSAGE = format('the update of tenant "%s" by rollout "%s" cannot be approved by the rollout''s author "%s"',
-                             tenant_id, r.rollout_id, who),
-            DETAIL = 'A tenant''s approval must come from someone other than the person who created the rollout.';
+                             tenant_id, r.rollout_id, CASE WHEN who = r.created_by THEN who ELSE session_user END),
+            DETAIL = format('A tenant''s approval must come from someone other than the person who created the rollout ("%s", from login "%s"); pg_rollout.actor does not change who approves.',
+                            r.created_by, author_login);
     END IF;
     IF r.status NOT IN ('draft', 'approved', 'running', 'paused') THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',

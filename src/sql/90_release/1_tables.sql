@@ -68,6 +68,12 @@ CREATE TABLE rollout.release_approval (
     approved_at timestamptz NOT NULL
 );
 CREATE INDEX release_approval_release_idx ON rollout.release_approval (release_id, to_channel);
+-- One approval per role and one role per login for a transition at a
+-- revision, whatever the isolation level of the approving transactions
+-- (approve_release checks both first, but a REPEATABLE READ snapshot taken
+-- before a concurrent approval committed would not see it).
+CREATE UNIQUE INDEX release_approval_role_key ON rollout.release_approval (release_id, to_channel, revision, role);
+CREATE UNIQUE INDEX release_approval_approver_key ON rollout.release_approval (release_id, to_channel, revision, approver);
 SELECT pg_catalog.pg_extension_config_dump('rollout.release_approval', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.release_approval_seq', '');
 COMMENT ON TABLE rollout.release_approval IS 'approvals of a release''s transition into a channel, by role and login; void when the release''s revision has moved on';

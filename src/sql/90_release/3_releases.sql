@@ -76,7 +76,29 @@ BEGIN
                     MESSAGE = format('unknown rollback plan key "%s"', k),
                     DETAIL = 'Keys: trigger, procedure, verification, data_recovery, communication, owner.';
             END IF;
+            -- text or a list of texts: a number or an object is not a plan (hs.rollback_path would count it)
+            IF NOT (pg_catalog.jsonb_typeof(manifest->'rollback_plan'->k) IN ('string', 'null')
+                    OR (pg_catalog.jsonb_typeof(manifest->'rollback_plan'->k) = 'array'
+                        AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(manifest->'rollback_plan'->k) x
+                                         WHERE pg_catalog.jsonb_typeof(x) <> 'string'))) THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                    MESSAGE = format('rollback plan key "%s" must be a text or an array of texts, not %s', k,
+                                     manifest->'rollback_plan'->k);
+            END IF;
         END LOOP;
+    END IF;
+    FOREACH k IN ARRAY ARRAY['description', 'data_changes'] LOOP
+        IF manifest ? k AND pg_catalog.jsonb_typeof(manifest->k) NOT IN ('string', 'null') THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('manifest key "%s" must be a text, not %s', k, manifest->k);
+        END IF;
+    END LOOP;
+    IF manifest ? 'files_changed'
+       AND NOT (pg_catalog.jsonb_typeof(manifest->'files_changed') = 'array'
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(manifest->'files_changed') x
+                                 WHERE pg_catalog.jsonb_typeof(x) <> 'string')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('manifest key "files_changed" must be an array of file names, not %s', manifest->'files_changed');
     END IF;
 END
 $$;
@@ -252,6 +274,15 @@ BEGIN
     IF exit_criteria IS NULL OR pg_catalog.cardinality(exit_criteria) = 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'an exposure plan names at least one exit criterion';
     END IF;
+    IF EXISTS (SELECT 1 FROM unnest(exit_criteria) c WHERE c IS NULL OR btrim(c) = '') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('an exit criterion of the exposure plan of release "%s" is empty', r.release_id);
+    END IF;
+    SELECT x.t INTO t FROM unnest(tenants) x(t) GROUP BY x.t HAVING count(*) > 1 ORDER BY x.t LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('tenant "%s" is named twice in the exposure plan of release "%s"', t, r.release_id);
+    END IF;
     INSERT INTO rollout.release_exposure_plan AS x (release_id, tenants, opt_in_method, min_duration, max_duration,
                                                     exit_criteria, owner, recorded_by, recorded_at)
     VALUES (r.release_id, tenants, opt_in_method, min_duration, max_duration, exit_criteria, owner, session_user,
@@ -381,9 +412,24 @@ BEGIN
             MESSAGE = format('role %s has already approved release "%s" into channel "%s" at revision %s', role, r.release_id,
                              to_channel, r.revision);
     END IF;
-    INSERT INTO rollout.release_approval AS x (release_id, to_channel, role, approver, revision, note, approved_at)
-    VALUES (r.release_id, to_channel, role, me, r.revision, note, rollout._release_now())
-    RETURNING * INTO a;
+    BEGIN
+        INSERT INTO rollout.release_approval AS x (release_id, to_channel, role, approver, revision, note, approved_at)
+        VALUES (r.release_id, to_channel, role, me, r.revision, note, rollout._release_now())
+        RETURNING * INTO a;
+    EXCEPTION WHEN unique_violation THEN
+        -- a concurrent approval committed after this transaction's snapshot
+        -- (REPEATABLE READ, SERIALIZABLE): the same refusals as above
+        GET STACKED DIAGNOSTICS other = CONSTRAINT_NAME;
+        IF other OPERATOR(pg_catalog.=) 'release_approval_approver_key' THEN
+            RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                MESSAGE = format('approval refused: "%s" already approved this transition', me),
+                DETAIL = 'Each role of a transition is approved by a different person (a concurrent approval by the same login committed first).';
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
+            MESSAGE = format('role %s has already approved release "%s" into channel "%s" at revision %s', role, r.release_id,
+                             to_channel, r.revision),
+            DETAIL = 'A concurrent approval committed first.';
+    END;
     PERFORM rollout._audit('release.approved', NULL, 'release', r.release_id, note,
                            pg_catalog.jsonb_build_object('to_channel', to_channel, 'role', role, 'approver', me,
                                                          'revision', r.revision, 'approval', a.approval_id));

@@ -288,8 +288,76 @@ $$;
 COMMENT ON FUNCTION rollout._release_guard(text, text) IS
     'internal (set_channel_release): refuse a direct channel release of a governed component (one with a release)';
 
+-- Channels are positions (2_catalog.sql): the next channel, the approvals
+-- each transition needs, and the GO memo before the last channel follow the
+-- channels' order, and a release's soak is its current channel's min_soak.
+-- While a release is in flight (promoting, not yet in the last channel) an
+-- admin may therefore not add a channel, reorder the channels or lower the
+-- minimum soak of the channel a release soaks in: that would, for example,
+-- make "stable" the channel before a new last one (no GO memo, no System
+-- Owner) or end a soak at once.  create_channel() and update_channel() call
+-- this.
+CREATE FUNCTION rollout._release_channel_guard(channel_id text, action text, new_ordinal integer, new_min_soak interval)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    in_flight text;
+    soaking text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM rollout.release x WHERE x.status OPERATOR(pg_catalog.=) 'promoting') THEN
+        RETURN;
+    END IF;
+    SELECT pg_catalog.string_agg(format('"%s"', f.release_id), ', ' ORDER BY f.release_id) INTO in_flight
+      FROM (SELECT rc.release_id, max(c.pos) AS pos, max(c.n) AS n
+              FROM rollout.release x
+              JOIN rollout.release_channel rc ON rc.release_id OPERATOR(pg_catalog.=) x.release_id
+              JOIN rollout._release_channels() c ON c.channel_id OPERATOR(pg_catalog.=) rc.channel_id
+             WHERE x.status OPERATOR(pg_catalog.=) 'promoting'
+             GROUP BY rc.release_id) f
+     WHERE f.pos < f.n;
+    IF in_flight IS NULL THEN
+        RETURN;
+    END IF;
+    IF action OPERATOR(pg_catalog.=) 'create'
+       OR (new_ordinal IS NOT NULL
+           AND (SELECT pg_catalog.array_agg(c.channel_id ORDER BY c.ordinal) FROM rollout.channel c)
+               IS DISTINCT FROM
+               (SELECT pg_catalog.array_agg(c.channel_id ORDER BY CASE WHEN c.channel_id OPERATOR(pg_catalog.=) _release_channel_guard.channel_id
+                                                                      THEN new_ordinal ELSE c.ordinal END)
+                  FROM rollout.channel c)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = format('channel "%s" cannot be %s while releases are being promoted: %s', channel_id,
+                             CASE WHEN action OPERATOR(pg_catalog.=) 'create' THEN 'created' ELSE 'moved in the channel order' END,
+                             in_flight),
+            DETAIL = 'The next channel of a release, the approvals each transition needs and the GO memo before the last channel follow the order of the channels.',
+            HINT = 'Promote those releases to the last channel (or roll them back) first.';
+    END IF;
+    SELECT pg_catalog.string_agg(format('"%s"', f.release_id), ', ' ORDER BY f.release_id) INTO soaking
+      FROM (SELECT DISTINCT ON (rc.release_id) rc.release_id, rc.channel_id
+              FROM rollout.release x
+              JOIN rollout.release_channel rc ON rc.release_id OPERATOR(pg_catalog.=) x.release_id
+              JOIN rollout._release_channels() c ON c.channel_id OPERATOR(pg_catalog.=) rc.channel_id
+             WHERE x.status OPERATOR(pg_catalog.=) 'promoting' AND c.pos < c.n
+             ORDER BY rc.release_id, c.pos DESC) f
+     WHERE f.channel_id OPERATOR(pg_catalog.=) _release_channel_guard.channel_id;
+    IF soaking IS NOT NULL AND new_min_soak < (SELECT c.min_soak FROM rollout.channel c
+                                                WHERE c.channel_id OPERATOR(pg_catalog.=) _release_channel_guard.channel_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = format('the minimum soak of channel "%s" cannot be lowered while releases soak in it: %s', channel_id, soaking),
+            DETAIL = 'A release leaves a channel after the minimum soak it entered under.',
+            HINT = 'Lower it once those releases have moved on, or raise it instead.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout._release_channel_guard(text, text, integer, interval) IS
+    'internal (create_channel, update_channel): while a release is being promoted, refuse a new channel, a change of the channel order, or a lower minimum soak for a channel a release soaks in';
+
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
+    rollout._release_channel_guard(text, text, integer, interval),
     rollout._release_enter(rollout.release, text, timestamptz, boolean, text),
     rollout.promote(text, text, text),
     rollout._release_tick(),
