@@ -166,6 +166,35 @@ static bool audit_callbacks_registered = false;
 static SPIPlanPtr audit_head_plan = NULL;
 static SPIPlanPtr audit_insert_plan = NULL;
 
+/*
+ * The statements of a seal, prepared once per session (a tick seals every
+ * time it runs, mostly finding nothing to seal: planning them on every call
+ * cost more than the rest of an idle tick).  Every relation and function is
+ * schema-qualified and the sequence is a parameter, so a plan stays right
+ * for a recreated extension; the plan cache re-plans after DDL.
+ */
+static SPIPlanPtr audit_ranges_plan = NULL;
+static SPIPlanPtr audit_last_block_plan = NULL;
+static SPIPlanPtr audit_last_number_plan = NULL;
+static SPIPlanPtr audit_unsealed_plan = NULL;
+static SPIPlanPtr audit_seal_insert_plan = NULL;
+
+/* The plan kept in *slot, prepared and kept for the session on first use. */
+static SPIPlanPtr
+audit_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*slot = p;
+	}
+	return *slot;
+}
+
 /* Forget the cached head at the end of a transaction. */
 static void
 audit_xact_callback(XactEvent event, void *arg)
@@ -683,9 +712,11 @@ seqranges_read(const char *multirange)
 	Datum		arg = CStringGetTextDatum(multirange);
 	int			ret;
 
-	ret = SPI_execute_with_args("SELECT pg_catalog.lower(r), pg_catalog.upper(r) "
-								"FROM pg_catalog.unnest($1::pg_catalog.int8multirange) r ORDER BY 1",
-								1, &type, &arg, NULL, true, 0);
+	ret = SPI_execute_plan(audit_plan(&audit_ranges_plan,
+									  "SELECT pg_catalog.lower(r), pg_catalog.upper(r) "
+									  "FROM pg_catalog.unnest($1::pg_catalog.int8multirange) r ORDER BY 1",
+									  1, &type),
+						   &arg, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading a set of audit numbers failed: %s", SPI_result_code_string(ret));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -734,11 +765,10 @@ audit_last_block(Snapshot snap, AuditBlock *b)
 	int			ret;
 	bool		isnull;
 
-	plan = SPI_prepare("SELECT s.block, s.sealed_upto, s.pending::pg_catalog.text, s.horizon_seq, "
-					   "s.horizon_xid, s.block_hash FROM rollout.audit_seal s "
-					   "ORDER BY s.block DESC LIMIT 1", 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	plan = audit_plan(&audit_last_block_plan,
+					  "SELECT s.block, s.sealed_upto, s.pending::pg_catalog.text, s.horizon_seq, "
+					  "s.horizon_xid, s.block_hash FROM rollout.audit_seal s "
+					  "ORDER BY s.block DESC LIMIT 1", 0, NULL);
 	ret = SPI_execute_snapshot(plan, NULL, NULL, snap, InvalidSnapshot, true, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading the audit seal failed: %s", SPI_result_code_string(ret));
@@ -769,14 +799,17 @@ audit_last_block(Snapshot snap, AuditBlock *b)
 
 /* The last number handed out by rollout.audit_log_seq, 0 before any. */
 static int64
-audit_last_number(void)
+audit_last_number(Oid seqid)
 {
 	int			ret;
 	bool		isnull;
 	Datum		d;
+	Oid			type = REGCLASSOID;
+	Datum		arg = ObjectIdGetDatum(seqid);
 
-	ret = SPI_execute("SELECT pg_catalog.pg_sequence_last_value('rollout.audit_log_seq'::pg_catalog.regclass)",
-					  true, 1);
+	ret = SPI_execute_plan(audit_plan(&audit_last_number_plan,
+									  "SELECT pg_catalog.pg_sequence_last_value($1)", 1, &type),
+						   &arg, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "reading rollout.audit_log_seq failed: %s", SPI_result_code_string(ret));
 	d = audit_spi_value(1, &isnull);
@@ -846,6 +879,20 @@ pgr_seal_audit(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	have_prev = audit_last_block(snap, &prev);
+
+	/*
+	 * Nothing to seal: no number above sealed_upto was ever handed out (a
+	 * row's number is at most the sequence's last value), so the query
+	 * below would find no row.  The usual case of a tick with nothing to
+	 * do; it then reads one block and the sequence, and writes nothing.
+	 */
+	if (audit_last_number(rels.seq) <= prev.sealed_upto)
+	{
+		SPI_finish();
+		pgr_unpin_search_path(pathlevel);
+		UnregisterSnapshot(snap);
+		PG_RETURN_INT64(0);
+	}
 	old_pending = seqranges_read(prev.pending);
 
 	/* Every number up to the horizon is committed by now, or never will be. */
@@ -858,12 +905,11 @@ pgr_seal_audit(PG_FUNCTION_ARGS)
 	types[0] = INT8OID;
 	types[1] = TEXTOID;
 	types[2] = INT4OID;
-	plan = SPI_prepare("SELECT a.seq, a.row_hash FROM rollout.audit_log a "
-					   "WHERE a.seq OPERATOR(pg_catalog.>) $1 "
-					   "AND NOT (a.seq OPERATOR(pg_catalog.<@) $2::pg_catalog.int8multirange) "
-					   "ORDER BY a.seq LIMIT $3", 3, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	plan = audit_plan(&audit_unsealed_plan,
+					  "SELECT a.seq, a.row_hash FROM rollout.audit_log a "
+					  "WHERE a.seq OPERATOR(pg_catalog.>) $1 "
+					  "AND NOT (a.seq OPERATOR(pg_catalog.<@) $2::pg_catalog.int8multirange) "
+					  "ORDER BY a.seq LIMIT $3", 3, types);
 	values[0] = Int64GetDatum(prev.sealed_upto);
 	values[1] = CStringGetTextDatum(prev.pending);
 	values[2] = Int32GetDatum(max_rows);
@@ -927,7 +973,7 @@ pgr_seal_audit(PG_FUNCTION_ARGS)
 	if (!have_prev || !prev.has_horizon || final)
 	{
 		/* the number first, then the transaction id (see the file header) */
-		b.horizon_seq = audit_last_number();
+		b.horizon_seq = audit_last_number(rels.seq);
 		b.horizon_xid = U64FromFullTransactionId(ReadNextFullTransactionId());
 	}
 	else
@@ -967,11 +1013,13 @@ pgr_seal_audit(PG_FUNCTION_ARGS)
 	values[8] = FullTransactionIdGetDatum(FullTransactionIdFromU64(b.horizon_xid));
 	values[9] = audit_bytea(b.prev_hash, PGR_AUDIT_HASH_LEN);
 	values[10] = audit_bytea(b.block_hash, PGR_AUDIT_HASH_LEN);
-	ret = SPI_execute_with_args("INSERT INTO rollout.audit_seal (block, sealed_at, txid, row_count, seqs, "
-								"sealed_upto, pending, horizon_seq, horizon_xid, prev_hash, block_hash) "
-								"VALUES ($1, $2, $3, $4, $5::pg_catalog.int8multirange, $6, "
-								"$7::pg_catalog.int8multirange, $8, $9, $10, $11)",
-								11, types, values, nulls, false, 0);
+	ret = SPI_execute_plan(audit_plan(&audit_seal_insert_plan,
+									  "INSERT INTO rollout.audit_seal (block, sealed_at, txid, row_count, seqs, "
+									  "sealed_upto, pending, horizon_seq, horizon_xid, prev_hash, block_hash) "
+									  "VALUES ($1, $2, $3, $4, $5::pg_catalog.int8multirange, $6, "
+									  "$7::pg_catalog.int8multirange, $8, $9, $10, $11)",
+									  11, types),
+						   values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "writing the audit seal failed: %s", SPI_result_code_string(ret));
 

@@ -475,6 +475,38 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 REVOKE ALL ON FUNCTION rollout._is_author(text, text) FROM PUBLIC;
 --@function rollout.approve_rollout
 
+-- Performance (issue 11, rollout operations): the helpers a tick calls for
+-- every due rollout are PL/pgSQL (planned once per session) instead of SQL
+-- functions parsed and planned on every call; a tick with no release
+-- promoting skips the release step; an advancing tick does not reschedule
+-- a rollout _finish_stage has just rescheduled.
+--@function rollout._stage_metric
+--@function rollout.stage_metric
+--@function rollout.breached_trigger
+--@function rollout._stage_gate
+--@function rollout._blocking_conflict_rules
+--@function rollout._path_upper
+--@function rollout._release_tick
+--@function rollout._tick_one
+-- Stage activation (issue 11): the selection is read once into arrays and
+-- each write runs only when it has rows (a statement on activation or
+-- deferral invalidates every plan that reads them, even when it changes
+-- nothing); buckets are computed only for rollouts with a percentage
+-- stage; a target kind needs no parents join; an unweighted selection skips
+-- the weighted order; _actor is PL/pgSQL.
+--@function rollout._eligible
+--@function rollout._activate_through
+--@function rollout._actor
+--@function rollout._selection
+-- Stage activation reads rollout._selection directly when no tenant can be
+-- held for approval or a concurrency limit (rollout._holds_possible, the
+-- one place that decides it; rollout._held_selection asks it too).
+--@function rollout._holds_possible
+REVOKE ALL ON FUNCTION rollout._holds_possible() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout._holds_possible() TO rollout_viewer;
+--@function rollout._held_selection
+--@function rollout._activate_through
+
 -- Resolution (issue 11, second pass): a change to one component's rows
 -- (component, pin, channel_release, activation, deferral) invalidates only that
 -- component's cached answers: the triggers of those tables read the changed

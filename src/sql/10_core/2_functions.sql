@@ -52,9 +52,15 @@ COMMENT ON FUNCTION rollout._require_reason(text, text) IS
 
 CREATE FUNCTION rollout._actor()
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT coalesce(nullif(current_setting('pg_rollout.actor', true), ''), session_user::text) $$;
+AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: the SQL text (not inlinable: SET search_path) was
+    -- parsed and planned on every call, and every audited call and tick asks.
+    RETURN coalesce(nullif(current_setting('pg_rollout.actor', true), ''), session_user::text);
+END
+$$;
 COMMENT ON FUNCTION rollout._actor() IS 'internal: the acting identity: pg_rollout.actor when set, else the session user';
 
 -- Whether the caller is the author of what it is about to approve: the same

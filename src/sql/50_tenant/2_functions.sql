@@ -37,10 +37,14 @@ COMMENT ON FUNCTION rollout.tenant_path(text) IS 'tenant ids from the root down 
 -- Upper bound of the subtree range under a path: no descendant's path reaches it.
 CREATE FUNCTION rollout._path_upper(path text[])
 RETURNS text[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
-    SELECT path[1:pg_catalog.cardinality(path) OPERATOR(pg_catalog.-) 1]
-           OPERATOR(pg_catalog.||) (path[pg_catalog.cardinality(path)] OPERATOR(pg_catalog.||) pg_catalog.chr(1))
+BEGIN
+    -- PL/pgSQL: the SQL text could not be inlined (|| on arrays is not
+    -- strict) and was parsed and planned on every call.
+    RETURN path[1:pg_catalog.cardinality(path) OPERATOR(pg_catalog.-) 1]
+           OPERATOR(pg_catalog.||) (path[pg_catalog.cardinality(path)] OPERATOR(pg_catalog.||) pg_catalog.chr(1));
+END
 $$;
 COMMENT ON FUNCTION rollout._path_upper(text[]) IS 'internal: exclusive upper bound of the path range of a subtree';
 

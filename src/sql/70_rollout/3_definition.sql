@@ -364,16 +364,20 @@ COMMENT ON FUNCTION rollout.add_stage(text, text, text, text[], numeric, text, i
 -- to fire); else pass_without_metrics (time alone); else any fresh sample.
 CREATE FUNCTION rollout._stage_gate(s rollout.rollout_stage)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE
+BEGIN
+    -- PL/pgSQL, not SQL: planned once per session (tick() evaluates every
+    -- due stage).
+    RETURN CASE
         WHEN s.max_new_failures IS NOT NULL OR s.max_failure_rate_increase IS NOT NULL
              OR s.metric_bounds OPERATOR(pg_catalog.<>) '{}'::jsonb THEN 'criteria'
         WHEN EXISTS (SELECT 1 FROM rollout.rollout_trigger t
                       WHERE t.rollout_id OPERATOR(pg_catalog.=) s.rollout_id) THEN 'triggers'
         WHEN s.pass_without_metrics THEN 'time'
-        ELSE 'samples' END
+        ELSE 'samples' END;
+END
 $$;
 COMMENT ON FUNCTION rollout._stage_gate(rollout.rollout_stage) IS
     'internal: what a due stage needs to pass: criteria (met), triggers (a fresh sample, no breach), time (nothing) or samples (a fresh sample)';

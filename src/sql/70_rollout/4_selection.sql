@@ -44,8 +44,14 @@ DECLARE
     r rollout.rollout;
     lo text[];
     hi text[];
+    pct boolean;
 BEGIN
     SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _eligible.rollout_id;
+    -- Buckets only matter to percentage stages (rollout._selection reads
+    -- them nowhere else): without one, bucket is NULL and no SHA-256 is
+    -- computed for each tenant.
+    pct := EXISTS (SELECT 1 FROM rollout.rollout_stage s
+                    WHERE s.rollout_id = r.rollout_id AND s.method = 'percentage');
     IF r.scope_tenant_id IS NOT NULL THEN
         lo := rollout.tenant_path(r.scope_tenant_id);
         hi := rollout._path_upper(lo);
@@ -57,9 +63,10 @@ BEGIN
     -- static query planned once per session with a generic plan (see the
     -- SET above), not again for every rollout a tick advances; it has no
     -- join whose plan could go wrong without statistics (a leaf is one
-    -- probe of tenant_parent_idx).
+    -- probe of tenant_parent_idx).  With a target kind, leaves do not
+    -- matter (every tenant of the kind is a target): no parents then.
     IF lo IS NULL THEN
-        RETURN QUERY EXECUTE $q$
+        RETURN QUERY EXECUTE format($q$
     WITH dark AS MATERIALIZED (
             SELECT b.tenant_id FROM rollout.blackout b WHERE b.during @> now()),
          windowed AS MATERIALIZED (
@@ -74,7 +81,7 @@ BEGIN
              WHERE c.parent_id IS NOT NULL AND c.status <> 'decommissioned'),
          base AS (
             SELECT t.tenant_id, t.path, t.kind, t.attributes,
-                   p.parent_id IS NULL AS leaf,
+                   %s AS leaf,
                    CASE WHEN NOT EXISTS (SELECT 1 FROM dark) THEN false
                         ELSE EXISTS (SELECT 1 FROM dark d WHERE d.tenant_id = ANY (t.path)) END AS dark,
                    -- the windows of the nearest windowed tenant on the path decide
@@ -82,18 +89,19 @@ BEGIN
                         ELSE coalesce((SELECT w.open FROM unnest(t.path) WITH ORDINALITY u(id, o)
                                          JOIN windowed w ON w.tenant_id = u.id
                                         ORDER BY u.o DESC LIMIT 1), true) END AS window_open
-              FROM rollout.tenant t LEFT JOIN parents p ON p.parent_id = t.tenant_id
+              FROM rollout.tenant t %s
              WHERE t.status = 'active'
                AND ($2 IS NULL OR t.kind = $2)
                AND ($1 IS NULL OR EXISTS (SELECT 1 FROM chan WHERE chan.tenant_id = t.tenant_id)))
-    SELECT t.tenant_id, t.path, t.kind, t.attributes, rollout.bucket($3, t.tenant_id),
+    SELECT t.tenant_id, t.path, t.kind, t.attributes, CASE WHEN $4 THEN rollout.bucket($3, t.tenant_id) END,
            t.dark OR NOT t.window_open,
            $2 IS NOT NULL OR t.leaf,
            CASE WHEN t.dark THEN 'maintenance blackout'
                 WHEN NOT t.window_open THEN 'outside maintenance window' END
       FROM base t
-    $q$
-        USING r.channel_id, r.target_kind, r.salt;
+    $q$, CASE WHEN r.target_kind IS NULL THEN 'p.parent_id IS NULL' ELSE 'NULL::boolean' END,
+         CASE WHEN r.target_kind IS NULL THEN 'LEFT JOIN parents p ON p.parent_id = t.tenant_id' END)
+        USING r.channel_id, r.target_kind, r.salt, pct;
     ELSE
         RETURN QUERY
         WITH dark AS MATERIALIZED (
@@ -120,7 +128,7 @@ BEGIN
                  WHERE t.status = 'active' AND t.path >= lo AND t.path < hi
                    AND (r.target_kind IS NULL OR t.kind = r.target_kind)
                    AND (r.channel_id IS NULL OR EXISTS (SELECT 1 FROM chan WHERE chan.tenant_id = t.tenant_id)))
-        SELECT t.tenant_id, t.path, t.kind, t.attributes, rollout.bucket(r.salt, t.tenant_id),
+        SELECT t.tenant_id, t.path, t.kind, t.attributes, CASE WHEN pct THEN rollout.bucket(r.salt, t.tenant_id) END,
                t.dark OR NOT t.window_open,
                r.target_kind IS NOT NULL OR t.leaf,
                CASE WHEN t.dark THEN 'maintenance blackout'
@@ -130,7 +138,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout._eligible(text) IS
-    'internal: active tenants in the rollout''s scope, kind and channel, with bucket, blackout state and whether percentages draw from them (target_kind, else leaves)';
+    'internal: active tenants in the rollout''s scope, kind and channel, with bucket (NULL when the rollout has no percentage stage), blackout state and whether percentages draw from them (target_kind, else leaves)';
 
 -- Tenants selected by the stages up to through_stage: the first stage that
 -- selects each.  Selection is cumulative and deterministic.
@@ -154,8 +162,38 @@ SET work_mem = '64MB'
 AS $$
 #variable_conflict use_column
 BEGIN
-    -- PL/pgSQL, not SQL: the statement is planned once per session, not on
-    -- every call (the tick calls this for every rollout it advances).
+    -- PL/pgSQL, not SQL: the statements are planned once per session, not
+    -- on every call (the tick calls this for every rollout it advances).
+    IF NOT EXISTS (SELECT 1 FROM rollout.rollout_stage s
+                    WHERE s.rollout_id = $1 AND s.stage_no <= $2 AND s.weight_by IS NOT NULL) THEN
+        -- No weighted stage (the usual rollout): the query below without
+        -- its weighted order, running weights and prefix lengths; every
+        -- weight is 0 (rollout._weight of no attribute).
+        RETURN QUERY
+        WITH st AS MATERIALIZED (SELECT s.* FROM rollout.rollout_stage s WHERE s.rollout_id = $1 AND s.stage_no <= $2),
+             agg AS MATERIALIZED (
+                SELECT min(s.stage_no) FILTER (WHERE s.method = 'all') AS all_stage,
+                       array_agg(s.stage_no ORDER BY s.stage_no) FILTER (WHERE s.method = 'percentage') AS pct_stages,
+                       array_agg((s.percent * 10000)::integer ORDER BY s.stage_no)
+                           FILTER (WHERE s.method = 'percentage') AS pct_cuts
+                  FROM st s),
+             listed AS (
+                SELECT u.id AS tenant_id, min(s.stage_no) AS stage_no
+                  FROM st s CROSS JOIN LATERAL unnest(s.tenants) AS u(id)
+                 WHERE s.method = 'tenants'
+                 GROUP BY u.id),
+             chosen AS (
+                SELECT e.tenant_id, e.blacked_out, e.hold_reason,
+                       LEAST(agg.all_stage, l.stage_no,
+                             CASE WHEN NOT e.target OR agg.pct_stages IS NULL THEN NULL
+                                  ELSE agg.pct_stages[width_bucket(e.bucket, agg.pct_cuts) + 1] END) AS stage_no
+                  FROM rollout._eligible($1) e CROSS JOIN agg
+                  LEFT JOIN listed l ON l.tenant_id = e.tenant_id)
+        SELECT c.tenant_id, c.stage_no, c.blacked_out, 0::double precision, c.hold_reason
+          FROM chosen c
+         WHERE c.stage_no IS NOT NULL;
+        RETURN;
+    END IF;
     RETURN QUERY
     WITH e AS MATERIALIZED (SELECT * FROM rollout._eligible($1)),
          st AS MATERIALIZED (SELECT s.* FROM rollout.rollout_stage s WHERE s.rollout_id = $1 AND s.stage_no <= $2),

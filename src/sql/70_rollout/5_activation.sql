@@ -12,82 +12,89 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     r rollout.rollout;
+    go text[];          -- selected tenants to activate
+    held text[];        -- selected tenants held back, and why
+    why text[];
+    had_deferrals boolean;
 BEGIN
     SELECT * INTO r FROM rollout.rollout x WHERE x.rollout_id = _activate_through.rollout_id;
-    IF NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id) THEN
-        -- Nobody runs an activation of this component yet (the usual first
-        -- stage): a plain insert, the cheapest way to write many rows.
-        WITH sel AS MATERIALIZED (
-                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._held_selection(r.rollout_id, k) s),
-             ins AS (
-                INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at, start_no)
-                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now(), r.start_no
-                  FROM sel s
-                 WHERE NOT s.blacked_out
-                RETURNING 1),
-             undefer AS (
-                DELETE FROM rollout.deferral d USING sel s
-                 WHERE d.rollout_id = r.rollout_id AND d.tenant_id = s.tenant_id AND NOT s.blacked_out
-                RETURNING 1),
-             defer AS (
-                INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
-                SELECT r.rollout_id, s.tenant_id, k, s.hold_reason FROM sel s WHERE s.blacked_out
-                ON CONFLICT DO NOTHING
-                RETURNING 1)
-        SELECT (SELECT count(*) FROM ins),
-               (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)
-             - (SELECT count(*) FROM undefer) + (SELECT count(*) FROM defer)
-          INTO activated, deferred;
+    -- The selection once, into arrays; each statement below then runs only
+    -- when it has rows to write.  A statement on rollout.activation or
+    -- rollout.deferral fires their invalidate_resolution trigger even when
+    -- it changes nothing, and the invalidation makes this session plan
+    -- again every statement that reads the table: a tick activates the
+    -- stages of rollout after rollout.
+    -- Without holds for approval or concurrency, _held_selection is
+    -- _selection: read that directly (one copy of the rows fewer).
+    IF rollout._holds_possible() THEN
+        SELECT coalesce(array_agg(s.tenant_id) FILTER (WHERE NOT s.blacked_out), '{}'),
+               coalesce(array_agg(s.tenant_id) FILTER (WHERE s.blacked_out), '{}'),
+               coalesce(array_agg(s.hold_reason) FILTER (WHERE s.blacked_out), '{}')
+          INTO go, held, why
+          FROM rollout._held_selection(r.rollout_id, k) s;
     ELSE
-        -- Some tenants may already run an activation: of this rollout (kept)
-        -- or of an earlier one (replaced, remembering what it was, which a
-        -- rollback restores).  One index probe per row, whatever the
-        -- planner's statistics say.  A replaced row whose previous_* was
-        -- already set loses that older activation: it goes to the history
-        -- (every sub-statement sees the rows as they were before).
-        WITH sel AS MATERIALIZED (
-                SELECT s.tenant_id, s.blacked_out, s.hold_reason FROM rollout._held_selection(r.rollout_id, k) s),
-             arch AS (
-                INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
-                                                        activated_at, ended_at, ended_by, ended_rollout_id)
-                SELECT a.component_id, a.tenant_id, a.previous_version, a.previous_rollout_id, a.previous_stage_no,
-                       a.previous_start_no, a.previous_activated_at, now(), 'superseded', r.rollout_id
-                  FROM sel s
-                  JOIN rollout.activation a ON a.component_id = r.component_id AND a.tenant_id = s.tenant_id
-                 WHERE NOT s.blacked_out AND a.rollout_id <> r.rollout_id AND a.previous_rollout_id IS NOT NULL),
-             ins AS (
-                INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at,
-                                                     start_no)
-                SELECT r.component_id, s.tenant_id, r.to_version, r.rollout_id, k, now(), r.start_no
-                  FROM sel s
-                 WHERE NOT s.blacked_out
-                ON CONFLICT (component_id, tenant_id) DO UPDATE
-                   SET previous_version = a.version, previous_rollout_id = a.rollout_id,
-                       previous_stage_no = a.stage_no, previous_activated_at = a.activated_at,
-                       previous_start_no = a.start_no,
-                       version = excluded.version, rollout_id = excluded.rollout_id,
-                       stage_no = excluded.stage_no, activated_at = excluded.activated_at,
-                       start_no = excluded.start_no
-                 WHERE a.rollout_id <> excluded.rollout_id
-                RETURNING 1),
-             undefer AS (
-                DELETE FROM rollout.deferral d USING sel s
-                 WHERE d.rollout_id = r.rollout_id AND d.tenant_id = s.tenant_id AND NOT s.blacked_out
-                RETURNING 1),
-             defer AS (
-                INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
-                SELECT r.rollout_id, s.tenant_id, k, s.hold_reason
-                  FROM sel s
-                 WHERE s.blacked_out
-                   AND NOT EXISTS (SELECT 1 FROM rollout.activation a
-                                    WHERE a.component_id = r.component_id AND a.tenant_id = s.tenant_id
-                                      AND a.rollout_id = r.rollout_id)
-                ON CONFLICT DO NOTHING
-                RETURNING 1)
-        SELECT (SELECT count(*) FROM ins),
-               (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)
-             - (SELECT count(*) FROM undefer) + (SELECT count(*) FROM defer)
-          INTO activated, deferred;
+        SELECT coalesce(array_agg(s.tenant_id) FILTER (WHERE NOT s.blacked_out), '{}'),
+               coalesce(array_agg(s.tenant_id) FILTER (WHERE s.blacked_out), '{}'),
+               coalesce(array_agg(s.hold_reason) FILTER (WHERE s.blacked_out), '{}')
+          INTO go, held, why
+          FROM rollout._selection(r.rollout_id, k) s;
+    END IF;
+    activated := 0;
+    IF cardinality(go) > 0 THEN
+        IF NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id) THEN
+            -- Nobody runs an activation of this component yet (the usual
+            -- first stage): a plain insert, the cheapest way to write many rows.
+            INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at, start_no)
+            SELECT r.component_id, u.id, r.to_version, r.rollout_id, k, now(), r.start_no
+              FROM unnest(go) u(id);
+            GET DIAGNOSTICS activated = ROW_COUNT;
+        ELSE
+            -- Some tenants may already run an activation: of this rollout
+            -- (kept) or of an earlier one (replaced, remembering what it was,
+            -- which a rollback restores).  A replaced row whose previous_*
+            -- was already set loses that older activation: it goes to the
+            -- history first, read before the rows change.
+            INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
+                                                    activated_at, ended_at, ended_by, ended_rollout_id)
+            SELECT a.component_id, a.tenant_id, a.previous_version, a.previous_rollout_id, a.previous_stage_no,
+                   a.previous_start_no, a.previous_activated_at, now(), 'superseded', r.rollout_id
+              FROM unnest(go) u(id)
+              JOIN rollout.activation a ON a.component_id = r.component_id AND a.tenant_id = u.id
+             WHERE a.rollout_id <> r.rollout_id AND a.previous_rollout_id IS NOT NULL;
+            INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at,
+                                                 start_no)
+            SELECT r.component_id, u.id, r.to_version, r.rollout_id, k, now(), r.start_no
+              FROM unnest(go) u(id)
+            ON CONFLICT (component_id, tenant_id) DO UPDATE
+               SET previous_version = a.version, previous_rollout_id = a.rollout_id,
+                   previous_stage_no = a.stage_no, previous_activated_at = a.activated_at,
+                   previous_start_no = a.start_no,
+                   version = excluded.version, rollout_id = excluded.rollout_id,
+                   stage_no = excluded.stage_no, activated_at = excluded.activated_at,
+                   start_no = excluded.start_no
+             WHERE a.rollout_id <> excluded.rollout_id;
+            GET DIAGNOSTICS activated = ROW_COUNT;
+        END IF;
+    END IF;
+    had_deferrals := EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id);
+    IF had_deferrals AND cardinality(go) > 0 THEN
+        DELETE FROM rollout.deferral d USING unnest(go) u(id)
+         WHERE d.rollout_id = r.rollout_id AND d.tenant_id = u.id;
+    END IF;
+    IF cardinality(held) > 0 THEN
+        -- a held tenant this rollout has already activated stays active
+        INSERT INTO rollout.deferral (rollout_id, tenant_id, stage_no, reason)
+        SELECT r.rollout_id, u.id, k, u.why
+          FROM unnest(held, why) u(id, why)
+         WHERE NOT EXISTS (SELECT 1 FROM rollout.activation a
+                            WHERE a.component_id = r.component_id AND a.tenant_id = u.id
+                              AND a.rollout_id = r.rollout_id)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF had_deferrals OR cardinality(held) > 0 THEN
+        SELECT count(*) INTO deferred FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id;
+    ELSE
+        deferred := 0;
     END IF;
     UPDATE rollout.rollout_stage s SET activated = s.activated + _activate_through.activated
      WHERE s.rollout_id = r.rollout_id AND s.stage_no = k;

@@ -1,16 +1,21 @@
 -- The value of a metric over a stage's samples (NULL: no sample).
 CREATE FUNCTION rollout._stage_metric(rollout_id text, stage_no integer, metric text)
 RETURNS double precision
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: planned once per session, not on every call (a
+    -- tick evaluates the triggers and criteria of every due rollout).
+    RETURN (
     SELECT CASE WHEN $3 ~ '_(rate|ratio)$' THEN avg(m.value) ELSE sum(m.value) END
       FROM rollout.metric_sample m
      WHERE m.rollout_id = $1 AND m.stage_no = $2 AND m.metric = $3
        -- a stage monitored afresh (retry, re-run after a partial rollback)
        -- counts only the samples of its latest run
        AND ($2 = 0 OR m.sampled_at >= (SELECT s.started_at FROM rollout.rollout_stage s
-                                        WHERE s.rollout_id = $1 AND s.stage_no = $2))
+                                        WHERE s.rollout_id = $1 AND s.stage_no = $2)));
+END
 $$;
 COMMENT ON FUNCTION rollout._stage_metric(text, integer, text) IS
     'internal: a metric over the samples of one stage''s latest run: the mean for *_rate / *_ratio, else the sum; NULL without samples';
@@ -19,12 +24,14 @@ COMMENT ON FUNCTION rollout._stage_metric(text, integer, text) IS
 -- the baseline's.
 CREATE FUNCTION rollout.stage_metric(rollout_id text, stage_no integer, metric text)
 RETURNS double precision
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN $3 = 'failure_rate_increase'
+BEGIN
+    RETURN CASE WHEN $3 = 'failure_rate_increase'
                 THEN rollout._stage_metric($1, $2, 'failure_rate') - rollout._stage_metric($1, 0, 'failure_rate')
-                ELSE rollout._stage_metric($1, $2, $3) END
+                ELSE rollout._stage_metric($1, $2, $3) END;
+END
 $$;
 COMMENT ON FUNCTION rollout.stage_metric(text, integer, text) IS
     'a metric of a stage as the gates see it: mean for *_rate / *_ratio, sum otherwise; failure_rate_increase is the stage''s mean failure_rate minus the baseline''s';
@@ -213,16 +220,21 @@ COMMENT ON FUNCTION rollout.evaluate_stage(text, integer) IS
 -- The first breached rollback trigger of the current stage, or NULL.
 CREATE FUNCTION rollout.breached_trigger(rollout_id text)
 RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: planned once per session (tick() calls it for
+    -- every due rollout).
+    RETURN (
     SELECT jsonb_build_object('metric', t.metric, 'threshold', t.threshold, 'value', v.value)
       FROM rollout.rollout r
       JOIN rollout.rollout_trigger t ON t.rollout_id = r.rollout_id
      CROSS JOIN LATERAL (SELECT rollout.stage_metric(r.rollout_id, r.current_stage, t.metric) AS value) v
      WHERE r.rollout_id = $1 AND r.current_stage IS NOT NULL AND v.value > t.threshold
      ORDER BY t.metric
-     LIMIT 1
+     LIMIT 1);
+END
 $$;
 COMMENT ON FUNCTION rollout.breached_trigger(text) IS
     'the first rollback trigger whose metric, over the current stage, is above its threshold; NULL when none is';

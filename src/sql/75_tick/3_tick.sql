@@ -72,6 +72,10 @@ BEGIN
                     PERFORM rollout._finish_stage(r.rollout_id, format('stage "%s" passed', s.name));
                     action := 'advanced';
                     detail := format('stage "%s" passed', s.name);
+                    -- _finish_stage has rescheduled the rollout (next stage
+                    -- started, or waiting for deferred tenants) or completed it
+                    RETURN NEXT;
+                    RETURN;
                 ELSE
                     UPDATE rollout.rollout_stage x SET status = 'passed'
                      WHERE x.rollout_id = r.rollout_id AND x.stage_no = s.stage_no;

@@ -1075,12 +1075,15 @@ COMMENT ON FUNCTION rollout.revoke_exemption(bigint, text) IS 'revoke an exempti
 -- names the component.
 CREATE FUNCTION rollout._blocking_conflict_rules(component_id text)
 RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT EXISTS (SELECT 1 FROM rollout.conflict_rule r
+BEGIN
+    -- PL/pgSQL, not SQL: planned once per session (every stage start asks).
+    RETURN EXISTS (SELECT 1 FROM rollout.conflict_rule r
                     WHERE r.valid_to IS NULL AND r.action = 'block'
-                      AND (r.component_id = $1 OR r.other_component_id = $1))
+                      AND (r.component_id = $1 OR r.other_component_id = $1));
+END
 $$;
 COMMENT ON FUNCTION rollout._blocking_conflict_rules(text) IS
     'internal: does a conflict rule with action block name the component (on either side)?';

@@ -667,6 +667,22 @@ COMMENT ON FUNCTION rollout._remediation_tick() IS
 -- than settle ago, this one's included, plus the ones this activation
 -- would add, by stage then id).  Tenants the rollout already activated are
 -- never held.  Held tenants are deferred like blacked-out ones.
+-- Whether stage activation can hold a tenant for its approval or a
+-- concurrency limit at all (the usual answer is no: then the selection is
+-- rollout._selection's, row for row).
+CREATE FUNCTION rollout._holds_possible()
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM rollout.tenant_preference p WHERE p.approval <> 'auto')
+        OR EXISTS (SELECT 1 FROM rollout.concurrency_limit);
+END
+$$;
+COMMENT ON FUNCTION rollout._holds_possible() IS
+    'internal: may stage activation hold tenants for approval (an update preference other than auto) or a concurrency limit? When not, rollout._held_selection is rollout._selection';
+
 CREATE FUNCTION rollout._held_selection(rollout_id text, through_stage integer)
 RETURNS TABLE (tenant_id text, stage_no integer, blacked_out boolean, weight double precision, hold_reason text)
 LANGUAGE plpgsql STABLE
@@ -677,8 +693,7 @@ DECLARE
     r rollout.rollout;
     needs_approval text[];
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM rollout.tenant_preference p WHERE p.approval <> 'auto')
-       AND NOT EXISTS (SELECT 1 FROM rollout.concurrency_limit) THEN
+    IF NOT rollout._holds_possible() THEN
         RETURN QUERY SELECT * FROM rollout._selection($1, $2);
         RETURN;
     END IF;
@@ -1048,6 +1063,7 @@ REVOKE ALL ON FUNCTION
     rollout._remediate(timestamptz, integer, boolean),
     rollout.remediate(timestamptz, integer),
     rollout._remediation_tick(),
+    rollout._holds_possible(),
     rollout._held_selection(text, integer),
     rollout._require_visible(text),
     rollout.set_milestone_schedule(text, text, integer[], integer[], integer, text),
@@ -1074,6 +1090,7 @@ GRANT EXECUTE ON FUNCTION
 TO rollout_admin;
 -- Internal helpers that preview() (viewer) calls with the caller's rights.
 GRANT EXECUTE ON FUNCTION
+    rollout._holds_possible(),
     rollout._held_selection(text, integer),
     rollout._preferences(text[])
 TO rollout_viewer;

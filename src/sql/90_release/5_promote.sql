@@ -84,9 +84,16 @@ AS $$
 DECLARE
     r rollout.release;
     nxt record;
-    at timestamptz := rollout._release_now();
+    at timestamptz;
     err text;
 BEGIN
+    -- The usual tick: no release is promoting (one scan of rollout.release,
+    -- not the clock, the class list and the locking query).
+    IF NOT EXISTS (SELECT 1 FROM rollout.release x
+                    WHERE x.status OPERATOR(pg_catalog.=) 'promoting' AND NOT x.halted) THEN
+        RETURN;
+    END IF;
+    at := rollout._release_now();
     FOR r IN
         SELECT x.* FROM rollout.release x
           JOIN rollout.release_classes() k ON k.class OPERATOR(pg_catalog.=) x.class AND k.automatic_promotion
