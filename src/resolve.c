@@ -258,8 +258,6 @@ static bool direct_loaded = false;	/* direct_rels below found (reset with the me
 static uint64 stat_hits = 0;
 static uint64 stat_misses = 0;
 static uint64 stat_invalidations = 0;
-static uint64 stat_scoped_invalidations = 0;	/* of one component's rows */
-static uint64 stat_scoped_drops = 0;	/* components dropped by them */
 static uint64 inval_generation = 0;	/* bumped by every relevant invalidation */
 static uint64 component_loads = 0;	/* ComponentInfo.load_seq */
 static bool callback_registered = false;
@@ -401,7 +399,6 @@ static MemoryContext MetaContext = NULL;
 static MemoryContext TenantContext = NULL;
 static HTAB *tenant_rows = NULL;
 static bool tenant_reset_pending = false;
-static uint64 stat_tenant_invalidations = 0;
 
 /*
  * Relations whose invalidation empties the cache: the tables resolution
@@ -627,7 +624,6 @@ scoped_check(void)
 			MemoryContextDelete(ci->cxt);
 			hash_search(components, ci->id, HASH_REMOVE, NULL);
 			dropped = true;
-			stat_scoped_drops++;
 		}
 	}
 	if (dropped)
@@ -709,7 +705,6 @@ resolve_relcache_callback(Datum arg, Oid relid)
 		if (watched_scoped[i] == relid)
 		{
 			inval_generation++;
-			stat_scoped_invalidations++;
 			scoped_pending = true;
 			return;
 		}
@@ -728,7 +723,6 @@ resolve_relcache_callback(Datum arg, Oid relid)
 		relid == watched_tenant || relid == watched_choice;
 	if (tenant_hit && tenant_rows != NULL)
 	{
-		stat_tenant_invalidations++;
 		if (compute_depth > 0)
 			tenant_reset_pending = true;
 		else
