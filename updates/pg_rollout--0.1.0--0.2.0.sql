@@ -506,3 +506,31 @@ REVOKE ALL ON FUNCTION rollout._holds_possible() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollout._holds_possible() TO rollout_viewer;
 --@function rollout._held_selection
 --@function rollout._activate_through
+
+-- Resolution (issue 11, second pass): a change to one component's rows
+-- (component, pin, channel_release, activation, deferral) invalidates only that
+-- component's cached answers: the triggers of those tables read the changed
+-- rows from transition tables (one trigger per event; TRUNCATE keeps the
+-- full invalidation).
+DO $trg$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['component', 'pin', 'channel_release', 'activation', 'deferral'] LOOP
+        EXECUTE format('DROP TRIGGER invalidate_resolution ON rollout.%I', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution AFTER TRUNCATE ON rollout.%I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution_ins AFTER INSERT ON rollout.%I '
+                       'REFERENCING NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution_upd AFTER UPDATE ON rollout.%I '
+                       'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution_del AFTER DELETE ON rollout.%I '
+                       'REFERENCING OLD TABLE AS old_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+    END LOOP;
+END
+$trg$;
+COMMENT ON FUNCTION rollout._invalidate_resolution() IS
+    'internal: statement trigger that invalidates the resolution caches of every session when the transaction commits (of the changed components only, for tables with transition tables)';
