@@ -769,6 +769,28 @@ registry_lookup(Oid relid)
 	return hash_search(registry, &relid, HASH_FIND, NULL);
 }
 
+bool
+pgr_isolation_protected(Oid relid, PgrProtectedInfo *info)
+{
+	Protected  *p;
+
+	if (!IsTransactionState() || registry_loading)
+		return false;
+	p = registry_lookup(relid);
+	if (p == NULL)
+		return false;
+	info->attnum = p->attnum;
+	info->atttype = p->atttype;
+	info->attcollation = p->attcollation;
+	info->usable = p->state == PROTECTION_OK;
+	info->include_descendants = p->include_descendants;
+	info->inherited = p->inherited;
+	info->baseline = p->baseline;
+	info->qualname = p->qualname;
+	info->column = p->column;
+	return true;
+}
+
 /* Is the table (schema.table, as quoted) in a comma-separated list? */
 static bool
 table_listed(const char *list, const Protected *p)
@@ -950,22 +972,33 @@ isolation_rls_permissive(CmdType cmdtype, Relation relation)
 	List	   *policies = NIL;
 	Protected  *p;
 	ListCell   *lc;
+	bool		marker;
 
 	if (prev_rls_permissive)
 		policies = prev_rls_permissive(cmdtype, relation);
 	if (policies != NIL)
 		return policies;		/* another module's permissive policies decide */
 	p = registry_lookup(RelationGetRelid(relation));
-	if (p == NULL || !p->baseline)
-		return policies;
+	marker = false;
 	if (relation->rd_rsdesc != NULL)
 	{
 		foreach(lc, relation->rd_rsdesc->policies)
 		{
-			if (((RowSecurityPolicy *) lfirst(lc))->permissive)
+			RowSecurityPolicy *own = lfirst(lc);
+
+			/*
+			 * The marker pg_rollout puts on a distributed protected table
+			 * (USING false), which Citus copies to every shard: the
+			 * baseline applies there too (src/citus.c).
+			 */
+			if (own->permissive && strcmp(own->policy_name, PGR_CITUS_BASELINE_POLICY) == 0)
+				marker = true;
+			else if (own->permissive)
 				return policies;
 		}
 	}
+	if (!marker && (p == NULL || !p->baseline))
+		return policies;
 	{
 		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
 		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
@@ -991,6 +1024,18 @@ static bool
 tenant_set(void)
 {
 	return current_tenant_guc != NULL && current_tenant_guc[0] != '\0';
+}
+
+const char *
+pgr_isolation_tenant(void)
+{
+	return tenant_set() ? current_tenant_guc : NULL;
+}
+
+bool
+pgr_isolation_privileged(void)
+{
+	return superuser() || has_bypassrls_privilege(GetUserId());
 }
 
 static void
@@ -1308,6 +1353,28 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 			if (privileged < 0)
 				privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
+
+			/*
+			 * A distributed protected table (src/citus.c): its shards are
+			 * filtered on the workers by the signed tenant the planner hook
+			 * attached to the statement, in every enforcement mode and
+			 * under rollout.bypass() alike (the workers know neither).  No
+			 * tenant context: refused.
+			 */
+			if (!privileged && pgr_citus_protected_table(rte->relid))
+			{
+				if (!tenant_set())
+				{
+					count_event(report_relid, KIND_MISSING_CONTEXT, rcmd, p->severity, true);
+					record_event(report_relid, KIND_MISSING_CONTEXT, rcmd, true, queryDesc);
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("tenant context required for distributed table \"%s\"", p->qualname),
+							 errdetail("A distributed protected table is enforced in every enforcement mode, and rollout.bypass() does not reach its shards."),
+							 errhint("Call rollout.set_tenant('...') in this transaction first.")));
+				}
+				continue;
+			}
 			if (privileged || bypass_active)
 			{
 				if (first_report(&counted, report_relid))
@@ -1428,6 +1495,9 @@ isolation_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 			pgr_citus_call_begins();
 		if (event == FHET_END && flinfo->fn_oid == fn_protect_table)
 			pgr_citus_refuse_protected(NULL);
+		/* a distributed table no longer protected loses pg_rollout's policies */
+		if (event == FHET_END && flinfo->fn_oid == fn_unprotect_table)
+			pgr_citus_unprotected();
 	}
 }
 
@@ -1817,6 +1887,17 @@ assign_reset_plans_str(const char *newval, void *extra)
 	ResetPlanCache();
 }
 
+/*
+ * A plan of a statement on a distributed protected table carries the
+ * tenant as a constant (src/citus.c): when the tenant changes, such plans
+ * are planned again.
+ */
+static void
+assign_tenant(const char *newval, void *extra)
+{
+	pgr_citus_tenant_changed();
+}
+
 static bool
 check_table_list(char **newval, void **extra, GucSource source)
 {
@@ -1912,7 +1993,7 @@ pgr_isolation_init(bool preloaded)
 							   "The current tenant; set it with rollout.set_tenant().",
 							   "Only rollout.set_tenant() (which validates the tenant and the role's bindings) "
 							   "or a superuser can set it.",
-							   &current_tenant_guc, "", PGC_SUSET, 0, NULL, NULL, NULL);
+							   &current_tenant_guc, "", PGC_SUSET, 0, NULL, assign_tenant, NULL);
 	DefineCustomBoolVariable("pg_rollout.require_tenant_binding",
 							 "Only roles bound to tenants (rollout.bind_tenant) may set a tenant context.",
 							 NULL, &require_binding, false, PGC_SUSET, 0, NULL, NULL, NULL);

@@ -461,3 +461,7 @@ COMMENT ON COLUMN rollout.rollout_stage.monitoring_extensions IS
 -- leaves it alone (it failed on such a tree) and records only tables.
 --@function rollout._record_prior_state
 --@function rollout.protect_table
+
+-- Citus (issue 16): protected tables distributed by Citus, enforced on
+-- every node through a signed tenant (src/citus.c, docs/citus.md).
+--@include src/sql/80_isolation/5_citus.sql
