@@ -509,14 +509,19 @@ not_distributable(Oid relid, char method)
 
 /*
  * Put pg_rollout's policies on a distributed protected table; Citus copies
- * them to every shard (and to shards created later).  Restrictive, for
- * SELECT, UPDATE and DELETE: rollout._citus_tenant_ok(tenant_column),
- * which the planner hook on each node replaces by the tenant the
- * statement carries a valid signature for (false where it is not
- * replaced).  INSERT has none: the coordinator checks inserted rows.  The
- * baseline marker (permissive, USING false) tells the row-security hook
- * on the workers that the all-rows baseline applies.  Run as the caller
- * (the table's owner), with a pinned search_path.
+ * them to every shard (and to shards created later), with the shard id
+ * appended to their names.  For SELECT, UPDATE and DELETE:
+ * rollout._citus_tenant_ok(tenant_column).  They mark the relation; the
+ * planner hook on each node replaces the call by false (so they add no
+ * row: they are permissive, because Citus 13.2 copies every policy to
+ * the shards as permissive, AS RESTRICTIVE lost in its deparser) and adds
+ * "tenant_column = '<signed tenant>'" as a security qual of its own (and
+ * as a check of updated rows), or refuses the statement without a valid
+ * signature.  Evaluated without pg_rollout's hook the call is false.
+ * INSERT has none: the coordinator checks inserted rows.  The baseline
+ * marker (USING false) tells the row-security hook on the workers that
+ * the all-rows baseline applies.  Run as the caller (the table's owner),
+ * with a pinned search_path.
  */
 static void
 enable_distributed(Oid relid)
@@ -531,11 +536,11 @@ enable_distributed(Oid relid)
 	pathlevel = pgr_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_rollout: SPI_connect failed");
-	if (SPI_execute(psprintf("CREATE POLICY %s ON %s AS RESTRICTIVE FOR SELECT USING (%s)",
+	if (SPI_execute(psprintf("CREATE POLICY %s ON %s FOR SELECT USING (%s)",
 							 PGR_CITUS_SELECT_POLICY, info.qualname, col), false, 0) != SPI_OK_UTILITY ||
-		SPI_execute(psprintf("CREATE POLICY pg_rollout_citus_update ON %s AS RESTRICTIVE FOR UPDATE USING (%s) WITH CHECK (%s)",
+		SPI_execute(psprintf("CREATE POLICY pg_rollout_citus_update ON %s FOR UPDATE USING (%s) WITH CHECK (%s)",
 							 info.qualname, col, col), false, 0) != SPI_OK_UTILITY ||
-		SPI_execute(psprintf("CREATE POLICY pg_rollout_citus_delete ON %s AS RESTRICTIVE FOR DELETE USING (%s)",
+		SPI_execute(psprintf("CREATE POLICY pg_rollout_citus_delete ON %s FOR DELETE USING (%s)",
 							 info.qualname, col), false, 0) != SPI_OK_UTILITY ||
 		(info.baseline &&
 		 SPI_execute(psprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR ALL USING (false) WITH CHECK (false)",
@@ -824,7 +829,7 @@ lookup_rollout_fns(void)
 	if (OidIsValid(nsp))
 	{
 		fn_guard = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("_citus_guard"),
-								   PointerGetDatum(buildoidvector((Oid[]) {TIDOID, TEXTOID, TEXTOID, TEXTOID}, 4)),
+								   PointerGetDatum(buildoidvector((Oid[]) {ANYELEMENTOID, TEXTOID, TEXTOID, TEXTOID}, 4)),
 								   ObjectIdGetDatum(nsp));
 		fn_tenant_ok = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("_citus_tenant_ok"),
 									   PointerGetDatum(buildoidvector((Oid[]) {TEXTOID}, 1)),
@@ -854,13 +859,12 @@ plain_qualname(Oid relid)
  * On the coordinator, every range-table entry of a distributed protected
  * table gets, at its level of the query, the conjuncts
  *
- *		tenant_column = '<tenant>' AND rollout._citus_guard(ctid, '<table>', '<tenant>', '<mac>')
+ *		tenant_column = '<tenant>' AND rollout._citus_guard(col, '<table>', '<tenant>', '<mac>')
  *
  * The first lets Citus route the statement to the tenant's shard (its
  * fast path takes "distribution column = constant"); the second carries
- * the signature to the shard query (its ctid keeps Citus from evaluating
- * it on the coordinator, and is not the distribution column, which the
- * fast path wants once).  On every node, a scan of a relation that is not
+ * the signature to the shard query (its column, see anchor_var(), keeps
+ * Citus from evaluating it on the coordinator).  On every node, a scan of a relation that is not
  * a Citus table (a shard) whose row security includes
  * rollout._citus_tenant_ok(col) gets that qual replaced by
  * col = '<tenant>' for the tenant a valid signature in the statement
@@ -894,6 +898,40 @@ tenant_column_var(Oid relid, Index rti, const PgrProtectedInfo *info)
 	return col;
 }
 
+/*
+ * The column the guard is anchored to: a Var keeps Citus from evaluating
+ * the guard on the coordinator.  Not the tenant column, which Citus's fast
+ * path wants to meet once, and not a system column, which Citus loses
+ * where it turns a relation into a subquery: the first other column (the
+ * tenant column when there is none).
+ */
+static Var *
+anchor_var(Oid relid, Index rti, AttrNumber tenant_attnum)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	attnum = tenant_attnum;
+	Var		   *v;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->attnum != tenant_attnum)
+		{
+			attnum = att->attnum;
+			break;
+		}
+	}
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+
+		v = makeVar(rti, attnum, att->atttypid, att->atttypmod, att->attcollation, 0);
+	}
+	RelationClose(rel);
+	return v;
+}
+
 static Expr *
 tenant_equals(Node *col, const char *tenant, Oid coll)
 {
@@ -905,11 +943,16 @@ tenant_equals(Node *col, const char *tenant, Oid coll)
 	return (Expr *) op;
 }
 
-/* Replace rollout._citus_tenant_ok(x) by x = '<tenant>'. */
+/*
+ * Replace rollout._citus_tenant_ok(x) by false (when tenant is set),
+ * remembering x and its collation.
+ */
 typedef struct TenantOkReplace
 {
 	const char *tenant;
 	int			found;
+	Node	   *arg;
+	Oid			coll;
 } TenantOkReplace;
 
 static Node *
@@ -923,11 +966,56 @@ tenant_ok_mutator(Node *node, TenantOkReplace *r)
 		FuncExpr   *f = (FuncExpr *) node;
 
 		r->found++;
+		if (r->arg == NULL)
+		{
+			r->arg = copyObject(linitial(f->args));
+			r->coll = f->inputcollid;
+		}
 		if (r->tenant == NULL)
 			return node;
-		return (Node *) tenant_equals(copyObject(linitial(f->args)), r->tenant, f->inputcollid);
+		return (Node *) makeBoolConst(false, false);
 	}
 	return expression_tree_mutator(node, tenant_ok_mutator, r);
+}
+
+/*
+ * The relation's row security with pg_rollout's policy calls replaced:
+ * "x = '<tenant>'" first among its security quals, and as a check of the
+ * rows an UPDATE writes.
+ */
+static void
+apply_tenant(Query *q, Index rti, RangeTblEntry *rte, const char *tenant)
+{
+	TenantOkReplace r = {tenant, 0, NULL, InvalidOid};
+	Expr	   *qual;
+
+	rte->securityQuals = (List *) tenant_ok_mutator((Node *) rte->securityQuals, &r);
+	if (rti == (Index) q->resultRelation)
+	{
+		ListCell   *wl;
+
+		foreach(wl, q->withCheckOptions)
+		{
+			WithCheckOption *wco = lfirst(wl);
+
+			wco->qual = tenant_ok_mutator(wco->qual, &r);
+		}
+	}
+	if (r.arg == NULL)
+		return;
+	qual = tenant_equals(r.arg, tenant, r.coll);
+	rte->securityQuals = lcons(qual, rte->securityQuals);
+	if (rti == (Index) q->resultRelation && q->commandType == CMD_UPDATE)
+	{
+		WithCheckOption *wco = makeNode(WithCheckOption);
+
+		wco->kind = WCO_RLS_UPDATE_CHECK;
+		wco->relname = get_rel_name(rte->relid);
+		wco->polname = pstrdup("pg_rollout_citus");
+		wco->qual = (Node *) copyObject(qual);
+		wco->cascaded = false;
+		q->withCheckOptions = lappend(q->withCheckOptions, wco);
+	}
 }
 
 /*
@@ -1077,7 +1165,6 @@ rewrite_level(Query *q)
 		Node	   *col;
 		Expr	   *quals;
 		FuncExpr   *guard;
-		TenantOkReplace r;
 
 		rti++;
 		if (rte->rtekind != RTE_RELATION || !pgr_citus_protected_table(rte->relid) ||
@@ -1102,10 +1189,8 @@ rewrite_level(Query *q)
 		if (q->commandType == CMD_MERGE)
 			refuse_statement(info.qualname, "MERGE");
 
-		/* the coordinator's own copy of the policy (local execution plans it) */
-		r.tenant = tenant;
-		r.found = 0;
-		rte->securityQuals = (List *) tenant_ok_mutator((Node *) rte->securityQuals, &r);
+		/* the coordinator's own copy of the policies (local execution plans it) */
+		apply_tenant(q, rti, rte, tenant);
 
 		if (q->commandType == CMD_INSERT && rti == (Index) q->resultRelation)
 		{
@@ -1117,7 +1202,7 @@ rewrite_level(Query *q)
 			elog(ERROR, "pg_rollout: could not sign the tenant for table %s", info.qualname);
 		col = tenant_column_var(rte->relid, rti, &info);
 		guard = makeFuncExpr(fn_guard, BOOLOID,
-							 list_make4(makeVar(rti, SelfItemPointerAttributeNumber, TIDOID, -1, InvalidOid, 0),
+							 list_make4(anchor_var(rte->relid, rti, info.attnum),
 										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(table), false, false),
 										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(tenant), false, false),
 										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(mac), false, false)),
@@ -1266,8 +1351,7 @@ enforce_level(Query *q, ShardCheck *sc)
 	foreach(lc, q->rtable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
-		TenantOkReplace r = {NULL, 0};
-		bool		result = false;
+		TenantOkReplace r = {NULL, 0, NULL, InvalidOid};
 		char	   *table;
 		ListCell   *sl;
 
@@ -1277,8 +1361,10 @@ enforce_level(Query *q, ShardCheck *sc)
 		(void) tenant_ok_mutator((Node *) rte->securityQuals, &r);
 		if (rti == (Index) q->resultRelation && q->withCheckOptions != NIL)
 		{
-			result = true;
-			(void) tenant_ok_mutator((Node *) q->withCheckOptions, &r);
+			ListCell   *wl;
+
+			foreach(wl, q->withCheckOptions)
+				(void) tenant_ok_mutator(((WithCheckOption *) lfirst(wl))->qual, &r);
 		}
 		if (r.found == 0)
 			continue;
@@ -1295,19 +1381,7 @@ enforce_level(Query *q, ShardCheck *sc)
 							get_rel_name(rte->relid), table),
 					 errdetail("The statement carries no valid signed tenant for the table (pg_rollout.cluster_secret)."),
 					 errhint("Query the distributed table on the coordinator after rollout.set_tenant().")));
-		r.found = 0;
-		rte->securityQuals = (List *) tenant_ok_mutator((Node *) rte->securityQuals, &r);
-		if (result)
-		{
-			ListCell   *wl;
-
-			foreach(wl, q->withCheckOptions)
-			{
-				WithCheckOption *wco = lfirst(wl);
-
-				wco->qual = tenant_ok_mutator(wco->qual, &r);
-			}
-		}
+		apply_tenant(q, rti, rte, r.tenant);
 	}
 }
 
@@ -1353,7 +1427,7 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions, ParamLi
 PG_FUNCTION_INFO_V1(pgr_citus_guard);
 
 /*
- * rollout._citus_guard(ctid tid, tbl text, tenant text, mac text): true
+ * rollout._citus_guard(anchor anyelement, tbl text, tenant text, mac text): true
  * when mac signs (current role, tbl, tenant), an error otherwise.  The
  * filtering itself is the policy qual the planner hook substitutes; this
  * rejects a forged signature wherever it is evaluated.  The last valid

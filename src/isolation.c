@@ -988,11 +988,18 @@ isolation_rls_permissive(CmdType cmdtype, Relation relation)
 
 			/*
 			 * The marker pg_rollout puts on a distributed protected table
-			 * (USING false), which Citus copies to every shard: the
-			 * baseline applies there too (src/citus.c).
+			 * (USING false), which Citus copies to every shard (named
+			 * <marker>_<shard id> there): the baseline applies there too
+			 * (src/citus.c).
 			 */
-			if (own->permissive && strcmp(own->policy_name, PGR_CITUS_BASELINE_POLICY) == 0)
+			if (own->permissive &&
+				strncmp(own->policy_name, PGR_CITUS_BASELINE_POLICY, strlen(PGR_CITUS_BASELINE_POLICY)) == 0 &&
+				(own->policy_name[strlen(PGR_CITUS_BASELINE_POLICY)] == '\0' ||
+				 own->policy_name[strlen(PGR_CITUS_BASELINE_POLICY)] == '_'))
 				marker = true;
+			else if (own->permissive &&
+					 strncmp(own->policy_name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) == 0)
+				continue;		/* pg_rollout's own (false once planned) */
 			else if (own->permissive)
 				return policies;
 		}

@@ -5,11 +5,16 @@
 -- _citus_tenant_ok(), which the hook on each node replaces by the tenant
 -- the statement carries a valid signature for.
 
-CREATE FUNCTION rollout._citus_guard(ctid tid, tbl text, tenant text, mac text)
+-- _citus_guard is declared IMMUTABLE although its answer depends on
+-- pg_rollout.cluster_secret and the role: Citus refuses STABLE functions
+-- with column references in UPDATE and DELETE.  It filters nothing itself
+-- (the policy qual does): a call with constant arguments folded at plan
+-- time is an error or true, never a wider read.
+CREATE FUNCTION rollout._citus_guard(anchor anyelement, tbl text, tenant text, mac text)
 RETURNS boolean
-LANGUAGE C STABLE PARALLEL SAFE
+LANGUAGE C IMMUTABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'pgr_citus_guard';
-COMMENT ON FUNCTION rollout._citus_guard(tid, text, text, text) IS
+COMMENT ON FUNCTION rollout._citus_guard(anyelement, text, text, text) IS
     'internal: true when mac is the coordinator''s signature of (current role, table, tenant) under pg_rollout.cluster_secret, an error otherwise; added to shard queries by the planner hook';
 
 CREATE FUNCTION rollout._citus_tenant_ok(tenant text)
@@ -31,12 +36,12 @@ COMMENT ON FUNCTION rollout._citus_insert_tenant(text) IS
 -- workers): they reveal nothing but whether a signature is valid for the
 -- caller's own role, and the caller's own tenant context.
 REVOKE ALL ON FUNCTION
-    rollout._citus_guard(tid, text, text, text),
+    rollout._citus_guard(anyelement, text, text, text),
     rollout._citus_tenant_ok(text),
     rollout._citus_insert_tenant(text)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    rollout._citus_guard(tid, text, text, text),
+    rollout._citus_guard(anyelement, text, text, text),
     rollout._citus_tenant_ok(text),
     rollout._citus_insert_tenant(text)
 TO PUBLIC;
