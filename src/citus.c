@@ -1504,6 +1504,19 @@ pgr_citus_insert_tenant(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(tenant));
 }
 
+/*
+ * SHOW, current_setting() and pg_settings never show the secret (members
+ * of pg_read_all_settings, pg_monitor among them, could read a
+ * GUC_SUPERUSER_ONLY setting otherwise): only whether it is set.
+ */
+static const char *
+show_cluster_secret(void)
+{
+	if (cluster_secret == NULL || cluster_secret[0] == '\0')
+		return "";
+	return secret_set() ? "(set)" : "(too short)";
+}
+
 void
 pgr_citus_init(bool preloaded)
 {
@@ -1513,7 +1526,7 @@ pgr_citus_init(bool preloaded)
 							   "Without it, protected tables cannot be distributed.",
 							   &cluster_secret, "", PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_AUTO_FILE,
-							   NULL, NULL, NULL);
+							   NULL, NULL, show_cluster_secret);
 
 	CacheRegisterSyscacheCallback(RELNAMENSP, citus_syscache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, citus_syscache_callback, (Datum) 0);

@@ -178,6 +178,77 @@ isnt($err, '', 'moving a row to another tenant is refused') or diag($out);
 like($err, qr/INSERT \.\.\. SELECT on distributed protected table "public.orders" is not supported/, 'INSERT ... SELECT refused clearly');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM orders WHERE id >= 200}), '0', 'nothing of the refused writes landed');
 
+# --- per-transaction tenant (a transaction-mode pooler) -----------------------
+($out, $err) = app(q{
+	PREPARE pt AS SELECT string_agg(DISTINCT tenant_id, ',') FROM orders;
+	BEGIN; SELECT rollout.set_tenant('a1') \gset
+	EXECUTE pt; COMMIT;
+	BEGIN; SELECT rollout.set_tenant('b2') \gset
+	EXECUTE pt; COMMIT;
+	BEGIN; SELECT rollout.set_tenant('c3') \gset
+	EXECUTE pt; COMMIT;
+	EXECUTE pt;});
+is($out, "a1\nb2\nc3", 'a prepared statement across transactions of different tenants') or diag($err);
+like($err, qr/tenant context required for distributed table/, '... and refused after the last one ended');
+
+# --- pgbench: simple, extended and prepared protocol, tenant per role -------
+$coord->safe_psql('postgres', q{ALTER ROLE app SET pg_rollout.tenant = 'b2'});
+my $script = $coord->basedir . '/leak.sql';
+open(my $fh, '>', $script) or die;
+print $fh "\\set id random(1, 40)\n";
+print $fh "SELECT 1 / (count(*) FILTER (WHERE tenant_id <> 'b2') = 0)::int FROM orders;\n";
+print $fh "SELECT 1 / (count(*) > 0)::int FROM orders;\n";
+print $fh "SELECT 1 / (count(*) FILTER (WHERE tenant_id <> 'b2') = 0)::int FROM orders WHERE id = :id;\n";
+close $fh;
+for my $mode ('simple', 'extended', 'prepared')
+{
+	command_ok([ 'pgbench', '-n', '-t', '20', '-M', $mode, '-U', 'app', '-h', $coord->host, '-p', $coord->port,
+		'-f', $script, 'postgres' ], "pgbench -M $mode: only the tenant's rows, some of them");
+}
+$coord->safe_psql('postgres', q{ALTER ROLE app RESET pg_rollout.tenant});
+
+# --- shards on the coordinator: local execution --------------------------------
+$coord->safe_psql('postgres', sprintf(q{
+	SELECT citus_set_node_property('localhost', %d, 'shouldhaveshards', true);
+	CREATE TABLE notes (id int, tenant_id text NOT NULL, body text);
+	SELECT rollout.create_tenant('t' || g) FROM generate_series(0, 9) g;
+	INSERT INTO notes SELECT g, 't' || (g % 10), 'n' FROM generate_series(1, 100) g;
+	SELECT rollout.protect_table('notes', 'tenant_id');
+	SELECT create_distributed_table('notes', 'tenant_id', colocate_with => 'none');
+	GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO app;
+}, $coord->port));
+my $local = $coord->safe_psql('postgres', sprintf(q{
+	SELECT min(t) FROM (SELECT 't' || g AS t FROM generate_series(0, 9) g) x
+	 WHERE (SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+	         WHERE p.shardid = get_shard_id_for_distribution_column('notes', x.t)) = %d}, $coord->port));
+my $remote = $coord->safe_psql('postgres', sprintf(q{
+	SELECT min(t) FROM (SELECT 't' || g AS t FROM generate_series(0, 9) g) x
+	 WHERE (SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+	         WHERE p.shardid = get_shard_id_for_distribution_column('notes', x.t)) <> %d}, $coord->port));
+ok($local ne '' && $remote ne '', "a tenant on a coordinator shard ($local) and one on a worker's ($remote)");
+for my $t ($local, $remote)
+{
+	for my $mode ('enforce', 'log_only')
+	{
+		($out, $err) = app(qq{SET client_min_messages = warning; BEGIN; SELECT rollout.set_tenant('$t') \\gset
+			SELECT string_agg(DISTINCT tenant_id, ',') || ':' || count(*) FROM notes;
+			SELECT string_agg(DISTINCT tenant_id, ',') FROM notes WHERE id = 10;
+			SELECT count(*) FROM notes WHERE id % 10 = 0 AND tenant_id <> '$t';
+			UPDATE notes SET body = 'u' WHERE id < 1000;
+			COMMIT;});
+		my ($n) = $t =~ /(\d)/;
+		is($out, "$t:10\n" . ($n == 0 ? $t : '') . "\n0", "$mode, tenant $t: its rows only (aggregate, point, other tenant's)")
+		  or diag($err);
+		$coord->safe_psql('postgres', q{ALTER SYSTEM SET pg_rollout.enforcement_mode = 'log_only'; SELECT pg_reload_conf()})
+		  if $mode eq 'enforce';
+		sleep 1 if $mode eq 'enforce';
+	}
+	$coord->safe_psql('postgres', q{ALTER SYSTEM RESET pg_rollout.enforcement_mode; SELECT pg_reload_conf()});
+	sleep 1;
+}
+is($coord->safe_psql('postgres', q{SELECT string_agg(DISTINCT tenant_id, ',' ORDER BY tenant_id) FROM notes WHERE body = 'u'}),
+	join(',', sort($local, $remote)), 'the updates touched the two tenants\' rows only');
+
 # --- bypass and modes ----------------------------------------------------------
 ($out, $err) = app(q{SET pg_rollout.enforcement_mode = 'log_only'; SELECT count(*) FROM orders});
 isnt($err, '', 'an application role cannot switch the mode');
@@ -240,6 +311,47 @@ like($err, qr/can be queried only through the coordinator/, 'another table\'s sh
 like($out . $err, qr/^\d+$/, 'a signature in an OR still filters by its tenant');
 my $expect = $w1->safe_psql('postgres', "SELECT count(*) FROM $shard WHERE tenant_id = 'a1'");
 is($out, $expect, '... to exactly the tenant\'s rows of the shard');
+
+# --- a shard moved to another worker keeps the protection -----------------
+my $shardid = ($shard =~ /_(\d+)$/)[0];
+$coord->safe_psql('postgres', sprintf(q{
+	SELECT citus_move_shard_placement(%d, 'localhost', %d, 'localhost', %d, shard_transfer_mode => 'block_writes')},
+	$shardid, $w1->port, $w2->port));
+is($w2->safe_psql('postgres', "SELECT count(*) > 0 FROM $shard"), 't', "the shard $shard now on worker 2");
+($ret, $out, $err) = $w2->psql('postgres', "SELECT count(*) FROM $shard", extra_params => [ '-U', 'app' ]);
+like($err, qr/can be queried only through the coordinator/, 'the moved shard is refused on a direct connection');
+my $moved_tenant = $coord->safe_psql('postgres', qq{SELECT min(tenant_id) FROM orders WHERE get_shard_id_for_distribution_column('orders', tenant_id) = $shardid});
+if ($moved_tenant ne '')
+{
+	($out, $err) = app(qq{BEGIN; SELECT rollout.set_tenant('$moved_tenant') \\gset
+		SELECT string_agg(DISTINCT tenant_id, ',') FROM orders; COMMIT;});
+	is($out, $moved_tenant, 'through the coordinator the tenant of the moved shard sees its rows') or diag($err);
+}
+else
+{
+	pass('no tenant on the moved shard');
+}
+
+# --- the new functions, called by a hostile application role -----------------
+($out, $err) = app(q{SELECT rollout._citus_insert_tenant('a1')});
+like($err, qr/tenant context required/, '_citus_insert_tenant without context: refused');
+($out, $err) = app(q{SELECT rollout._citus_guard(1, 'public.orders', 'a1', repeat('0', 64))});
+like($err, qr/invalid tenant signature for table "public.orders"/, '_citus_guard with a forged signature: an error');
+($out, $err) = app(q{SELECT rollout._citus_tenant_ok('a1')});
+is($out, 'f', '_citus_tenant_ok called directly: false');
+($out, $err) = app(q{BEGIN; SELECT rollout.set_tenant('a1') \gset
+	SELECT count(*) FROM orders WHERE rollout._citus_guard(id, 'public.orders', 'b2', repeat('0', 64)); COMMIT;});
+like($err, qr/invalid tenant signature/, 'a forged guard for another tenant through the coordinator: an error');
+($out, $err) = app(q{BEGIN; SELECT rollout.set_tenant('a1') \gset
+	COPY orders FROM stdin;
+500	a1	1
+\.
+	COMMIT;});
+isnt($err, '', 'COPY FROM into a distributed protected table: refused') or diag($out);
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM orders WHERE id = 500}), '0', '... nothing copied');
+($out, $err) = app(q{BEGIN; SELECT rollout.set_tenant('a1') \gset
+	SELECT rollout.bypass('x'); COMMIT;});
+like($err, qr/permission denied|bypass/, 'bypass is not for the application role');
 
 # --- unprotect, then the table is an ordinary distributed table -------------
 $coord->safe_psql('postgres', q{SELECT rollout.unprotect_table('plain')});
