@@ -1,24 +1,33 @@
 /*-------------------------------------------------------------------------
  *
  * citus.c
- *	  pg_rollout beside Citus: no silent loss of tenant isolation.
+ *	  pg_rollout beside Citus: protected tables distributed by Citus,
+ *	  enforced on every node; no silent loss of tenant isolation elsewhere.
  *
- * Citus plans a statement on one of its tables (distributed, reference or
- * Citus-local) by deparsing it into shard queries run on the nodes that
- * hold the shards.  The tenant qual pg_rollout adds through the row
- * security hook is a security qual of the range-table entry, which Citus
- * does not deparse: the shard queries carry no tenant filter, and the
- * shards on the workers are not registered with pg_rollout there (with row
- * security forced and no catalog policy they hide every row; with the
- * table's own permissive policies, which Citus copies, they show every
- * tenant's rows).  Until isolation is enforced on the shards, a protected
- * Citus table is refused:
+ * Citus plans a statement on one of its tables by deparsing it into shard
+ * queries run on the nodes that hold the shards.  pg_rollout's usual tenant
+ * filter is a security qual of the range-table entry, which Citus does not
+ * deparse, and the row-security hook on a worker does not know the shards.
+ * A protected table that Citus hash-distributes is therefore enforced
+ * here, when pg_rollout.cluster_secret is set (docs/citus.md):
+ *
+ *	- its policies pg_rollout_citus_* (created when it becomes distributed,
+ *	  copied by Citus to every shard) mark its shards;
+ *	- the planner hook, before Citus's planner, adds to every statement on
+ *	  it the tenant (which Citus routes on: one shard) and a guard carrying
+ *	  an HMAC signature of (database, role, table, tenant) under the secret;
+ *	- the planner hook on every node gives a shard scan the signed tenant
+ *	  as a security qual, and refuses a shard statement without a valid
+ *	  signature; INSERT rows are checked on the coordinator.
+ *
+ * What cannot be enforced is refused:
  *
  *	- rollout.protect_table() on a Citus table, and create_distributed_table(),
  *	  create_reference_table(), citus_add_local_table_to_metadata() and
  *	  alter_distributed_table() on a protected table (or a parent of one),
  *	  fail when the function returns (fmgr hook), so the transaction that
- *	  would leave the table unfiltered rolls back;
+ *	  would leave the table unfiltered rolls back, unless the result is a
+ *	  distributed protected table as above;
  *	- a transaction that changed a relation's definition and leaves a
  *	  protected table (or its relation, renamed into a shard) a Citus table
  *	  some other way (a partition attached to a distributed table, a
@@ -31,9 +40,9 @@
  * pg_rollout's own tables (schema rollout) are refused as Citus tables the
  * same ways: they stay on the coordinator.
  *
- * Nothing links to Citus: its catalog pg_catalog.pg_dist_partition is read
- * by OID through its logicalrelid index (no SQL, so no search_path), when
- * it exists, and the answer cached per relation until the relation's
+ * Nothing links to Citus: its catalogs pg_catalog.pg_dist_partition and
+ * pg_dist_shard are read by index (no SQL, so no search_path), when they
+ * exist, the partition method cached per relation until the relation's
  * relcache invalidation; without Citus each check is one cached OID
  * comparison.  The functions are recognised by name in schema pg_catalog,
  * where Citus creates them and only a superuser can create functions.  The
@@ -773,13 +782,17 @@ pgr_citus_unprotected(void)
 static bool
 compute_mac(const char *role, const char *table, const char *tenant, char *hex)
 {
+	/* the last one computed: the same statement is planned again and again */
+	static char *last_msg = NULL;	/* length (int), then the message */
+	static char *last_secret = NULL;
+	static char last_hex[MAC_HEX_LEN + 1];
 	pg_hmac_ctx *ctx;
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	StringInfoData msg;
-	const char *db = get_database_name(MyDatabaseId);
+	const char *db;
 	bool		ok;
 
-	if (!secret_set() || db == NULL)
+	if (!secret_set() || (db = get_database_name(MyDatabaseId)) == NULL)
 		return false;
 	initStringInfo(&msg);
 	appendStringInfoString(&msg, "pg_rollout citus v1");
@@ -788,6 +801,13 @@ compute_mac(const char *role, const char *table, const char *tenant, char *hex)
 	appendBinaryStringInfo(&msg, role, strlen(role) + 1);
 	appendBinaryStringInfo(&msg, table, strlen(table) + 1);
 	appendBinaryStringInfo(&msg, tenant, strlen(tenant) + 1);
+	if (last_msg != NULL && strcmp(last_secret, cluster_secret) == 0 &&
+		*(int *) last_msg == msg.len && memcmp(last_msg + sizeof(int), msg.data, msg.len) == 0)
+	{
+		memcpy(hex, last_hex, sizeof(last_hex));
+		pfree(msg.data);
+		return true;
+	}
 	ctx = pg_hmac_create(PG_SHA256);
 	ok = ctx != NULL &&
 		pg_hmac_init(ctx, (const uint8 *) cluster_secret, strlen(cluster_secret)) == 0 &&
@@ -795,11 +815,29 @@ compute_mac(const char *role, const char *table, const char *tenant, char *hex)
 		pg_hmac_final(ctx, digest, sizeof(digest)) == 0;
 	if (ctx)
 		pg_hmac_free(ctx);
-	pfree(msg.data);
 	if (!ok)
+	{
+		pfree(msg.data);
 		return false;
+	}
 	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	{
+		static const char xd[] = "0123456789abcdef";
+
+		hex[2 * i] = xd[digest[i] >> 4];
+		hex[2 * i + 1] = xd[digest[i] & 0xf];
+	}
+	hex[MAC_HEX_LEN] = '\0';
+	if (last_msg)
+		pfree(last_msg);
+	if (last_secret)
+		pfree(last_secret);
+	last_msg = MemoryContextAlloc(TopMemoryContext, sizeof(int) + msg.len);
+	*(int *) last_msg = msg.len;
+	memcpy(last_msg + sizeof(int), msg.data, msg.len);
+	last_secret = MemoryContextStrdup(TopMemoryContext, cluster_secret);
+	memcpy(last_hex, hex, sizeof(last_hex));
+	pfree(msg.data);
 	return true;
 }
 
@@ -1033,7 +1071,14 @@ place_qual(Node *jt, Node **target, Index rti, Expr *qual, const char *table)
 	{
 		if (((RangeTblRef *) jt)->rtindex != (int) rti)
 			return false;
-		*target = make_and_qual(*target, (Node *) qual);
+
+		/*
+		 * First: Citus's fast path takes the first "column = constant or
+		 * parameter" it meets for the distribution key value, so a user's
+		 * "id = $1" before the tenant would defer its shard pruning to
+		 * every execution.
+		 */
+		*target = make_and_qual((Node *) qual, *target);
 		return true;
 	}
 	if (IsA(jt, FromExpr))
@@ -1212,7 +1257,7 @@ rewrite_level(Query *q)
 			continue;
 		if ((q->commandType == CMD_UPDATE || q->commandType == CMD_DELETE) && rti == (Index) q->resultRelation)
 		{
-			q->jointree->quals = make_and_qual(q->jointree->quals, (Node *) quals);
+			q->jointree->quals = make_and_qual((Node *) quals, q->jointree->quals);
 			continue;
 		}
 		refuse_statement(info.qualname, "this statement");
@@ -1398,6 +1443,45 @@ enforce_walker(Node *node, ShardCheck *sc)
 	return expression_tree_walker(node, enforce_walker, sc);
 }
 
+static bool
+tenant_ok_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == fn_tenant_ok)
+		return true;
+	return expression_tree_walker(node, tenant_ok_walker, context);
+}
+
+/* Does a relation that is not a Citus table carry pg_rollout's policies in the statement? */
+static bool
+shard_walker(Node *node, bool *found)
+{
+	if (node == NULL || *found)
+		return false;
+	if (IsA(node, Query))
+	{
+		ListCell   *lc;
+		Query	   *q = (Query *) node;
+
+		foreach(lc, q->rtable)
+		{
+			RangeTblEntry *rte = lfirst(lc);
+			if (rte->rtekind != RTE_RELATION || (rte->securityQuals == NIL && q->withCheckOptions == NIL))
+				continue;
+			if ((tenant_ok_walker((Node *) rte->securityQuals, NULL) ||
+				 tenant_ok_walker((Node *) q->withCheckOptions, NULL)) &&
+				pgr_citus_table(rte->relid) == '\0')
+			{
+				*found = true;
+				return true;
+			}
+		}
+		return query_tree_walker(q, shard_walker, found, 0);
+	}
+	return expression_tree_walker(node, shard_walker, found);
+}
+
 static PlannedStmt *
 citus_planner(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
 {
@@ -1409,9 +1493,15 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions, ParamLi
 			lookup_rollout_fns();
 		if (OidIsValid(fn_tenant_ok))
 		{
+			bool		shards = false;
+
 			(void) rewrite_walker((Node *) parse, NULL);
-			(void) guard_walker((Node *) parse, &sc);
-			(void) enforce_walker((Node *) parse, &sc);
+			(void) shard_walker((Node *) parse, &shards);
+			if (shards)
+			{
+				(void) guard_walker((Node *) parse, &sc);
+				(void) enforce_walker((Node *) parse, &sc);
+			}
 		}
 	}
 	if (prev_planner_hook)

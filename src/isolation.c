@@ -874,6 +874,14 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 	if (p == NULL || !table_enforced(p))
 		return policies;
 
+	/*
+	 * A distributed protected table: Citus does not send this qual to the
+	 * shards; the planner hook adds the tenant to the statement and to the
+	 * table's security quals itself (src/citus.c).
+	 */
+	if (p->state == PROTECTION_OK && pgr_citus_protected_table(RelationGetRelid(relation)))
+		return policies;
+
 	if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
 	{
 		/*
