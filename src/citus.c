@@ -1021,7 +1021,7 @@ tenant_ok_mutator(Node *node, TenantOkReplace *r)
  * "x = '<tenant>'" first among its security quals, and as a check of the
  * rows an UPDATE writes.
  */
-static void
+static bool
 apply_tenant(Query *q, Index rti, RangeTblEntry *rte, const char *tenant)
 {
 	TenantOkReplace r = {tenant, 0, NULL, InvalidOid};
@@ -1040,7 +1040,7 @@ apply_tenant(Query *q, Index rti, RangeTblEntry *rte, const char *tenant)
 		}
 	}
 	if (r.arg == NULL)
-		return;
+		return false;
 	qual = tenant_equals(r.arg, tenant, r.coll);
 	rte->securityQuals = lcons(qual, rte->securityQuals);
 	if (rti == (Index) q->resultRelation && q->commandType == CMD_UPDATE)
@@ -1054,6 +1054,34 @@ apply_tenant(Query *q, Index rti, RangeTblEntry *rte, const char *tenant)
 		wco->cascaded = false;
 		q->withCheckOptions = lappend(q->withCheckOptions, wco);
 	}
+	return true;
+}
+
+/*
+ * Are pg_rollout's policies, with the all-rows baseline, the relation's
+ * only ones?  Then its row security is exactly the tenant qual.
+ */
+static bool
+only_own_policies(Oid relid)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	bool		own = RelationIsValid(rel) && rel->rd_rsdesc != NULL;
+	bool		marker = false;
+	ListCell   *lc;
+
+	if (own)
+		foreach(lc, rel->rd_rsdesc->policies)
+		{
+			const char *name = ((RowSecurityPolicy *) lfirst(lc))->policy_name;
+
+			if (strncmp(name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0)
+				own = false;
+			if (strcmp(name, PGR_CITUS_BASELINE_POLICY) == 0)
+				marker = true;
+		}
+	if (RelationIsValid(rel))
+		RelationClose(rel);
+	return own && marker;
 }
 
 /*
@@ -1234,8 +1262,14 @@ rewrite_level(Query *q)
 		if (q->commandType == CMD_MERGE)
 			refuse_statement(info.qualname, "MERGE");
 
-		/* the coordinator's own copy of the policies (local execution plans it) */
-		apply_tenant(q, rti, rte, tenant);
+		/*
+		 * The coordinator's own copy of the policies (local execution plans
+		 * it): the tenant qual; nothing at all when the relation has no
+		 * policy but pg_rollout's, since the statement carries the tenant
+		 * where the table is read (Citus and the planner have less to do).
+		 */
+		if (apply_tenant(q, rti, rte, tenant) && only_own_policies(rte->relid))
+			rte->securityQuals = NIL;	/* the tenant is in the statement itself (below) */
 
 		if (q->commandType == CMD_INSERT && rti == (Index) q->resultRelation)
 		{
@@ -1264,17 +1298,87 @@ rewrite_level(Query *q)
 	}
 }
 
+/*
+ * Call fn on every level of a query: the query, its subqueries in FROM,
+ * its CTEs and, only when it has any, the subqueries of its sublinks (a
+ * simple statement is not walked expression by expression).
+ */
+typedef struct LevelWalk
+{
+	void		(*fn) (Query *q, void *arg);
+	void	   *arg;
+} LevelWalk;
+
+static void for_each_level(Query *q, LevelWalk *lw);
+
 static bool
-rewrite_walker(Node *node, void *context)
+sublink_walker(Node *node, LevelWalk *lw)
 {
 	if (node == NULL)
 		return false;
-	if (IsA(node, Query))
+	if (IsA(node, SubLink))
 	{
-		rewrite_level((Query *) node);
-		return query_tree_walker((Query *) node, rewrite_walker, context, 0);
+		for_each_level((Query *) ((SubLink *) node)->subselect, lw);
+		return sublink_walker(((SubLink *) node)->testexpr, lw);
 	}
-	return expression_tree_walker(node, rewrite_walker, context);
+	if (IsA(node, Query))
+		return false;			/* reached through for_each_level */
+	return expression_tree_walker(node, sublink_walker, lw);
+}
+
+static void
+for_each_level(Query *q, LevelWalk *lw)
+{
+	ListCell   *lc;
+
+	if (q == NULL || !IsA(q, Query))
+		return;
+	check_stack_depth();
+	lw->fn(q, lw->arg);
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_SUBQUERY)
+			for_each_level(rte->subquery, lw);
+	}
+	foreach(lc, q->cteList)
+		for_each_level((Query *) ((CommonTableExpr *) lfirst(lc))->ctequery, lw);
+	if (q->hasSubLinks)
+		(void) query_tree_walker(q, sublink_walker, lw,
+								 QTW_IGNORE_RT_SUBQUERIES | QTW_IGNORE_CTE_SUBQUERIES);
+}
+
+static bool tenant_ok_walker(Node *node, void *context);
+
+/*
+ * One level on the coordinator: rewrite_level(); and note whether a
+ * relation that is not a Citus table (a shard) carries pg_rollout's
+ * policies.
+ */
+static void
+plan_level(Query *q, void *arg)
+{
+	bool	   *shards = (bool *) arg;
+	ListCell   *lc;
+
+	rewrite_level(q);
+	if (*shards)
+		return;
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind != RTE_RELATION || (rte->securityQuals == NIL && q->withCheckOptions == NIL))
+			continue;
+		if ((tenant_ok_walker((Node *) rte->securityQuals, NULL) ||
+			 tenant_ok_walker((Node *) q->withCheckOptions, NULL)) &&
+			pgr_citus_table(rte->relid) == '\0')
+		{
+			*shards = true;
+			return;
+		}
+	}
 }
 
 /* Every node: signatures in the statement, then the shards' policies. */
@@ -1430,17 +1534,10 @@ enforce_level(Query *q, ShardCheck *sc)
 	}
 }
 
-static bool
-enforce_walker(Node *node, ShardCheck *sc)
+static void
+enforce_level_cb(Query *q, void *arg)
 {
-	if (node == NULL)
-		return false;
-	if (IsA(node, Query))
-	{
-		enforce_level((Query *) node, sc);
-		return query_tree_walker((Query *) node, enforce_walker, sc, 0);
-	}
-	return expression_tree_walker(node, enforce_walker, sc);
+	enforce_level(q, (ShardCheck *) arg);
 }
 
 static bool
@@ -1451,35 +1548,6 @@ tenant_ok_walker(Node *node, void *context)
 	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == fn_tenant_ok)
 		return true;
 	return expression_tree_walker(node, tenant_ok_walker, context);
-}
-
-/* Does a relation that is not a Citus table carry pg_rollout's policies in the statement? */
-static bool
-shard_walker(Node *node, bool *found)
-{
-	if (node == NULL || *found)
-		return false;
-	if (IsA(node, Query))
-	{
-		ListCell   *lc;
-		Query	   *q = (Query *) node;
-
-		foreach(lc, q->rtable)
-		{
-			RangeTblEntry *rte = lfirst(lc);
-			if (rte->rtekind != RTE_RELATION || (rte->securityQuals == NIL && q->withCheckOptions == NIL))
-				continue;
-			if ((tenant_ok_walker((Node *) rte->securityQuals, NULL) ||
-				 tenant_ok_walker((Node *) q->withCheckOptions, NULL)) &&
-				pgr_citus_table(rte->relid) == '\0')
-			{
-				*found = true;
-				return true;
-			}
-		}
-		return query_tree_walker(q, shard_walker, found, 0);
-	}
-	return expression_tree_walker(node, shard_walker, found);
 }
 
 static PlannedStmt *
@@ -1494,13 +1562,15 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions, ParamLi
 		if (OidIsValid(fn_tenant_ok))
 		{
 			bool		shards = false;
+			LevelWalk	lw = {plan_level, &shards};
 
-			(void) rewrite_walker((Node *) parse, NULL);
-			(void) shard_walker((Node *) parse, &shards);
+			for_each_level(parse, &lw);
 			if (shards)
 			{
+				LevelWalk	enforce = {enforce_level_cb, &sc};
+
 				(void) guard_walker((Node *) parse, &sc);
-				(void) enforce_walker((Node *) parse, &sc);
+				for_each_level(parse, &enforce);
 			}
 		}
 	}
