@@ -1591,26 +1591,45 @@ PG_FUNCTION_INFO_V1(pgr_citus_guard);
  * when mac signs (current role, tbl, tenant), an error otherwise.  The
  * filtering itself is the policy qual the planner hook substitutes; this
  * rejects a forged signature wherever it is evaluated.  The last valid
- * one is remembered (it is evaluated once per row).
+ * one is remembered, with the role and the secret (it is evaluated once
+ * per row).
  */
 Datum
 pgr_citus_guard(PG_FUNCTION_ARGS)
 {
+	/* the last valid one: table, tenant, mac, each NUL-terminated */
 	static char *last = NULL;
+	static int	last_len = 0;
 	static Oid	last_user = InvalidOid;
+	static char *last_secret = NULL;
+	text	   *t[3];
+	int			len = 0;
+	char	   *key;
 	char	   *table;
 	char	   *tenant;
 	char	   *mac;
-	char	   *key;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_BOOL(false);
-	table = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	tenant = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	mac = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	key = psprintf("%s|%s|%s", table, tenant, mac);
-	if (last != NULL && last_user == GetUserId() && strcmp(last, key) == 0)
+	for (int i = 0; i < 3; i++)
+	{
+		t[i] = PG_GETARG_TEXT_PP(i + 1);
+		len += VARSIZE_ANY_EXHDR(t[i]) + 1;
+	}
+	key = palloc(len);
+	len = 0;
+	for (int i = 0; i < 3; i++)
+	{
+		memcpy(key + len, VARDATA_ANY(t[i]), VARSIZE_ANY_EXHDR(t[i]));
+		len += VARSIZE_ANY_EXHDR(t[i]);
+		key[len++] = '\0';
+	}
+	if (last != NULL && last_user == GetUserId() && last_len == len && memcmp(last, key, len) == 0 &&
+		cluster_secret != NULL && strcmp(last_secret, cluster_secret) == 0)
 		PG_RETURN_BOOL(true);
+	table = key;
+	tenant = table + strlen(table) + 1;
+	mac = tenant + strlen(tenant) + 1;
 	if (!mac_valid(table, tenant, mac))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1618,8 +1637,13 @@ pgr_citus_guard(PG_FUNCTION_ARGS)
 				 errdetail("Only the coordinator signs tenants (pg_rollout.cluster_secret), for the role it runs the statement as.")));
 	if (last)
 		pfree(last);
-	last = MemoryContextStrdup(TopMemoryContext, key);
+	last = MemoryContextAlloc(TopMemoryContext, len);
+	memcpy(last, key, len);
+	last_len = len;
 	last_user = GetUserId();
+	if (last_secret)
+		pfree(last_secret);
+	last_secret = MemoryContextStrdup(TopMemoryContext, cluster_secret);
 	PG_RETURN_BOOL(true);
 }
 
