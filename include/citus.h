@@ -37,6 +37,9 @@ extern void pgr_citus_refuse_protected(const char *what);
 /* After rollout.unprotect_table(). */
 extern void pgr_citus_unprotected(void);
 
+/* pg_rollout dropping its own policies (allowed past the DDL check). */
+extern bool pgr_citus_internal_ddl(void);
+
 /* pg_rollout.tenant changed. */
 extern void pgr_citus_tenant_changed(void);
 

@@ -739,11 +739,20 @@ citus_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
  * protected loses pg_rollout's policies (on its shards too: Citus
  * propagates DROP POLICY).  Run as the caller, who owns the table.
  */
+static bool internal_ddl = false;
+
+/* Is pg_rollout itself dropping its policies (isolation.c lets it)? */
+bool
+pgr_citus_internal_ddl(void)
+{
+	return internal_ddl;
+}
+
 void
 pgr_citus_unprotected(void)
 {
 	int			pathlevel;
-	List	   *drops = NIL;
+	List	   *volatile drops = NIL;
 	ListCell   *lc;
 
 	if (!pgr_citus_installed())
@@ -761,9 +770,18 @@ pgr_citus_unprotected(void)
 		elog(ERROR, "pg_rollout: could not read the policies of distributed tables");
 	for (uint64 i = 0; i < SPI_processed; i++)
 		drops = lappend(drops, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	foreach(lc, drops)
-		if (SPI_execute(lfirst(lc), false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "pg_rollout: could not run %s", (char *) lfirst(lc));
+	internal_ddl = true;
+	PG_TRY();
+	{
+		foreach(lc, drops)
+			if (SPI_execute(lfirst(lc), false, 0) != SPI_OK_UTILITY)
+				elog(ERROR, "pg_rollout: could not run %s", (char *) lfirst(lc));
+	}
+	PG_FINALLY();
+	{
+		internal_ddl = false;
+	}
+	PG_END_TRY();
 	SPI_finish();
 	pgr_unpin_search_path(pathlevel);
 }

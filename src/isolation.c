@@ -1561,6 +1561,49 @@ check_column_retype(const Protected *p, ColumnDef *def)
  * reach one): no switching row security off, no dropping or retyping the
  * tenant column.
  */
+/*
+ * pg_rollout's policies on a distributed protected table (src/citus.c)
+ * mark its shards as enforced on the workers: dropping, altering or
+ * renaming one would open the shards to direct connections.
+ */
+static void
+refuse_citus_policy(Oid relid, const char *policy)
+{
+	Protected  *p;
+
+	if (policy == NULL || strncmp(policy, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0 ||
+		!OidIsValid(relid) || (p = registry_lookup(relid)) == NULL)
+		return;
+	refuse_protection_ddl(p, psprintf("drop, alter or rename policy \"%s\"", policy));
+}
+
+static void
+check_citus_policy_ddl(Node *parsetree)
+{
+	if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_POLICY)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) parsetree)->objects)
+		{
+			List	   *names = lfirst(lc);
+			List	   *relname;
+
+			if (list_length(names) < 2)
+				continue;
+			relname = list_copy_head(names, list_length(names) - 1);
+			refuse_citus_policy(RangeVarGetRelid(makeRangeVarFromNameList(relname), NoLock, true),
+								strVal(llast(names)));
+		}
+	}
+	else if (IsA(parsetree, AlterPolicyStmt))
+		refuse_citus_policy(RangeVarGetRelid(((AlterPolicyStmt *) parsetree)->table, NoLock, true),
+							((AlterPolicyStmt *) parsetree)->policy_name);
+	else if (IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->renameType == OBJECT_POLICY)
+		refuse_citus_policy(RangeVarGetRelid(((RenameStmt *) parsetree)->relation, NoLock, true),
+							((RenameStmt *) parsetree)->subname);
+}
+
 static void
 check_alter_table(AlterTableStmt *stmt)
 {
@@ -1841,6 +1884,10 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 
 	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
 		restore_before_drop_extension((DropStmt *) parsetree);
+	if ((tag == T_DropStmt || tag == T_AlterPolicyStmt || tag == T_RenameStmt) &&
+		IsTransactionState() && !registry_loading && protection_fn_depth == 0 &&
+		!pgr_citus_internal_ddl() && !superuser())
+		check_citus_policy_ddl(parsetree);
 	if (enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
 		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt))
 	{

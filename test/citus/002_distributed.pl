@@ -353,6 +353,19 @@ is($coord->safe_psql('postgres', q{SELECT count(*) FROM orders WHERE id = 500}),
 	SELECT rollout.bypass('x'); COMMIT;});
 like($err, qr/permission denied|bypass/, 'bypass is not for the application role');
 
+# --- pg_rollout's policies cannot be dropped or altered by the owner --------
+$coord->safe_psql('postgres', q{CREATE ROLE owner_role LOGIN; ALTER TABLE items OWNER TO owner_role});
+($ret, $out, $err) = $coord->psql('postgres', q{DROP POLICY pg_rollout_citus_select ON items}, extra_params => [ '-U', 'owner_role' ]);
+like($err, qr/cannot drop, alter or rename policy "pg_rollout_citus_select" on protected table "public.items"/,
+	'DROP POLICY of pg_rollout\'s policy refused');
+($ret, $out, $err) = $coord->psql('postgres', q{ALTER POLICY pg_rollout_citus_baseline ON items USING (true)}, extra_params => [ '-U', 'owner_role' ]);
+like($err, qr/cannot drop, alter or rename policy "pg_rollout_citus_baseline"/, 'ALTER POLICY refused');
+like($w1->safe_psql('postgres', q{
+	SELECT count(*) || ':' || bool_and(EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = to_regclass('items_' || s.shardid)
+	                                             AND p.polname LIKE 'pg\_rollout\_citus\_select%'))
+	  FROM pg_dist_shard s WHERE s.logicalrelid = 'items'::regclass AND to_regclass('items_' || s.shardid) IS NOT NULL}),
+	qr/^[1-9]\d*:true$/, 'the policy is still on each shard of the table on worker 1');
+
 # --- unprotect, then the table is an ordinary distributed table -------------
 $coord->safe_psql('postgres', q{SELECT rollout.unprotect_table('plain')});
 is($w1->safe_psql('postgres', q{SELECT count(*) FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relname LIKE 'plain%'}),
