@@ -20,6 +20,7 @@
 #   PGR_BENCH_ROWS      rows per table                (default 200000)
 #   PGR_BENCH_SECONDS   pgbench duration per run      (default 5)
 #   PGR_BENCH_REPS      runs per query, interleaved a, e, b, a, e, b, ...; the median is kept (default 3)
+#   PGR_BENCH_CPU_STATEMENTS  statements per side in the CPU measurement at the end (default 10000; 0: skip)
 #   PGR_BENCH_NO_BUILD  1 = use the installed extension, do not build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -136,3 +137,34 @@ for mode in simple prepared; do
         "e/a $(awk -v x="${R[e_$mode]}" -v y="${R[a_$mode]}" 'BEGIN { printf "%.2f", x / y }')," \
         "b/a $(awk -v x="${R[b_$mode]}" -v y="${R[a_$mode]}" 'BEGIN { printf "%.2f", x / y }')"
 done
+
+# Backend CPU per statement (Linux: /proc/<pid>/stat), which other load on
+# the machine disturbs less than throughput: PGR_BENCH_CPU_STATEMENTS
+# autocommit statements of (a) and of (e), simple protocol, interleaved
+# three times in one session (a superuser reading its own /proc entry, the
+# statements run as bench with SET ROLE).
+NCPU=${PGR_BENCH_CPU_STATEMENTS:-10000}
+if [ "$NCPU" -gt 0 ] && [ -r /proc/self/stat ]; then
+    echo
+    echo "==> backend CPU per statement, $NCPU statements each, simple protocol, autocommit"
+    gen() {  # gen TEMPLATE LABEL
+        echo "SELECT (string_to_array(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' '))[14:15] AS s0 \\gset"
+        echo "SET ROLE bench;"
+        awk -v n="$NCPU" -v per="$PER" -v t="$1" 'BEGIN { srand(20261201); for (i = 0; i < n; i++) { s = t; sub("%s", int(rand() * per), s); print s ";" } }'
+        echo "RESET ROLE;"
+        echo "SELECT '$2', round(((SELECT sum(v::bigint) FROM unnest((string_to_array(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' '))[14:15]) v)"
+        echo "        - (SELECT sum(v::bigint) FROM unnest(:'s0'::text[]) v)) * 1e6 / $(getconf CLK_TCK) / $NCPU, 1);"
+    }
+    {
+        echo "SET pg_rollout.tenant = '$T';"
+        for rep in 1 2 3; do
+            gen "SELECT amount FROM orders_dist WHERE tenant_id = '$T' AND id = %s" a
+            gen "SELECT amount FROM orders_pdist WHERE id = %s" e
+        done
+    } > "$SCRIPTS/cpu.sql"
+    psql -X -At -d bench_citus -f "$SCRIPTS/cpu.sql" 2>&1 | grep -E '^[ae]\|' > "$SCRIPTS/cpu.out" || die "the CPU measurement failed"
+    sed 's/^/    /; s/|/: /; s/$/ us/' "$SCRIPTS/cpu.out"
+    ca=$(grep '^a|' "$SCRIPTS/cpu.out" | cut -d'|' -f2 | median)
+    ce=$(grep '^e|' "$SCRIPTS/cpu.out" | cut -d'|' -f2 | median)
+    echo "  CPU per statement (median of 3): (a) $ca us, (e) $ce us; a/e $(awk -v x="$ca" -v y="$ce" 'BEGIN { printf "%.2f", x / y }') (the throughput ratio CPU alone would give)"
+fi
