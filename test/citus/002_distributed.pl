@@ -125,6 +125,21 @@ is($out, '10', 'a subquery: filtered at its own level') or diag($err);
 	SELECT count(*) FROM orders o FULL JOIN items i ON i.order_id = o.id; COMMIT;});
 like($err, qr/cannot be in a FULL JOIN/, 'a full join: refused');
 
+($out, $err) = app(q{BEGIN; SELECT rollout.set_tenant('c3') \gset
+	WITH o AS (SELECT tenant_id FROM orders) SELECT string_agg(DISTINCT tenant_id, ',') || count(*) FROM o;
+	SELECT string_agg(DISTINCT t, ',') || count(*) FROM (SELECT tenant_id AS t FROM orders UNION ALL SELECT tenant_id FROM items) u;
+	SELECT string_agg(DISTINCT t, ',') || count(*) FROM (SELECT tenant_id AS t FROM orders WHERE amount > 0) s;
+	SELECT (SELECT count(*) FROM items i WHERE i.order_id = 3) IS NOT NULL;
+	COMMIT;});
+is($out, "c310\nc320\nc310\nt", 'a CTE, a UNION ALL, a subquery in FROM, a scalar subquery: the tenant\'s rows') or diag($err);
+$coord->safe_psql('postgres', q{CREATE VIEW orders_v AS SELECT id, tenant_id FROM orders; GRANT SELECT ON orders_v TO app;
+	CREATE FUNCTION orders_count() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) FROM orders';});
+($out, $err) = app(q{BEGIN; SELECT rollout.set_tenant('c3') \gset
+	SELECT string_agg(DISTINCT tenant_id, ',') || count(*) FROM orders_v;
+	SELECT orders_count();
+	COMMIT;});
+is($out, "c310\n10", 'through a view and a SQL function: the tenant\'s rows') or diag($err);
+
 # --- routing ------------------------------------------------------------------
 ($out, $err) = app(q{BEGIN; SELECT rollout.set_tenant('a1') \gset
 	EXPLAIN (COSTS OFF) SELECT amount FROM orders WHERE id = 3; COMMIT;});
@@ -155,6 +170,13 @@ is($err, '', 'update for the tenant') or diag($err);
 ($out, $err) = app(q{BEGIN; SELECT rollout.set_tenant('a1') \gset
 	DELETE FROM orders WHERE id = 101; COMMIT;});
 is($err, '', 'delete for the tenant') or diag($err);
+($out, $err) = app(q{BEGIN; SELECT rollout.set_tenant('b2') \gset
+	UPDATE items i SET sku = sku || '+' FROM orders o WHERE o.id = i.order_id AND o.tenant_id = i.tenant_id;
+	DELETE FROM items i USING orders o WHERE o.id = i.order_id AND o.tenant_id = i.tenant_id AND o.id = -1;
+	COMMIT;});
+is($err, '', 'UPDATE ... FROM and DELETE ... USING a co-located table') or diag($err);
+is($coord->safe_psql('postgres', q{SELECT tenant_id || ':' || count(*) FROM items WHERE sku LIKE '%+' GROUP BY tenant_id}),
+	'b2:10', '... touched the tenant\'s rows only');
 is($coord->safe_psql('postgres', q{SELECT tenant_id || ':' || count(*) FROM orders WHERE amount >= 1000 GROUP BY tenant_id}),
 	'a1:11', 'the update touched only the tenant\'s rows (superuser reads all)');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM orders}), '31', 'the delete only the tenant\'s row (30 + 2 - 1)');
