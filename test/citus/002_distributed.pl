@@ -268,6 +268,16 @@ for my $t ($local, $remote)
 	$coord->safe_psql('postgres', q{ALTER SYSTEM RESET pg_rollout.enforcement_mode; SELECT pg_reload_conf()});
 	sleep 1;
 }
+# Citus settings an application role may change: other planners and executors, same rows
+($out, $err) = app(qq{BEGIN; SELECT rollout.set_tenant('$local') \\gset
+	SET LOCAL citus.enable_local_execution = off;
+	SELECT string_agg(DISTINCT tenant_id, ',') || ':' || count(*) FROM notes;
+	SET LOCAL citus.enable_fast_path_router_planner = off;
+	SELECT string_agg(DISTINCT tenant_id, ',') || ':' || count(*) FROM notes WHERE id < 1000;
+	SET LOCAL citus.enable_router_execution = off;
+	SELECT string_agg(DISTINCT tenant_id, ',') || ':' || count(*) FROM notes;
+	COMMIT;});
+is($out, join("\n", ("$local:10") x 3), 'local execution, fast path, router execution off: the tenant\'s rows') or diag($err);
 is($coord->safe_psql('postgres', q{SELECT string_agg(DISTINCT tenant_id, ',' ORDER BY tenant_id) FROM notes WHERE body = 'u'}),
 	join(',', sort($local, $remote)), 'the updates touched the two tenants\' rows only');
 
