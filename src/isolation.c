@@ -816,6 +816,28 @@ registry_lookup(Oid relid)
 	return hash_search(registry, &relid, HASH_FIND, NULL);
 }
 
+bool
+pgr_isolation_protected(Oid relid, PgrProtectedInfo *info)
+{
+	Protected  *p;
+
+	if (!IsTransactionState() || registry_loading)
+		return false;
+	p = registry_lookup(relid);
+	if (p == NULL)
+		return false;
+	info->attnum = p->attnum;
+	info->atttype = p->atttype;
+	info->attcollation = p->attcollation;
+	info->usable = p->state == PROTECTION_OK;
+	info->include_descendants = p->include_descendants;
+	info->inherited = p->inherited;
+	info->baseline = p->baseline;
+	info->qualname = p->qualname;
+	info->column = p->column;
+	return true;
+}
+
 /* Is the table (schema.table, as quoted) in a comma-separated list? */
 static bool
 table_listed(const char *list, const Protected *p)
@@ -992,6 +1014,15 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 	p = registry_lookup(RelationGetRelid(relation));
 	if (p == NULL || !table_enforced(p))
 		return policies;
+
+	/*
+	 * A distributed protected table: Citus does not send this qual to the
+	 * shards; the planner hook adds the tenant to the statement and to the
+	 * table's security quals itself (src/citus.c).
+	 */
+	if (p->state == PROTECTION_OK && pgr_citus_protected_table(RelationGetRelid(relation)))
+		return policies;
+
 	if (p->policy == NULL)
 		p->policy = build_tenant_policy(p, RelationGetRelid(relation));
 	return lappend(policies, p->policy);
@@ -1020,22 +1051,40 @@ isolation_rls_permissive(CmdType cmdtype, Relation relation)
 	List	   *policies = NIL;
 	Protected  *p;
 	ListCell   *lc;
+	bool		marker;
 
 	if (prev_rls_permissive)
 		policies = prev_rls_permissive(cmdtype, relation);
 	if (policies != NIL)
 		return policies;		/* another module's permissive policies decide */
 	p = registry_lookup(RelationGetRelid(relation));
-	if (p == NULL || !p->baseline)
-		return policies;
+	marker = false;
 	if (relation->rd_rsdesc != NULL)
 	{
 		foreach(lc, relation->rd_rsdesc->policies)
 		{
-			if (((RowSecurityPolicy *) lfirst(lc))->permissive)
+			RowSecurityPolicy *own = lfirst(lc);
+
+			/*
+			 * The marker pg_rollout puts on a distributed protected table
+			 * (USING false), which Citus copies to every shard (named
+			 * <marker>_<shard id> there): the baseline applies there too
+			 * (src/citus.c).
+			 */
+			if (own->permissive &&
+				strncmp(own->policy_name, PGR_CITUS_BASELINE_POLICY, strlen(PGR_CITUS_BASELINE_POLICY)) == 0 &&
+				(own->policy_name[strlen(PGR_CITUS_BASELINE_POLICY)] == '\0' ||
+				 own->policy_name[strlen(PGR_CITUS_BASELINE_POLICY)] == '_'))
+				marker = true;
+			else if (own->permissive &&
+					 strncmp(own->policy_name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) == 0)
+				continue;		/* pg_rollout's own (false once planned) */
+			else if (own->permissive)
 				return policies;
 		}
 	}
+	if (!marker && (p == NULL || !p->baseline))
+		return policies;
 	if (baseline_policy == NULL)
 	{
 		/* one object for every relation and statement, as the restrictive policies */
@@ -1093,6 +1142,18 @@ static bool
 tenant_set(void)
 {
 	return current_tenant_guc != NULL && current_tenant_guc[0] != '\0';
+}
+
+const char *
+pgr_isolation_tenant(void)
+{
+	return tenant_set() ? current_tenant_guc : NULL;
+}
+
+bool
+pgr_isolation_privileged(void)
+{
+	return role_bypasses_rls(GetUserId());
 }
 
 static void
@@ -1410,6 +1471,28 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 			if (privileged < 0)
 				privileged = role_bypasses_rls(GetUserId()) ? 1 : 0;
+
+			/*
+			 * A distributed protected table (src/citus.c): its shards are
+			 * filtered on the workers by the signed tenant the planner hook
+			 * attached to the statement, in every enforcement mode and
+			 * under rollout.bypass() alike (the workers know neither).  No
+			 * tenant context: refused.
+			 */
+			if (!privileged && pgr_citus_protected_table(rte->relid))
+			{
+				if (!tenant_set())
+				{
+					count_event(report_relid, KIND_MISSING_CONTEXT, rcmd, p->severity, true);
+					record_event(report_relid, KIND_MISSING_CONTEXT, rcmd, true, queryDesc);
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("tenant context required for distributed table \"%s\"", p->qualname),
+							 errdetail("A distributed protected table is enforced in every enforcement mode, and rollout.bypass() does not reach its shards."),
+							 errhint("Call rollout.set_tenant('...') in this transaction first.")));
+				}
+				continue;
+			}
 			if (privileged || bypass_active)
 			{
 				if (first_report(&counted, report_relid))
@@ -1530,6 +1613,9 @@ isolation_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 			pgr_citus_call_begins();
 		if (event == FHET_END && flinfo->fn_oid == fn_protect_table)
 			pgr_citus_refuse_protected(NULL);
+		/* a distributed table no longer protected loses pg_rollout's policies */
+		if (event == FHET_END && flinfo->fn_oid == fn_unprotect_table)
+			pgr_citus_unprotected();
 	}
 }
 
@@ -1578,6 +1664,49 @@ check_column_retype(const Protected *p, ColumnDef *def)
  * reach one): no switching row security off, no dropping or retyping the
  * tenant column.
  */
+/*
+ * pg_rollout's policies on a distributed protected table (src/citus.c)
+ * mark its shards as enforced on the workers: dropping, altering or
+ * renaming one would open the shards to direct connections.
+ */
+static void
+refuse_citus_policy(Oid relid, const char *policy)
+{
+	Protected  *p;
+
+	if (policy == NULL || strncmp(policy, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0 ||
+		!OidIsValid(relid) || (p = registry_lookup(relid)) == NULL)
+		return;
+	refuse_protection_ddl(p, psprintf("drop, alter or rename policy \"%s\"", policy));
+}
+
+static void
+check_citus_policy_ddl(Node *parsetree)
+{
+	if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_POLICY)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) parsetree)->objects)
+		{
+			List	   *names = lfirst(lc);
+			List	   *relname;
+
+			if (list_length(names) < 2)
+				continue;
+			relname = list_copy_head(names, list_length(names) - 1);
+			refuse_citus_policy(RangeVarGetRelid(makeRangeVarFromNameList(relname), NoLock, true),
+								strVal(llast(names)));
+		}
+	}
+	else if (IsA(parsetree, AlterPolicyStmt))
+		refuse_citus_policy(RangeVarGetRelid(((AlterPolicyStmt *) parsetree)->table, NoLock, true),
+							((AlterPolicyStmt *) parsetree)->policy_name);
+	else if (IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->renameType == OBJECT_POLICY)
+		refuse_citus_policy(RangeVarGetRelid(((RenameStmt *) parsetree)->relation, NoLock, true),
+							((RenameStmt *) parsetree)->subname);
+}
+
 static void
 check_alter_table(AlterTableStmt *stmt)
 {
@@ -1858,6 +1987,10 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 
 	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
 		restore_before_drop_extension((DropStmt *) parsetree);
+	if ((tag == T_DropStmt || tag == T_AlterPolicyStmt || tag == T_RenameStmt) &&
+		IsTransactionState() && !registry_loading && protection_fn_depth == 0 &&
+		!pgr_citus_internal_ddl() && !superuser())
+		check_citus_policy_ddl(parsetree);
 	if (enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
 		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt))
 	{
@@ -1917,6 +2050,17 @@ static void
 assign_reset_plans_str(const char *newval, void *extra)
 {
 	ResetPlanCache();
+}
+
+/*
+ * A plan of a statement on a distributed protected table carries the
+ * tenant as a constant (src/citus.c): when the tenant changes, such plans
+ * are planned again.
+ */
+static void
+assign_tenant(const char *newval, void *extra)
+{
+	pgr_citus_tenant_changed();
 }
 
 static bool
@@ -2025,7 +2169,7 @@ pgr_isolation_init(bool preloaded)
 							   "The current tenant; set it with rollout.set_tenant().",
 							   "Only rollout.set_tenant() (which validates the tenant and the role's bindings) "
 							   "or a superuser can set it.",
-							   &current_tenant_guc, "", PGC_SUSET, 0, NULL, NULL, NULL);
+							   &current_tenant_guc, "", PGC_SUSET, 0, NULL, assign_tenant, NULL);
 	DefineCustomBoolVariable("pg_rollout.require_tenant_binding",
 							 "Only roles bound to tenants (rollout.bind_tenant) may set a tenant context.",
 							 NULL, &require_binding, false, PGC_SUSET, 0, NULL, NULL, NULL);

@@ -534,3 +534,6 @@ END
 $trg$;
 COMMENT ON FUNCTION rollout._invalidate_resolution() IS
     'internal: statement trigger that invalidates the resolution caches of every session when the transaction commits (of the changed components only, for tables with transition tables)';
+-- Citus (issue 16): protected tables distributed by Citus, enforced on
+-- every node through a signed tenant (src/citus.c, docs/citus.md).
+--@include src/sql/80_isolation/5_citus.sql
