@@ -175,7 +175,7 @@ SELECT pg_catalog.pg_extension_config_dump('rollout.remediation_run_seq', '');
 COMMENT ON SEQUENCE rollout.remediation_run_seq IS 'ids of rollout.remediation_run';
 COMMENT ON TABLE rollout.remediation_run IS 'one row per remediation run (rollout.remediate, or tick() at most every 5 minutes)';
 COMMENT ON COLUMN rollout.remediation_run.clock IS 'the instant the run evaluated (now(), or the explicit at of rollout.remediate)';
-COMMENT ON COLUMN rollout.remediation_run.by_tick IS 'run by tick() (which runs it when its last run started 5 minutes ago or more)';
+COMMENT ON COLUMN rollout.remediation_run.by_tick IS 'run by tick() (which runs it when its last run by a tick ended 5 minutes ago or more, and at least as long ago as it took)';
 
 -- Privileges of the objects above.
 GRANT SELECT ON rollout.upgrade_task, rollout.milestone_schedule, rollout.notification, rollout.tenant_preference,

@@ -122,6 +122,12 @@ COMMENT ON FUNCTION rollout._next_allowed(text, timestamptz) IS
 
 -- 1. Tasks from the roster: open what needs action, update what changed,
 --    close what no longer does (done, exempted, cancelled).
+-- Only components that can need a task are evaluated: those with a policy
+-- in force, with a version that has an EOL date, or with an open task (to
+-- close it).  Any other (tenant, component) is compliant or not deployed
+-- (rollout._version_status with no policy and no EOL), so needs nothing.
+-- Of their rows only those that need a task or belong to an open task are
+-- kept: the run costs what can need a task, not tenants x components.
 CREATE FUNCTION rollout._sync_tasks(at timestamptz, OUT opened integer, OUT closed integer)
 RETURNS record
 LANGUAGE plpgsql
@@ -129,11 +135,29 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 #variable_conflict use_variable
+DECLARE
+    pols rollout.version_policy[] := rollout._policies_as_of(at);
+    comps text[];
 BEGIN
-    WITH ev AS MATERIALIZED (
+    comps := ARRAY(SELECT v.component_id FROM rollout.component_version v WHERE v.eol_date IS NOT NULL
+                   UNION SELECT p.component_id FROM unnest(pols) p
+                   UNION SELECT k.component_id FROM rollout.upgrade_task k WHERE k.closed_at IS NULL);
+    IF cardinality(comps) = 0 THEN
+        opened := 0;
+        closed := 0;
+        RETURN;
+    END IF;
+    WITH open_pairs AS MATERIALIZED (
+            SELECT DISTINCT k.tenant_id, k.component_id FROM rollout.upgrade_task k WHERE k.closed_at IS NULL),
+         ev AS MATERIALIZED (
             SELECT e.tenant_id, e.component_id, e.version, e.status, e.violation, e.policy_id, e.action, e.eol_date,
                    e.forced_upgrade_on, e.exemption_id
-              FROM rollout._evaluate(at, rollout._policies_as_of(at), NULL, NULL, NULL) e),
+              FROM rollout._evaluate(at, pols, comps, NULL, NULL) e
+             WHERE (e.version IS NOT NULL
+                    AND (e.violation IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum', 'eol_in_grace')
+                         OR (e.violation = 'behind_baseline' AND e.action IN ('remind', 'schedule', 'block'))
+                         OR (e.violation IN ('compliant', 'behind_baseline') AND e.eol_date IS NOT NULL)))
+                OR (e.tenant_id, e.component_id) IN (SELECT o.tenant_id, o.component_id FROM open_pairs o)),
          need0 AS MATERIALIZED (
             SELECT ev.tenant_id, ev.component_id, ev.version, ev.policy_id, ev.action, ev.eol_date, ev.forced_upgrade_on,
                    CASE WHEN ev.violation = 'compliant' THEN 'eol_announced' ELSE ev.violation END AS reason
@@ -196,12 +220,13 @@ BEGIN
                                 WHEN ev.version IS NULL THEN 'cancelled'
                                 WHEN k.target_version IS NOT NULL
                                      AND ev.version OPERATOR(rollout.>=) k.target_version THEN 'done'
-                                WHEN NOT EXISTS (SELECT 1 FROM need n
-                                                  WHERE n.tenant_id = k.tenant_id AND n.component_id = k.component_id)
-                                    THEN 'done'
+                                WHEN np.tenant_id IS NULL THEN 'done'
                                 ELSE 'cancelled' END AS new_status
                       FROM rollout.upgrade_task k
                       LEFT JOIN ev ON ev.tenant_id = k.tenant_id AND ev.component_id = k.component_id
+                      -- a join, not a subquery per task (a new target for every tenant closes them all)
+                      LEFT JOIN (SELECT DISTINCT n.tenant_id, n.component_id FROM need n) np
+                             ON np.tenant_id = k.tenant_id AND np.component_id = k.component_id
                      WHERE k.closed_at IS NULL
                        AND NOT EXISTS (SELECT 1 FROM need n
                                         WHERE n.tenant_id = k.tenant_id AND n.component_id = k.component_id
@@ -367,6 +392,30 @@ $$;
 COMMENT ON FUNCTION rollout._notification_item(rollout.notification, rollout.upgrade_task) IS
     'internal: one notification as the JSON an event or digest carries';
 
+-- A forced upgrade that cannot be scheduled or started is reported once,
+-- not at every run: the failure is known when the latest audit row of its
+-- subject (the component, or the forced rollout) is a forced_failed with the
+-- same details (tasks, versions, error).  Anything audited on the subject in
+-- between (a new version, an EOL date, a policy, a change of the rollout),
+-- another set of tasks or another error reports it again.  Failures of the
+-- component's other targets do not count as a change.
+CREATE FUNCTION rollout._forced_failure_known(subject_kind text, subject_id text, details jsonb)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT a.action OPERATOR(pg_catalog.=) 'remediation.forced_failed'
+                            AND a.details OPERATOR(pg_catalog.=) $3
+                       FROM rollout.audit_log a
+                      WHERE a.subject_kind OPERATOR(pg_catalog.=) $1 AND a.subject_id OPERATOR(pg_catalog.=) $2
+                        AND NOT (a.action OPERATOR(pg_catalog.=) 'remediation.forced_failed'
+                                 AND (a.details OPERATOR(pg_catalog.->>) 'target_version')
+                                     IS DISTINCT FROM ($3 OPERATOR(pg_catalog.->>) 'target_version'))
+                      ORDER BY a.seq DESC LIMIT 1), false)
+$$;
+COMMENT ON FUNCTION rollout._forced_failure_known(text, text, jsonb) IS
+    'internal: was this forced-upgrade failure already reported, with nothing audited on its subject since (remediation reports each failure once)?';
+
 -- 3. Forced upgrades (runs are serialized by _remediate): unschedule tenants whose forced date moved later
 --    (an approved delay) while their rollout has not started; schedule the
 --    tasks past grace under a policy with action schedule into a forced
@@ -518,10 +567,18 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
             -- nothing of this group is kept; the tasks stay for a person (overdue)
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
-            PERFORM rollout._event('remediation.forced_failed', NULL,
-                                   format('forced upgrade to %s@%s not scheduled: %s', g.component_id, g.target_version, err),
-                                   jsonb_build_object('task_ids', to_jsonb(g.task_ids), 'error', err),
-                                   NULL, 'component', g.component_id);
+            -- once until something changes (the tasks, their versions, the error, or the component)
+            IF NOT rollout._forced_failure_known('component', g.component_id,
+                                                 jsonb_build_object('task_ids', to_jsonb(g.task_ids),
+                                                                    'target_version', g.target_version::text,
+                                                                    'from_version', g.from_version::text, 'error', err)) THEN
+                PERFORM rollout._event('remediation.forced_failed', NULL,
+                                       format('forced upgrade to %s@%s not scheduled: %s', g.component_id, g.target_version, err),
+                                       jsonb_build_object('task_ids', to_jsonb(g.task_ids),
+                                                          'target_version', g.target_version::text,
+                                                          'from_version', g.from_version::text, 'error', err),
+                                       NULL, 'component', g.component_id);
+            END IF;
         END;
         rid := NULL;
     END LOOP;
@@ -541,9 +598,11 @@ BEGIN
              WHERE t.rollout_id = fr.rollout_id AND t.status = 'scheduled';
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
-            PERFORM rollout._event('remediation.forced_failed', fr.rollout_id,
-                                   format('forced rollout "%s" not started: %s', fr.rollout_id, err),
-                                   jsonb_build_object('error', err), NULL, 'rollout', fr.rollout_id);
+            IF NOT rollout._forced_failure_known('rollout', fr.rollout_id, jsonb_build_object('error', err)) THEN
+                PERFORM rollout._event('remediation.forced_failed', fr.rollout_id,
+                                       format('forced rollout "%s" not started: %s', fr.rollout_id, err),
+                                       jsonb_build_object('error', err), NULL, 'rollout', fr.rollout_id);
+            END IF;
         END;
     END LOOP;
 
@@ -619,8 +678,9 @@ COMMENT ON FUNCTION rollout.remediate(timestamptz, integer) IS
 
 -- Called by tick() first: wakes rollouts holding tenants for a concurrency
 -- limit (every tick), and runs remediation when its last run by a tick
--- started 5 minutes ago or more and no other run is in progress (a
--- concurrent tick does not wait for it: it skips remediation).  A failure is an event and does not stop the tick.
+-- ended 5 minutes ago or more (and at least as long ago as it took) and no
+-- other run is in progress (a concurrent tick does not wait for it: it
+-- skips remediation).  A failure is an event and does not stop the tick.
 CREATE FUNCTION rollout._remediation_tick()
 RETURNS void
 LANGUAGE plpgsql
@@ -640,7 +700,16 @@ BEGIN
     EXCEPTION WHEN lock_not_available THEN
         RETURN;
     END;
-    IF EXISTS (SELECT 1 FROM rollout.remediation_run x WHERE x.by_tick AND x.started_at > now() - interval '5 minutes') THEN
+    -- due 5 minutes after the END of the last run by a tick; after a run
+    -- that took longer, as long after its end as it took (so remediation
+    -- takes at most half of the ticks' time, and one slow run is not
+    -- followed by another at the very next tick)
+    IF EXISTS (SELECT 1
+                 FROM (SELECT x.started_at, x.finished_at FROM rollout.remediation_run x
+                        WHERE x.by_tick ORDER BY x.started_at DESC LIMIT 1) l
+                WHERE CASE WHEN l.finished_at > now() - interval '5 minutes' THEN true
+                           WHEN NOT (isfinite(l.started_at) AND isfinite(l.finished_at)) THEN false
+                           ELSE l.finished_at + (l.finished_at - l.started_at) > now() END) THEN
         RETURN;
     END IF;
     BEGIN
@@ -653,7 +722,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout._remediation_tick() IS
-    'internal: tick()''s remediation step: wake rollouts held by concurrency limits; run remediation at most every 5 minutes';
+    'internal: tick()''s remediation step: wake rollouts held by concurrency limits; run remediation 5 minutes after the end of the last run by a tick (or as long after it as it took, when longer)';
 
 -- ---------------------------------------------------------------------
 -- Holds at stage activation: tenant approval and concurrency limits
@@ -1059,6 +1128,7 @@ REVOKE ALL ON FUNCTION
     rollout._sync_tasks(timestamptz),
     rollout._notify(timestamptz, integer),
     rollout._notification_item(rollout.notification, rollout.upgrade_task),
+    rollout._forced_failure_known(text, text, jsonb),
     rollout._force(timestamptz),
     rollout._remediate(timestamptz, integer, boolean),
     rollout.remediate(timestamptz, integer),

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# bench/remediation_scale.sh — the cost of one remediation run when few
+# components can need a task.  PGR_BENCH_TENANTS tenants (organisations of
+# 100 projects), PGR_BENCH_COMPONENTS components (versions 1.0.0 default and
+# 2.0.0, run by every tenant), of which PGR_BENCH_EOL_COMPONENTS have an EOL
+# date on 1.0.0 (90 days ahead) and the first one a policy with action
+# schedule; the other components have neither, so nothing of theirs can
+# ever need an upgrade task.  Times, wall clock (psql \timing) and the
+# backend's CPU time (user + system, log_statement_stats in the server log):
+#   (a) remediate(): the first run, every upgrade task opened
+#   (b) remediate() again: nothing new (the cost of every later run)
+#   (c) tick() whose remediation step runs (no run by a tick yet)
+#   (d) tick() right after: remediation not due
+#
+#   bash bench/remediation_scale.sh
+#   PGR_BENCH_TENANTS=2000 PGR_BENCH_COMPONENTS=50 bash bench/remediation_scale.sh   # quick run
+#
+# Environment:
+#   PGR_BENCH_TENANTS         tenants                              (default 20000)
+#   PGR_BENCH_COMPONENTS      components                           (default 200)
+#   PGR_BENCH_EOL_COMPONENTS  components with an EOL date          (default 2)
+#   PGR_BENCH_NO_BUILD        1 = use the installed extension, do not build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tools/deps.sh
+. tools/pgtmp.sh
+
+N=${PGR_BENCH_TENANTS:-20000}
+M=${PGR_BENCH_COMPONENTS:-200}
+E=${PGR_BENCH_EOL_COMPONENTS:-2}
+die() { echo "remediation_scale.sh: $*" >&2; exit 1; }
+for v in N M E; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
+done
+[ "$E" -le "$M" ] || die "PGR_BENCH_EOL_COMPONENTS ($E) exceeds PGR_BENCH_COMPONENTS ($M)"
+[ "$N" -ge 101 ] || die "PGR_BENCH_TENANTS must be at least 101"
+ORGS=$(( (N + 100) / 101 )); PROJECTS=$(( N - ORGS ))
+
+pgr_install_deps
+[ "${PGR_BENCH_NO_BUILD:-0}" = 1 ] || pgr_build_install
+pgtmp_start "shared_buffers = '512MB'" "work_mem = '64MB'" "max_wal_size = '4GB'"
+trap pgtmp_stop EXIT
+
+q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+log_lines() { pgtmp_as wc -l < "$PGTMP_DIR/server.log"; }
+# CPU ms of the statement logged after line $1 whose text matches $2 (as in bench/rollout_ops.sh)
+log_cpu() {
+    pgtmp_as tail -n +"$(($1 + 1))" "$PGTMP_DIR/server.log" | awk -v pat="$2" '
+        / s user, .* elapsed/ { cpu = ($2 + $5) * 1000 }
+        /STATEMENT:  / { if (index($0, pat) > 0) { sum += cpu; n++ } }
+        END { printf "%.1f %d\n", sum, n }'
+}
+timed() {   # timed LABEL SQL
+    local out l0 c ms
+    l0=$(log_lines)
+    out=$(psql -X -q -At -v ON_ERROR_STOP=1 -c "SET pg_rollout.actor = 'bench'" -c 'SET log_statement_stats = on' \
+               -c '\timing on' -c "$2" 2>&1) || { echo "$out" >&2; die "failed: $2"; }
+    ms=$(awk '/^Time: / { printf "%.0f", $2 }' <<<"$out" | tail -1)
+    c=$(log_cpu "$l0" "$2")
+    [ "${c#* }" = 1 ] || die "no CPU time in the server log for: $2"
+    printf '  %-58s %9s ms wall %9s ms CPU\n' "$1" "$ms" "$(awk -v t="${c% *}" 'BEGIN { printf "%.0f", t }')"
+}
+
+echo "==> data: $N tenants ($ORGS organisations), $M components, $E with an EOL date"
+q -c "CREATE EXTENSION pg_rollout" >/dev/null
+q -v orgs="$ORGS" -v projects="$PROJECTS" -v m="$M" -v e="$E" >/dev/null <<'SQL'
+SET pg_rollout.actor = 'bench';
+SELECT rollout.create_tenants(array_agg('org-' || i ORDER BY i), array_fill(NULL::text, ARRAY[:orgs]),
+                              array_fill('organisation'::text, ARRAY[:orgs]))
+  FROM generate_series(1, :orgs) i;
+SELECT rollout.create_tenants(array_agg('p-' || i ORDER BY i), array_agg('org-' || (1 + (i - 1) % :orgs) ORDER BY i),
+                              array_fill('project'::text, ARRAY[:projects]))
+  FROM generate_series(1, :projects) i;
+SELECT rollout.create_component('c-' || i, 'plugin'), rollout.add_version('c-' || i, '1.0.0', 'published'),
+       rollout.add_version('c-' || i, '2.0.0', 'published'), rollout.set_default_version('c-' || i, '1.0.0')
+  FROM generate_series(1, :m) i;
+SELECT rollout.set_version_policy('c-1', min_version => '1.0.0', action => 'schedule', grace_limit => '60 days',
+                                  reason => 'bench');
+SELECT rollout.set_version_eol('c-' || i, '1.0.0', current_date + 90, 'bench: EOL in 90 days')
+  FROM generate_series(1, :e) i;
+VACUUM ANALYZE;
+SQL
+
+echo "==> one run each (a shared machine: ratios, not precise numbers)"
+timed "(a) remediate(): first run, opens every task" "SELECT tasks_opened FROM rollout.remediate()"
+timed "(b) remediate() again: nothing new" "SELECT tasks_opened FROM rollout.remediate()"
+timed "(c) tick(): its remediation step runs" "SELECT rollout.tick()"
+timed "(d) tick(): remediation not due" "SELECT rollout.tick()"
+q -At -c "SELECT format('  runs: %s; open tasks: %s (expected %s)', (SELECT count(*) FROM rollout.remediation_run),
+                        (SELECT count(*) FROM rollout.upgrade_task WHERE closed_at IS NULL), $E * $N)"
