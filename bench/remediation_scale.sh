@@ -11,6 +11,10 @@
 #   (b) remediate() again: nothing new (the cost of every later run)
 #   (c) tick() whose remediation step runs (no run by a tick yet)
 #   (d) tick() right after: remediation not due
+# With PGR_BENCH_OLD_SYNC=<git revision>, the task step of that revision
+# (rollout._sync_tasks, loaded as rollout._sync_tasks_old) and today's run
+# interleaved, twice each, on the same data: the before/after of the step
+# that evaluates the roster.
 #
 #   bash bench/remediation_scale.sh
 #   PGR_BENCH_TENANTS=2000 PGR_BENCH_COMPONENTS=50 bash bench/remediation_scale.sh   # quick run
@@ -19,6 +23,7 @@
 #   PGR_BENCH_TENANTS         tenants                              (default 20000)
 #   PGR_BENCH_COMPONENTS      components                           (default 200)
 #   PGR_BENCH_EOL_COMPONENTS  components with an EOL date          (default 2)
+#   PGR_BENCH_OLD_SYNC        a git revision to compare _sync_tasks with (e.g. 9523a45)
 #   PGR_BENCH_NO_BUILD        1 = use the installed extension, do not build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,5 +91,17 @@ timed "(a) remediate(): first run, opens every task" "SELECT tasks_opened FROM r
 timed "(b) remediate() again: nothing new" "SELECT tasks_opened FROM rollout.remediate()"
 timed "(c) tick(): its remediation step runs" "SELECT rollout.tick()"
 timed "(d) tick(): remediation not due" "SELECT rollout.tick()"
+if [ -n "${PGR_BENCH_OLD_SYNC:-}" ]; then
+    git show "$PGR_BENCH_OLD_SYNC:src/sql/89_remediation/2_functions.sql" \
+        | awk '/^CREATE FUNCTION rollout._sync_tasks\(/,/^\$\$;/' \
+        | sed 's/^CREATE FUNCTION rollout._sync_tasks(/CREATE FUNCTION rollout._sync_tasks_old(/' > "$PGTMP_DIR/old_sync.sql"
+    grep -q _sync_tasks_old "$PGTMP_DIR/old_sync.sql" || die "no rollout._sync_tasks in $PGR_BENCH_OLD_SYNC"
+    q -f "$PGTMP_DIR/old_sync.sql" >/dev/null
+    echo "==> the task step alone, $PGR_BENCH_OLD_SYNC against this tree, interleaved (nothing new to open)"
+    for i in 1 2; do
+        timed "(e$i) _sync_tasks of $PGR_BENCH_OLD_SYNC" "SELECT * FROM rollout._sync_tasks_old(now())"
+        timed "(f$i) _sync_tasks of this tree" "SELECT * FROM rollout._sync_tasks(now())"
+    done
+fi
 q -At -c "SELECT format('  runs: %s; open tasks: %s (expected %s)', (SELECT count(*) FROM rollout.remediation_run),
                         (SELECT count(*) FROM rollout.upgrade_task WHERE closed_at IS NULL), $E * $N)"

@@ -97,6 +97,25 @@ SELECT rollout.pin_version('p2', 'ui', '2.0.0', reason => 'upgraded');
 SELECT tasks_opened, tasks_closed FROM rollout.remediate('2027-01-05 08:00+00');
 SELECT tenant_id, status, close_reason FROM rollout.upgrade_task WHERE component_id = 'ui' ORDER BY 1;
 
+-- A tick's run has a task budget: when it stops there, the next tick
+-- carries on at once (a budget of 2 here; tick() uses 10,000).
+SELECT count(*) FROM (SELECT rollout.create_component('api', 'plugin'), rollout.add_version('api', '1.0.0', 'published'),
+                             rollout.add_version('api', '2.0.0', 'published'), rollout.set_default_version('api', '1.0.0')) x;
+SELECT (rollout.set_version_eol('api', '1.0.0', current_date + 400, 'vendor EOL')).version;
+DELETE FROM rollout.remediation_run;
+SELECT tasks_opened, complete FROM rollout._remediate(now(), 10, true, 2);
+SELECT rollout._remediation_tick();
+SELECT tasks_opened, complete, by_tick FROM rollout.remediation_run ORDER BY run_id;
+-- complete: the next run waits 5 minutes
+SELECT rollout._remediation_tick();
+SELECT count(*) AS runs FROM rollout.remediation_run;
+SELECT tenant_id, status FROM rollout.upgrade_task WHERE component_id = 'api' ORDER BY 1;
+-- closing is budgeted too
+SELECT (rollout.set_version_eol('api', '1.0.0', NULL, 'withdrawn')).version;
+SELECT tasks_closed, complete FROM rollout._remediate(now(), 10, true, 2);
+SELECT tasks_closed, complete FROM rollout._remediate(now(), 10, true, 2);
+SELECT count(*) AS open_api_tasks FROM rollout.upgrade_task WHERE component_id = 'api' AND closed_at IS NULL;
+
 -- 3. A forced upgrade that cannot be scheduled is reported once.  ui has a
 -- policy that schedules; a blackout on acme covers the next 60 days after
 -- the forced date, so no tenant has a window and the forced rollout cannot

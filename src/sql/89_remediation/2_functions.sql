@@ -128,7 +128,12 @@ COMMENT ON FUNCTION rollout._next_allowed(text, timestamptz) IS
 -- (rollout._version_status with no policy and no EOL), so needs nothing.
 -- Of their rows only those that need a task or belong to an open task are
 -- kept: the run costs what can need a task, not tenants x components.
-CREATE FUNCTION rollout._sync_tasks(at timestamptz, OUT opened integer, OUT closed integer)
+-- budget (tick's runs): at most that many tasks opened or updated and that
+-- many closed; complete is false when a limit was reached (the next tick
+-- runs again and carries on: every run derives what is left from the
+-- tables).  NULL: no limit.
+CREATE FUNCTION rollout._sync_tasks(at timestamptz, budget integer DEFAULT NULL, OUT opened integer, OUT closed integer,
+                                    OUT complete boolean)
 RETURNS record
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -138,7 +143,9 @@ AS $$
 DECLARE
     pols rollout.version_policy[] := rollout._policies_as_of(at);
     comps text[];
+    written integer;
 BEGIN
+    complete := true;
     comps := ARRAY(SELECT v.component_id FROM rollout.component_version v WHERE v.eol_date IS NOT NULL
                    UNION SELECT p.component_id FROM unnest(pols) p
                    UNION SELECT k.component_id FROM rollout.upgrade_task k WHERE k.closed_at IS NULL);
@@ -185,7 +192,7 @@ BEGIN
                                                    policy_id, action, eol_date, forced_upgrade_on, created_at, updated_at)
             SELECT n.tenant_id, n.component_id, n.version, n.target, n.reason, pf.contact, n.policy_id, n.action,
                    n.eol_date, n.forced_upgrade_on, at, at
-              FROM need n LEFT JOIN pref pf ON pf.tenant_id = n.tenant_id
+              FROM (SELECT n.* FROM need n
              -- what an open task already says exactly is left alone (the
              -- usual case, and much cheaper than a conflict per row)
              WHERE NOT EXISTS (SELECT 1 FROM rollout.upgrade_task k
@@ -198,6 +205,8 @@ BEGIN
                                   AND k.action IS NOT DISTINCT FROM n.action
                                   AND k.eol_date IS NOT DISTINCT FROM n.eol_date
                                   AND k.forced_upgrade_on IS NOT DISTINCT FROM n.forced_upgrade_on)
+             LIMIT budget) n
+              LEFT JOIN pref pf ON pf.tenant_id = n.tenant_id
             ON CONFLICT (tenant_id, component_id, target_version) WHERE closed_at IS NULL
             DO UPDATE SET version = excluded.version, reason = excluded.reason, policy_id = excluded.policy_id,
                           action = excluded.action, eol_date = excluded.eol_date,
@@ -231,14 +240,17 @@ BEGIN
                        AND NOT EXISTS (SELECT 1 FROM need n
                                         WHERE n.tenant_id = k.tenant_id AND n.component_id = k.component_id
                                           AND (n.target OPERATOR(rollout.=) k.target_version
-                                               OR (n.target IS NULL AND k.target_version IS NULL)))) x
+                                               OR (n.target IS NULL AND k.target_version IS NULL)))
+                     LIMIT budget) x
              WHERE t.task_id = x.task_id
             RETURNING 1)
-    SELECT (SELECT count(*) FILTER (WHERE i.inserted) FROM ins i), (SELECT count(*) FROM cls) INTO opened, closed;
+    SELECT (SELECT count(*) FILTER (WHERE i.inserted) FROM ins i), (SELECT count(*) FROM ins), (SELECT count(*) FROM cls)
+      INTO opened, written, closed;
+    complete := budget IS NULL OR (written < budget AND closed < budget);
 END
 $$;
-COMMENT ON FUNCTION rollout._sync_tasks(timestamptz) IS
-    'internal: open, update and close upgrade tasks from the roster evaluated at an instant; idempotent';
+COMMENT ON FUNCTION rollout._sync_tasks(timestamptz, integer) IS
+    'internal: open, update and close upgrade tasks from the roster evaluated at an instant (at most budget of each, then complete is false); idempotent';
 
 -- 2. Notifications: every milestone due by the clock's day and not yet
 --    recorded, once; when several are due for one task at once, the latest
@@ -625,7 +637,8 @@ $$;
 COMMENT ON FUNCTION rollout._force(timestamptz) IS
     'internal: schedule forced upgrades (rollouts approved by policy, in each tenant''s first window), unschedule delayed tenants, start due forced rollouts, mark overdue tasks';
 
-CREATE FUNCTION rollout._remediate(at timestamptz, digest_threshold integer, by_tick boolean)
+CREATE FUNCTION rollout._remediate(at timestamptz, digest_threshold integer, by_tick boolean,
+                                   task_budget integer DEFAULT NULL)
 RETURNS rollout.remediation_run
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -639,18 +652,19 @@ BEGIN
     -- one run at a time (tick() only tries: NOWAIT in _remediation_tick)
     LOCK TABLE rollout.remediation_run IN SHARE ROW EXCLUSIVE MODE;
     run.started_at := clock_timestamp();
-    t := rollout._sync_tasks(at);
+    t := rollout._sync_tasks(at, task_budget);
     m := rollout._notify(at, digest_threshold);
     run.forced := rollout._force(at);
     INSERT INTO rollout.remediation_run (clock, started_at, finished_at, tasks_opened, tasks_closed, notifications,
-                                         events, forced, by_tick, ran_by)
+                                         events, forced, by_tick, ran_by, complete)
     VALUES (at, run.started_at, clock_timestamp(), t.opened, t.closed, m.notifications, m.events, run.forced,
-            by_tick, rollout._actor())
+            by_tick, rollout._actor(), t.complete)
     RETURNING * INTO run;
     RETURN run;
 END
 $$;
-COMMENT ON FUNCTION rollout._remediate(timestamptz, integer, boolean) IS 'internal: one remediation run at an instant';
+COMMENT ON FUNCTION rollout._remediate(timestamptz, integer, boolean, integer) IS
+    'internal: one remediation run at an instant (at most task_budget tasks opened or updated and as many closed)';
 
 CREATE FUNCTION rollout.remediate(at timestamptz DEFAULT pg_catalog.now(), digest_threshold integer DEFAULT 10)
 RETURNS rollout.remediation_run
@@ -703,17 +717,22 @@ BEGIN
     -- due 5 minutes after the END of the last run by a tick; after a run
     -- that took longer, as long after its end as it took (so remediation
     -- takes at most half of the ticks' time, and one slow run is not
-    -- followed by another at the very next tick)
+    -- followed by another at the very next tick); at once when that run
+    -- stopped at its task budget (it left work for the next one)
     IF EXISTS (SELECT 1
-                 FROM (SELECT x.started_at, x.finished_at FROM rollout.remediation_run x
+                 FROM (SELECT x.started_at, x.finished_at, x.complete FROM rollout.remediation_run x
                         WHERE x.by_tick ORDER BY x.started_at DESC LIMIT 1) l
-                WHERE CASE WHEN l.finished_at > now() - interval '5 minutes' THEN true
+                WHERE CASE WHEN NOT l.complete AND isfinite(l.finished_at) THEN false
+                           WHEN l.finished_at > now() - interval '5 minutes' THEN true
                            WHEN NOT (isfinite(l.started_at) AND isfinite(l.finished_at)) THEN false
                            ELSE l.finished_at + (l.finished_at - l.started_at) > now() END) THEN
         RETURN;
     END IF;
     BEGIN
-        PERFORM rollout._remediate(now(), 10, true);
+        -- a budget keeps the tick short when many tasks change at once
+        -- (an EOL date for a version everyone runs): 10,000 tasks opened or
+        -- updated and 10,000 closed per tick; the rest at the next ticks
+        PERFORM rollout._remediate(now(), 10, true, 10000);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
         PERFORM rollout._event('remediation.failed', NULL, format('remediation failed: %s (SQLSTATE %s)', err_message, err_state),
@@ -1125,12 +1144,12 @@ REVOKE ALL ON FUNCTION
     rollout._check_milestone_days(text, integer[], integer),
     rollout._preferences(text[]),
     rollout._next_allowed(text, timestamptz),
-    rollout._sync_tasks(timestamptz),
+    rollout._sync_tasks(timestamptz, integer),
     rollout._notify(timestamptz, integer),
     rollout._notification_item(rollout.notification, rollout.upgrade_task),
     rollout._forced_failure_known(text, text, jsonb),
     rollout._force(timestamptz),
-    rollout._remediate(timestamptz, integer, boolean),
+    rollout._remediate(timestamptz, integer, boolean, integer),
     rollout.remediate(timestamptz, integer),
     rollout._remediation_tick(),
     rollout._holds_possible(),
