@@ -506,3 +506,15 @@ REVOKE ALL ON FUNCTION rollout._holds_possible() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollout._holds_possible() TO rollout_viewer;
 --@function rollout._held_selection
 --@function rollout._activate_through
+
+-- Remediation cadence and cost (follow-up of issue 13, found by issue 11's
+-- benchmark): tick() runs remediation 5 minutes after the end of the last
+-- run by a tick (as long after it as it took, when longer; at once after a
+-- run that stopped at its task budget); rollout._sync_tasks evaluates only
+-- the components with a policy, an EOL date or an open task, and a tick's
+-- run opens, updates and closes at most 10,000 tasks of each kind
+-- (rollout.remediation_run.complete); a forced upgrade that cannot be
+-- scheduled or started is reported once (rollout._forced_failure_known).
+-- Remediation is new in 0.2.0: the whole of src/sql/89_remediation is
+-- included above (--@include), with these changes, so nothing is repeated
+-- here.
