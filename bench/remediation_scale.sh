@@ -11,6 +11,10 @@
 #   (b) remediate() again: nothing new (the cost of every later run)
 #   (c) tick() whose remediation step runs (no run by a tick yet)
 #   (d) tick() right after: remediation not due
+#   (g) a wave: an EOL date (200 days ahead) on one more component, so
+#       every tenant needs one more task; the step of a tick's run
+#       (rollout._remediate with the tick's budget of 10,000 tasks), run
+#       until complete: each run opens at most 10,000
 # With PGR_BENCH_OLD_SYNC=<git revision>, the task step of that revision
 # (rollout._sync_tasks, loaded as rollout._sync_tasks_old) and today's run
 # interleaved, twice each, on the same data: the before/after of the step
@@ -91,6 +95,18 @@ timed "(a) remediate(): first run, opens every task" "SELECT tasks_opened FROM r
 timed "(b) remediate() again: nothing new" "SELECT tasks_opened FROM rollout.remediate()"
 timed "(c) tick(): its remediation step runs" "SELECT rollout.tick()"
 timed "(d) tick(): remediation not due" "SELECT rollout.tick()"
+if [ "$E" -lt "$M" ]; then
+    echo "==> (g) EOL date on c-$((E + 1)): $N more tasks, opened by runs with the tick's budget"
+    q -c "SET pg_rollout.actor = 'bench'" \
+      -c "SELECT rollout.set_version_eol('c-$((E + 1))', '1.0.0', current_date + 200, 'bench: wave')" >/dev/null
+    G0=$(q -At -c "SELECT coalesce(max(run_id), 0) FROM rollout.remediation_run")
+    for i in $(seq 1 $(( N / 10000 + 2 ))); do
+        timed "(g$i) a tick's run (budget 10,000)" "SELECT tasks_opened, complete FROM rollout._remediate(now(), 10, true, 10000)"
+        [ "$(q -At -c "SELECT complete FROM rollout.remediation_run ORDER BY run_id DESC LIMIT 1")" = t ] && break
+    done
+    q -At -c "SELECT format('  opened per run: %s', string_agg(tasks_opened::text, ', ' ORDER BY run_id))
+                FROM rollout.remediation_run WHERE run_id > $G0"
+fi
 if [ -n "${PGR_BENCH_OLD_SYNC:-}" ]; then
     git show "$PGR_BENCH_OLD_SYNC:src/sql/89_remediation/2_functions.sql" \
         | awk '/^CREATE FUNCTION rollout._sync_tasks\(/,/^\$\$;/' \
@@ -104,4 +120,4 @@ if [ -n "${PGR_BENCH_OLD_SYNC:-}" ]; then
     done
 fi
 q -At -c "SELECT format('  runs: %s; open tasks: %s (expected %s)', (SELECT count(*) FROM rollout.remediation_run),
-                        (SELECT count(*) FROM rollout.upgrade_task WHERE closed_at IS NULL), $E * $N)"
+                        (SELECT count(*) FROM rollout.upgrade_task WHERE closed_at IS NULL), $(( E < M ? (E + 1) * N : E * N )))"
