@@ -31,6 +31,15 @@
  * and counted (and, sampled, logged) otherwise.  Counters and a ring of
  * recent violations live in shared memory; nothing is written to tables.
  *
+ * Per statement, enforcement reads only what it keeps per backend: the
+ * registry of protected tables (a hash, reloaded after an invalidation;
+ * its absence, in a database without the extension, remembered the same
+ * way), each protected relation's policy (built once per registry load;
+ * PostgreSQL copies policy quals before using them), and whether the
+ * current role is a superuser or BYPASSRLS (remembered until pg_authid
+ * changes).  Tables that are not protected cost one hash probe per
+ * range-table entry; no SPI and no catalog look-up.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -334,6 +343,14 @@ typedef struct Protected
 								 * pg_rollout supplies the all-rows permissive
 								 * policy while the relation has none of its own */
 	ProtectionState state;
+	/*
+	 * The restrictive policy the row-security hook returns for the
+	 * relation, built at its first use and kept with the registry (in
+	 * RegistryContext): PostgreSQL copies a policy's quals before it uses
+	 * them, so one object serves every statement until the registry is
+	 * loaded again.
+	 */
+	RowSecurityPolicy *policy;
 	char		column[NAMEDATALEN];
 	char		qualname[2 * NAMEDATALEN + 6];
 } Protected;
@@ -341,8 +358,38 @@ typedef struct Protected
 static HTAB *registry = NULL;
 static bool registry_valid = false;
 static bool registry_loading = false;
+/*
+ * The extension is not installed in this database (no rollout.protected_table):
+ * nothing is protected, and nothing is looked up per statement until a
+ * relcache invalidation (creating the table sends one) says to look again.
+ */
+static bool registry_absent = false;
 static Oid	registry_table_oid = InvalidOid;
 static MemoryContext RegistryContext = NULL;
+
+/*
+ * The memory of registries replaced during the transaction: a registry
+ * entry or a policy handed out by the row-security hook stays valid until
+ * the transaction ends, even when an invalidation processed meanwhile
+ * (opening a catalog takes a lock, which accepts invalidations) makes the
+ * next look-up load the registry again.  Deleted at transaction end.
+ */
+static List *retired_registries = NIL;
+
+/* A fresh context for the registry; the old one is retired, not reset. */
+static void
+registry_new_context(void)
+{
+	if (RegistryContext != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		retired_registries = lappend(retired_registries, RegistryContext);
+		MemoryContextSwitchTo(old);
+	}
+	RegistryContext = AllocSetContextCreate(TopMemoryContext, "pg_rollout protected tables",
+											ALLOCSET_SMALL_SIZES);
+}
 
 /* OIDs of _tenant_for / _tenants_for, looked up again with the registry */
 static Oid	fn_tenant_for = InvalidOid;
@@ -577,6 +624,7 @@ registry_invalidate(Datum arg, Oid relid)
 		}
 		bindings_state = -1;
 	}
+	registry_absent = false;
 	if (!registry_valid)
 		return;
 	if (!OidIsValid(relid) || relid == registry_table_oid ||
@@ -607,17 +655,18 @@ registry_load(void)
 
 	if (registry_valid)
 		return registry != NULL;
-	if (registry_loading)
+	if (registry_loading || registry_absent)
 		return false;
 	nsp = get_namespace_oid(PGR_SCHEMA, true);
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid(PGR_TABLE_PROTECTED, nsp)))
 	{
 		/* not installed in this database: nothing is protected */
-		if (RegistryContext)
-			MemoryContextReset(RegistryContext);
+		if (registry != NULL)
+			registry_new_context();
 		registry = NULL;
 		registry_table_oid = InvalidOid;
 		registry_valid = false;
+		registry_absent = true;	/* until a relcache invalidation */
 		return false;
 	}
 	registry_table_oid = get_relname_relid(PGR_TABLE_PROTECTED, nsp);
@@ -626,10 +675,7 @@ registry_load(void)
 	fn_tenants_for = InvalidOid;
 	protection_fns_known = false;
 
-	if (RegistryContext == NULL)
-		RegistryContext = AllocSetContextCreate(TopMemoryContext, "pg_rollout protected tables",
-												ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(RegistryContext);
+	registry_new_context();
 	registry = NULL;
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(Oid);
@@ -706,6 +752,7 @@ registry_load(void)
 					p->tops[p->ntops++] = top;
 				continue;
 			}
+			p->policy = NULL;	/* built at its first use */
 			/* the column is gone (dropped, renamed) when the outer join found none */
 			p->attnum = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
 			if (isnull)
@@ -838,19 +885,31 @@ rollout_function_oid(const char *name)
 	return fn;
 }
 
-static List *
-isolation_rls_restrictive(CmdType cmdtype, Relation relation)
+/*
+ * Build the restrictive policy of a protected relation (in the registry's
+ * memory, once per registry load): "tenant_column = rollout._tenant_for(relid)",
+ * or "= ANY (rollout._tenants_for(relid))" when descendants' rows are
+ * visible; for a tenant column that is gone or has another type, a policy
+ * no row passes.
+ */
+static RowSecurityPolicy *
+build_tenant_policy(const Protected *p, Oid relid)
 {
-	List	   *policies = NIL;
-	Protected  *p;
+	MemoryContext old;
+	RowSecurityPolicy *policy;
+	Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
+	Expr	   *qual;
 
-	if (prev_rls_restrictive)
-		policies = prev_rls_restrictive(cmdtype, relation);
-	if (enforcement_mode == MODE_DISABLED || enforcement_mode == MODE_LOG_ONLY || bypass_active)
-		return policies;
-	p = registry_lookup(RelationGetRelid(relation));
-	if (p == NULL || !table_enforced(p))
-		return policies;
+	/* catalog look-ups first, in the caller's memory */
+	if (p->state != PROTECTION_NO_COLUMN && p->state != PROTECTION_BAD_TYPE)
+	{
+		if (p->include_descendants && !OidIsValid(fn_tenants_for))
+			fn_tenants_for = rollout_function_oid("_tenants_for");
+		if (!p->include_descendants && !OidIsValid(fn_tenant_for))
+			fn_tenant_for = rollout_function_oid("_tenant_for");
+	}
+	old = MemoryContextSwitchTo(RegistryContext);
+	policy = palloc0(sizeof(RowSecurityPolicy));
 
 	if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
 	{
@@ -860,26 +919,13 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 		 * closed, no row passes.  ExecutorStart refuses the statement
 		 * anyway; this covers what does not reach it.
 		 */
-		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
-		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
-
-		policy->policy_name = pstrdup("pg_rollout_tenant");
-		policy->polcmd = '*';
-		policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
-		policy->permissive = false;
-		policy->qual = (Expr *) makeBoolConst(false, false);
-		policy->with_check_qual = (Expr *) makeBoolConst(false, false);
-		policy->hassublinks = false;
-		return lappend(policies, policy);
+		qual = (Expr *) makeBoolConst(false, false);
 	}
-
+	else
 	{
-		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
-		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
 		Node	   *col;
 		Const	   *arg = makeConst(OIDOID, -1, InvalidOid, sizeof(Oid),
-									ObjectIdGetDatum(RelationGetRelid(relation)), false, true);
-		Expr	   *qual;
+									ObjectIdGetDatum(relid), false, true);
 
 		col = (Node *) makeVar(1, p->attnum, p->atttype, -1, p->attcollation, 0);
 		if (p->atttype != TEXTOID)
@@ -890,11 +936,9 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 			ScalarArrayOpExpr *saop = makeNode(ScalarArrayOpExpr);
 			FuncExpr   *fn;
 
-			if (!OidIsValid(fn_tenants_for))
-				fn_tenants_for = rollout_function_oid("_tenants_for");
 			fn = makeFuncExpr(fn_tenants_for, TEXTARRAYOID,
-										  list_make1(arg), p->attcollation, InvalidOid,
-										  COERCE_EXPLICIT_CALL);
+							  list_make1(arg), p->attcollation, InvalidOid,
+							  COERCE_EXPLICIT_CALL);
 
 			saop->opno = TextEqualOperator;
 			saop->opfuncid = F_TEXTEQ;
@@ -908,26 +952,49 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 		{
 			FuncExpr   *fn;
 
-			if (!OidIsValid(fn_tenant_for))
-				fn_tenant_for = rollout_function_oid("_tenant_for");
 			fn = makeFuncExpr(fn_tenant_for, TEXTOID,
-										  list_make1(arg), p->attcollation, InvalidOid,
-										  COERCE_EXPLICIT_CALL);
+							  list_make1(arg), p->attcollation, InvalidOid,
+							  COERCE_EXPLICIT_CALL);
 
 			qual = make_opclause(TextEqualOperator, BOOLOID, false, (Expr *) col, (Expr *) fn,
 								 InvalidOid, p->attcollation);
 			((OpExpr *) qual)->opfuncid = F_TEXTEQ;
 		}
-		policy->policy_name = pstrdup("pg_rollout_tenant");
-		policy->polcmd = '*';
-		policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
-		policy->permissive = false;
-		policy->qual = qual;
-		policy->with_check_qual = copyObject(qual);
-		policy->hassublinks = false;
-		policies = lappend(policies, policy);
 	}
-	return policies;
+	policy->policy_name = pstrdup("pg_rollout_tenant");
+	policy->polcmd = '*';
+	policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+	policy->permissive = false;
+	policy->qual = qual;
+	policy->with_check_qual = copyObject(qual);
+	policy->hassublinks = false;
+	MemoryContextSwitchTo(old);
+	return policy;
+}
+
+/*
+ * The restrictive side: pg_rollout's tenant filter, where the table is
+ * enforced.  Per statement this is a hash look-up and the mode check; the
+ * policy itself is built once per registry load (PostgreSQL treats the
+ * policies a hook returns as read-only, as it does the relcache's own:
+ * add_security_quals and add_with_check_options copy the quals).
+ */
+static List *
+isolation_rls_restrictive(CmdType cmdtype, Relation relation)
+{
+	List	   *policies = NIL;
+	Protected  *p;
+
+	if (prev_rls_restrictive)
+		policies = prev_rls_restrictive(cmdtype, relation);
+	if (enforcement_mode == MODE_DISABLED || enforcement_mode == MODE_LOG_ONLY || bypass_active)
+		return policies;
+	p = registry_lookup(RelationGetRelid(relation));
+	if (p == NULL || !table_enforced(p))
+		return policies;
+	if (p->policy == NULL)
+		p->policy = build_tenant_policy(p, RelationGetRelid(relation));
+	return lappend(policies, p->policy);
 }
 
 /*
@@ -942,8 +1009,11 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
  * A table that had row security on keeps exactly its own policies (default
  * deny included); a permissive policy added later replaces the baseline.
  * In every mode, under bypass too: this is what the table allowed before.
- * The relcache's policy list and the cached registry: nothing is looked up.
+ * The relcache's policy list and the cached registry: nothing is looked up,
+ * and the policy is one object built once.
  */
+static RowSecurityPolicy *baseline_policy = NULL;
+
 static List *
 isolation_rls_permissive(CmdType cmdtype, Relation relation)
 {
@@ -966,7 +1036,10 @@ isolation_rls_permissive(CmdType cmdtype, Relation relation)
 				return policies;
 		}
 	}
+	if (baseline_policy == NULL)
 	{
+		/* one object for every relation and statement, as the restrictive policies */
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
 		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
 
@@ -977,15 +1050,44 @@ isolation_rls_permissive(CmdType cmdtype, Relation relation)
 		policy->qual = (Expr *) makeBoolConst(true, false);
 		policy->with_check_qual = (Expr *) makeBoolConst(true, false);
 		policy->hassublinks = false;
-		policies = lappend(policies, policy);
+		MemoryContextSwitchTo(old);
+		baseline_policy = policy;
 	}
-	return policies;
+	return lappend(policies, baseline_policy);
 }
 
 /* ------------------------------------------------------------------------
  * Execution-time checks
  * ------------------------------------------------------------------------
  */
+
+/*
+ * Is the role a superuser or BYPASSRLS (row security does not filter it)?
+ * The answer for one role is remembered until pg_authid changes (the way
+ * superuser_arg() remembers its own), so a statement on a protected table
+ * costs no catalog look-up for it.
+ */
+static Oid	rls_exempt_role = InvalidOid;
+static bool rls_exempt = false;
+
+static void
+rls_exempt_forget(Datum arg, int cacheid, uint32 hashvalue)
+{
+	rls_exempt_role = InvalidOid;
+}
+
+static bool
+role_bypasses_rls(Oid roleid)
+{
+	if (roleid != rls_exempt_role || !OidIsValid(roleid))
+	{
+		bool		answer = superuser_arg(roleid) || has_bypassrls_privilege(roleid);
+
+		rls_exempt = answer;
+		rls_exempt_role = roleid;
+	}
+	return rls_exempt;
+}
 
 static bool
 tenant_set(void)
@@ -1307,7 +1409,7 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				named = lappend_oid(named, rte->relid);	/* protected on its own */
 
 			if (privileged < 0)
-				privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
+				privileged = role_bypasses_rls(GetUserId()) ? 1 : 0;
 			if (privileged || bypass_active)
 			{
 				if (first_report(&counted, report_relid))
@@ -1325,7 +1427,7 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			 * owner's rights are PostgreSQL's to decide).
 			 */
 			if (OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId() &&
-				(superuser_arg(rte->checkAsUser) || has_bypassrls_privilege(rte->checkAsUser)))
+				role_bypasses_rls(rte->checkAsUser))
 			{
 				if (first_report(&counted, report_relid))
 					violation(p, report_relid, KIND_PRIVILEGED, rcmd, false, queryDesc);
@@ -1680,7 +1782,7 @@ check_truncate(TruncateStmt *stmt)
 		if (p == NULL)
 			continue;
 		if (privileged < 0)
-			privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
+			privileged = role_bypasses_rls(GetUserId()) ? 1 : 0;
 		if (privileged)
 			count_event(relid, KIND_PRIVILEGED, CMD_UTILITY, p->severity, false);
 		else if (bypass_active)
@@ -1730,7 +1832,7 @@ check_holdable_cursor(DeclareCursorStmt *stmt)
 			if (p == NULL)
 				continue;
 			if (privileged < 0)
-				privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
+				privileged = role_bypasses_rls(GetUserId()) ? 1 : 0;
 			if (privileged)
 				count_event(rte->relid, KIND_PRIVILEGED, CMD_SELECT, p->severity, false);
 			else if (bypass_active)
@@ -1851,7 +1953,18 @@ isolation_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
+	{
 		protection_fn_depth = 0;
+		if (retired_registries != NIL)
+		{
+			ListCell   *lc;
+
+			foreach(lc, retired_registries)
+				MemoryContextDelete((MemoryContext) lfirst(lc));
+			list_free(retired_registries);
+			retired_registries = NIL;
+		}
+	}
 }
 
 /*
@@ -1927,6 +2040,7 @@ pgr_isolation_init(bool preloaded)
 							 NULL, &bypass_requires_reason, true, PGC_SUSET, 0, NULL, NULL, NULL);
 
 	CacheRegisterRelcacheCallback(registry_invalidate, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, rls_exempt_forget, (Datum) 0);
 	RegisterXactCallback(isolation_xact_callback, NULL);
 	RegisterSubXactCallback(isolation_subxact_callback, NULL);
 
