@@ -537,3 +537,15 @@ COMMENT ON FUNCTION rollout._invalidate_resolution() IS
 -- Citus (issue 16): protected tables distributed by Citus, enforced on
 -- every node through a signed tenant (src/citus.c, docs/citus.md).
 --@include src/sql/80_isolation/5_citus.sql
+
+-- Remediation cadence and cost (follow-up of issue 13, found by issue 11's
+-- benchmark): tick() runs remediation 5 minutes after the end of the last
+-- run by a tick (as long after it as it took, when longer; at once after a
+-- run that stopped at its task budget); rollout._sync_tasks evaluates only
+-- the components with a policy, an EOL date or an open task, and a tick's
+-- run opens, updates and closes at most 10,000 tasks of each kind
+-- (rollout.remediation_run.complete); a forced upgrade that cannot be
+-- scheduled or started is reported once (rollout._forced_failure_known).
+-- Remediation is new in 0.2.0: the whole of src/sql/89_remediation is
+-- included above (--@include), with these changes, so nothing is repeated
+-- here.
