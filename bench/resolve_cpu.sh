@@ -15,6 +15,16 @@
 # one stage: 50 % of the leaves).  The plain copies and the CTE functions
 # are those of bench/resolve.sh (the same text, read from it).
 #
+# Three kinds of cache miss are timed (docs/bench-rollout.md, issue 11
+# second pass): "nothing kept" (every call reads the tenant rows and the
+# component's rows of every level), "tenant rows kept" (the answers cache
+# off, the tenant rows a session read kept: what the first look-up of a
+# tenant costs after an invalidation by a change of activations, pins,
+# flags or releases) and "cold session" (a new session resolving CALLS
+# distinct tenants once each, against the CTE in a new session).  A build
+# without pg_rollout.resolve_tenant_cache_size ignores the setting: its
+# first two rows then time the same thing.
+#
 # Environment:
 #   PGR_BENCH_TENANTS   tenants (default 20000)
 #   PGR_BENCH_CALLS     single calls per statement (default 10000)
@@ -85,40 +95,72 @@ echo "==> ok: resolve_version and resolve_versions equal the CTEs for t-$LO..t-$
 
 LOG="$PGTMP_DIR/server.log"
 START=$(pgtmp_as wc -l < "$LOG")
-single() { echo "SELECT count($1('t-' || ($LO + (i * 7919) % $SPAN), 'svc')) FROM generate_series(1, $CALLS) i;"; }
+# every timed statement carries its kind as a comment: SELECT /*k:KIND*/ ...
+single() { echo "SELECT /*k:$2*/ count($1('t-' || ($LO + (i * 7919) % $SPAN), 'svc')) FROM generate_series(1, $CALLS) i;"; }
+session() { PGOPTIONS="-c log_statement_stats=on -c client_min_messages=warning" q -o /dev/null -c "$1"; }
 {
     echo "SET client_min_messages = warning;"
     echo "SET pg_rollout.resolve_cache_size = 0;"
-    single rollout.resolve_version; single bench_resolve        # untimed warm-up
+    single rollout.resolve_version warmup; single bench_resolve warmup   # untimed warm-up (reads the tenant rows)
     echo "SELECT count(version) FROM rollout.resolve_versions('svc');"
     echo "SELECT count(version) FROM bench_resolve_all('svc');"
     echo "SET log_statement_stats = on;"
     for ((r = 0; r < ROUNDS; r++)); do
-        single rollout.resolve_version; single bench_resolve
-        echo "SELECT count(version) FROM rollout.resolve_versions('svc');"
-        echo "SELECT count(version) FROM bench_resolve_all('svc');"
+        # no answer and no tenant row kept: every call reads every table
+        echo "SELECT set_config(name, '0', false) FROM pg_settings WHERE name = 'pg_rollout.resolve_tenant_cache_size';"
+        single rollout.resolve_version strict
+        # answers off, tenant rows kept: what a first look-up costs after an
+        # invalidation by anything but a tenant change (activations, pins, ...)
+        echo "SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name = 'pg_rollout.resolve_tenant_cache_size';"
+        single rollout.resolve_version kept
+        # defaults, right after a change to one of svc's activations (an
+        # UPDATE that rewrites one row as it is): every answer of svc is
+        # gone, the same tenants are resolved again
+        echo "RESET pg_rollout.resolve_cache_size;"
+        echo "UPDATE rollout.activation SET stage_no = stage_no WHERE component_id = 'svc' AND tenant_id = (SELECT min(tenant_id) FROM rollout.activation WHERE component_id = 'svc');"
+        single rollout.resolve_version after_inval
+        # warm: the same CALLS tenants, now cached, 10 times over (a warm call
+        # is too short for the CPU clock's resolution in CALLS calls)
+        echo "SELECT /*k:warm*/ count(rollout.resolve_version('t-' || ($LO + ((i % $CALLS + 1) * 7919) % $SPAN), 'svc')) FROM generate_series(1, $((CALLS * 10))) i;"
+        echo "SET pg_rollout.resolve_cache_size = 0;"
+        single bench_resolve miss_cte
+        echo "SELECT /*k:bulk*/ count(version) FROM rollout.resolve_versions('svc');"
+        echo "SELECT /*k:bulk_cte*/ count(version) FROM bench_resolve_all('svc');"
     done
 } | q -o /dev/null
+# cold sessions: a new session resolves CALLS distinct tenants, each once
+# (default settings: every call is a miss; the rows of the ancestors are
+# read once per session), against the CTE in a new session
+for ((r = 0; r < ROUNDS; r++)); do
+    session "$(single rollout.resolve_version cold)"
+    session "$(single bench_resolve cold_cte)"
+done
 # "!	u s user, s s system, e s elapsed" then the statement
 pgtmp_as tail -n +"$START" "$LOG" | awk -v calls="$CALLS" '
     / s user, .* elapsed/ { cpu = ($2 + $5) * 1000; wall = $8 * 1000 }
-    /STATEMENT:  SELECT count/ {
-        if ($0 ~ /rollout.resolve_version\(/) k = "miss"; else if ($0 ~ /bench_resolve\(/) k = "miss_cte";
-        else if ($0 ~ /rollout.resolve_versions/) k = "bulk"; else k = "bulk_cte";
+    /STATEMENT:  SELECT \/\*k:/ {
+        k = $0; sub(/.*\/\*k:/, "", k); sub(/\*\/.*/, "", k);
         n[k]++; c[k, n[k]] = cpu; w[k, n[k]] = wall }
     function median(a, k, m,   i, j, t, v) {
         for (i = 1; i <= m; i++) v[i] = a[k, i];
         for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
         return (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2 }
+    function row(label, k, kc, per,   x, y) {
+        x = median(c, k, n[k]); y = median(c, kc, n[kc]);
+        if (per) printf "| %s, CPU us per call | %.2f | %.2f | %.2fx |\n", label, x * 1000 / calls, y * 1000 / calls, y / x;
+        else printf "| %s, CPU ms | %.1f | %.1f | %.2fx |\n", label, x, y, y / x;
+        x = median(w, k, n[k]); y = median(w, kc, n[kc]);
+        if (per) printf "| %s, wall-clock us per call | %.2f | %.2f | %.2fx |\n", label, x * 1000 / calls, y * 1000 / calls, y / x;
+        else printf "| %s, wall-clock ms | %.1f | %.1f | %.2fx |\n", label, x, y, y / x }
     END {
-        mc = median(c, "miss", n["miss"]); mcc = median(c, "miss_cte", n["miss_cte"]);
-        bc = median(c, "bulk", n["bulk"]); bcc = median(c, "bulk_cte", n["bulk_cte"]);
-        mw = median(w, "miss", n["miss"]); mwc = median(w, "miss_cte", n["miss_cte"]);
-        bw = median(w, "bulk", n["bulk"]); bwc = median(w, "bulk_cte", n["bulk_cte"]);
-        printf "| measure (median of %d interleaved rounds) | pg_rollout | recursive CTE | speed-up |\n", n["miss"];
+        printf "| measure (median of %d interleaved rounds) | pg_rollout | recursive CTE | speed-up |\n", n["strict"];
         printf "| --- | ---: | ---: | ---: |\n";
-        printf "| cache miss (resolve_cache_size = 0), CPU us per call | %.2f | %.2f | %.2fx |\n", mc * 1000 / calls, mcc * 1000 / calls, mcc / mc;
-        printf "| cache miss, wall-clock us per call | %.2f | %.2f | %.2fx |\n", mw * 1000 / calls, mwc * 1000 / calls, mwc / mw;
-        printf "| all tenants, one component, CPU ms | %.1f | %.1f | %.2fx |\n", bc, bcc, bcc / bc;
-        printf "| all tenants, one component, wall-clock ms | %.1f | %.1f | %.2fx |\n", bw, bwc, bwc / bw }'
+        row("cache miss, nothing kept (resolve_cache_size = 0, resolve_tenant_cache_size = 0)", "strict", "miss_cte", 1);
+        row("cache miss, tenant rows kept (resolve_cache_size = 0): first look-up after an invalidation that is not a tenant change", "kept", "miss_cte", 1);
+        row("after a change to one of svc activations (default settings): the same tenants again", "after_inval", "miss_cte", 1);
+        wc = median(c, "warm", n["warm"]) / 10; ww = median(w, "warm", n["warm"]) / 10;
+        printf "| cache warm (the same tenants cached, 10 x CALLS calls), CPU us per call | %.2f | %.2f | %.0fx |\n", wc * 1000 / calls, median(c, "miss_cte", n["miss_cte"]) * 1000 / calls, median(c, "miss_cte", n["miss_cte"]) / wc;
+        printf "| cache warm, wall-clock us per call | %.2f | %.2f | %.0fx |\n", ww * 1000 / calls, median(w, "miss_cte", n["miss_cte"]) * 1000 / calls, median(w, "miss_cte", n["miss_cte"]) / ww;
+        row("cold session: first look-up of each tenant in a new session", "cold", "cold_cte", 1);
+        row("all tenants, one component", "bulk", "bulk_cte", 0) }'
 echo "$N tenants, $CALLS single calls per statement; PostgreSQL $(psql -X -At -c 'SHOW server_version'), $(nproc) cores; checkout $GIT_ID"

@@ -1,9 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * isolation.h
- *	  Tenant isolation inside the database: tenant context, the row-security
- *	  hook, execution-time enforcement, violation counters in shared
- *	  memory, and the audited bypass.
+ *	  Tenant isolation (src/isolation.c): what src/citus.c needs of it.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,7 +10,29 @@
 
 #include "postgres.h"
 
-/* Define GUCs; with preload, install hooks and request shared memory. */
+/* A protected table, as src/citus.c sees it. */
+typedef struct PgrProtectedInfo
+{
+	AttrNumber	attnum;			/* tenant column; InvalidAttrNumber when gone */
+	Oid			atttype;		/* text or varchar */
+	Oid			attcollation;
+	bool		usable;			/* column present, of a tenant type, row security on and forced as asked */
+	bool		include_descendants;
+	bool		inherited;		/* protected through a parent */
+	bool		baseline;		/* pg_rollout supplies the all-rows permissive policy */
+	const char *qualname;		/* schema.table, quoted */
+	const char *column;
+} PgrProtectedInfo;
+
 extern void pgr_isolation_init(bool preloaded);
+
+/* Is relid protected (on its own or through a parent)?  Fills *info. */
+extern bool pgr_isolation_protected(Oid relid, PgrProtectedInfo *info);
+
+/* The current tenant, or NULL without tenant context. */
+extern const char *pgr_isolation_tenant(void);
+
+/* Does row security not apply to the current user (superuser, BYPASSRLS)? */
+extern bool pgr_isolation_privileged(void);
 
 #endif							/* PGR_ISOLATION_H */

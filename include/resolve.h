@@ -16,6 +16,9 @@
 /* GUC: maximum entries in a session's resolution cache (0 disables it). */
 extern int	pgr_resolve_cache_size;
 
+/* GUC: maximum tenant rows kept for cache misses (0: none kept). */
+extern int	pgr_resolve_tenant_cache_size;
+
 /* Define the GUC and register the invalidation callback (from _PG_init). */
 extern void pgr_resolve_init(void);
 

@@ -1,24 +1,33 @@
 /*-------------------------------------------------------------------------
  *
  * citus.c
- *	  pg_rollout beside Citus: no silent loss of tenant isolation.
+ *	  pg_rollout beside Citus: protected tables distributed by Citus,
+ *	  enforced on every node; no silent loss of tenant isolation elsewhere.
  *
- * Citus plans a statement on one of its tables (distributed, reference or
- * Citus-local) by deparsing it into shard queries run on the nodes that
- * hold the shards.  The tenant qual pg_rollout adds through the row
- * security hook is a security qual of the range-table entry, which Citus
- * does not deparse: the shard queries carry no tenant filter, and the
- * shards on the workers are not registered with pg_rollout there (with row
- * security forced and no catalog policy they hide every row; with the
- * table's own permissive policies, which Citus copies, they show every
- * tenant's rows).  Until isolation is enforced on the shards, a protected
- * Citus table is refused:
+ * Citus plans a statement on one of its tables by deparsing it into shard
+ * queries run on the nodes that hold the shards.  pg_rollout's usual tenant
+ * filter is a security qual of the range-table entry, which Citus does not
+ * deparse, and the row-security hook on a worker does not know the shards.
+ * A protected table that Citus hash-distributes is therefore enforced
+ * here, when pg_rollout.cluster_secret is set (docs/citus.md):
+ *
+ *	- its policies pg_rollout_citus_* (created when it becomes distributed,
+ *	  copied by Citus to every shard) mark its shards;
+ *	- the planner hook, before Citus's planner, adds to every statement on
+ *	  it the tenant (which Citus routes on: one shard) and a guard carrying
+ *	  an HMAC signature of (database, role, table, tenant) under the secret;
+ *	- the planner hook on every node gives a shard scan the signed tenant
+ *	  as a security qual, and refuses a shard statement without a valid
+ *	  signature; INSERT rows are checked on the coordinator.
+ *
+ * What cannot be enforced is refused:
  *
  *	- rollout.protect_table() on a Citus table, and create_distributed_table(),
  *	  create_reference_table(), citus_add_local_table_to_metadata() and
  *	  alter_distributed_table() on a protected table (or a parent of one),
  *	  fail when the function returns (fmgr hook), so the transaction that
- *	  would leave the table unfiltered rolls back;
+ *	  would leave the table unfiltered rolls back, unless the result is a
+ *	  distributed protected table as above;
  *	- a transaction that changed a relation's definition and leaves a
  *	  protected table (or its relation, renamed into a shard) a Citus table
  *	  some other way (a partition attached to a distributed table, a
@@ -31,9 +40,9 @@
  * pg_rollout's own tables (schema rollout) are refused as Citus tables the
  * same ways: they stay on the coordinator.
  *
- * Nothing links to Citus: its catalog pg_catalog.pg_dist_partition is read
- * by OID through its logicalrelid index (no SQL, so no search_path), when
- * it exists, and the answer cached per relation until the relation's
+ * Nothing links to Citus: its catalogs pg_catalog.pg_dist_partition and
+ * pg_dist_shard are read by index (no SQL, so no search_path), when they
+ * exist, the partition method cached per relation until the relation's
  * relcache invalidation; without Citus each check is one cached OID
  * comparison.  The functions are recognised by name in schema pg_catalog,
  * where Citus creates them and only a superuser can create functions.  The
@@ -53,9 +62,24 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
+#include "commands/dbcommands.h"
+#include "rewrite/rowsecurity.h"
+#include "catalog/pg_inherits.h"
+#include "parser/parsetree.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/planner.h"
+#include "utils/guc.h"
+#include "utils/plancache.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -71,6 +95,7 @@
 
 #include "pg_rollout.h"
 #include "citus.h"
+#include "isolation.h"
 #include "pgr_limits.h"
 
 /* Citus functions that turn a table into a Citus table (pg_catalog). */
@@ -92,6 +117,12 @@ static Oid	conversion_oids[MAX_CONVERSION_OIDS];
 static int	n_conversion_oids = 0;
 static bool conversion_oids_known = false;
 
+/* rollout._citus_guard, _citus_tenant_ok, _citus_insert_tenant */
+static Oid	fn_guard = InvalidOid;
+static Oid	fn_tenant_ok = InvalidOid;
+static Oid	fn_insert_tenant = InvalidOid;
+static bool rollout_fns_known = false;
+
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 
@@ -102,7 +133,10 @@ static void
 citus_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	if (cacheid == PROCOID)
+	{
 		conversion_oids_known = false;
+		rollout_fns_known = false;
+	}
 	else
 	{
 		dist_partition_known = false;
@@ -376,7 +410,7 @@ pgr_citus_call_begins(void)
  * Citus function, NULL for rollout.protect_table(), "" at commit.
  */
 static void
-refuse_entry(char *entry, const char *what)
+refuse_entry(char *entry, const char *what, const char *why)
 {
 	char	   *own = strstr(entry, "|own");
 	char	   *bar;
@@ -404,12 +438,165 @@ refuse_entry(char *entry, const char *what)
 			 errmsg("protected table \"%s\" is a Citus %s table", entry, pgr_citus_table_kind(method)) :
 			 errmsg("%s cannot make protected table \"%s\" a Citus %s table", what, entry,
 					pgr_citus_table_kind(method)),
-			 errdetail(what != NULL && what[0] == '\0' ?
-					   "pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
-					   "its tenant filter would not reach the shard queries; the transaction is rolled back." :
-					   "pg_rollout cannot enforce tenant isolation on the shards of a Citus table: "
-					   "its tenant filter would not reach the shard queries."),
-			 errhint("Keep protected tables local, or call rollout.unprotect_table('%s') first (docs/citus.md).", entry)));
+			 errdetail("pg_rollout cannot enforce tenant isolation on the shards of this table%s %s",
+					   what != NULL && what[0] == '\0' ? " (the transaction is rolled back):" : ":",
+					   why ? why : "its tenant filter would not reach the shard queries."),
+			 errhint("Keep the table local, or call rollout.unprotect_table('%s') first (docs/citus.md).", entry)));
+}
+
+/* ------------------------------------------------------------------------
+ * Distributed protected tables
+ * ------------------------------------------------------------------------
+ */
+
+static char *cluster_secret = NULL;
+
+#define MIN_SECRET_LEN 16
+
+static bool
+secret_set(void)
+{
+	return cluster_secret != NULL && strlen(cluster_secret) >= MIN_SECRET_LEN;
+}
+
+/* Does the relation carry pg_rollout's policies (the select one stands for all)? */
+static bool
+has_citus_policies(Oid relid)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	bool		found = false;
+	ListCell   *lc;
+
+	if (!RelationIsValid(rel))
+		return false;
+	if (rel->rd_rsdesc != NULL)
+		foreach(lc, rel->rd_rsdesc->policies)
+		{
+			if (strcmp(((RowSecurityPolicy *) lfirst(lc))->policy_name, PGR_CITUS_SELECT_POLICY) == 0)
+			{
+				found = true;
+				break;
+			}
+		}
+	RelationClose(rel);
+	return found;
+}
+
+bool
+pgr_citus_protected_table(Oid relid)
+{
+	PgrProtectedInfo info;
+
+	return pgr_citus_installed() && pgr_citus_table(relid) == 'h' &&
+		pgr_isolation_protected(relid, &info) && has_citus_policies(relid);
+}
+
+/*
+ * Why a protected table that Citus distributed cannot be enforced on its
+ * shards, or NULL when it can.
+ */
+static const char *
+not_distributable(Oid relid, char method)
+{
+	PgrProtectedInfo info;
+
+	if (method != 'h')
+		return "Only hash-distributed tables can be protected on a Citus cluster; reference and Citus-local tables cannot.";
+	if (!pgr_isolation_protected(relid, &info))
+		return "The table is not protected.";
+	if (info.inherited || get_rel_relkind(relid) != RELKIND_RELATION || has_subclass(relid))
+		return "Partitioned tables, partitions and inheritance children cannot be protected on a Citus cluster.";
+	if (info.include_descendants)
+		return "A table protected with include_descendants cannot be distributed: its filter names several tenants.";
+	if (!info.usable)
+		return "The protection of the table is damaged (tenant column, row security); protect it again first.";
+	if (!secret_set())
+		return "pg_rollout.cluster_secret is not set (at least 16 characters, the same on every node): "
+			"without it the workers cannot tell the coordinator's statements from direct connections.";
+	return NULL;
+}
+
+/*
+ * Put pg_rollout's policies on a distributed protected table; Citus copies
+ * them to every shard (and to shards created later), with the shard id
+ * appended to their names.  For SELECT, UPDATE and DELETE:
+ * rollout._citus_tenant_ok(tenant_column).  They mark the relation; the
+ * planner hook on each node replaces the call by false (so they add no
+ * row: they are permissive, because Citus 13.2 copies every policy to
+ * the shards as permissive, AS RESTRICTIVE lost in its deparser) and adds
+ * "tenant_column = '<signed tenant>'" as a security qual of its own (and
+ * as a check of updated rows), or refuses the statement without a valid
+ * signature.  Evaluated without pg_rollout's hook the call is false.
+ * INSERT has none: the coordinator checks inserted rows.  The baseline
+ * marker (USING false) tells the row-security hook on the workers that
+ * the all-rows baseline applies.  Run as the caller (the table's owner),
+ * with a pinned search_path.
+ */
+static void
+enable_distributed(Oid relid)
+{
+	PgrProtectedInfo info;
+	char	   *col;
+	int			pathlevel;
+
+	if (has_citus_policies(relid) || !pgr_isolation_protected(relid, &info))
+		return;
+	col = psprintf("rollout._citus_tenant_ok(%s::pg_catalog.text)", quote_identifier(info.column));
+	pathlevel = pgr_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_rollout: SPI_connect failed");
+	if (SPI_execute(psprintf("CREATE POLICY %s ON %s FOR SELECT USING (%s)",
+							 PGR_CITUS_SELECT_POLICY, info.qualname, col), false, 0) != SPI_OK_UTILITY ||
+		SPI_execute(psprintf("CREATE POLICY pg_rollout_citus_update ON %s FOR UPDATE USING (%s) WITH CHECK (%s)",
+							 info.qualname, col, col), false, 0) != SPI_OK_UTILITY ||
+		SPI_execute(psprintf("CREATE POLICY pg_rollout_citus_delete ON %s FOR DELETE USING (%s)",
+							 info.qualname, col), false, 0) != SPI_OK_UTILITY ||
+		(info.baseline &&
+		 SPI_execute(psprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR ALL USING (false) WITH CHECK (false)",
+							  PGR_CITUS_BASELINE_POLICY, info.qualname), false, 0) != SPI_OK_UTILITY))
+		elog(ERROR, "pg_rollout: could not create the policies of distributed table %s", info.qualname);
+	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
+	CommandCounterIncrement();
+}
+
+/* The relation and method of an entry of protected_citus_tables(). */
+static Oid
+entry_relid(const char *entry, char *method)
+{
+	char	   *copy = pstrdup(entry);
+	char	   *bar = strrchr(copy, '|');
+
+	*method = bar && bar[1] ? bar[1] : 'n';
+	if (bar)
+		*bar = '\0';
+	return DatumGetObjectId(DirectFunctionCall1(regclassin, CStringGetDatum(copy)));
+}
+
+/*
+ * An entry the cluster can enforce: made so (policies created) when
+ * "enable", else only checked.  *why: the reason it cannot.
+ */
+static bool
+entry_enforceable(const char *entry, bool enable, const char **why)
+{
+	char		method;
+	Oid			relid;
+
+	*why = NULL;
+	if (strstr(entry, "|own") != NULL)
+		return false;
+	relid = entry_relid(entry, &method);
+	if ((*why = not_distributable(relid, method)) != NULL)
+		return false;
+	if (enable)
+		enable_distributed(relid);
+	if (!has_citus_policies(relid))
+	{
+		*why = "pg_rollout's policies (pg_rollout_citus_*) are missing on the table: call rollout.protect_table() on it again.";
+		return false;
+	}
+	return true;
 }
 
 static bool
@@ -442,8 +629,12 @@ pgr_citus_refuse_protected(const char *what)
 	{
 		char	   *table = lfirst(lc);
 
-		if (!string_member(tables_before, table))
-			refuse_entry(table, what);
+		const char *why;
+
+		if (string_member(tables_before, table))
+			continue;
+		if (!entry_enforceable(table, true, &why))
+			refuse_entry(table, what, why);
 	}
 }
 
@@ -482,6 +673,7 @@ static void
 check_at_commit(void)
 {
 	List	   *tables;
+	ListCell   *lc;
 
 	if (!relcache_changed || checked_depth > 0 ||
 		!TransactionIdIsValid(GetTopTransactionIdIfAny()) || !pgr_citus_installed())
@@ -492,8 +684,13 @@ check_at_commit(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	tables = protected_citus_tables();
 	PopActiveSnapshot();
-	if (tables != NIL)
-		refuse_entry(linitial(tables), "");
+	foreach(lc, tables)
+	{
+		const char *why;
+
+		if (!entry_enforceable(lfirst(lc), false, &why))
+			refuse_entry(lfirst(lc), "", why);
+	}
 }
 
 static void
@@ -537,9 +734,1002 @@ citus_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 	}
 }
 
+/*
+ * After rollout.unprotect_table(): a distributed table that is no longer
+ * protected loses pg_rollout's policies (on its shards too: Citus
+ * propagates DROP POLICY).  Run as the caller, who owns the table.
+ */
+static bool internal_ddl = false;
+
+/* Is pg_rollout itself dropping its policies (isolation.c lets it)? */
+bool
+pgr_citus_internal_ddl(void)
+{
+	return internal_ddl;
+}
+
+void
+pgr_citus_unprotected(void)
+{
+	int			pathlevel;
+	List	   *volatile drops = NIL;
+	ListCell   *lc;
+
+	if (!pgr_citus_installed())
+		return;
+	pathlevel = pgr_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_rollout: SPI_connect failed");
+	if (SPI_execute("SELECT pg_catalog.format('DROP POLICY %I ON %s', p.polname, p.polrelid::pg_catalog.regclass)"
+					"  FROM pg_catalog.pg_policy p"
+					"  JOIN pg_catalog.pg_dist_partition d ON d.logicalrelid::pg_catalog.oid OPERATOR(pg_catalog.=) p.polrelid"
+					" WHERE p.polname OPERATOR(pg_catalog.~~) 'pg\\_rollout\\_citus\\_%'"
+					"   AND NOT EXISTS (SELECT 1 FROM rollout.protected_table t"
+					"                    WHERE t.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) p.polrelid)",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_rollout: could not read the policies of distributed tables");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		drops = lappend(drops, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	internal_ddl = true;
+	PG_TRY();
+	{
+		foreach(lc, drops)
+			if (SPI_execute(lfirst(lc), false, 0) != SPI_OK_UTILITY)
+				elog(ERROR, "pg_rollout: could not run %s", (char *) lfirst(lc));
+	}
+	PG_FINALLY();
+	{
+		internal_ddl = false;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
+}
+
+/* ------------------------------------------------------------------------
+ * Signed tenant: what a worker accepts as the coordinator's word
+ * ------------------------------------------------------------------------
+ *
+ * HMAC-SHA256 under pg_rollout.cluster_secret (the same on every node,
+ * readable by superusers only) of the database, the role the statement
+ * runs as (Citus connects to the workers as that role), the distributed
+ * table (schema.table) and the tenant, in hex.
+ */
+#define MAC_HEX_LEN (PG_SHA256_DIGEST_LENGTH * 2)
+
+static bool
+compute_mac(const char *role, const char *table, const char *tenant, char *hex)
+{
+	/* the last one computed: the same statement is planned again and again */
+	static char *last_msg = NULL;	/* length (int), then the message */
+	static char *last_secret = NULL;
+	static char last_hex[MAC_HEX_LEN + 1];
+	pg_hmac_ctx *ctx;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	StringInfoData msg;
+	const char *db;
+	bool		ok;
+
+	if (!secret_set() || (db = get_database_name(MyDatabaseId)) == NULL)
+		return false;
+	initStringInfo(&msg);
+	appendStringInfoString(&msg, "pg_rollout citus v1");
+	appendStringInfoChar(&msg, '\0');
+	appendBinaryStringInfo(&msg, db, strlen(db) + 1);
+	appendBinaryStringInfo(&msg, role, strlen(role) + 1);
+	appendBinaryStringInfo(&msg, table, strlen(table) + 1);
+	appendBinaryStringInfo(&msg, tenant, strlen(tenant) + 1);
+	if (last_msg != NULL && strcmp(last_secret, cluster_secret) == 0 &&
+		*(int *) last_msg == msg.len && memcmp(last_msg + sizeof(int), msg.data, msg.len) == 0)
+	{
+		memcpy(hex, last_hex, sizeof(last_hex));
+		pfree(msg.data);
+		return true;
+	}
+	ctx = pg_hmac_create(PG_SHA256);
+	ok = ctx != NULL &&
+		pg_hmac_init(ctx, (const uint8 *) cluster_secret, strlen(cluster_secret)) == 0 &&
+		pg_hmac_update(ctx, (const uint8 *) msg.data, msg.len) == 0 &&
+		pg_hmac_final(ctx, digest, sizeof(digest)) == 0;
+	if (ctx)
+		pg_hmac_free(ctx);
+	if (!ok)
+	{
+		pfree(msg.data);
+		return false;
+	}
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+	{
+		static const char xd[] = "0123456789abcdef";
+
+		hex[2 * i] = xd[digest[i] >> 4];
+		hex[2 * i + 1] = xd[digest[i] & 0xf];
+	}
+	hex[MAC_HEX_LEN] = '\0';
+	if (last_msg)
+		pfree(last_msg);
+	if (last_secret)
+		pfree(last_secret);
+	last_msg = MemoryContextAlloc(TopMemoryContext, sizeof(int) + msg.len);
+	*(int *) last_msg = msg.len;
+	memcpy(last_msg + sizeof(int), msg.data, msg.len);
+	last_secret = MemoryContextStrdup(TopMemoryContext, cluster_secret);
+	memcpy(last_hex, hex, sizeof(last_hex));
+	pfree(msg.data);
+	return true;
+}
+
+/* Is mac the signature of (current role, table, tenant)?  Constant time. */
+static bool
+mac_valid(const char *table, const char *tenant, const char *mac)
+{
+	char		expect[MAC_HEX_LEN + 1];
+	const char *role = GetUserNameFromId(GetUserId(), true);
+	int			diff = 0;
+
+	if (role == NULL || strlen(mac) != MAC_HEX_LEN || !compute_mac(role, table, tenant, expect))
+		return false;
+	for (int i = 0; i < MAC_HEX_LEN; i++)
+		diff |= expect[i] ^ mac[i];
+	return diff == 0;
+}
+
+/* rollout functions by name and argument types, looked up once per pg_proc change */
+
+static void
+lookup_rollout_fns(void)
+{
+	Oid			nsp = get_namespace_oid(PGR_SCHEMA, true);
+
+	fn_guard = fn_tenant_ok = fn_insert_tenant = InvalidOid;
+	if (OidIsValid(nsp))
+	{
+		fn_guard = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("_citus_guard"),
+								   PointerGetDatum(buildoidvector((Oid[]) {ANYELEMENTOID, TEXTOID, TEXTOID, TEXTOID}, 4)),
+								   ObjectIdGetDatum(nsp));
+		fn_tenant_ok = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("_citus_tenant_ok"),
+									   PointerGetDatum(buildoidvector((Oid[]) {TEXTOID}, 1)),
+									   ObjectIdGetDatum(nsp));
+		fn_insert_tenant = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("_citus_insert_tenant"),
+										   PointerGetDatum(buildoidvector((Oid[]) {TEXTOID}, 1)),
+										   ObjectIdGetDatum(nsp));
+	}
+	rollout_fns_known = true;
+}
+
+/* "schema.table" of a relation, unquoted: what the signature names. */
+static char *
+plain_qualname(Oid relid)
+{
+	char	   *nsp = get_namespace_name(get_rel_namespace(relid));
+	char	   *rel = get_rel_name(relid);
+
+	return nsp && rel ? psprintf("%s.%s", nsp, rel) : NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * The planner hook
+ * ------------------------------------------------------------------------
+ *
+ * Installed after Citus's, so it runs before Citus's distributed planner.
+ * On the coordinator, every range-table entry of a distributed protected
+ * table gets, at its level of the query, the conjuncts
+ *
+ *		tenant_column = '<tenant>' AND rollout._citus_guard(col, '<table>', '<tenant>', '<mac>')
+ *
+ * The first lets Citus route the statement to the tenant's shard (its
+ * fast path takes "distribution column = constant"); the second carries
+ * the signature to the shard query (its column, see anchor_var(), keeps
+ * Citus from evaluating it on the coordinator).  On every node, a scan of a relation that is not
+ * a Citus table (a shard) whose row security includes
+ * rollout._citus_tenant_ok(col) gets that qual replaced by
+ * col = '<tenant>' for the tenant a valid signature in the statement
+ * names for its table, and is refused without one.
+ */
+static planner_hook_type prev_planner_hook = NULL;
+static bool planned_distributed = false;	/* a plan holds a tenant constant */
+
+void
+pgr_citus_tenant_changed(void)
+{
+	if (planned_distributed)
+	{
+		planned_distributed = false;
+		ResetPlanCache();
+	}
+}
+
+static Node *
+tenant_column_var(Oid relid, Index rti, const PgrProtectedInfo *info)
+{
+	Oid			type;
+	int32		typmod;
+	Oid			coll;
+	Node	   *col;
+
+	get_atttypetypmodcoll(relid, info->attnum, &type, &typmod, &coll);
+	col = (Node *) makeVar(rti, info->attnum, type, typmod, coll, 0);
+	if (type != TEXTOID)
+		col = (Node *) makeRelabelType((Expr *) col, TEXTOID, -1, coll, COERCE_IMPLICIT_CAST);
+	return col;
+}
+
+/*
+ * The column the guard is anchored to: a Var keeps Citus from evaluating
+ * the guard on the coordinator.  Not the tenant column, which Citus's fast
+ * path wants to meet once, and not a system column, which Citus loses
+ * where it turns a relation into a subquery: the first other column (the
+ * tenant column when there is none).
+ */
+static Var *
+anchor_var(Oid relid, Index rti, AttrNumber tenant_attnum)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	attnum = tenant_attnum;
+	Var		   *v;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->attnum != tenant_attnum)
+		{
+			attnum = att->attnum;
+			break;
+		}
+	}
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+
+		v = makeVar(rti, attnum, att->atttypid, att->atttypmod, att->attcollation, 0);
+	}
+	RelationClose(rel);
+	return v;
+}
+
+static Expr *
+tenant_equals(Node *col, const char *tenant, Oid coll)
+{
+	Const	   *c = makeConst(TEXTOID, -1, coll, -1, CStringGetTextDatum(tenant), false, false);
+	OpExpr	   *op = (OpExpr *) make_opclause(TextEqualOperator, BOOLOID, false, (Expr *) col, (Expr *) c,
+											  InvalidOid, coll);
+
+	op->opfuncid = F_TEXTEQ;
+	return (Expr *) op;
+}
+
+/*
+ * Replace rollout._citus_tenant_ok(x) by false (when tenant is set),
+ * remembering x and its collation.
+ */
+typedef struct TenantOkReplace
+{
+	const char *tenant;
+	int			found;
+	Node	   *arg;
+	Oid			coll;
+} TenantOkReplace;
+
+static Node *
+tenant_ok_mutator(Node *node, TenantOkReplace *r)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == fn_tenant_ok &&
+		list_length(((FuncExpr *) node)->args) == 1)
+	{
+		FuncExpr   *f = (FuncExpr *) node;
+
+		r->found++;
+		if (r->arg == NULL)
+		{
+			r->arg = copyObject(linitial(f->args));
+			r->coll = f->inputcollid;
+		}
+		if (r->tenant == NULL)
+			return node;
+		return (Node *) makeBoolConst(false, false);
+	}
+	return expression_tree_mutator(node, tenant_ok_mutator, r);
+}
+
+/*
+ * The relation's row security with pg_rollout's policy calls replaced:
+ * "x = '<tenant>'" first among its security quals, and as a check of the
+ * rows an UPDATE writes.
+ */
+static bool
+apply_tenant(Query *q, Index rti, RangeTblEntry *rte, const char *tenant)
+{
+	TenantOkReplace r = {tenant, 0, NULL, InvalidOid};
+	Expr	   *qual;
+
+	rte->securityQuals = (List *) tenant_ok_mutator((Node *) rte->securityQuals, &r);
+	if (rti == (Index) q->resultRelation)
+	{
+		ListCell   *wl;
+
+		foreach(wl, q->withCheckOptions)
+		{
+			WithCheckOption *wco = lfirst(wl);
+
+			wco->qual = tenant_ok_mutator(wco->qual, &r);
+		}
+	}
+	if (r.arg == NULL)
+		return false;
+	qual = tenant_equals(r.arg, tenant, r.coll);
+	rte->securityQuals = lcons(qual, rte->securityQuals);
+	if (rti == (Index) q->resultRelation && q->commandType == CMD_UPDATE)
+	{
+		WithCheckOption *wco = makeNode(WithCheckOption);
+
+		wco->kind = WCO_RLS_UPDATE_CHECK;
+		wco->relname = get_rel_name(rte->relid);
+		wco->polname = pstrdup("pg_rollout_citus");
+		wco->qual = (Node *) copyObject(qual);
+		wco->cascaded = false;
+		q->withCheckOptions = lappend(q->withCheckOptions, wco);
+	}
+	return true;
+}
+
+/*
+ * Are pg_rollout's policies, with the all-rows baseline, the relation's
+ * only ones?  Then its row security is exactly the tenant qual.
+ */
+static bool
+only_own_policies(Oid relid)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	bool		own = RelationIsValid(rel) && rel->rd_rsdesc != NULL;
+	bool		marker = false;
+	ListCell   *lc;
+
+	if (own)
+		foreach(lc, rel->rd_rsdesc->policies)
+		{
+			const char *name = ((RowSecurityPolicy *) lfirst(lc))->policy_name;
+
+			if (strncmp(name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0)
+				own = false;
+			if (strcmp(name, PGR_CITUS_BASELINE_POLICY) == 0)
+				marker = true;
+		}
+	if (RelationIsValid(rel))
+		RelationClose(rel);
+	return own && marker;
+}
+
+/*
+ * Add qual where it restricts range-table entry rti: in the WHERE of the
+ * FROM list or inner join holding it, in the ON of an outer join whose
+ * nullable side holds it.  False when the entry is not in the tree;
+ * refuses a FULL JOIN (no place filters one side only).
+ */
+static bool
+place_qual(Node *jt, Node **target, Index rti, Expr *qual, const char *table)
+{
+	if (jt == NULL)
+		return false;
+	if (IsA(jt, RangeTblRef))
+	{
+		if (((RangeTblRef *) jt)->rtindex != (int) rti)
+			return false;
+
+		/*
+		 * First: Citus's fast path takes the first "column = constant or
+		 * parameter" it meets for the distribution key value, so a user's
+		 * "id = $1" before the tenant would defer its shard pruning to
+		 * every execution.
+		 */
+		*target = make_and_qual((Node *) qual, *target);
+		return true;
+	}
+	if (IsA(jt, FromExpr))
+	{
+		FromExpr   *f = (FromExpr *) jt;
+		ListCell   *lc;
+
+		foreach(lc, f->fromlist)
+			if (place_qual(lfirst(lc), &f->quals, rti, qual, table))
+				return true;
+		return false;
+	}
+	if (IsA(jt, JoinExpr))
+	{
+		JoinExpr   *j = (JoinExpr *) jt;
+		Node	  **left_target = &j->quals;
+		Node	  **right_target = &j->quals;
+
+		if (j->jointype == JOIN_LEFT)
+			left_target = target;
+		else if (j->jointype == JOIN_RIGHT)
+			right_target = target;
+		else if (j->jointype == JOIN_FULL)
+		{
+			if (place_qual(j->larg, target, rti, qual, table) || place_qual(j->rarg, target, rti, qual, table))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("distributed protected table \"%s\" cannot be in a FULL JOIN", table),
+						 errdetail("pg_rollout adds the tenant filter to the query; a full join has no place for it that filters one side only.")));
+			return false;
+		}
+		else if (j->jointype != JOIN_INNER)
+			return false;
+		return place_qual(j->larg, left_target, rti, qual, table) ||
+			place_qual(j->rarg, right_target, rti, qual, table);
+	}
+	return false;
+}
+
+static void
+refuse_statement(const char *table, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s on distributed protected table \"%s\" is not supported", what, table),
+			 errdetail("pg_rollout enforces tenant isolation on the shards through the statement it sends them; this form carries no tenant filter to them."),
+			 errhint("See docs/citus.md, section Limits.")));
+}
+
+/* INSERT into a distributed protected table: every row's tenant checked on the coordinator. */
+static void
+check_insert(Query *q, Index rti, const PgrProtectedInfo *info)
+{
+	ListCell   *lc;
+	TargetEntry *te = NULL;
+	RangeTblEntry *values = NULL;
+
+	if (q->onConflict != NULL && q->onConflict->action == ONCONFLICT_UPDATE)
+		refuse_statement(info->qualname, "INSERT ... ON CONFLICT DO UPDATE");
+	if (q->returningList != NIL)
+		refuse_statement(info->qualname, "INSERT ... RETURNING");
+	foreach(lc, q->targetList)
+		if (((TargetEntry *) lfirst(lc))->resno == info->attnum)
+			te = lfirst(lc);
+	if (te == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("INSERT into distributed protected table \"%s\" must set its tenant column \"%s\"",
+						info->qualname, info->column)));
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *r = lfirst(lc);
+
+		if (r->rtekind == RTE_SUBQUERY)
+			refuse_statement(info->qualname, "INSERT ... SELECT");
+		if (r->rtekind == RTE_VALUES)
+			values = r;
+	}
+	if (values != NULL && IsA(te->expr, Var) && ((Var *) te->expr)->varlevelsup == 0 &&
+		rt_fetch(((Var *) te->expr)->varno, q->rtable) == values)
+	{
+		AttrNumber	col = ((Var *) te->expr)->varattno;
+
+		foreach(lc, values->values_lists)
+		{
+			List	   *row = lfirst(lc);
+			ListCell   *cell = list_nth_cell(row, col - 1);
+			Node	   *e = lfirst(cell);
+			Node	   *arg = exprType(e) == TEXTOID ? e :
+				(Node *) makeRelabelType((Expr *) e, TEXTOID, -1, exprCollation(e), COERCE_IMPLICIT_CAST);
+			Node	   *f = (Node *) makeFuncExpr(fn_insert_tenant, TEXTOID, list_make1(arg), InvalidOid,
+												  exprCollation(e), COERCE_EXPLICIT_CALL);
+
+			if (exprType(e) != TEXTOID)
+				f = (Node *) makeRelabelType((Expr *) f, exprType(e), exprTypmod(e), exprCollation(e),
+											 COERCE_IMPLICIT_CAST);
+			lfirst(cell) = f;
+		}
+	}
+	else
+	{
+		Node	   *e = (Node *) te->expr;
+		Node	   *arg = exprType(e) == TEXTOID ? e :
+			(Node *) makeRelabelType((Expr *) e, TEXTOID, -1, exprCollation(e), COERCE_IMPLICIT_CAST);
+		Node	   *f = (Node *) makeFuncExpr(fn_insert_tenant, TEXTOID, list_make1(arg), InvalidOid,
+											  exprCollation(e), COERCE_EXPLICIT_CALL);
+
+		if (exprType(e) != TEXTOID)
+			f = (Node *) makeRelabelType((Expr *) f, exprType(e), exprTypmod(e), exprCollation(e),
+										 COERCE_IMPLICIT_CAST);
+		te->expr = (Expr *) f;
+	}
+}
+
+/* Coordinator: one level of the query. */
+static void
+rewrite_level(Query *q)
+{
+	ListCell   *lc;
+	Index		rti = 0;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		PgrProtectedInfo info;
+		const char *tenant;
+		char	   *table;
+		char		mac[MAC_HEX_LEN + 1];
+		Node	   *col;
+		Expr	   *quals;
+		FuncExpr   *guard;
+
+		rti++;
+		if (rte->rtekind != RTE_RELATION || !pgr_citus_protected_table(rte->relid) ||
+			!pgr_isolation_protected(rte->relid, &info))
+			continue;
+		planned_distributed = true;
+		if (pgr_isolation_privileged())
+			continue;			/* row security does not apply to it on the workers either */
+		tenant = pgr_isolation_tenant();
+		if (tenant == NULL)
+			continue;			/* refused at ExecutorStart */
+		if (!info.usable)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("protection of distributed table \"%s\" is damaged", info.qualname),
+					 errdetail("Its tenant column or row security was changed after rollout.protect_table()."),
+					 errhint("Call rollout.protect_table() on it again.")));
+		if (!rollout_fns_known)
+			lookup_rollout_fns();
+		if (!OidIsValid(fn_guard) || !OidIsValid(fn_tenant_ok) || !OidIsValid(fn_insert_tenant))
+			elog(ERROR, "pg_rollout: functions rollout._citus_guard, _citus_tenant_ok, _citus_insert_tenant missing");
+		if (q->commandType == CMD_MERGE)
+			refuse_statement(info.qualname, "MERGE");
+
+		/*
+		 * The coordinator's own copy of the policies (local execution plans
+		 * it): the tenant qual; nothing at all when the relation has no
+		 * policy but pg_rollout's, since the statement carries the tenant
+		 * where the table is read (Citus and the planner have less to do).
+		 */
+		if (apply_tenant(q, rti, rte, tenant) && only_own_policies(rte->relid))
+			rte->securityQuals = NIL;	/* the tenant is in the statement itself (below) */
+
+		if (q->commandType == CMD_INSERT && rti == (Index) q->resultRelation)
+		{
+			check_insert(q, rti, &info);
+			continue;
+		}
+		table = plain_qualname(rte->relid);
+		if (table == NULL || !compute_mac(GetUserNameFromId(GetUserId(), false), table, tenant, mac))
+			elog(ERROR, "pg_rollout: could not sign the tenant for table %s", info.qualname);
+		col = tenant_column_var(rte->relid, rti, &info);
+		guard = makeFuncExpr(fn_guard, BOOLOID,
+							 list_make4(anchor_var(rte->relid, rti, info.attnum),
+										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(table), false, false),
+										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(tenant), false, false),
+										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(mac), false, false)),
+							 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
+		quals = make_andclause(list_make2(tenant_equals(col, tenant, exprCollation(col)), guard));
+		if (place_qual((Node *) q->jointree, &q->jointree->quals, rti, quals, info.qualname))
+			continue;
+		if ((q->commandType == CMD_UPDATE || q->commandType == CMD_DELETE) && rti == (Index) q->resultRelation)
+		{
+			q->jointree->quals = make_and_qual((Node *) quals, q->jointree->quals);
+			continue;
+		}
+		refuse_statement(info.qualname, "this statement");
+	}
+}
+
+/*
+ * Call fn on every level of a query: the query, its subqueries in FROM,
+ * its CTEs and, only when it has any, the subqueries of its sublinks (a
+ * simple statement is not walked expression by expression).
+ */
+typedef struct LevelWalk
+{
+	void		(*fn) (Query *q, void *arg);
+	void	   *arg;
+} LevelWalk;
+
+static void for_each_level(Query *q, LevelWalk *lw);
+
+static bool
+sublink_walker(Node *node, LevelWalk *lw)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubLink))
+	{
+		for_each_level((Query *) ((SubLink *) node)->subselect, lw);
+		return sublink_walker(((SubLink *) node)->testexpr, lw);
+	}
+	if (IsA(node, Query))
+		return false;			/* reached through for_each_level */
+	return expression_tree_walker(node, sublink_walker, lw);
+}
+
+static void
+for_each_level(Query *q, LevelWalk *lw)
+{
+	ListCell   *lc;
+
+	if (q == NULL || !IsA(q, Query))
+		return;
+	check_stack_depth();
+	lw->fn(q, lw->arg);
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_SUBQUERY)
+			for_each_level(rte->subquery, lw);
+	}
+	foreach(lc, q->cteList)
+		for_each_level((Query *) ((CommonTableExpr *) lfirst(lc))->ctequery, lw);
+	if (q->hasSubLinks)
+		(void) query_tree_walker(q, sublink_walker, lw,
+								 QTW_IGNORE_RT_SUBQUERIES | QTW_IGNORE_CTE_SUBQUERIES);
+}
+
+static bool tenant_ok_walker(Node *node, void *context);
+
+/*
+ * One level on the coordinator: rewrite_level(); and note whether a
+ * relation that is not a Citus table (a shard) carries pg_rollout's
+ * policies.
+ */
+static void
+plan_level(Query *q, void *arg)
+{
+	bool	   *shards = (bool *) arg;
+	ListCell   *lc;
+
+	rewrite_level(q);
+	if (*shards)
+		return;
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind != RTE_RELATION || (rte->securityQuals == NIL && q->withCheckOptions == NIL))
+			continue;
+		if ((tenant_ok_walker((Node *) rte->securityQuals, NULL) ||
+			 tenant_ok_walker((Node *) q->withCheckOptions, NULL)) &&
+			pgr_citus_table(rte->relid) == '\0')
+		{
+			*shards = true;
+			return;
+		}
+	}
+}
+
+/* Every node: signatures in the statement, then the shards' policies. */
+typedef struct Signed
+{
+	char	   *table;
+	char	   *tenant;
+} Signed;
+
+typedef struct ShardCheck
+{
+	List	   *signed_tables;	/* of Signed */
+} ShardCheck;
+
+static char *
+const_text(Node *n)
+{
+	if (n == NULL || !IsA(n, Const) || ((Const *) n)->constisnull || ((Const *) n)->consttype != TEXTOID)
+		return NULL;
+	return TextDatumGetCString(((Const *) n)->constvalue);
+}
+
+static bool
+guard_walker(Node *node, ShardCheck *sc)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, guard_walker, sc, 0);
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == fn_guard &&
+		list_length(((FuncExpr *) node)->args) == 4)
+	{
+		List	   *args = ((FuncExpr *) node)->args;
+		char	   *table = const_text(lsecond(args));
+		char	   *tenant = const_text(lthird(args));
+		char	   *mac = const_text(lfourth(args));
+		ListCell   *lc;
+		Signed	   *s;
+
+		if (table && tenant && mac && mac_valid(table, tenant, mac))
+		{
+			foreach(lc, sc->signed_tables)
+			{
+				s = lfirst(lc);
+				if (strcmp(s->table, table) == 0)
+				{
+					if (strcmp(s->tenant, tenant) != 0)
+						ereport(ERROR,
+								(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+								 errmsg("statement names two tenants for table \"%s\"", table)));
+					return false;
+				}
+			}
+			s = palloc(sizeof(Signed));
+			s->table = table;
+			s->tenant = tenant;
+			sc->signed_tables = lappend(sc->signed_tables, s);
+		}
+		/* an invalid one is an error where it is evaluated (rollout._citus_guard) */
+		return false;
+	}
+	return expression_tree_walker(node, guard_walker, sc);
+}
+
+/*
+ * The distributed table a shard belongs to, "schema.table", from Citus's
+ * metadata (pg_dist_shard, on every node with metadata synced): the shard
+ * is <table>_<shardid> in the table's schema.  NULL when it is not a shard.
+ */
+static char *
+shard_table(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+	char	   *us;
+	Oid			shards;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *result = NULL;
+	int64		shardid;
+	char	   *end;
+
+	if (name == NULL || (us = strrchr(name, '_')) == NULL || us[1] == '\0')
+		return NULL;
+	errno = 0;
+	shardid = strtoi64(us + 1, &end, 10);
+	if (*end != '\0' || errno != 0 || shardid <= 0)
+		return NULL;
+	shards = get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE);
+	if (!OidIsValid(shards))
+		return NULL;
+	rel = table_open(shards, AccessShareLock);
+	/* logicalrelid (attribute 1), shardid bigint (attribute 2) */
+	ScanKeyInit(&key, 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(shardid));
+	scan = systable_beginscan(rel, get_relname_relid("pg_dist_shard_shardid_index", PG_CATALOG_NAMESPACE),
+							  OidIsValid(get_relname_relid("pg_dist_shard_shardid_index", PG_CATALOG_NAMESPACE)),
+							  NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Oid			logical = DatumGetObjectId(heap_getattr(tup, 1, RelationGetDescr(rel), &isnull));
+
+		if (!isnull && get_rel_namespace(logical) == get_rel_namespace(relid))
+			result = plain_qualname(logical);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+static void
+enforce_level(Query *q, ShardCheck *sc)
+{
+	ListCell   *lc;
+	Index		rti = 0;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		TenantOkReplace r = {NULL, 0, NULL, InvalidOid};
+		char	   *table;
+		ListCell   *sl;
+
+		rti++;
+		if (rte->rtekind != RTE_RELATION || pgr_citus_table(rte->relid) != '\0')
+			continue;
+		(void) tenant_ok_mutator((Node *) rte->securityQuals, &r);
+		if (rti == (Index) q->resultRelation && q->withCheckOptions != NIL)
+		{
+			ListCell   *wl;
+
+			foreach(wl, q->withCheckOptions)
+				(void) tenant_ok_mutator(((WithCheckOption *) lfirst(wl))->qual, &r);
+		}
+		if (r.found == 0)
+			continue;
+		table = shard_table(rte->relid);
+		if (table == NULL)
+			table = plain_qualname(rte->relid);
+		foreach(sl, sc->signed_tables)
+			if (strcmp(((Signed *) lfirst(sl))->table, table) == 0)
+				r.tenant = ((Signed *) lfirst(sl))->tenant;
+		if (r.tenant == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("shard \"%s\" of protected table \"%s\" can be queried only through the coordinator with a tenant context",
+							get_rel_name(rte->relid), table),
+					 errdetail("The statement carries no valid signed tenant for the table (pg_rollout.cluster_secret)."),
+					 errhint("Query the distributed table on the coordinator after rollout.set_tenant().")));
+		apply_tenant(q, rti, rte, r.tenant);
+	}
+}
+
+static void
+enforce_level_cb(Query *q, void *arg)
+{
+	enforce_level(q, (ShardCheck *) arg);
+}
+
+static bool
+tenant_ok_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == fn_tenant_ok)
+		return true;
+	return expression_tree_walker(node, tenant_ok_walker, context);
+}
+
+static PlannedStmt *
+citus_planner(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
+{
+	if (IsTransactionState() && pgr_citus_installed())
+	{
+		ShardCheck	sc = {NIL};
+
+		if (!rollout_fns_known)
+			lookup_rollout_fns();
+		if (OidIsValid(fn_tenant_ok))
+		{
+			bool		shards = false;
+			LevelWalk	lw = {plan_level, &shards};
+
+			for_each_level(parse, &lw);
+			if (shards)
+			{
+				LevelWalk	enforce = {enforce_level_cb, &sc};
+
+				(void) guard_walker((Node *) parse, &sc);
+				for_each_level(parse, &enforce);
+			}
+		}
+	}
+	if (prev_planner_hook)
+		return prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+	return standard_planner(parse, query_string, cursorOptions, boundParams);
+}
+
+/* ------------------------------------------------------------------------
+ * SQL functions
+ * ------------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(pgr_citus_guard);
+
+/*
+ * rollout._citus_guard(anchor anyelement, tbl text, tenant text, mac text): true
+ * when mac signs (current role, tbl, tenant), an error otherwise.  The
+ * filtering itself is the policy qual the planner hook substitutes; this
+ * rejects a forged signature wherever it is evaluated.  The last valid
+ * one is remembered, with the role and the secret (it is evaluated once
+ * per row).
+ */
+Datum
+pgr_citus_guard(PG_FUNCTION_ARGS)
+{
+	/* the last valid one: table, tenant, mac, each NUL-terminated */
+	static char *last = NULL;
+	static int	last_len = 0;
+	static Oid	last_user = InvalidOid;
+	static char *last_secret = NULL;
+	text	   *t[3];
+	int			len = 0;
+	char	   *key;
+	char	   *table;
+	char	   *tenant;
+	char	   *mac;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		PG_RETURN_BOOL(false);
+	for (int i = 0; i < 3; i++)
+	{
+		t[i] = PG_GETARG_TEXT_PP(i + 1);
+		len += VARSIZE_ANY_EXHDR(t[i]) + 1;
+	}
+	key = palloc(len);
+	len = 0;
+	for (int i = 0; i < 3; i++)
+	{
+		memcpy(key + len, VARDATA_ANY(t[i]), VARSIZE_ANY_EXHDR(t[i]));
+		len += VARSIZE_ANY_EXHDR(t[i]);
+		key[len++] = '\0';
+	}
+	if (last != NULL && last_user == GetUserId() && last_len == len && memcmp(last, key, len) == 0 &&
+		cluster_secret != NULL && strcmp(last_secret, cluster_secret) == 0)
+		PG_RETURN_BOOL(true);
+	table = key;
+	tenant = table + strlen(table) + 1;
+	mac = tenant + strlen(tenant) + 1;
+	if (!mac_valid(table, tenant, mac))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("invalid tenant signature for table \"%s\"", table),
+				 errdetail("Only the coordinator signs tenants (pg_rollout.cluster_secret), for the role it runs the statement as.")));
+	if (last)
+		pfree(last);
+	last = MemoryContextAlloc(TopMemoryContext, len);
+	memcpy(last, key, len);
+	last_len = len;
+	last_user = GetUserId();
+	if (last_secret)
+		pfree(last_secret);
+	last_secret = MemoryContextStrdup(TopMemoryContext, cluster_secret);
+	PG_RETURN_BOOL(true);
+}
+
+PG_FUNCTION_INFO_V1(pgr_citus_tenant_ok);
+
+/*
+ * rollout._citus_tenant_ok(tenant text): the qual of pg_rollout's policies
+ * on a distributed protected table.  pg_rollout's planner hook replaces
+ * every call by "tenant = '<signed tenant>'"; a call that is evaluated
+ * (pg_rollout not preloaded on the node) is false: no row.
+ */
+Datum
+pgr_citus_tenant_ok(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(false);
+}
+
+PG_FUNCTION_INFO_V1(pgr_citus_insert_tenant);
+
+/*
+ * rollout._citus_insert_tenant(tenant text): the tenant of a row inserted
+ * into a distributed protected table, checked against the tenant context
+ * where it is evaluated (Citus evaluates it on the coordinator before it
+ * routes the row).
+ */
+Datum
+pgr_citus_insert_tenant(PG_FUNCTION_ARGS)
+{
+	const char *current = pgr_isolation_tenant();
+	char	   *tenant = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (current == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("tenant context required to insert into a distributed protected table"),
+				 errhint("Call rollout.set_tenant('...') in this transaction first.")));
+	if (tenant == NULL || strcmp(tenant, current) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("new row for tenant \"%s\" is outside the tenant context \"%s\"",
+						tenant ? tenant : "(null)", current)));
+	PG_RETURN_TEXT_P(cstring_to_text(tenant));
+}
+
+/*
+ * SHOW, current_setting() and pg_settings never show the secret (members
+ * of pg_read_all_settings, pg_monitor among them, could read a
+ * GUC_SUPERUSER_ONLY setting otherwise): only whether it is set.
+ */
+static const char *
+show_cluster_secret(void)
+{
+	if (cluster_secret == NULL || cluster_secret[0] == '\0')
+		return "";
+	return secret_set() ? "(set)" : "(too short)";
+}
+
 void
 pgr_citus_init(bool preloaded)
 {
+	DefineCustomStringVariable("pg_rollout.cluster_secret",
+							   "Key of the tenant signatures the coordinator sends to the workers of a Citus cluster.",
+							   "The same on every node, at least 16 characters; in postgresql.conf. "
+							   "Without it, protected tables cannot be distributed.",
+							   &cluster_secret, "", PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_AUTO_FILE,
+							   NULL, NULL, show_cluster_secret);
+
 	CacheRegisterSyscacheCallback(RELNAMENSP, citus_syscache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, citus_syscache_callback, (Datum) 0);
 	CacheRegisterRelcacheCallback(citus_relcache_callback, (Datum) 0);
@@ -550,4 +1740,6 @@ pgr_citus_init(bool preloaded)
 	needs_fmgr_hook = citus_needs_fmgr_hook;
 	prev_fmgr_hook = fmgr_hook;
 	fmgr_hook = citus_fmgr_hook;
+	prev_planner_hook = planner_hook;
+	planner_hook = citus_planner;
 }

@@ -31,6 +31,15 @@
  * and counted (and, sampled, logged) otherwise.  Counters and a ring of
  * recent violations live in shared memory; nothing is written to tables.
  *
+ * Per statement, enforcement reads only what it keeps per backend: the
+ * registry of protected tables (a hash, reloaded after an invalidation;
+ * its absence, in a database without the extension, remembered the same
+ * way), each protected relation's policy (built once per registry load;
+ * PostgreSQL copies policy quals before using them), and whether the
+ * current role is a superuser or BYPASSRLS (remembered until pg_authid
+ * changes).  Tables that are not protected cost one hash probe per
+ * range-table entry; no SPI and no catalog look-up.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -334,6 +343,14 @@ typedef struct Protected
 								 * pg_rollout supplies the all-rows permissive
 								 * policy while the relation has none of its own */
 	ProtectionState state;
+	/*
+	 * The restrictive policy the row-security hook returns for the
+	 * relation, built at its first use and kept with the registry (in
+	 * RegistryContext): PostgreSQL copies a policy's quals before it uses
+	 * them, so one object serves every statement until the registry is
+	 * loaded again.
+	 */
+	RowSecurityPolicy *policy;
 	char		column[NAMEDATALEN];
 	char		qualname[2 * NAMEDATALEN + 6];
 } Protected;
@@ -341,8 +358,38 @@ typedef struct Protected
 static HTAB *registry = NULL;
 static bool registry_valid = false;
 static bool registry_loading = false;
+/*
+ * The extension is not installed in this database (no rollout.protected_table):
+ * nothing is protected, and nothing is looked up per statement until a
+ * relcache invalidation (creating the table sends one) says to look again.
+ */
+static bool registry_absent = false;
 static Oid	registry_table_oid = InvalidOid;
 static MemoryContext RegistryContext = NULL;
+
+/*
+ * The memory of registries replaced during the transaction: a registry
+ * entry or a policy handed out by the row-security hook stays valid until
+ * the transaction ends, even when an invalidation processed meanwhile
+ * (opening a catalog takes a lock, which accepts invalidations) makes the
+ * next look-up load the registry again.  Deleted at transaction end.
+ */
+static List *retired_registries = NIL;
+
+/* A fresh context for the registry; the old one is retired, not reset. */
+static void
+registry_new_context(void)
+{
+	if (RegistryContext != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		retired_registries = lappend(retired_registries, RegistryContext);
+		MemoryContextSwitchTo(old);
+	}
+	RegistryContext = AllocSetContextCreate(TopMemoryContext, "pg_rollout protected tables",
+											ALLOCSET_SMALL_SIZES);
+}
 
 /* OIDs of _tenant_for / _tenants_for, looked up again with the registry */
 static Oid	fn_tenant_for = InvalidOid;
@@ -577,6 +624,7 @@ registry_invalidate(Datum arg, Oid relid)
 		}
 		bindings_state = -1;
 	}
+	registry_absent = false;
 	if (!registry_valid)
 		return;
 	if (!OidIsValid(relid) || relid == registry_table_oid ||
@@ -607,17 +655,18 @@ registry_load(void)
 
 	if (registry_valid)
 		return registry != NULL;
-	if (registry_loading)
+	if (registry_loading || registry_absent)
 		return false;
 	nsp = get_namespace_oid(PGR_SCHEMA, true);
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid(PGR_TABLE_PROTECTED, nsp)))
 	{
 		/* not installed in this database: nothing is protected */
-		if (RegistryContext)
-			MemoryContextReset(RegistryContext);
+		if (registry != NULL)
+			registry_new_context();
 		registry = NULL;
 		registry_table_oid = InvalidOid;
 		registry_valid = false;
+		registry_absent = true;	/* until a relcache invalidation */
 		return false;
 	}
 	registry_table_oid = get_relname_relid(PGR_TABLE_PROTECTED, nsp);
@@ -626,10 +675,7 @@ registry_load(void)
 	fn_tenants_for = InvalidOid;
 	protection_fns_known = false;
 
-	if (RegistryContext == NULL)
-		RegistryContext = AllocSetContextCreate(TopMemoryContext, "pg_rollout protected tables",
-												ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(RegistryContext);
+	registry_new_context();
 	registry = NULL;
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(Oid);
@@ -706,6 +752,7 @@ registry_load(void)
 					p->tops[p->ntops++] = top;
 				continue;
 			}
+			p->policy = NULL;	/* built at its first use */
 			/* the column is gone (dropped, renamed) when the outer join found none */
 			p->attnum = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
 			if (isnull)
@@ -767,6 +814,28 @@ registry_lookup(Oid relid)
 	if (registry == NULL)
 		return NULL;
 	return hash_search(registry, &relid, HASH_FIND, NULL);
+}
+
+bool
+pgr_isolation_protected(Oid relid, PgrProtectedInfo *info)
+{
+	Protected  *p;
+
+	if (!IsTransactionState() || registry_loading)
+		return false;
+	p = registry_lookup(relid);
+	if (p == NULL)
+		return false;
+	info->attnum = p->attnum;
+	info->atttype = p->atttype;
+	info->attcollation = p->attcollation;
+	info->usable = p->state == PROTECTION_OK;
+	info->include_descendants = p->include_descendants;
+	info->inherited = p->inherited;
+	info->baseline = p->baseline;
+	info->qualname = p->qualname;
+	info->column = p->column;
+	return true;
 }
 
 /* Is the table (schema.table, as quoted) in a comma-separated list? */
@@ -838,6 +907,100 @@ rollout_function_oid(const char *name)
 	return fn;
 }
 
+/*
+ * Build the restrictive policy of a protected relation (in the registry's
+ * memory, once per registry load): "tenant_column = rollout._tenant_for(relid)",
+ * or "= ANY (rollout._tenants_for(relid))" when descendants' rows are
+ * visible; for a tenant column that is gone or has another type, a policy
+ * no row passes.
+ */
+static RowSecurityPolicy *
+build_tenant_policy(const Protected *p, Oid relid)
+{
+	MemoryContext old;
+	RowSecurityPolicy *policy;
+	Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
+	Expr	   *qual;
+
+	/* catalog look-ups first, in the caller's memory */
+	if (p->state != PROTECTION_NO_COLUMN && p->state != PROTECTION_BAD_TYPE)
+	{
+		if (p->include_descendants && !OidIsValid(fn_tenants_for))
+			fn_tenants_for = rollout_function_oid("_tenants_for");
+		if (!p->include_descendants && !OidIsValid(fn_tenant_for))
+			fn_tenant_for = rollout_function_oid("_tenant_for");
+	}
+	old = MemoryContextSwitchTo(RegistryContext);
+	policy = palloc0(sizeof(RowSecurityPolicy));
+
+	if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
+	{
+		/*
+		 * No valid qual can be built on a column that is gone or has
+		 * another type (a Var of type name read as text crashes): fail
+		 * closed, no row passes.  ExecutorStart refuses the statement
+		 * anyway; this covers what does not reach it.
+		 */
+		qual = (Expr *) makeBoolConst(false, false);
+	}
+	else
+	{
+		Node	   *col;
+		Const	   *arg = makeConst(OIDOID, -1, InvalidOid, sizeof(Oid),
+									ObjectIdGetDatum(relid), false, true);
+
+		col = (Node *) makeVar(1, p->attnum, p->atttype, -1, p->attcollation, 0);
+		if (p->atttype != TEXTOID)
+			col = (Node *) makeRelabelType((Expr *) col, TEXTOID, -1, p->attcollation,
+										   COERCE_IMPLICIT_CAST);
+		if (p->include_descendants)
+		{
+			ScalarArrayOpExpr *saop = makeNode(ScalarArrayOpExpr);
+			FuncExpr   *fn;
+
+			fn = makeFuncExpr(fn_tenants_for, TEXTARRAYOID,
+							  list_make1(arg), p->attcollation, InvalidOid,
+							  COERCE_EXPLICIT_CALL);
+
+			saop->opno = TextEqualOperator;
+			saop->opfuncid = F_TEXTEQ;
+			saop->useOr = true;
+			saop->inputcollid = p->attcollation;
+			saop->args = list_make2(col, fn);
+			saop->location = -1;
+			qual = (Expr *) saop;
+		}
+		else
+		{
+			FuncExpr   *fn;
+
+			fn = makeFuncExpr(fn_tenant_for, TEXTOID,
+							  list_make1(arg), p->attcollation, InvalidOid,
+							  COERCE_EXPLICIT_CALL);
+
+			qual = make_opclause(TextEqualOperator, BOOLOID, false, (Expr *) col, (Expr *) fn,
+								 InvalidOid, p->attcollation);
+			((OpExpr *) qual)->opfuncid = F_TEXTEQ;
+		}
+	}
+	policy->policy_name = pstrdup("pg_rollout_tenant");
+	policy->polcmd = '*';
+	policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+	policy->permissive = false;
+	policy->qual = qual;
+	policy->with_check_qual = copyObject(qual);
+	policy->hassublinks = false;
+	MemoryContextSwitchTo(old);
+	return policy;
+}
+
+/*
+ * The restrictive side: pg_rollout's tenant filter, where the table is
+ * enforced.  Per statement this is a hash look-up and the mode check; the
+ * policy itself is built once per registry load (PostgreSQL treats the
+ * policies a hook returns as read-only, as it does the relcache's own:
+ * add_security_quals and add_with_check_options copy the quals).
+ */
 static List *
 isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 {
@@ -852,82 +1015,17 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
 	if (p == NULL || !table_enforced(p))
 		return policies;
 
-	if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
-	{
-		/*
-		 * No valid qual can be built on a column that is gone or has
-		 * another type (a Var of type name read as text crashes): fail
-		 * closed, no row passes.  ExecutorStart refuses the statement
-		 * anyway; this covers what does not reach it.
-		 */
-		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
-		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
+	/*
+	 * A distributed protected table: Citus does not send this qual to the
+	 * shards; the planner hook adds the tenant to the statement and to the
+	 * table's security quals itself (src/citus.c).
+	 */
+	if (p->state == PROTECTION_OK && pgr_citus_protected_table(RelationGetRelid(relation)))
+		return policies;
 
-		policy->policy_name = pstrdup("pg_rollout_tenant");
-		policy->polcmd = '*';
-		policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
-		policy->permissive = false;
-		policy->qual = (Expr *) makeBoolConst(false, false);
-		policy->with_check_qual = (Expr *) makeBoolConst(false, false);
-		policy->hassublinks = false;
-		return lappend(policies, policy);
-	}
-
-	{
-		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
-		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
-		Node	   *col;
-		Const	   *arg = makeConst(OIDOID, -1, InvalidOid, sizeof(Oid),
-									ObjectIdGetDatum(RelationGetRelid(relation)), false, true);
-		Expr	   *qual;
-
-		col = (Node *) makeVar(1, p->attnum, p->atttype, -1, p->attcollation, 0);
-		if (p->atttype != TEXTOID)
-			col = (Node *) makeRelabelType((Expr *) col, TEXTOID, -1, p->attcollation,
-										   COERCE_IMPLICIT_CAST);
-		if (p->include_descendants)
-		{
-			ScalarArrayOpExpr *saop = makeNode(ScalarArrayOpExpr);
-			FuncExpr   *fn;
-
-			if (!OidIsValid(fn_tenants_for))
-				fn_tenants_for = rollout_function_oid("_tenants_for");
-			fn = makeFuncExpr(fn_tenants_for, TEXTARRAYOID,
-										  list_make1(arg), p->attcollation, InvalidOid,
-										  COERCE_EXPLICIT_CALL);
-
-			saop->opno = TextEqualOperator;
-			saop->opfuncid = F_TEXTEQ;
-			saop->useOr = true;
-			saop->inputcollid = p->attcollation;
-			saop->args = list_make2(col, fn);
-			saop->location = -1;
-			qual = (Expr *) saop;
-		}
-		else
-		{
-			FuncExpr   *fn;
-
-			if (!OidIsValid(fn_tenant_for))
-				fn_tenant_for = rollout_function_oid("_tenant_for");
-			fn = makeFuncExpr(fn_tenant_for, TEXTOID,
-										  list_make1(arg), p->attcollation, InvalidOid,
-										  COERCE_EXPLICIT_CALL);
-
-			qual = make_opclause(TextEqualOperator, BOOLOID, false, (Expr *) col, (Expr *) fn,
-								 InvalidOid, p->attcollation);
-			((OpExpr *) qual)->opfuncid = F_TEXTEQ;
-		}
-		policy->policy_name = pstrdup("pg_rollout_tenant");
-		policy->polcmd = '*';
-		policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
-		policy->permissive = false;
-		policy->qual = qual;
-		policy->with_check_qual = copyObject(qual);
-		policy->hassublinks = false;
-		policies = lappend(policies, policy);
-	}
-	return policies;
+	if (p->policy == NULL)
+		p->policy = build_tenant_policy(p, RelationGetRelid(relation));
+	return lappend(policies, p->policy);
 }
 
 /*
@@ -942,31 +1040,55 @@ isolation_rls_restrictive(CmdType cmdtype, Relation relation)
  * A table that had row security on keeps exactly its own policies (default
  * deny included); a permissive policy added later replaces the baseline.
  * In every mode, under bypass too: this is what the table allowed before.
- * The relcache's policy list and the cached registry: nothing is looked up.
+ * The relcache's policy list and the cached registry: nothing is looked up,
+ * and the policy is one object built once.
  */
+static RowSecurityPolicy *baseline_policy = NULL;
+
 static List *
 isolation_rls_permissive(CmdType cmdtype, Relation relation)
 {
 	List	   *policies = NIL;
 	Protected  *p;
 	ListCell   *lc;
+	bool		marker;
 
 	if (prev_rls_permissive)
 		policies = prev_rls_permissive(cmdtype, relation);
 	if (policies != NIL)
 		return policies;		/* another module's permissive policies decide */
 	p = registry_lookup(RelationGetRelid(relation));
-	if (p == NULL || !p->baseline)
-		return policies;
+	marker = false;
 	if (relation->rd_rsdesc != NULL)
 	{
 		foreach(lc, relation->rd_rsdesc->policies)
 		{
-			if (((RowSecurityPolicy *) lfirst(lc))->permissive)
+			RowSecurityPolicy *own = lfirst(lc);
+
+			/*
+			 * The marker pg_rollout puts on a distributed protected table
+			 * (USING false), which Citus copies to every shard (named
+			 * <marker>_<shard id> there): the baseline applies there too
+			 * (src/citus.c).
+			 */
+			if (own->permissive &&
+				strncmp(own->policy_name, PGR_CITUS_BASELINE_POLICY, strlen(PGR_CITUS_BASELINE_POLICY)) == 0 &&
+				(own->policy_name[strlen(PGR_CITUS_BASELINE_POLICY)] == '\0' ||
+				 own->policy_name[strlen(PGR_CITUS_BASELINE_POLICY)] == '_'))
+				marker = true;
+			else if (own->permissive &&
+					 strncmp(own->policy_name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) == 0)
+				continue;		/* pg_rollout's own (false once planned) */
+			else if (own->permissive)
 				return policies;
 		}
 	}
+	if (!marker && (p == NULL || !p->baseline))
+		return policies;
+	if (baseline_policy == NULL)
 	{
+		/* one object for every relation and statement, as the restrictive policies */
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 		RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
 		Datum		role = ObjectIdGetDatum(ACL_ID_PUBLIC);
 
@@ -977,9 +1099,10 @@ isolation_rls_permissive(CmdType cmdtype, Relation relation)
 		policy->qual = (Expr *) makeBoolConst(true, false);
 		policy->with_check_qual = (Expr *) makeBoolConst(true, false);
 		policy->hassublinks = false;
-		policies = lappend(policies, policy);
+		MemoryContextSwitchTo(old);
+		baseline_policy = policy;
 	}
-	return policies;
+	return lappend(policies, baseline_policy);
 }
 
 /* ------------------------------------------------------------------------
@@ -987,10 +1110,50 @@ isolation_rls_permissive(CmdType cmdtype, Relation relation)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * Is the role a superuser or BYPASSRLS (row security does not filter it)?
+ * The answer for one role is remembered until pg_authid changes (the way
+ * superuser_arg() remembers its own), so a statement on a protected table
+ * costs no catalog look-up for it.
+ */
+static Oid	rls_exempt_role = InvalidOid;
+static bool rls_exempt = false;
+
+static void
+rls_exempt_forget(Datum arg, int cacheid, uint32 hashvalue)
+{
+	rls_exempt_role = InvalidOid;
+}
+
+static bool
+role_bypasses_rls(Oid roleid)
+{
+	if (roleid != rls_exempt_role || !OidIsValid(roleid))
+	{
+		bool		answer = superuser_arg(roleid) || has_bypassrls_privilege(roleid);
+
+		rls_exempt = answer;
+		rls_exempt_role = roleid;
+	}
+	return rls_exempt;
+}
+
 static bool
 tenant_set(void)
 {
 	return current_tenant_guc != NULL && current_tenant_guc[0] != '\0';
+}
+
+const char *
+pgr_isolation_tenant(void)
+{
+	return tenant_set() ? current_tenant_guc : NULL;
+}
+
+bool
+pgr_isolation_privileged(void)
+{
+	return role_bypasses_rls(GetUserId());
 }
 
 static void
@@ -1307,7 +1470,29 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				named = lappend_oid(named, rte->relid);	/* protected on its own */
 
 			if (privileged < 0)
-				privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
+				privileged = role_bypasses_rls(GetUserId()) ? 1 : 0;
+
+			/*
+			 * A distributed protected table (src/citus.c): its shards are
+			 * filtered on the workers by the signed tenant the planner hook
+			 * attached to the statement, in every enforcement mode and
+			 * under rollout.bypass() alike (the workers know neither).  No
+			 * tenant context: refused.
+			 */
+			if (!privileged && pgr_citus_protected_table(rte->relid))
+			{
+				if (!tenant_set())
+				{
+					count_event(report_relid, KIND_MISSING_CONTEXT, rcmd, p->severity, true);
+					record_event(report_relid, KIND_MISSING_CONTEXT, rcmd, true, queryDesc);
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("tenant context required for distributed table \"%s\"", p->qualname),
+							 errdetail("A distributed protected table is enforced in every enforcement mode, and rollout.bypass() does not reach its shards."),
+							 errhint("Call rollout.set_tenant('...') in this transaction first.")));
+				}
+				continue;
+			}
 			if (privileged || bypass_active)
 			{
 				if (first_report(&counted, report_relid))
@@ -1325,7 +1510,7 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			 * owner's rights are PostgreSQL's to decide).
 			 */
 			if (OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId() &&
-				(superuser_arg(rte->checkAsUser) || has_bypassrls_privilege(rte->checkAsUser)))
+				role_bypasses_rls(rte->checkAsUser))
 			{
 				if (first_report(&counted, report_relid))
 					violation(p, report_relid, KIND_PRIVILEGED, rcmd, false, queryDesc);
@@ -1428,6 +1613,9 @@ isolation_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 			pgr_citus_call_begins();
 		if (event == FHET_END && flinfo->fn_oid == fn_protect_table)
 			pgr_citus_refuse_protected(NULL);
+		/* a distributed table no longer protected loses pg_rollout's policies */
+		if (event == FHET_END && flinfo->fn_oid == fn_unprotect_table)
+			pgr_citus_unprotected();
 	}
 }
 
@@ -1476,6 +1664,49 @@ check_column_retype(const Protected *p, ColumnDef *def)
  * reach one): no switching row security off, no dropping or retyping the
  * tenant column.
  */
+/*
+ * pg_rollout's policies on a distributed protected table (src/citus.c)
+ * mark its shards as enforced on the workers: dropping, altering or
+ * renaming one would open the shards to direct connections.
+ */
+static void
+refuse_citus_policy(Oid relid, const char *policy)
+{
+	Protected  *p;
+
+	if (policy == NULL || strncmp(policy, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0 ||
+		!OidIsValid(relid) || (p = registry_lookup(relid)) == NULL)
+		return;
+	refuse_protection_ddl(p, psprintf("drop, alter or rename policy \"%s\"", policy));
+}
+
+static void
+check_citus_policy_ddl(Node *parsetree)
+{
+	if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_POLICY)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) parsetree)->objects)
+		{
+			List	   *names = lfirst(lc);
+			List	   *relname;
+
+			if (list_length(names) < 2)
+				continue;
+			relname = list_copy_head(names, list_length(names) - 1);
+			refuse_citus_policy(RangeVarGetRelid(makeRangeVarFromNameList(relname), NoLock, true),
+								strVal(llast(names)));
+		}
+	}
+	else if (IsA(parsetree, AlterPolicyStmt))
+		refuse_citus_policy(RangeVarGetRelid(((AlterPolicyStmt *) parsetree)->table, NoLock, true),
+							((AlterPolicyStmt *) parsetree)->policy_name);
+	else if (IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->renameType == OBJECT_POLICY)
+		refuse_citus_policy(RangeVarGetRelid(((RenameStmt *) parsetree)->relation, NoLock, true),
+							((RenameStmt *) parsetree)->subname);
+}
+
 static void
 check_alter_table(AlterTableStmt *stmt)
 {
@@ -1680,7 +1911,7 @@ check_truncate(TruncateStmt *stmt)
 		if (p == NULL)
 			continue;
 		if (privileged < 0)
-			privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
+			privileged = role_bypasses_rls(GetUserId()) ? 1 : 0;
 		if (privileged)
 			count_event(relid, KIND_PRIVILEGED, CMD_UTILITY, p->severity, false);
 		else if (bypass_active)
@@ -1730,7 +1961,7 @@ check_holdable_cursor(DeclareCursorStmt *stmt)
 			if (p == NULL)
 				continue;
 			if (privileged < 0)
-				privileged = (superuser() || has_bypassrls_privilege(GetUserId())) ? 1 : 0;
+				privileged = role_bypasses_rls(GetUserId()) ? 1 : 0;
 			if (privileged)
 				count_event(rte->relid, KIND_PRIVILEGED, CMD_SELECT, p->severity, false);
 			else if (bypass_active)
@@ -1756,6 +1987,10 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 
 	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
 		restore_before_drop_extension((DropStmt *) parsetree);
+	if ((tag == T_DropStmt || tag == T_AlterPolicyStmt || tag == T_RenameStmt) &&
+		IsTransactionState() && !registry_loading && protection_fn_depth == 0 &&
+		!pgr_citus_internal_ddl() && !superuser())
+		check_citus_policy_ddl(parsetree);
 	if (enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
 		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt))
 	{
@@ -1817,6 +2052,17 @@ assign_reset_plans_str(const char *newval, void *extra)
 	ResetPlanCache();
 }
 
+/*
+ * A plan of a statement on a distributed protected table carries the
+ * tenant as a constant (src/citus.c): when the tenant changes, such plans
+ * are planned again.
+ */
+static void
+assign_tenant(const char *newval, void *extra)
+{
+	pgr_citus_tenant_changed();
+}
+
 static bool
 check_table_list(char **newval, void **extra, GucSource source)
 {
@@ -1851,7 +2097,18 @@ isolation_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
+	{
 		protection_fn_depth = 0;
+		if (retired_registries != NIL)
+		{
+			ListCell   *lc;
+
+			foreach(lc, retired_registries)
+				MemoryContextDelete((MemoryContext) lfirst(lc));
+			list_free(retired_registries);
+			retired_registries = NIL;
+		}
+	}
 }
 
 /*
@@ -1912,7 +2169,7 @@ pgr_isolation_init(bool preloaded)
 							   "The current tenant; set it with rollout.set_tenant().",
 							   "Only rollout.set_tenant() (which validates the tenant and the role's bindings) "
 							   "or a superuser can set it.",
-							   &current_tenant_guc, "", PGC_SUSET, 0, NULL, NULL, NULL);
+							   &current_tenant_guc, "", PGC_SUSET, 0, NULL, assign_tenant, NULL);
 	DefineCustomBoolVariable("pg_rollout.require_tenant_binding",
 							 "Only roles bound to tenants (rollout.bind_tenant) may set a tenant context.",
 							 NULL, &require_binding, false, PGC_SUSET, 0, NULL, NULL, NULL);
@@ -1927,6 +2184,7 @@ pgr_isolation_init(bool preloaded)
 							 NULL, &bypass_requires_reason, true, PGC_SUSET, 0, NULL, NULL, NULL);
 
 	CacheRegisterRelcacheCallback(registry_invalidate, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, rls_exempt_forget, (Datum) 0);
 	RegisterXactCallback(isolation_xact_callback, NULL);
 	RegisterSubXactCallback(isolation_subxact_callback, NULL);
 

@@ -21,11 +21,14 @@
  * The data of one path is read by index probes in C ("Direct reads"; a
  * database still on the 0.1.0 schema uses one prepared query), every tenant
  * of a component in one pass in path order ("Bulk resolution"); the answer
- * is kept in a per-backend hash table.  Every table resolution reads has statement
- * triggers that send a relcache invalidation for the table at commit
+ * is kept in a per-backend hash table, and misses keep the tenant rows they
+ * read ("The tenant rows").  Every table resolution reads has statement
+ * triggers that send a relcache invalidation at commit
  * (rollout._invalidate_resolution); the callback registered here empties
- * the cache, so a change committed by any session is seen by every session
- * from its next transaction on.  Misses read with a fresh snapshot taken
+ * the cache, or, for a change to one component's rows, only what concerns
+ * that component ("Per-component invalidation"), so a change committed by
+ * any session is seen by every session from its next transaction on.
+ * Misses read with a fresh snapshot taken
  * after pending invalidations were accepted: an answer computed from data
  * that a concurrent commit changes is always followed by that commit's
  * invalidation.
@@ -49,6 +52,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_depend.h"
@@ -65,6 +69,10 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "parser/parse_func.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "storage/sinval.h"
 #include "common/hashfn.h"
 #include "utils/acl.h"
@@ -91,6 +99,7 @@
 #define MAX_DEPTH 32			/* tenant_depth_limit */
 
 int			pgr_resolve_cache_size = 100000;
+int			pgr_resolve_tenant_cache_size = 100000;
 
 /* ---- sources of an answer ---- */
 typedef enum ResolveSource
@@ -117,9 +126,28 @@ typedef struct CacheKey
 	char		tenant[ID_LEN];
 } CacheKey;
 
+/*
+ * The answers of one component (kind 'v') or flag ('f'): an answer is
+ * valid while its subject's gen is the one it was stored with; a change
+ * to the component bumps gen (see "Per-component invalidation").
+ */
+typedef struct SubjectKey
+{
+	char		kind;
+	char		id[ID_LEN];
+} SubjectKey;
+
+typedef struct SubjectRec
+{
+	SubjectKey	key;
+	uint64		gen;
+} SubjectRec;
+
 typedef struct CacheEntry
 {
 	CacheKey	key;
+	SubjectRec *subject;		/* in AnswerContext, as the entry */
+	uint64		subject_gen;
 	bool		isnull;
 	Datum		version;		/* semver, in AnswerContext */
 	bool		enabled;		/* flags */
@@ -150,26 +178,77 @@ typedef struct ComponentInfo
 	Datum		default_version;
 	bool	   *has_release;	/* per channel, in channel order */
 	Datum	   *release;
-	char	   *flag_id;		/* binding of the latest live feature_flag rollout */
+	char	   *flag_id;		/* the bound feature_flag rollout: of the
+								 * component's running, paused, failed or
+								 * completed ones, the latest started */
 	char	   *flag_rollout;
 	Datum		flag_version;
 	char	   *live_rollout;	/* the running, paused or failed rollout, if any */
 	bool		live_deferrals; /* the live rollout has deferred some tenant */
 	HTAB	   *pins;			/* every pin of the component by tenant, or NULL:
 								 * more than PIN_CACHE_MAX (probe rollout.pin) */
+	List	   *interned;		/* rollout ids and versions kept for ancestors */
+	MemoryContext cxt;			/* everything above (a child of MetaContext) */
+	uint64		load_seq;		/* unique per load: AncestorMemo refers to it */
+	int			slot;			/* epoch_slot(id) */
+	uint64		epoch;			/* the slot's epoch before the snapshot the
+								 * data was read with; 0: not known */
 } ComponentInfo;
+
 
 typedef struct FlagInfo
 {
 	char		id[ID_LEN];
 	bool		default_enabled;
 	bool		killed;
-	char	   *component;		/* bound feature_flag rollout, if any */
+	char	   *component;		/* its feature_flag rollout (running, paused,
+								 * failed or completed; the latest started) */
 	char	   *rollout;
 } FlagInfo;
 
-static MemoryContext CacheContext = NULL;	/* parent of the two below */
+/*
+ * A component's rows for a tenant as an ancestor on resolved paths (its
+ * activation, its deferral by the live rollout), kept with the tenant row
+ * while the answers cache is on: the tenants of a subtree share their
+ * ancestors, so a miss usually probes only the tenant's own level.  Valid
+ * while the component's data it was read with (seq: its load_seq, where
+ * act and act_rollout are interned) is cached; a change to the component
+ * drops that data, and a new load has a new load_seq.
+ */
+typedef struct AncestorMemo
+{
+	uint64		seq;			/* load_seq of the component's data; 0: empty */
+	bool		has_act;
+	bool		deferred;
+	int			act_stage;
+	int64		act_rank;
+	Datum		act;			/* interned in the component's cxt */
+	const char *act_rollout;	/* interned in the component's cxt */
+} AncestorMemo;
+
+#define ANCESTOR_SLOTS 2		/* components kept per ancestor */
+
+/*
+ * A tenant's own row, kept across misses (see "The tenant rows" below):
+ * what the path and the channel step read.  A row is entered only after its
+ * parent, so a cached row's ancestors are all cached too.
+ */
+typedef struct TenantRow
+{
+	char		id[ID_LEN];
+	struct TenantRow *parent;	/* NULL for a root; entries never move */
+	int			depth;			/* 1 for a root */
+	bool		active;
+	bool		test_tenant;
+	char	   *channel_id;
+	char	   *choices;		/* "channel=opt_in;..." (when choices_exist), or NULL */
+	text	   *idt;			/* id as a text datum, for the probes */
+	AncestorMemo memo[ANCESTOR_SLOTS];
+} TenantRow;
+
+static MemoryContext CacheContext = NULL;	/* parent of the three below */
 static HTAB *answers = NULL;
+static HTAB *subjects = NULL;	/* SubjectRec, in AnswerContext */
 static HTAB *components = NULL;
 static HTAB *flags = NULL;
 static Channel *channels = NULL;
@@ -180,6 +259,7 @@ static uint64 stat_hits = 0;
 static uint64 stat_misses = 0;
 static uint64 stat_invalidations = 0;
 static uint64 inval_generation = 0;	/* bumped by every relevant invalidation */
+static uint64 component_loads = 0;	/* ComponentInfo.load_seq */
 static bool callback_registered = false;
 
 /* ---- one level of a tenant's path ---- */
@@ -288,13 +368,17 @@ static int	schema_variant = -1;
 /* ------------------------------------------------------------------------
  * Cache management
  *
- * Memory: CacheContext (a child of TopMemoryContext) has two children.
- * AnswerContext holds the answers table and the versions copied into its
- * entries: emptying the answers (cache full, resolve_cache_size lowered,
- * invalidation) is one MemoryContextReset, which also deletes the hash
- * table's own context, so an evicted answer can never leak what it owns.
- * MetaContext holds the channels, components and flags read on misses; it
- * is reset only by an invalidation.
+ * Memory: CacheContext (a child of TopMemoryContext) has three children.
+ * AnswerContext holds the answers table, the versions copied into its
+ * entries and the subjects table: emptying the answers (cache full,
+ * resolve_cache_size lowered, invalidation) is one MemoryContextReset,
+ * which also deletes the hash tables' own contexts, so an evicted answer
+ * can never leak what it owns (an answer dropped alone frees its version).
+ * MetaContext holds the channels, components (each in a child context of
+ * its own, deleted when a change to the component drops it) and flags read
+ * on misses; it is reset by a full invalidation.  TenantContext holds the
+ * tenant rows, reset by an invalidation of rollout.tenant or
+ * rollout.channel_choice.
  *
  * Invalidation at any point: the relcache callback may run whenever this
  * backend takes in invalidation messages — when a snapshot is taken after
@@ -312,6 +396,9 @@ static int	schema_variant = -1;
 
 static MemoryContext AnswerContext = NULL;
 static MemoryContext MetaContext = NULL;
+static MemoryContext TenantContext = NULL;
+static HTAB *tenant_rows = NULL;
+static bool tenant_reset_pending = false;
 
 /*
  * Relations whose invalidation empties the cache: the tables resolution
@@ -325,6 +412,9 @@ static MemoryContext MetaContext = NULL;
 #define NWATCHED_MAX 16
 static Oid	watched[NWATCHED_MAX];
 static int	nwatched = 0;
+static Oid	watched_tenant = InvalidOid;	/* rollout.tenant and */
+static Oid	watched_choice = InvalidOid;	/* rollout.channel_choice: their
+											 * changes also drop the tenant rows */
 
 static int	compute_depth = 0;	/* > 0 while cached data is in use */
 static bool reset_pending = false;
@@ -341,6 +431,17 @@ cache_contexts_ensure(void)
 										  ALLOCSET_DEFAULT_SIZES);
 	MetaContext = AllocSetContextCreate(CacheContext, "pg_rollout cached metadata",
 										ALLOCSET_SMALL_SIZES);
+	TenantContext = AllocSetContextCreate(CacheContext, "pg_rollout cached tenant rows",
+										  ALLOCSET_DEFAULT_SIZES);
+}
+
+/* Drop every cached tenant row and free their memory. */
+static void
+tenant_rows_clear(void)
+{
+	if (TenantContext != NULL)
+		MemoryContextReset(TenantContext);
+	tenant_rows = NULL;
 }
 
 /* Drop every cached answer and free their memory. */
@@ -350,6 +451,7 @@ answers_clear(void)
 	if (AnswerContext != NULL)
 		MemoryContextReset(AnswerContext);
 	answers = NULL;
+	subjects = NULL;
 }
 
 /* Drop everything: answers, channels, components, flags, watched tables. */
@@ -367,6 +469,225 @@ cache_reset(void)
 	direct_loaded = false;
 }
 
+/* ------------------------------------------------------------------------
+ * Per-component invalidation
+ *
+ * A change to rollout.activation, pin, channel_release, component or
+ * deferral concerns one component (or a few): it should not throw away the
+ * answers of every other component.  The invalidate_resolution triggers of
+ * those tables declare transition tables; the trigger function reads the
+ * component_id of the changed rows (of a deferral: its rollout's, looked
+ * up in rollout.rollout) and records, per transaction, the epoch
+ * slots of those components (xact_slots: a hash of the id, EPOCH_SLOTS
+ * slots in shared memory; two components sharing a slot only cost an
+ * extra reload).  At commit (XACT_EVENT_COMMIT: after the commit is
+ * visible, before its invalidations are sent) the slots' epochs are bumped,
+ * and the invalidation sent is that of the table's primary key index, not
+ * of the table: receivers see such an invalidation as "some component
+ * changed" (scoped_pending) and, at their next look-up, drop the cached
+ * data and answers of exactly the components whose epoch moved.
+ *
+ * Why this is as safe as a full reset: a component's data is tagged with
+ * its slot's epoch read *before* the snapshot it was read with.  A commit
+ * whose epoch bump came after that read may be missing from the data; its
+ * invalidation is sent after the bump, and when it is taken in the epoch
+ * differs, so the data and every answer computed with it are dropped.  A
+ * commit bumped before the read was visible before the snapshot.  Data of
+ * a component read without a known epoch (loaded for a flag or a bulk
+ * walk: epoch 0) is dropped by any scoped invalidation, and flag answers
+ * (they read the activations of their rollout's component) are dropped
+ * whenever a component is.  The writing session drops the components of
+ * its own transaction at once (xact_slots), and everything if it aborts.
+ * A TRUNCATE, a database still on the 0.1.0 triggers (no transition
+ * tables), a prepared transaction (its COMMIT PREPARED runs elsewhere and
+ * bumps nothing) and any DDL or ANALYZE of the table itself still
+ * invalidate the table (or rollout.channel): a full reset.
+ * ------------------------------------------------------------------------
+ */
+#define EPOCH_SLOTS 1024
+
+typedef struct ResolveShared
+{
+	pg_atomic_uint64 epoch[EPOCH_SLOTS];
+} ResolveShared;
+
+static ResolveShared *rshared = NULL;
+static shmem_request_hook_type resolve_prev_shmem_request = NULL;
+static shmem_startup_hook_type resolve_prev_shmem_startup = NULL;
+
+/* the epoch of the subject's slot, read before the snapshot of a miss */
+static bool snap_epoch_valid = false;
+static int	snap_epoch_slot = 0;
+static uint64 snap_epoch_value = 0;
+
+static List *xact_slots = NIL;	/* slots changed by this transaction (TopTransactionContext) */
+static bool scoped_pending = false;	/* a scoped invalidation arrived: check the epochs */
+
+#define NSCOPED 5
+static const char *const scoped_tables[NSCOPED] = {"activation", "pin", "channel_release", "component", "deferral"};
+#define SCOPED_DEFERRAL 4		/* names a rollout: its component is looked up */
+static Oid	watched_scoped[NSCOPED];	/* their primary key indexes */
+
+static int
+epoch_slot(const char *component)
+{
+	return (int) (hash_bytes((const unsigned char *) component, strlen(component)) % EPOCH_SLOTS);
+}
+
+static void
+resolve_shmem_request(void)
+{
+	if (resolve_prev_shmem_request)
+		resolve_prev_shmem_request();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ResolveShared)));
+}
+
+static void
+resolve_shmem_startup(void)
+{
+	bool		found;
+
+	if (resolve_prev_shmem_startup)
+		resolve_prev_shmem_startup();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	rshared = ShmemInitStruct("pg_rollout resolution epochs", sizeof(ResolveShared), &found);
+	if (!found)
+		for (int i = 0; i < EPOCH_SLOTS; i++)
+			pg_atomic_init_u64(&rshared->epoch[i], 1);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Record the epoch of component's slot (before a snapshot is taken). */
+static void
+snap_epoch_read(const char *component)
+{
+	snap_epoch_valid = false;
+	if (rshared == NULL || component == NULL)
+		return;
+	snap_epoch_slot = epoch_slot(component);
+	snap_epoch_value = pg_atomic_read_u64(&rshared->epoch[snap_epoch_slot]);
+	snap_epoch_valid = true;
+}
+
+/* The answers of a subject: found, or (create) entered. */
+static SubjectRec *
+subject_get(char kind, const char *id, bool create)
+{
+	SubjectKey	key;
+
+	if (subjects == NULL || strlen(id) >= ID_LEN)
+		return NULL;
+	memset(&key, 0, sizeof(key));
+	key.kind = kind;
+	strlcpy(key.id, id, ID_LEN);
+	if (create)
+	{
+		bool		found;
+		SubjectRec *r = hash_search(subjects, &key, HASH_ENTER, &found);
+
+		if (!found)
+			r->gen = 1;
+		return r;
+	}
+	return hash_search(subjects, &key, HASH_FIND, NULL);
+}
+
+/*
+ * Drop the cached data and answers of every component whose epoch moved
+ * (or is not known, or that this transaction changed), and then every flag
+ * answer.  Only between computations: the data is not in use.
+ */
+static void
+scoped_check(void)
+{
+	HASH_SEQ_STATUS st;
+	ComponentInfo *ci;
+	bool		dropped = false;
+
+	if (!scoped_pending || compute_depth > 0)
+		return;
+	scoped_pending = false;
+	if (components != NULL)
+	{
+		hash_seq_init(&st, components);
+		while ((ci = hash_seq_search(&st)) != NULL)
+		{
+			SubjectRec *sr;
+
+			if (ci->epoch != 0 && rshared != NULL &&
+				pg_atomic_read_u64(&rshared->epoch[ci->slot]) == ci->epoch &&
+				!list_member_int(xact_slots, ci->slot))
+				continue;
+			sr = subject_get('v', ci->id, false);
+			if (sr != NULL)
+				sr->gen++;
+			MemoryContextDelete(ci->cxt);
+			hash_search(components, ci->id, HASH_REMOVE, NULL);
+			dropped = true;
+		}
+	}
+	if (dropped)
+		stat_invalidations++;
+	if (dropped && subjects != NULL)
+	{
+		SubjectRec *sr;
+
+		hash_seq_init(&st, subjects);
+		while ((sr = hash_seq_search(&st)) != NULL)
+			if (sr->key.kind == 'f')
+				sr->gen++;
+	}
+}
+
+/*
+ * End of a transaction: publish the components it changed (commit), or
+ * forget what this session cached from its own undone changes (abort).
+ */
+static void
+resolve_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (xact_slots != NIL && rshared != NULL)
+			{
+				foreach(lc, xact_slots)
+					pg_atomic_fetch_add_u64(&rshared->epoch[lfirst_int(lc)], 1);
+				scoped_pending = true;
+			}
+			xact_slots = NIL;
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			/* COMMIT PREPARED bumps no epoch: make it a full invalidation */
+			if (xact_slots != NIL)
+			{
+				Oid			nsp = get_namespace_oid(PGR_SCHEMA, true);
+				Oid			channel = OidIsValid(nsp) ? get_relname_relid("channel", nsp) : InvalidOid;
+
+				if (OidIsValid(channel))
+					CacheInvalidateRelcacheByRelid(channel);
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			if (xact_slots != NIL)
+			{
+				if (compute_depth > 0)
+					reset_pending = true;
+				else
+					cache_reset();
+			}
+			xact_slots = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
 /*
  * Relcache callback.  The triggers invalidate the relcache entry of the
  * changed rollout table; any relcache invalidation of a watched relation,
@@ -377,12 +698,36 @@ static void
 resolve_relcache_callback(Datum arg, Oid relid)
 {
 	bool		hit = !OidIsValid(relid) || nwatched == 0;
+	bool		tenant_hit;
 
+	/* a change of a component's rows (see "Per-component invalidation") */
+	for (int i = 0; OidIsValid(relid) && rshared != NULL && i < NSCOPED; i++)
+		if (watched_scoped[i] == relid)
+		{
+			inval_generation++;
+			scoped_pending = true;
+			return;
+		}
 	for (int i = 0; !hit && i < nwatched; i++)
 		hit = (watched[i] == relid);
 	if (!hit)
 		return;
 	inval_generation++;
+	/*
+	 * The tenant OIDs outlive cache_reset() (which forgets the others until
+	 * the next miss records them again): a busy rollout's invalidations
+	 * then leave the tenant rows alone.  Rows are only ever loaded after
+	 * the OIDs were recorded.
+	 */
+	tenant_hit = !OidIsValid(relid) || !OidIsValid(watched_tenant) ||
+		relid == watched_tenant || relid == watched_choice;
+	if (tenant_hit && tenant_rows != NULL)
+	{
+		if (compute_depth > 0)
+			tenant_reset_pending = true;
+		else
+			tenant_rows_clear();
+	}
 	if (answers != NULL || components != NULL || flags != NULL || nchannels >= 0)
 	{
 		stat_invalidations++;
@@ -403,11 +748,19 @@ compute_begin(void)
 static void
 compute_end(void)
 {
-	if (--compute_depth == 0 && reset_pending)
+	if (--compute_depth > 0)
+		return;
+	if (reset_pending)
 	{
 		reset_pending = false;
 		cache_reset();
 	}
+	if (tenant_reset_pending)
+	{
+		tenant_reset_pending = false;
+		tenant_rows_clear();
+	}
+	scoped_check();
 }
 
 /*
@@ -475,6 +828,26 @@ record_watched(void)
 	table_close(dep, AccessShareLock);
 	if (n <= 0)
 		return;
+	{
+		Oid			nsp = get_namespace_oid(PGR_SCHEMA, true);
+
+		watched_tenant = OidIsValid(nsp) ? get_relname_relid("tenant", nsp) : InvalidOid;
+		watched_choice = OidIsValid(nsp) ? get_relname_relid("channel_choice", nsp) : InvalidOid;
+		for (int i = 0; i < NSCOPED; i++)
+		{
+			Oid			rel = OidIsValid(nsp) ? get_relname_relid(scoped_tables[i], nsp) : InvalidOid;
+			Oid			pk = InvalidOid;
+
+			if (OidIsValid(rel))
+			{
+				Relation	r = table_open(rel, AccessShareLock);
+
+				pk = RelationGetPrimaryKeyIndex(r);
+				table_close(r, AccessShareLock);
+			}
+			watched_scoped[i] = pk;
+		}
+	}
 	memcpy(watched, found, sizeof(Oid) * n);
 	nwatched = n;
 }
@@ -559,6 +932,12 @@ answers_ensure(void)
 	ctl.hcxt = AnswerContext;
 	answers = hash_create("pg_rollout resolved answers", Min(Max(pgr_resolve_cache_size, 16), 1024),
 						  &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(SubjectKey);
+	ctl.entrysize = sizeof(SubjectRec);
+	ctl.hcxt = AnswerContext;
+	subjects = hash_create("pg_rollout answered subjects", 16, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 /*
@@ -571,6 +950,19 @@ assign_resolve_cache_size(int newval, void *extra)
 {
 	if (answers != NULL && hash_get_num_entries(answers) > newval)
 		answers_clear();
+}
+
+/* The same for pg_rollout.resolve_tenant_cache_size and the tenant rows. */
+static void
+assign_resolve_tenant_cache_size(int newval, void *extra)
+{
+	if (tenant_rows != NULL && hash_get_num_entries(tenant_rows) > newval)
+	{
+		if (compute_depth > 0)
+			tenant_reset_pending = true;
+		else
+			tenant_rows_clear();
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -644,12 +1036,20 @@ col_bool(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
 	return *isnull ? false : DatumGetBool(d);
 }
 
-/* A fresh snapshot, after accepting pending invalidations. */
+/*
+ * A fresh snapshot, after accepting pending invalidations; the epoch of
+ * component's slot (NULL: none) is read in between (load_component()).
+ */
 static Snapshot
-fresh_snapshot(void)
+fresh_snapshot(const char *component)
 {
+	Snapshot	snap;
+
 	AcceptInvalidationMessages();
-	return RegisterSnapshot(GetLatestSnapshot());
+	snap_epoch_read(component);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scoped_check();				/* only outside a computation: data not in use */
+	return snap;
 }
 
 /* ------------------------------------------------------------------------
@@ -758,11 +1158,16 @@ load_component(const char *id, Snapshot snap)
 
 	memset(&info, 0, sizeof(info));
 	strlcpy(info.id, id, ID_LEN);
+	/* its own memory: dropped alone when a change to the component arrives */
+	info.cxt = AllocSetContextCreate(MetaContext, "pg_rollout cached component", ALLOCSET_SMALL_SIZES);
+	info.load_seq = ++component_loads;
+	info.slot = epoch_slot(id);
+	info.epoch = (snap_epoch_valid && snap_epoch_slot == info.slot) ? snap_epoch_value : 0;
 	info.default_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-									  &isnull, MetaContext);
+									  &isnull, info.cxt);
 	info.has_default = !isnull;
-	info.has_release = MemoryContextAllocZero(MetaContext, sizeof(bool) * Max(nchannels, 1));
-	info.release = MemoryContextAllocZero(MetaContext, sizeof(Datum) * Max(nchannels, 1));
+	info.has_release = MemoryContextAllocZero(info.cxt, sizeof(bool) * Max(nchannels, 1));
+	info.release = MemoryContextAllocZero(info.cxt, sizeof(Datum) * Max(nchannels, 1));
 
 	keep_plan(&plan_releases,
 			  "SELECT r.channel_id, r.version FROM rollout.channel_release r WHERE r.component_id OPERATOR(pg_catalog.=) $1",
@@ -775,7 +1180,7 @@ load_component(const char *id, Snapshot snap)
 
 		if (idx < 0)
 			continue;
-		info.release[idx] = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, MetaContext);
+		info.release[idx] = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, info.cxt);
 		info.has_release[idx] = !isnull;
 	}
 
@@ -788,9 +1193,9 @@ load_component(const char *id, Snapshot snap)
 	run_plan(plan_binding, values, NULL, snap, 1);
 	if (SPI_processed == 1)
 	{
-		info.flag_id = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, MetaContext);
-		info.flag_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, MetaContext);
-		info.flag_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull, MetaContext);
+		info.flag_id = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, info.cxt);
+		info.flag_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, info.cxt);
+		info.flag_version = col_semver(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull, info.cxt);
 	}
 
 	/* the live rollout: its deferrals hold tenants back (at most one) */
@@ -804,7 +1209,7 @@ load_component(const char *id, Snapshot snap)
 	run_plan(plan_live, values, NULL, snap, 1);
 	if (SPI_processed == 1)
 	{
-		info.live_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, MetaContext);
+		info.live_rollout = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, info.cxt);
 		info.live_deferrals = col_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	}
 
@@ -821,13 +1226,13 @@ load_component(const char *id, Snapshot snap)
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = ID_LEN;
 		ctl.entrysize = sizeof(PinEntry);
-		ctl.hcxt = MetaContext;
+		ctl.hcxt = info.cxt;
 		info.pins = hash_create("pg_rollout pins of a component", Max(SPI_processed, 8), &ctl,
 								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			char	   *tenant = col_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, CurrentMemoryContext);
-			Datum		v = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, MetaContext);
+			Datum		v = col_semver(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull, info.cxt);
 			PinEntry   *pe;
 
 			if (tenant == NULL || isnull || strlen(tenant) >= ID_LEN)
@@ -952,15 +1357,18 @@ load_path(const char *tenant, const char *component, const char *flag, const cha
  * Direct reads: a miss answered by index probes, without SPI
  *
  * The levels of one path are read by probing the primary keys of the
- * tables the path query joins: the tenant (its path names the ancestors),
- * then per level the pin, the activation, the flag setting, the deferral by
- * the live rollout and the channel choices, with the snapshot of the miss
- * and the caller's SELECT privileges, like the query.  A probe whose answer
+ * tables the path query joins: the tenant (its path names the ancestors)
+ * and the ancestors, with their channel choices (kept across misses: "The
+ * tenant rows"), then per level the pin, the activation, the flag setting
+ * and the deferral by the live rollout, with the snapshot of the miss and
+ * the caller's SELECT privileges, like the query.  A probe whose answer
  * cannot change the result is skipped: pins above the nearest one (it
  * decides), everything but the tenants once a pin decides a version,
  * deferrals when the live rollout has none, choices when no tenant has any,
- * flag settings when no flag is bound.  resolve_levels() decides on the
- * levels exactly as for the query (which the 0.1.0 schema still uses).
+ * flag settings when no flag is bound, an ancestor's activation and
+ * deferral already read for the component (AncestorMemo).
+ * resolve_levels() decides on the levels exactly as for the query (which
+ * the 0.1.0 schema still uses).
  * ------------------------------------------------------------------------
  */
 
@@ -1156,62 +1564,139 @@ copy_semver(Datum v, MemoryContext cxt)
 	return v;
 }
 
-/* The tenant-row fields of a Level, from the row in the probe's slot. */
+/* ------------------------------------------------------------------------
+ * The tenant rows
+ *
+ * A tenant's own row (path, status, channel, test tenant, channel choices)
+ * changes far more rarely than what is resolved for it (activations, pins,
+ * flags, releases), and every tenant of a subtree shares its ancestors'
+ * rows.  Misses keep the rows they read in tenant_rows (TenantContext), up
+ * to pg_rollout.resolve_tenant_cache_size rows (full: emptied before the
+ * next miss reads, as the answers; 0: the rows of a miss are dropped when
+ * it ends).  Only an invalidation of rollout.tenant or
+ * rollout.channel_choice (or a reset of all) drops them: a miss after an
+ * activation, pin, flag or release change reads only the component's rows
+ * per level.  The rules of the answers hold: a row read by a computation
+ * during which a relevant invalidation arrived is dropped when it ends
+ * (tenant_reset_pending).  The caller's SELECT privilege on the tables is
+ * checked on every miss, as a probe would.
+ * ------------------------------------------------------------------------
+ */
+
 static void
-level_from_slot(Level *lv, Probe *tp, MemoryContext cxt)
+direct_acl(int which)
 {
+	AclResult	acl = pg_class_aclcheck(direct_rels[which].relid, GetUserId(), ACL_SELECT);
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, direct_def[which].table);
+}
+
+/* Fill a cached row from the tenant row in tp's slot (and its choices). */
+static void
+tenant_row_fill(TenantRow *r, TenantRow *parent, int depth, Probe *tp, Probe *cp)
+{
+	MemoryContext old = MemoryContextSwitchTo(TenantContext);
 	bool		isnull;
 	Datum		d;
 
-	lv->tenant_id = slot_text(tp->slot, tp->dr->att[0], cxt);
+	r->parent = parent;
+	r->depth = depth;	/* r->id is set */
 	d = slot_getattr(tp->slot, tp->dr->att[2], &isnull);
-	lv->active = !isnull && strcmp(TextDatumGetCString(d), "active") == 0;
-	lv->channel_id = slot_text(tp->slot, tp->dr->att[3], cxt);
+	r->active = !isnull && strcmp(TextDatumGetCString(d), "active") == 0;
+	r->channel_id = slot_text(tp->slot, tp->dr->att[3], TenantContext);
 	d = slot_getattr(tp->slot, tp->dr->att[4], &isnull);
-	lv->test_tenant = !isnull && DatumGetBool(d);
+	r->test_tenant = !isnull && DatumGetBool(d);
+	r->idt = cstring_to_text(r->id);
+	r->choices = NULL;
+	MemoryContextSwitchTo(old);
+	if (cp != NULL && probe(cp, PointerGetDatum(r->idt), 0))
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		do
+		{
+			char	   *ch = slot_text(cp->slot, cp->dr->att[0], CurrentMemoryContext);
+			char	   *choice = slot_text(cp->slot, cp->dr->att[1], CurrentMemoryContext);
+
+			if (ch == NULL || choice == NULL)
+				continue;
+			if (buf.len > 0)
+				appendStringInfoChar(&buf, ';');
+			appendStringInfo(&buf, "%s=%s", ch, choice);
+		} while (probe_next(cp));
+		r->choices = MemoryContextStrdup(TenantContext, buf.data);
+		pfree(buf.data);
+	}
 }
 
 /*
- * The levels of a tenant's path (root first) for one component and one
- * flag (either may be NULL): the tenant's own row, and per level the data
- * of the component and the flag.  The ancestors' own rows (channel, test
- * tenant, status) are read by load_ancestor_rows(), only when needed.  With
- * a component ci, a pin decides: levels above the nearest pin are not
- * read, nor, once a pin is found, anything else.  Raises 42704 for an
- * unknown tenant, like rollout.tenant_path().  *path_ids receives the ids
- * (as text datums) for load_ancestor_rows().
+ * The row of a tenant, with its ancestors', from the cache or read (and
+ * kept).  Inside a computation (compute_depth > 0), after its snapshot.
+ * Raises 42704 for an unknown tenant, like rollout.tenant_path().
  */
-static int
-load_path_direct(const char *tenant, ComponentInfo *ci, const char *component, const char *flag,
-				 const char *live, Snapshot snap, Level *levels, Datum **path_ids, MemoryContext cxt)
+static TenantRow *
+tenant_row(const char *tenant, Snapshot snap)
 {
+	TenantRow  *r;
+	TenantRow  *above = NULL;
 	Probe		tp = {0};
-	Probe		pp = {0};
-	Probe		ap = {0};
-	Probe		fp = {0};
-	Probe		dp = {0};
+	Probe		cp = {0};
 	Datum	   *ids;
 	bool	   *id_nulls;
 	int			n;
-	bool		pinned = false;
-	text	   *tenant_t = cstring_to_text(tenant);
-	Datum		comp_d = component ? CStringGetTextDatum(component) : (Datum) 0;
-	Datum		flag_d = flag ? CStringGetTextDatum(flag) : (Datum) 0;
-	Datum		live_d = live ? CStringGetTextDatum(live) : (Datum) 0;
+	int			known = 0;		/* levels 0..known-1 are cached */
+	bool		found;
+	HASHCTL		ctl;
+	TenantRow	row;
 
+	Assert(compute_depth > 0);
 	if (!direct_loaded)
 		direct_load();
-
-	/* the tenant and its path */
-	probe_open(&tp, DR_TENANT, 1, snap);
-	if (!probe(&tp, PointerGetDatum(tenant_t), 0))
+	direct_acl(DR_TENANT);
+	if (strlen(tenant) >= ID_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("tenant \"%s\" does not exist", tenant)));
+	if (pgr_resolve_tenant_cache_size <= 0)
+		tenant_reset_pending = true;	/* this miss's rows only */
+	if (tenant_rows != NULL)
 	{
-		bool		isnull;
-		Datum		path = slot_getattr(tp.slot, tp.dr->att[1], &isnull);
+		r = hash_search(tenant_rows, tenant, HASH_FIND, NULL);
+		if (r != NULL)
+			return r;
+		/* full: start over, unless an outer computation still uses rows */
+		if (pgr_resolve_tenant_cache_size > 0 && compute_depth == 1 &&
+			hash_get_num_entries(tenant_rows) + MAX_DEPTH > pgr_resolve_tenant_cache_size)
+			tenant_rows_clear();
+	}
+	if (tenant_rows == NULL)
+	{
+		cache_contexts_ensure();
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = ID_LEN;
+		ctl.entrysize = sizeof(TenantRow);
+		ctl.hcxt = TenantContext;
+		tenant_rows = hash_create("pg_rollout tenant rows",
+								  Min(Max(pgr_resolve_tenant_cache_size, 16), 1024), &ctl,
+								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
 
+	/* the tenant's own row names its path */
+	probe_open(&tp, DR_TENANT, 1, snap);
+	if (choices_exist)
+		probe_open(&cp, DR_CHOICE, 1, snap);
+	{
+		text	   *tenant_t = cstring_to_text(tenant);
+		Datum		path;
+		bool		isnull;
+
+		if (!probe(&tp, PointerGetDatum(tenant_t), 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("tenant \"%s\" does not exist", tenant)));
+		path = slot_getattr(tp.slot, tp.dr->att[1], &isnull);
 		if (isnull)
 			elog(ERROR, "tenant \"%s\" has no path", tenant);
 		deconstruct_array(DatumGetArrayTypePCopy(path), TEXTOID, -1, false, TYPALIGN_INT,
@@ -1220,15 +1705,160 @@ load_path_direct(const char *tenant, ComponentInfo *ci, const char *component, c
 	if (n < 1 || n > MAX_DEPTH)
 		elog(ERROR, "pg_rollout: tenant depth %d out of range", n);
 	for (int i = 0; i < n; i++)
+		if (id_nulls[i] || VARSIZE_ANY_EXHDR(DatumGetPointer(ids[i])) >= ID_LEN)
+			elog(ERROR, "tenant \"%s\" has an invalid path", tenant);
+
+	/* the nearest cached ancestor (its own ancestors are cached too) */
+	for (int i = n - 2; i >= 0 && above == NULL; i--)
 	{
-		if (id_nulls[i])
-			elog(ERROR, "tenant \"%s\" has a null in its path", tenant);
-		memset(&levels[i], 0, sizeof(Level));
-		levels[i].tenant_id = MemoryContextStrdup(cxt, TextDatumGetCString(ids[i]));
-		levels[i].flag_override = -1;
+		char	   *aid = TextDatumGetCString(ids[i]);
+		TenantRow  *a = hash_search(tenant_rows, aid, HASH_FIND, NULL);
+
+		/*
+		 * A row read before a move of the subtree would disagree with the
+		 * path; the move's invalidation drops the rows when it arrives,
+		 * until then this miss reads the levels again.
+		 */
+		if (a != NULL && a->depth == i + 1)
+		{
+			above = a;
+			known = i + 1;
+		}
+		else if (a != NULL)
+			tenant_reset_pending = true;
+		pfree(aid);
 	}
-	level_from_slot(&levels[n - 1], &tp, cxt);
+
+	/* the missing ancestors, root first, then the tenant (its row is in tp) */
+	for (int i = known; i < n - 1; i++)
+	{
+		char	   *aid = TextDatumGetCString(ids[i]);
+
+		if (!probe(&tp, ids[i], 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("tenant \"%s\" does not exist", aid)));
+		memset(&row, 0, sizeof(row));
+		strlcpy(row.id, aid, ID_LEN);
+		tenant_row_fill(&row, above, i + 1, &tp, cp.rel ? &cp : NULL);
+		/* entered once complete */
+		r = hash_search(tenant_rows, aid, HASH_ENTER, &found);
+		*r = row;
+		above = r;
+		pfree(aid);
+	}
+	if (known < n - 1 && !probe(&tp, CStringGetTextDatum(tenant), 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant \"%s\" does not exist", tenant)));
+	memset(&row, 0, sizeof(row));
+	strlcpy(row.id, tenant, ID_LEN);
+	tenant_row_fill(&row, above, n, &tp, cp.rel ? &cp : NULL);
+	r = hash_search(tenant_rows, tenant, HASH_ENTER, &found);
+	*r = row;
+	probe_close(&cp);
 	probe_close(&tp);
+	return r;
+}
+
+/* A version kept for ancestors, held once per component (few versions). */
+static Datum
+memo_intern_version(ComponentInfo *ci, Datum v)
+{
+	Pointer		p = DatumGetPointer(v);
+	Size		len = VARSIZE_ANY(p);
+	ListCell   *lc;
+	MemoryContext old;
+	Pointer		copy;
+
+	foreach(lc, ci->interned)
+	{
+		Pointer		q = lfirst(lc);
+
+		if (q[0] == 'v' && VARSIZE_ANY(q + MAXALIGN(1)) == len && memcmp(q + MAXALIGN(1), p, len) == 0)
+			return PointerGetDatum(q + MAXALIGN(1));
+	}
+	old = MemoryContextSwitchTo(ci->cxt);
+	copy = palloc(MAXALIGN(1) + len);
+	copy[0] = 'v';
+	memcpy(copy + MAXALIGN(1), p, len);
+	ci->interned = lappend(ci->interned, copy);
+	MemoryContextSwitchTo(old);
+	return PointerGetDatum(copy + MAXALIGN(1));
+}
+
+/* A rollout id kept for ancestors, held once per component. */
+static const char *
+memo_intern_text(ComponentInfo *ci, const char *t)
+{
+	ListCell   *lc;
+	MemoryContext old;
+	char	   *copy;
+
+	foreach(lc, ci->interned)
+	{
+		char	   *q = lfirst(lc);
+
+		if (q[0] == 't' && strcmp(q + 1, t) == 0)
+			return q + 1;
+	}
+	old = MemoryContextSwitchTo(ci->cxt);
+	copy = psprintf("t%s", t);
+	ci->interned = lappend(ci->interned, copy);
+	MemoryContextSwitchTo(old);
+	return copy + 1;
+}
+
+/*
+ * The levels of a tenant's path (root first) for one component and one
+ * flag (either may be NULL): the own rows of the tenant and its ancestors
+ * (tenant_row(): usually cached; the levels point into the cache, valid to
+ * the end of the computation), and per level the data of the component
+ * and the flag.  With a component ci, a pin decides: levels above the
+ * nearest pin are not read, nor, once a pin is found, anything else.  With
+ * memo (the component's ComponentInfo, whose live rollout gave live), the
+ * ancestors' activations and deferrals are taken from, or kept in, its
+ * LevelMemo table.  Raises 42704 for an unknown tenant, like
+ * rollout.tenant_path().  *path_ids receives the ids (as text datums).
+ */
+static int
+load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, const char *component,
+				 const char *flag, const char *live, Snapshot snap, Level *levels, Datum **path_ids,
+				 MemoryContext cxt)
+{
+	Probe		pp = {0};
+	Probe		ap = {0};
+	Probe		fp = {0};
+	Probe		dp = {0};
+	Datum	   *ids;
+	int			n;
+	bool		pinned = false;
+	TenantRow  *row;
+	TenantRow  *rows[MAX_DEPTH];
+	Datum		comp_d = component ? CStringGetTextDatum(component) : (Datum) 0;
+	Datum		flag_d = flag ? CStringGetTextDatum(flag) : (Datum) 0;
+	Datum		live_d = live ? CStringGetTextDatum(live) : (Datum) 0;
+
+	/* the tenant and its ancestors, own rows included (tenant_row()) */
+	row = tenant_row(tenant, snap);
+	n = row->depth;
+	ids = palloc(sizeof(Datum) * n);
+	for (int i = n - 1; i >= 0; i--, row = row->parent)
+	{
+		Level	   *lv = &levels[i];
+
+		rows[i] = row;
+
+		Assert(row != NULL && row->depth == i + 1);
+		memset(lv, 0, sizeof(Level));
+		lv->tenant_id = row->id;
+		lv->active = row->active;
+		lv->channel_id = row->channel_id;
+		lv->test_tenant = row->test_tenant;
+		lv->choices = row->choices;
+		lv->flag_override = -1;
+		ids[i] = PointerGetDatum(row->idt);
+	}
 	*path_ids = ids;
 
 	/* pins: the nearest decides a version, nothing else is read then */
@@ -1268,32 +1898,84 @@ load_path_direct(const char *tenant, ComponentInfo *ci, const char *component, c
 	if (pinned)
 		return n;
 
-	if (component)
-		probe_open(&ap, DR_ACTIVATION, 2, snap);
 	if (flag)
 		probe_open(&fp, DR_FLAG_SETTING, 2, snap);
-	if (live)
-		probe_open(&dp, DR_DEFERRAL, 2, snap);
 	for (int i = 0; i < n; i++)
 	{
 		Level	   *lv = &levels[i];
 		bool		isnull;
+		AncestorMemo *am = NULL;
+		bool		keep = false;
 
-		if (component && probe(&ap, comp_d, ids[i]))
+		/* an ancestor's rows of the component, kept with its tenant row */
+		if (component && memo != NULL && i < n - 1 && pgr_resolve_cache_size > 0)
 		{
-			Datum		v = slot_getattr(ap.slot, ap.dr->att[0], &isnull);
+			AncestorMemo *slots = rows[i]->memo;
 
-			if (!isnull)
+			for (int k = 0; k < ANCESTOR_SLOTS && am == NULL; k++)
+				if (slots[k].seq == memo->load_seq)
+					am = &slots[k];
+			keep = (am == NULL);
+		}
+		if (am != NULL)
+		{
+			lv->has_act = am->has_act;
+			lv->act = am->act;
+			lv->act_rollout = (char *) am->act_rollout;
+			lv->act_stage = am->act_stage;
+			lv->act_rank = am->act_rank;
+			lv->deferred = am->deferred;
+		}
+		else if (component)
+		{
+			if (ap.rel == NULL)
+				probe_open(&ap, DR_ACTIVATION, 2, snap);
+			if (probe(&ap, comp_d, ids[i]))
 			{
-				Datum		d;
+				Datum		v = slot_getattr(ap.slot, ap.dr->att[0], &isnull);
 
-				lv->has_act = true;
-				lv->act = copy_semver(v, cxt);
-				lv->act_rollout = slot_text(ap.slot, ap.dr->att[1], cxt);
-				d = slot_getattr(ap.slot, ap.dr->att[2], &isnull);
-				lv->act_stage = isnull ? 0 : DatumGetInt32(d);
-				d = slot_getattr(ap.slot, ap.dr->att[3], &isnull);
-				lv->act_rank = isnull ? 0 : (int64) DatumGetInt32(d);
+				if (!isnull)
+				{
+					Datum		d;
+
+					lv->has_act = true;
+					lv->act = keep ? memo_intern_version(memo, v) : copy_semver(v, cxt);
+					lv->act_rollout = slot_text(ap.slot, ap.dr->att[1], cxt);
+					if (keep && lv->act_rollout)
+						lv->act_rollout = (char *) memo_intern_text(memo, lv->act_rollout);
+					d = slot_getattr(ap.slot, ap.dr->att[2], &isnull);
+					lv->act_stage = isnull ? 0 : DatumGetInt32(d);
+					d = slot_getattr(ap.slot, ap.dr->att[3], &isnull);
+					lv->act_rank = isnull ? 0 : (int64) DatumGetInt32(d);
+				}
+			}
+			if (live)
+			{
+				if (dp.rel == NULL)
+					probe_open(&dp, DR_DEFERRAL, 2, snap);
+				lv->deferred = probe(&dp, live_d, ids[i]);
+			}
+			if (keep)
+			{
+				/* an empty slot, else the oldest goes (stale ones never match) */
+				AncestorMemo *slots = rows[i]->memo;
+				AncestorMemo *slot = NULL;
+
+				for (int k = 0; k < ANCESTOR_SLOTS && slot == NULL; k++)
+					if (slots[k].seq == 0)
+						slot = &slots[k];
+				if (slot == NULL)
+				{
+					memmove(&slots[0], &slots[1], sizeof(AncestorMemo) * (ANCESTOR_SLOTS - 1));
+					slot = &slots[ANCESTOR_SLOTS - 1];
+				}
+				slot->has_act = lv->has_act;
+				slot->act = lv->act;
+				slot->act_rollout = lv->act_rollout;
+				slot->act_stage = lv->act_stage;
+				slot->act_rank = lv->act_rank;
+				slot->deferred = lv->deferred;
+				slot->seq = memo->load_seq; /* complete */
 			}
 		}
 		if (flag && probe(&fp, flag_d, ids[i]))
@@ -1304,55 +1986,11 @@ load_path_direct(const char *tenant, ComponentInfo *ci, const char *component, c
 			d = slot_getattr(fp.slot, fp.dr->att[1], &isnull);
 			lv->flag_killed = !isnull && DatumGetBool(d);
 		}
-		if (live)
-			lv->deferred = probe(&dp, live_d, ids[i]);
 	}
 	probe_close(&dp);
 	probe_close(&fp);
 	probe_close(&ap);
 	return n;
-}
-
-/*
- * The ancestors' own rows (channel, test tenant, status) and every level's
- * channel choices: what the channel step reads.
- */
-static void
-load_ancestor_rows(Level *levels, int n, Datum *ids, Snapshot snap, MemoryContext cxt)
-{
-	Probe		tp = {0};
-	Probe		cp = {0};
-
-	probe_open(&tp, DR_TENANT, 1, snap);
-	for (int i = 0; i < n - 1; i++)
-		if (probe(&tp, ids[i], 0))
-			level_from_slot(&levels[i], &tp, cxt);
-	probe_close(&tp);
-	if (!choices_exist)
-		return;
-	probe_open(&cp, DR_CHOICE, 1, snap);
-	for (int i = 0; i < n; i++)
-	{
-		StringInfoData buf;
-
-		if (!probe(&cp, ids[i], 0))
-			continue;
-		initStringInfo(&buf);
-		do
-		{
-			char	   *ch = slot_text(cp.slot, cp.dr->att[0], CurrentMemoryContext);
-			char	   *choice = slot_text(cp.slot, cp.dr->att[1], CurrentMemoryContext);
-
-			if (ch == NULL || choice == NULL)
-				continue;
-			if (buf.len > 0)
-				appendStringInfoChar(&buf, ';');
-			appendStringInfo(&buf, "%s=%s", ch, choice);
-		} while (probe_next(&cp));
-		levels[i].choices = MemoryContextStrdup(cxt, buf.data);
-		pfree(buf.data);
-	}
-	probe_close(&cp);
 }
 
 /* ------------------------------------------------------------------------
@@ -1467,7 +2105,7 @@ effective_channel(const Level *lv, int n, const char **followed_from)
  */
 static int
 deciding_activation(const Level *lv, int n, const char *ignore_rollout,
-					const char *live_rollout, bool *skipped, List **explain)
+					const char *live_rollout, bool *skipped, List **explain, int explain_enabled)
 {
 	int			best = -1;
 	int			deferred_at = -1;
@@ -1481,7 +2119,7 @@ deciding_activation(const Level *lv, int n, const char *ignore_rollout,
 				 strcmp(live_rollout, lv[i].act_rollout) == 0)
 		{
 			if (explain)
-				explain_add(explain, "rollout", lv[i].tenant_id, true, lv[i].act, -1, false,
+				explain_add(explain, "rollout", lv[i].tenant_id, true, lv[i].act, explain_enabled, false,
 							psprintf("ancestor \"%s\" was activated by rollout \"%s\" at stage %d, which deferred %s",
 									 lv[i].tenant_id, lv[i].act_rollout, lv[i].act_stage,
 									 deferred_at == n - 1 ? "the tenant" :
@@ -1594,7 +2232,7 @@ resolve_levels(ComponentInfo *ci, FlagInfo *fi, const Level *lv, int n, Answer *
 	else
 	{
 		bool		skipped = false;
-		int			best = deciding_activation(lv, n, ignore_rollout, ci->live_rollout, &skipped, explain);
+		int			best = deciding_activation(lv, n, ignore_rollout, ci->live_rollout, &skipped, explain, -1);
 
 		if (best >= 0)
 		{
@@ -1683,8 +2321,15 @@ resolve_levels(ComponentInfo *ci, FlagInfo *fi, const Level *lv, int n, Answer *
 	ans->source = SRC_NONE;
 }
 
+/*
+ * Resolve flag fi for the tenant at levels[n-1].  live_rollout is the live
+ * rollout of the component the flag's rollout belongs to (NULL: none): its
+ * deferrals hold its activations back exactly as for the version
+ * (deciding_activation()).
+ */
 static void
-resolve_flag_levels(FlagInfo *fi, const char *flag_id, const Level *lv, int n, Answer *ans, List **explain)
+resolve_flag_levels(FlagInfo *fi, const char *flag_id, const char *live_rollout,
+					const Level *lv, int n, Answer *ans, List **explain)
 {
 	memset(ans, 0, sizeof(Answer));
 	ans->isnull = false;
@@ -1728,20 +2373,33 @@ resolve_flag_levels(FlagInfo *fi, const char *flag_id, const Level *lv, int n, A
 	if (fi->rollout != NULL && lv[n - 1].active)
 	{
 		bool		skipped = false;
-		int			best = deciding_activation(lv, n, NULL, NULL, &skipped, NULL);
+		int			best;
 		bool		found = false;
+		bool		held = false;	/* a deferral by the live rollout at or below level i */
+
+		/* held-back activations are flag candidates only when they are the flag's rollout's */
+		best = deciding_activation(lv, n, NULL, live_rollout, &skipped,
+								   live_rollout && strcmp(live_rollout, fi->rollout) == 0 ? explain : NULL, 1);
 
 		/*
 		 * The flag is on by its rollout only where that rollout's activation
 		 * is the deciding one on the path, as for the component's version: a
 		 * later rollout's activation of the tenant or an ancestor supersedes
-		 * it.
+		 * it, and an ancestor's activation by the live rollout does not
+		 * reach a tenant that rollout deferred (deciding_activation() listed
+		 * those for explain).
 		 */
 		for (int i = n - 1; i >= 0; i--)
 		{
+			bool		blocked = held && live_rollout != NULL && lv[i].act_rollout != NULL &&
+				strcmp(lv[i].act_rollout, live_rollout) == 0;
+
+			held = held || (lv[i].deferred && live_rollout != NULL);
 			if (!lv[i].has_act || !lv[i].act_rollout || strcmp(lv[i].act_rollout, fi->rollout) != 0)
 				continue;
 			found = true;
+			if (blocked)
+				continue;
 			if (i == best)
 			{
 				ans->enabled = true;
@@ -1816,7 +2474,7 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 	MemoryContext caller = CurrentMemoryContext;
 
 	pgr_require_preload("version resolution");
-	snap = fresh_snapshot();
+	snap = fresh_snapshot(kind == 'v' ? subject : NULL);
 	*generation = inval_generation;
 	compute_begin();
 	PG_TRY();
@@ -1844,7 +2502,8 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 		else if (!spi)
 		{
 			fi = hash_search(flags, subject, HASH_FIND, NULL);
-			spi = fi == NULL;
+			ci = (fi && fi->component) ? hash_search(components, fi->component, HASH_FIND, NULL) : NULL;
+			spi = fi == NULL || (fi->component != NULL && ci == NULL);
 		}
 		if (spi)
 		{
@@ -1858,34 +2517,25 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 				fi = ci->flag_id ? load_flag(ci->flag_id, snap) : NULL;
 			}
 			else
+			{
 				fi = load_flag(subject, snap);
+				/* the live rollout of the flag's component: its deferrals */
+				ci = fi->component ? load_component(fi->component, snap) : NULL;
+			}
 		}
 		if (kind == 'v' && schema_variant == 0)
 		{
 			const char *live = ci->live_deferrals ? ci->live_rollout : NULL;
 			Datum	   *ids;
 
-			n = load_path_direct(tenant, ci, subject, ci->flag_id, live, snap, levels, &ids, caller);
-
-			/*
-			 * Pins, flags and activations do not depend on the ancestors'
-			 * own rows: those (and the channel choices) are read only when
-			 * the channel step is reached, or to explain.
-			 */
-			if (explain == NULL)
-			{
-				old = MemoryContextSwitchTo(caller);
-				resolve_levels(ci, fi, levels, n, ans, NULL);
-				MemoryContextSwitchTo(old);
-			}
-			if (explain != NULL ||
-				ans->source == SRC_CHANNEL || ans->source == SRC_DEFAULT || ans->source == SRC_NONE)
-			{
-				load_ancestor_rows(levels, n, ids, snap, caller);
-				old = MemoryContextSwitchTo(caller);
-				resolve_levels(ci, fi, levels, n, ans, explain);
-				MemoryContextSwitchTo(old);
-			}
+			n = load_path_direct(tenant, ci, ci, subject, ci->flag_id, live, snap, levels, &ids, caller);
+			old = MemoryContextSwitchTo(caller);
+			resolve_levels(ci, fi, levels, n, ans, explain);
+			MemoryContextSwitchTo(old);
+			/* the channel step read the choices: the privilege a probe checks */
+			if (choices_exist &&
+				(ans->source == SRC_CHANNEL || ans->source == SRC_DEFAULT || ans->source == SRC_NONE))
+				direct_acl(DR_CHOICE);
 		}
 		else if (kind == 'v')
 		{
@@ -1898,13 +2548,20 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 		{
 			Datum	   *ids;
 
-			/* flags do not read channels: the ancestors' own rows are not needed */
+			const char *live = ci ? ci->live_rollout : NULL;
+
+			/*
+			 * Flags do not read channels: the ancestors' own rows are not
+			 * needed.  The deferrals of the component's live rollout are, as
+			 * for the version.
+			 */
 			if (schema_variant == 0)
-				n = load_path_direct(tenant, NULL, fi->component, subject, NULL, snap, levels, &ids, caller);
+				n = load_path_direct(tenant, NULL, ci, fi->component, subject,
+									 ci && ci->live_deferrals ? live : NULL, snap, levels, &ids, caller);
 			else
-				n = load_path(tenant, fi->component, subject, NULL, snap, levels, caller);
+				n = load_path(tenant, fi->component, subject, live, snap, levels, caller);
 			old = MemoryContextSwitchTo(caller);
-			resolve_flag_levels(fi, subject, levels, n, ans, explain);
+			resolve_flag_levels(fi, subject, live, levels, n, ans, explain);
 			MemoryContextSwitchTo(old);
 		}
 		/* The answer must outlive the cached data it may point into. */
@@ -1942,9 +2599,19 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 	uint64		generation;
 	bool		cacheable = pgr_resolve_cache_size > 0 && make_key(&key, kind, subject, tenant);
 
+	if (scoped_pending)
+		scoped_check();
 	if (cacheable && answers != NULL)
 	{
 		e = hash_search(answers, &key, HASH_FIND, NULL);
+		if (e != NULL && e->subject->gen != e->subject_gen)
+		{
+			/* its component changed: computed again below */
+			if (!e->isnull && kind == 'v')
+				pfree(DatumGetPointer(e->version));
+			hash_search(answers, &key, HASH_REMOVE, NULL);
+			e = NULL;
+		}
 		if (e != NULL)
 		{
 			stat_hits++;
@@ -1971,6 +2638,10 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 		answers_clear();		/* full: start over rather than track recency */
 	answers_ensure();
 	e = hash_search(answers, &key, HASH_ENTER, &found);
+	if (found && !e->isnull && kind == 'v')
+		pfree(DatumGetPointer(e->version));
+	e->subject = subject_get(kind, subject, true);
+	e->subject_gen = e->subject->gen;
 	e->isnull = ans->isnull;
 	e->enabled = ans->enabled;
 	e->source = ans->source;
@@ -2669,7 +3340,7 @@ resolve_all(ReturnSetInfo *rsinfo, const char *component)
 	Level		levels[MAX_DEPTH];
 
 	/* the snapshot first: see compute() */
-	snap = fresh_snapshot();
+	snap = fresh_snapshot(NULL);
 	walkcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_rollout bulk resolution", ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < MAX_DEPTH; i++)
 		levelcxt[i] = AllocSetContextCreate(walkcxt, "pg_rollout level", ALLOCSET_SMALL_SIZES);
@@ -2847,6 +3518,115 @@ pgr_resolve_cache_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
+/*
+ * The component of a rollout (rollout.rollout by its primary key, with the
+ * latest snapshot: the trigger's own transaction's rows included); false if
+ * there is no such rollout.
+ */
+static bool
+rollout_component(Relation ro, Oid ro_pkey, AttrNumber comp_att, Datum rollout_id, char *out)
+{
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+	Relation	idx = index_open(ro_pkey, AccessShareLock);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[0], F_TEXTEQ, rollout_id);
+	index_close(idx, AccessShareLock);
+	scan = systable_beginscan(ro, ro_pkey, true, snap, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, comp_att, RelationGetDescr(ro), &isnull);
+
+		found = !isnull && text_to_id(d, out);
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	return found;
+}
+
+/*
+ * Record in xact_slots the components named by the rows of a statement's
+ * transition tables (of scoped_tables[which]); false when one cannot be
+ * told (the caller then invalidates the whole table).
+ */
+static bool
+record_changed_components(Relation rel, int which, Tuplestorestate *newrows, Tuplestorestate *oldrows)
+{
+	Tuplestorestate *stores[2] = {newrows, oldrows};
+	AttrNumber	att = get_attnum(RelationGetRelid(rel), which == SCOPED_DEFERRAL ? "rollout_id" : "component_id");
+	TupleTableSlot *slot;
+	char		last[ID_LEN] = "";
+	bool		have_last = false;
+	bool		ok = true;
+	Relation	ro = NULL;
+	Oid			ro_pkey = InvalidOid;
+	AttrNumber	ro_comp = InvalidAttrNumber;
+
+	if (att == InvalidAttrNumber)
+		return false;
+	if (which == SCOPED_DEFERRAL)
+	{
+		Oid			ro_id = get_relname_relid("rollout", RelationGetNamespace(rel));
+
+		if (!OidIsValid(ro_id))
+			return false;
+		ro = table_open(ro_id, AccessShareLock);
+		ro_pkey = RelationGetPrimaryKeyIndex(ro);
+		ro_comp = get_attnum(ro_id, "component_id");
+		if (!OidIsValid(ro_pkey) || ro_comp == InvalidAttrNumber)
+		{
+			table_close(ro, AccessShareLock);
+			return false;
+		}
+	}
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	for (int k = 0; k < 2 && ok; k++)
+	{
+		if (stores[k] == NULL)
+			continue;
+		tuplestore_rescan(stores[k]);
+		while (ok && tuplestore_gettupleslot(stores[k], true, false, slot))
+		{
+			bool		isnull;
+			Datum		d = slot_getattr(slot, att, &isnull);
+			char		id[ID_LEN];
+			char		comp[ID_LEN];
+			MemoryContext old;
+
+			/* rows of one statement usually name one component (rollout) */
+			if (isnull || !text_to_id(d, id))
+				continue;
+			if (have_last && strcmp(id, last) == 0)
+				continue;
+			strlcpy(last, id, ID_LEN);
+			have_last = true;
+			if (which == SCOPED_DEFERRAL)
+			{
+				if (!rollout_component(ro, ro_pkey, ro_comp, d, comp))
+				{
+					ok = false;
+					break;
+				}
+			}
+			else
+				strlcpy(comp, id, ID_LEN);
+			old = MemoryContextSwitchTo(TopTransactionContext);
+			xact_slots = list_append_unique_int(xact_slots, epoch_slot(comp));
+			MemoryContextSwitchTo(old);
+		}
+		tuplestore_rescan(stores[k]);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	if (ro != NULL)
+		table_close(ro, AccessShareLock);
+	return ok;
+}
+
 PG_FUNCTION_INFO_V1(pgr_invalidate_resolution);
 
 /*
@@ -2858,12 +3638,38 @@ Datum
 pgr_invalidate_resolution(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	Oid			target;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("rollout._invalidate_resolution() must be called as a trigger")));
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	rel = trigdata->tg_relation;
+	target = RelationGetRelid(rel);
+
+	/*
+	 * A table of one component's rows, with its transition tables: record
+	 * the components changed, invalidate the primary key index (receivers:
+	 * "some component changed", see "Per-component invalidation").
+	 */
+	if (rshared != NULL && (trigdata->tg_newtable != NULL || trigdata->tg_oldtable != NULL))
+	{
+		int			which = -1;
+		Oid			pkey = RelationGetPrimaryKeyIndex(rel);
+
+		if (strcmp(get_namespace_name(RelationGetNamespace(rel)), PGR_SCHEMA) == 0)
+			for (int i = 0; i < NSCOPED; i++)
+				if (strcmp(RelationGetRelationName(rel), scoped_tables[i]) == 0)
+					which = i;
+		if (which >= 0 && OidIsValid(pkey) &&
+			record_changed_components(rel, which, trigdata->tg_newtable, trigdata->tg_oldtable))
+		{
+			CacheInvalidateRelcacheByRelid(pkey);
+			return PointerGetDatum(NULL);
+		}
+	}
+	CacheInvalidateRelcacheByRelid(target);
 	return PointerGetDatum(NULL);
 }
 
@@ -2877,10 +3683,26 @@ pgr_resolve_init(void)
 							100000, 0, INT_MAX / 2,
 							PGC_USERSET, 0,
 							NULL, assign_resolve_cache_size, NULL);
+	DefineCustomIntVariable("pg_rollout.resolve_tenant_cache_size",
+							"Maximum number of tenant rows kept in a session for resolution cache misses.",
+							"Kept until a change of rollout.tenant or rollout.channel_choice; 0: every miss reads them.",
+							&pgr_resolve_tenant_cache_size,
+							100000, 0, INT_MAX / 2,
+							PGC_USERSET, 0,
+							NULL, assign_resolve_tenant_cache_size, NULL);
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(resolve_relcache_callback, (Datum) 0);
+		RegisterXactCallback(resolve_xact_callback, NULL);
 		callback_registered = true;
+	}
+	/* the epochs of per-component invalidation (without them: full resets) */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		resolve_prev_shmem_request = shmem_request_hook;
+		shmem_request_hook = resolve_shmem_request;
+		resolve_prev_shmem_startup = shmem_startup_hook;
+		shmem_startup_hook = resolve_shmem_startup;
 	}
 }
 
@@ -2980,7 +3802,7 @@ pgr_resolve_walk(ArrayType *component_ids, PgrWalkCallback cb, void *arg)
 	MemoryContext walkcxt;
 	MemoryContext levelcxt[MAX_DEPTH];
 
-	snap = fresh_snapshot();
+	snap = fresh_snapshot(NULL);
 	walkcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_rollout bulk resolution", ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < MAX_DEPTH; i++)
 		levelcxt[i] = AllocSetContextCreate(walkcxt, "pg_rollout level", ALLOCSET_SMALL_SIZES);

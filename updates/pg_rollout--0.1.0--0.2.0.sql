@@ -507,6 +507,49 @@ GRANT EXECUTE ON FUNCTION rollout._holds_possible() TO rollout_viewer;
 --@function rollout._held_selection
 --@function rollout._activate_through
 
+-- Resolution (issue 11, second pass): a change to one component's rows
+-- (component, pin, channel_release, activation, deferral) invalidates only that
+-- component's cached answers: the triggers of those tables read the changed
+-- rows from transition tables (one trigger per event; TRUNCATE keeps the
+-- full invalidation).
+DO $trg$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['component', 'pin', 'channel_release', 'activation', 'deferral'] LOOP
+        EXECUTE format('DROP TRIGGER invalidate_resolution ON rollout.%I', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution AFTER TRUNCATE ON rollout.%I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution_ins AFTER INSERT ON rollout.%I '
+                       'REFERENCING NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution_upd AFTER UPDATE ON rollout.%I '
+                       'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+        EXECUTE format('CREATE TRIGGER invalidate_resolution_del AFTER DELETE ON rollout.%I '
+                       'REFERENCING OLD TABLE AS old_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION rollout._invalidate_resolution()', t);
+    END LOOP;
+END
+$trg$;
+COMMENT ON FUNCTION rollout._invalidate_resolution() IS
+    'internal: statement trigger that invalidates the resolution caches of every session when the transaction commits (of the changed components only, for tables with transition tables)';
+-- Citus (issue 16): protected tables distributed by Citus, enforced on
+-- every node through a signed tenant (src/citus.c, docs/citus.md).
+--@include src/sql/80_isolation/5_citus.sql
+
+-- Remediation cadence and cost (follow-up of issue 13, found by issue 11's
+-- benchmark): tick() runs remediation 5 minutes after the end of the last
+-- run by a tick (as long after it as it took, when longer; at once after a
+-- run that stopped at its task budget); rollout._sync_tasks evaluates only
+-- the components with a policy, an EOL date or an open task, and a tick's
+-- run opens, updates and closes at most 10,000 tasks of each kind
+-- (rollout.remediation_run.complete); a forced upgrade that cannot be
+-- scheduled or started is reported once (rollout._forced_failure_known).
+-- Remediation is new in 0.2.0: the whole of src/sql/89_remediation is
+-- included above (--@include), with these changes, so nothing is repeated
+-- here.
+
 -- Advancing tick (issue 11, rollout operations, second pass): the rollout's
 -- row is passed between the internal functions instead of read again, and
 -- an advance writes its stage rows and the rollout row once each (the

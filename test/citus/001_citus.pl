@@ -5,10 +5,12 @@
 #    hooks it installs are already set); pg_rollout chains to it, so
 #    tenant isolation of local protected tables and Citus's distributed
 #    queries both work on the coordinator;
-#  - no silent leak: Citus does not send pg_rollout's tenant qual to its
-#    shards, so protect_table() on a distributed or reference table, and
-#    create_distributed_table() / create_reference_table() on a protected
-#    table (also from PL/pgSQL), are refused and roll back; DDL that makes
+#  - no silent leak: without pg_rollout.cluster_secret (not set here; see
+#    002_distributed.pl for distributed protected tables with it) the
+#    shards cannot be enforced, so protect_table() on a distributed or
+#    reference table, and create_distributed_table() /
+#    create_reference_table() on a protected table (also from PL/pgSQL),
+#    are refused and roll back; DDL that makes
 #    a protected table a Citus table (a partition attached to a distributed
 #    table, a foreign key to a reference table) fails at commit, and
 #    statements on the table before that are refused where enforced,

@@ -62,11 +62,12 @@ SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.req
                 'operator requests an exemption');
 SELECT lives_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.request_exemption('g-b1', 'g-comp', '[1.0.0,1.0.0]', 'waiver', 'r', now() + interval '1 day')$q$)$$,
                 'operator requests an exemption in another team');
+SELECT pg_temp.as_session('pgr_g_admin', $q$SELECT exemption_id::text FROM rollout.request_exemption('g-a2', 'g-comp', '[1.0.0,1.0.0]', 'waiver', 'r', now() + interval '1 day')$q$) IS NOT NULL;
 SET pg_rollout.actor = 'admin@example.com';
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_operator', $q$SELECT rollout.approve_exemption((SELECT min(exemption_id) FROM rollout.exemption))$q$)$$,
                  '42501', NULL, 'operator cannot approve an exemption');
-SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_admin', $q$SELECT rollout.approve_exemption((SELECT min(exemption_id) FROM rollout.exemption))$q$)$$,
-                 '42501', NULL, 'an admin role taken by the requesting login (SET ROLE) cannot approve: the login requested it');
+SELECT throws_ok($$SELECT pg_temp.as_session('pgr_g_admin', $q$SELECT rollout.approve_exemption((SELECT exemption_id FROM rollout.exemption WHERE tenant_id = 'g-a2'))::text$q$)$$,
+                 '42501', NULL, 'the requesting login cannot approve under another pg_rollout.actor');
 SELECT lives_ok($$SELECT pg_temp.as_session('pgr_g_admin', $q$SELECT rollout.approve_exemption((SELECT min(exemption_id) FROM rollout.exemption))::text$q$)$$,
                 'admin approves an exemption from another login');
 SELECT throws_ok($$SELECT pg_temp.as_role('pgr_g_viewer', $q$SELECT rollout.request_exemption('g-a2', 'g-comp', '[1.0.0,1.0.0]', 'waiver', 'r', now() + interval '1 day')$q$)$$,
@@ -93,8 +94,8 @@ SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT string_agg(DISTINCT node_id
           'g-team-a', 'a bound viewer sees only its own node in the roll-up');
 SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT sum(tenants)::text FROM rollout.version_distribution$$),
           '3', 'a bound viewer counts only its subtree in the distribution');
-SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT string_agg(tenant_id, ',') FROM rollout.exemption_ledger$$),
-          'g-a1', 'a bound viewer sees only its subtree''s exemptions');
+SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT string_agg(tenant_id, ',' ORDER BY tenant_id) FROM rollout.exemption_ledger$$),
+          'g-a1,g-a2', 'a bound viewer sees only its subtree''s exemptions');
 SELECT throws_ok($$SELECT pg_temp.as_session('pgr_g_bound', $q$SELECT count(*)::text FROM rollout.check_version('g-b1', 'g-comp', '1.0.0')$q$)$$,
                  '42704', 'tenant "g-b1" does not exist', 'a tenant outside a bound viewer''s subtree is, to check_version, a tenant that does not exist');
 SELECT is(pg_temp.as_session('pgr_g_bound', $$SELECT string_agg(DISTINCT tenant_id, ',' ORDER BY tenant_id) FROM rollout.simulate_policy('g-comp', min_version => '2.0.0')$$),

@@ -17,7 +17,8 @@
 # rights; statements on protected tables in log_only and enforce, with and
 # without descendants, the bypass) and, once granted the application and
 # operator roles, every public function: set_tenant (fast path, binding
-# path, session form), reset/current_tenant, resolution (single, explain,
+# path, session form), reset/current_tenant, the Citus helpers
+# (_citus_guard, _citus_tenant_ok, _citus_insert_tenant), resolution (single, explain,
 # bulk, flags), tick, plan loading, the audit chain, the views.  No hostile
 # object may run: not with raised rights (which is privilege escalation),
 # and not at all from pg_rollout's C code.
@@ -297,6 +298,14 @@ no_hits('enforce: refused without tenant context', $err);
 	SELECT pg_catalog.count(*) FROM invoices; INSERT INTO orders VALUES (100, 'acme'); DELETE FROM orders WHERE id OPERATOR(pg_catalog.=) 100; COMMIT;});
 is($out, "acme\n5\n2", 'enforce: the tenant\'s rows (and its descendants\' where included)');
 no_hits('enforce: reads and writes with tenant context (row-security qual, _tenants_for)', $err);
+# the functions of distributed protected tables (docs/citus.md), callable by anyone
+($out, $err) = as_mallory(q{BEGIN; SELECT rollout.set_tenant('acme'); SELECT rollout._citus_insert_tenant('acme');
+	SELECT rollout._citus_tenant_ok('acme'); COMMIT;});
+is($out, "acme\nacme\nf", '_citus_insert_tenant, _citus_tenant_ok');
+no_hits('_citus_insert_tenant, _citus_tenant_ok', $err);
+($out, $err) = as_mallory(q{SELECT rollout._citus_guard(1, 'public.orders', 'acme', pg_catalog.repeat('0', 64));});
+like($err, qr/invalid tenant signature/, '_citus_guard with a forged signature fails');
+no_hits('_citus_guard', $err);
 ($out, $err) = as_mallory(q{PREPARE q AS SELECT pg_catalog.count(*) FROM invoices; BEGIN; SELECT rollout.set_tenant('globex');
 	EXECUTE q; SELECT rollout.set_tenant('acme-web'); EXECUTE q; COMMIT;});
 is($out, "globex\n1\nacme-web\n1", 'enforce: a prepared statement across a tenant switch');

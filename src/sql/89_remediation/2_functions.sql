@@ -122,18 +122,49 @@ COMMENT ON FUNCTION rollout._next_allowed(text, timestamptz) IS
 
 -- 1. Tasks from the roster: open what needs action, update what changed,
 --    close what no longer does (done, exempted, cancelled).
-CREATE FUNCTION rollout._sync_tasks(at timestamptz, OUT opened integer, OUT closed integer)
+-- Only components that can need a task are evaluated: those with a policy
+-- in force, with a version that has an EOL date, or with an open task (to
+-- close it).  Any other (tenant, component) is compliant or not deployed
+-- (rollout._version_status with no policy and no EOL), so needs nothing.
+-- Of their rows only those that need a task or belong to an open task are
+-- kept: the run costs what can need a task, not tenants x components.
+-- budget (tick's runs): at most that many tasks opened or updated and that
+-- many closed; complete is false when a limit was reached (the next tick
+-- runs again and carries on: every run derives what is left from the
+-- tables).  NULL: no limit.
+CREATE FUNCTION rollout._sync_tasks(at timestamptz, budget integer DEFAULT NULL, OUT opened integer, OUT closed integer,
+                                    OUT complete boolean)
 RETURNS record
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 #variable_conflict use_variable
+DECLARE
+    pols rollout.version_policy[] := rollout._policies_as_of(at);
+    comps text[];
+    written integer;
 BEGIN
-    WITH ev AS MATERIALIZED (
+    complete := true;
+    comps := ARRAY(SELECT v.component_id FROM rollout.component_version v WHERE v.eol_date IS NOT NULL
+                   UNION SELECT p.component_id FROM unnest(pols) p
+                   UNION SELECT k.component_id FROM rollout.upgrade_task k WHERE k.closed_at IS NULL);
+    IF cardinality(comps) = 0 THEN
+        opened := 0;
+        closed := 0;
+        RETURN;
+    END IF;
+    WITH open_pairs AS MATERIALIZED (
+            SELECT DISTINCT k.tenant_id, k.component_id FROM rollout.upgrade_task k WHERE k.closed_at IS NULL),
+         ev AS MATERIALIZED (
             SELECT e.tenant_id, e.component_id, e.version, e.status, e.violation, e.policy_id, e.action, e.eol_date,
                    e.forced_upgrade_on, e.exemption_id
-              FROM rollout._evaluate(at, rollout._policies_as_of(at), NULL, NULL, NULL) e),
+              FROM rollout._evaluate(at, pols, comps, NULL, NULL) e
+             WHERE (e.version IS NOT NULL
+                    AND (e.violation IN ('blocked', 'past_grace', 'below_minimum', 'above_maximum', 'eol_in_grace')
+                         OR (e.violation = 'behind_baseline' AND e.action IN ('remind', 'schedule', 'block'))
+                         OR (e.violation IN ('compliant', 'behind_baseline') AND e.eol_date IS NOT NULL)))
+                OR (e.tenant_id, e.component_id) IN (SELECT o.tenant_id, o.component_id FROM open_pairs o)),
          need0 AS MATERIALIZED (
             SELECT ev.tenant_id, ev.component_id, ev.version, ev.policy_id, ev.action, ev.eol_date, ev.forced_upgrade_on,
                    CASE WHEN ev.violation = 'compliant' THEN 'eol_announced' ELSE ev.violation END AS reason
@@ -156,12 +187,11 @@ BEGIN
                                          AND x.policy_id IS NOT DISTINCT FROM n.policy_id),
          pref AS MATERIALIZED (
             SELECT * FROM rollout._preferences(ARRAY(SELECT DISTINCT n.tenant_id FROM need n))),
-         ins AS (
-            INSERT INTO rollout.upgrade_task AS t (tenant_id, component_id, version, target_version, reason, owner,
-                                                   policy_id, action, eol_date, forced_upgrade_on, created_at, updated_at)
-            SELECT n.tenant_id, n.component_id, n.version, n.target, n.reason, pf.contact, n.policy_id, n.action,
-                   n.eol_date, n.forced_upgrade_on, at, at
-              FROM need n LEFT JOIN pref pf ON pf.tenant_id = n.tenant_id
+         -- what to write, found with every row in view; only then the budget
+         -- (a LIMIT in the statement that finds them makes the planner
+         -- choose plans for the first rows: 17 times slower for all of them)
+         todo AS MATERIALIZED (
+            SELECT n.* FROM need n
              -- what an open task already says exactly is left alone (the
              -- usual case, and much cheaper than a conflict per row)
              WHERE NOT EXISTS (SELECT 1 FROM rollout.upgrade_task k
@@ -173,7 +203,14 @@ BEGIN
                                   AND k.policy_id IS NOT DISTINCT FROM n.policy_id
                                   AND k.action IS NOT DISTINCT FROM n.action
                                   AND k.eol_date IS NOT DISTINCT FROM n.eol_date
-                                  AND k.forced_upgrade_on IS NOT DISTINCT FROM n.forced_upgrade_on)
+                                  AND k.forced_upgrade_on IS NOT DISTINCT FROM n.forced_upgrade_on)),
+         ins AS (
+            INSERT INTO rollout.upgrade_task AS t (tenant_id, component_id, version, target_version, reason, owner,
+                                                   policy_id, action, eol_date, forced_upgrade_on, created_at, updated_at)
+            SELECT n.tenant_id, n.component_id, n.version, n.target, n.reason, pf.contact, n.policy_id, n.action,
+                   n.eol_date, n.forced_upgrade_on, at, at
+              FROM (SELECT * FROM todo LIMIT budget) n
+              LEFT JOIN pref pf ON pf.tenant_id = n.tenant_id
             ON CONFLICT (tenant_id, component_id, target_version) WHERE closed_at IS NULL
             DO UPDATE SET version = excluded.version, reason = excluded.reason, policy_id = excluded.policy_id,
                           action = excluded.action, eol_date = excluded.eol_date,
@@ -183,6 +220,24 @@ BEGIN
                   OR t.eol_date IS DISTINCT FROM excluded.eol_date
                   OR t.forced_upgrade_on IS DISTINCT FROM excluded.forced_upgrade_on
             RETURNING t.xmax = 0 AS inserted),
+         to_close AS MATERIALIZED (
+            SELECT k.task_id, ev.version AS now_version, ev.exemption_id,
+                   CASE WHEN ev.status = 'exempt' THEN 'exempted'
+                        WHEN ev.version IS NULL THEN 'cancelled'
+                        WHEN k.target_version IS NOT NULL
+                             AND ev.version OPERATOR(rollout.>=) k.target_version THEN 'done'
+                        WHEN np.tenant_id IS NULL THEN 'done'
+                        ELSE 'cancelled' END AS new_status
+              FROM rollout.upgrade_task k
+              LEFT JOIN ev ON ev.tenant_id = k.tenant_id AND ev.component_id = k.component_id
+              -- a join, not a subquery per task (a new target for every tenant closes them all)
+              LEFT JOIN (SELECT DISTINCT n.tenant_id, n.component_id FROM need n) np
+                     ON np.tenant_id = k.tenant_id AND np.component_id = k.component_id
+             WHERE k.closed_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM need n
+                                WHERE n.tenant_id = k.tenant_id AND n.component_id = k.component_id
+                                  AND (n.target OPERATOR(rollout.=) k.target_version
+                                       OR (n.target IS NULL AND k.target_version IS NULL)))),
          cls AS (
             UPDATE rollout.upgrade_task t
                SET status = x.new_status, closed_at = at, updated_at = at,
@@ -191,29 +246,16 @@ BEGIN
                        WHEN 'done' THEN format('runs %s', x.now_version)
                        WHEN 'cancelled' THEN CASE WHEN x.now_version IS NULL THEN 'tenant gone or nothing deployed'
                                                   ELSE 'target changed' END END
-              FROM (SELECT k.task_id, ev.version AS now_version, ev.exemption_id,
-                           CASE WHEN ev.status = 'exempt' THEN 'exempted'
-                                WHEN ev.version IS NULL THEN 'cancelled'
-                                WHEN k.target_version IS NOT NULL
-                                     AND ev.version OPERATOR(rollout.>=) k.target_version THEN 'done'
-                                WHEN NOT EXISTS (SELECT 1 FROM need n
-                                                  WHERE n.tenant_id = k.tenant_id AND n.component_id = k.component_id)
-                                    THEN 'done'
-                                ELSE 'cancelled' END AS new_status
-                      FROM rollout.upgrade_task k
-                      LEFT JOIN ev ON ev.tenant_id = k.tenant_id AND ev.component_id = k.component_id
-                     WHERE k.closed_at IS NULL
-                       AND NOT EXISTS (SELECT 1 FROM need n
-                                        WHERE n.tenant_id = k.tenant_id AND n.component_id = k.component_id
-                                          AND (n.target OPERATOR(rollout.=) k.target_version
-                                               OR (n.target IS NULL AND k.target_version IS NULL)))) x
+              FROM (SELECT * FROM to_close LIMIT budget) x
              WHERE t.task_id = x.task_id
             RETURNING 1)
-    SELECT (SELECT count(*) FILTER (WHERE i.inserted) FROM ins i), (SELECT count(*) FROM cls) INTO opened, closed;
+    SELECT (SELECT count(*) FILTER (WHERE i.inserted) FROM ins i), (SELECT count(*) FROM ins), (SELECT count(*) FROM cls)
+      INTO opened, written, closed;
+    complete := budget IS NULL OR (written < budget AND closed < budget);
 END
 $$;
-COMMENT ON FUNCTION rollout._sync_tasks(timestamptz) IS
-    'internal: open, update and close upgrade tasks from the roster evaluated at an instant; idempotent';
+COMMENT ON FUNCTION rollout._sync_tasks(timestamptz, integer) IS
+    'internal: open, update and close upgrade tasks from the roster evaluated at an instant (at most budget of each, then complete is false); idempotent';
 
 -- 2. Notifications: every milestone due by the clock's day and not yet
 --    recorded, once; when several are due for one task at once, the latest
@@ -367,6 +409,30 @@ $$;
 COMMENT ON FUNCTION rollout._notification_item(rollout.notification, rollout.upgrade_task) IS
     'internal: one notification as the JSON an event or digest carries';
 
+-- A forced upgrade that cannot be scheduled or started is reported once,
+-- not at every run: the failure is known when the latest audit row of its
+-- subject (the component, or the forced rollout) is a forced_failed with the
+-- same details (tasks, versions, error).  Anything audited on the subject in
+-- between (a new version, an EOL date, a policy, a change of the rollout),
+-- another set of tasks or another error reports it again.  Failures of the
+-- component's other targets do not count as a change.
+CREATE FUNCTION rollout._forced_failure_known(subject_kind text, subject_id text, details jsonb)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT a.action OPERATOR(pg_catalog.=) 'remediation.forced_failed'
+                            AND a.details OPERATOR(pg_catalog.=) $3
+                       FROM rollout.audit_log a
+                      WHERE a.subject_kind OPERATOR(pg_catalog.=) $1 AND a.subject_id OPERATOR(pg_catalog.=) $2
+                        AND NOT (a.action OPERATOR(pg_catalog.=) 'remediation.forced_failed'
+                                 AND (a.details OPERATOR(pg_catalog.->>) 'target_version')
+                                     IS DISTINCT FROM ($3 OPERATOR(pg_catalog.->>) 'target_version'))
+                      ORDER BY a.seq DESC LIMIT 1), false)
+$$;
+COMMENT ON FUNCTION rollout._forced_failure_known(text, text, jsonb) IS
+    'internal: was this forced-upgrade failure already reported, with nothing audited on its subject since (remediation reports each failure once)?';
+
 -- 3. Forced upgrades (runs are serialized by _remediate): unschedule tenants whose forced date moved later
 --    (an approved delay) while their rollout has not started; schedule the
 --    tasks past grace under a policy with action schedule into a forced
@@ -518,10 +584,18 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
             -- nothing of this group is kept; the tasks stay for a person (overdue)
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
-            PERFORM rollout._event('remediation.forced_failed', NULL,
-                                   format('forced upgrade to %s@%s not scheduled: %s', g.component_id, g.target_version, err),
-                                   jsonb_build_object('task_ids', to_jsonb(g.task_ids), 'error', err),
-                                   NULL, 'component', g.component_id);
+            -- once until something changes (the tasks, their versions, the error, or the component)
+            IF NOT rollout._forced_failure_known('component', g.component_id,
+                                                 jsonb_build_object('task_ids', to_jsonb(g.task_ids),
+                                                                    'target_version', g.target_version::text,
+                                                                    'from_version', g.from_version::text, 'error', err)) THEN
+                PERFORM rollout._event('remediation.forced_failed', NULL,
+                                       format('forced upgrade to %s@%s not scheduled: %s', g.component_id, g.target_version, err),
+                                       jsonb_build_object('task_ids', to_jsonb(g.task_ids),
+                                                          'target_version', g.target_version::text,
+                                                          'from_version', g.from_version::text, 'error', err),
+                                       NULL, 'component', g.component_id);
+            END IF;
         END;
         rid := NULL;
     END LOOP;
@@ -541,9 +615,11 @@ BEGIN
              WHERE t.rollout_id = fr.rollout_id AND t.status = 'scheduled';
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
-            PERFORM rollout._event('remediation.forced_failed', fr.rollout_id,
-                                   format('forced rollout "%s" not started: %s', fr.rollout_id, err),
-                                   jsonb_build_object('error', err), NULL, 'rollout', fr.rollout_id);
+            IF NOT rollout._forced_failure_known('rollout', fr.rollout_id, jsonb_build_object('error', err)) THEN
+                PERFORM rollout._event('remediation.forced_failed', fr.rollout_id,
+                                       format('forced rollout "%s" not started: %s', fr.rollout_id, err),
+                                       jsonb_build_object('error', err), NULL, 'rollout', fr.rollout_id);
+            END IF;
         END;
     END LOOP;
 
@@ -566,7 +642,8 @@ $$;
 COMMENT ON FUNCTION rollout._force(timestamptz) IS
     'internal: schedule forced upgrades (rollouts approved by policy, in each tenant''s first window), unschedule delayed tenants, start due forced rollouts, mark overdue tasks';
 
-CREATE FUNCTION rollout._remediate(at timestamptz, digest_threshold integer, by_tick boolean)
+CREATE FUNCTION rollout._remediate(at timestamptz, digest_threshold integer, by_tick boolean,
+                                   task_budget integer DEFAULT NULL)
 RETURNS rollout.remediation_run
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -580,18 +657,19 @@ BEGIN
     -- one run at a time (tick() only tries: NOWAIT in _remediation_tick)
     LOCK TABLE rollout.remediation_run IN SHARE ROW EXCLUSIVE MODE;
     run.started_at := clock_timestamp();
-    t := rollout._sync_tasks(at);
+    t := rollout._sync_tasks(at, task_budget);
     m := rollout._notify(at, digest_threshold);
     run.forced := rollout._force(at);
     INSERT INTO rollout.remediation_run (clock, started_at, finished_at, tasks_opened, tasks_closed, notifications,
-                                         events, forced, by_tick, ran_by)
+                                         events, forced, by_tick, ran_by, complete)
     VALUES (at, run.started_at, clock_timestamp(), t.opened, t.closed, m.notifications, m.events, run.forced,
-            by_tick, rollout._actor())
+            by_tick, rollout._actor(), t.complete)
     RETURNING * INTO run;
     RETURN run;
 END
 $$;
-COMMENT ON FUNCTION rollout._remediate(timestamptz, integer, boolean) IS 'internal: one remediation run at an instant';
+COMMENT ON FUNCTION rollout._remediate(timestamptz, integer, boolean, integer) IS
+    'internal: one remediation run at an instant (at most task_budget tasks opened or updated and as many closed)';
 
 CREATE FUNCTION rollout.remediate(at timestamptz DEFAULT pg_catalog.now(), digest_threshold integer DEFAULT 10)
 RETURNS rollout.remediation_run
@@ -619,8 +697,9 @@ COMMENT ON FUNCTION rollout.remediate(timestamptz, integer) IS
 
 -- Called by tick() first: wakes rollouts holding tenants for a concurrency
 -- limit (every tick), and runs remediation when its last run by a tick
--- started 5 minutes ago or more and no other run is in progress (a
--- concurrent tick does not wait for it: it skips remediation).  A failure is an event and does not stop the tick.
+-- ended 5 minutes ago or more (and at least as long ago as it took) and no
+-- other run is in progress (a concurrent tick does not wait for it: it
+-- skips remediation).  A failure is an event and does not stop the tick.
 CREATE FUNCTION rollout._remediation_tick()
 RETURNS void
 LANGUAGE plpgsql
@@ -640,11 +719,25 @@ BEGIN
     EXCEPTION WHEN lock_not_available THEN
         RETURN;
     END;
-    IF EXISTS (SELECT 1 FROM rollout.remediation_run x WHERE x.by_tick AND x.started_at > now() - interval '5 minutes') THEN
+    -- due 5 minutes after the END of the last run by a tick; after a run
+    -- that took longer, as long after its end as it took (so remediation
+    -- takes at most half of the ticks' time, and one slow run is not
+    -- followed by another at the very next tick); at once when that run
+    -- stopped at its task budget (it left work for the next one)
+    IF EXISTS (SELECT 1
+                 FROM (SELECT x.started_at, x.finished_at, x.complete FROM rollout.remediation_run x
+                        WHERE x.by_tick ORDER BY x.started_at DESC LIMIT 1) l
+                WHERE CASE WHEN NOT l.complete AND isfinite(l.finished_at) THEN false
+                           WHEN l.finished_at > now() - interval '5 minutes' THEN true
+                           WHEN NOT (isfinite(l.started_at) AND isfinite(l.finished_at)) THEN false
+                           ELSE l.finished_at + (l.finished_at - l.started_at) > now() END) THEN
         RETURN;
     END IF;
     BEGIN
-        PERFORM rollout._remediate(now(), 10, true);
+        -- a budget keeps the tick short when many tasks change at once
+        -- (an EOL date for a version everyone runs): 10,000 tasks opened or
+        -- updated and 10,000 closed per tick; the rest at the next ticks
+        PERFORM rollout._remediate(now(), 10, true, 10000);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
         PERFORM rollout._event('remediation.failed', NULL, format('remediation failed: %s (SQLSTATE %s)', err_message, err_state),
@@ -653,7 +746,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout._remediation_tick() IS
-    'internal: tick()''s remediation step: wake rollouts held by concurrency limits; run remediation at most every 5 minutes';
+    'internal: tick()''s remediation step: wake rollouts held by concurrency limits; run remediation 5 minutes after the end of the last run by a tick (or as long after it as it took, when longer)';
 
 -- ---------------------------------------------------------------------
 -- Holds at stage activation: tenant approval and concurrency limits
@@ -1056,11 +1149,12 @@ REVOKE ALL ON FUNCTION
     rollout._check_milestone_days(text, integer[], integer),
     rollout._preferences(text[]),
     rollout._next_allowed(text, timestamptz),
-    rollout._sync_tasks(timestamptz),
+    rollout._sync_tasks(timestamptz, integer),
     rollout._notify(timestamptz, integer),
     rollout._notification_item(rollout.notification, rollout.upgrade_task),
+    rollout._forced_failure_known(text, text, jsonb),
     rollout._force(timestamptz),
-    rollout._remediate(timestamptz, integer, boolean),
+    rollout._remediate(timestamptz, integer, boolean, integer),
     rollout.remediate(timestamptz, integer),
     rollout._remediation_tick(),
     rollout._holds_possible(),
