@@ -15,6 +15,7 @@ CREATE TABLE rollout.release (
     created_by    text        NOT NULL,
     created_at    timestamptz NOT NULL,
     updated_at    timestamptz NOT NULL,
+    revised_by    text        NOT NULL,
     CONSTRAINT release_component_version_key UNIQUE (component_id, version)
 );
 SELECT pg_catalog.pg_extension_config_dump('rollout.release', '');
@@ -26,6 +27,7 @@ COMMENT ON COLUMN rollout.release.revision IS 'bumped whenever the manifest, cla
 COMMENT ON COLUMN rollout.release.halted IS 'true after a SEV-1: no promotion until the rollback evaluation is decided';
 COMMENT ON COLUMN rollout.release.incidents IS 'number of incidents reported (every report updates the row, so a concurrent promotion re-checks)';
 COMMENT ON COLUMN rollout.release.created_by IS 'login (session_user) that created the release: its author, who may not approve it';
+COMMENT ON COLUMN rollout.release.revised_by IS 'login (session_user) that made the current revision (created the release, or last changed its class, manifest or exposure plan): it may not approve this revision';
 
 -- When a release entered each channel: soak is measured from here and is
 -- never reset by a newer release of the same component.

@@ -128,8 +128,9 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
             MESSAGE = format('version %s of component "%s" already has a release', version, component_id);
     END IF;
-    INSERT INTO rollout.release AS x (release_id, component_id, version, class, manifest, created_by, created_at, updated_at)
-    VALUES (release_id, component_id, version, class, manifest, session_user, at, at)
+    INSERT INTO rollout.release AS x (release_id, component_id, version, class, manifest, created_by, created_at, updated_at,
+                                      revised_by)
+    VALUES (release_id, component_id, version, class, manifest, session_user, at, at, session_user)
     RETURNING * INTO r;
     PERFORM rollout._audit('release.created', NULL, 'release', r.release_id, reason,
                            pg_catalog.jsonb_build_object('component', component_id, 'version', version::text,
@@ -167,7 +168,8 @@ BEGIN
     IF r.class IS NOT DISTINCT FROM class THEN
         RETURN r;
     END IF;
-    UPDATE rollout.release x SET class = classify_release.class, revision = x.revision + 1, updated_at = rollout._release_now()
+    UPDATE rollout.release x SET class = classify_release.class, revision = x.revision + 1, updated_at = rollout._release_now(),
+                                 revised_by = session_user
      WHERE x.release_id OPERATOR(pg_catalog.=) r.release_id RETURNING * INTO r;
     PERFORM rollout._audit('release.classified', NULL, 'release', r.release_id, reason,
                            pg_catalog.jsonb_build_object('class', class, 'revision', r.revision));
@@ -197,7 +199,7 @@ BEGIN
         RETURN r;
     END IF;
     UPDATE rollout.release x SET manifest = update_release_manifest.manifest, revision = x.revision + 1,
-                                 updated_at = rollout._release_now()
+                                 updated_at = rollout._release_now(), revised_by = session_user
      WHERE x.release_id OPERATOR(pg_catalog.=) r.release_id RETURNING * INTO r;
     PERFORM rollout._audit('release.manifest_changed', NULL, 'release', r.release_id, reason,
                            pg_catalog.jsonb_build_object('before', old, 'after', manifest, 'revision', r.revision));
@@ -292,7 +294,7 @@ BEGIN
            max_duration = excluded.max_duration, exit_criteria = excluded.exit_criteria, owner = excluded.owner,
            recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at
     RETURNING * INTO p;
-    UPDATE rollout.release x SET revision = x.revision + 1, updated_at = rollout._release_now()
+    UPDATE rollout.release x SET revision = x.revision + 1, updated_at = rollout._release_now(), revised_by = session_user
      WHERE x.release_id OPERATOR(pg_catalog.=) r.release_id;
     PERFORM rollout._audit('release.exposure_plan_set', NULL, 'release', r.release_id, NULL, pg_catalog.to_jsonb(p));
     RETURN p;
@@ -396,6 +398,12 @@ BEGIN
             MESSAGE = format('self-approval refused: "%s" created release "%s"', me, r.release_id),
             DETAIL = 'The author of a release may not approve any of its transitions.';
     END IF;
+    IF me OPERATOR(pg_catalog.=) r.revised_by THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('self-approval refused: "%s" made revision %s of release "%s"', me, r.revision, r.release_id),
+            DETAIL = 'The login that last changed a release''s class, manifest or exposure plan may not approve that revision.',
+            HINT = 'Another member of the role approves it, or another login makes the next revision.';
+    END IF;
     SELECT x.role INTO other FROM rollout.release_approval x
      WHERE x.release_id OPERATOR(pg_catalog.=) r.release_id AND x.to_channel OPERATOR(pg_catalog.=) to_channel
        AND x.revision = r.revision AND x.approver OPERATOR(pg_catalog.=) me AND x.role OPERATOR(pg_catalog.<>) role
@@ -437,7 +445,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout.approve_release(text, text, text, text) IS
-    'approve a release''s entry into a channel in the name of a role (dev_lead, qa, system_owner) the login belongs to; not by the release''s author, one role per person per transition; void once the revision changes; audited';
+    'approve a release''s entry into a channel in the name of a role (dev_lead, qa, system_owner) the login belongs to; not by the release''s author nor by the login that made the revision approved, one role per person per transition; void once the revision changes; audited';
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION

@@ -21,6 +21,8 @@ DECLARE
     v_intact boolean;
     v_problem text;
     v_rows bigint;
+    clock_at timestamptz;
+    clock_by text;
     mode text := coalesce(current_setting('pg_rollout.enforcement_mode', true), 'unknown');
 BEGIN
     check_name := 'library';
@@ -113,10 +115,25 @@ BEGIN
     detail := format('pg_rollout.enforcement_mode = %s in this session', mode);
     hint := CASE WHEN status = 'ok' THEN NULL ELSE 'Tenant isolation is off: set pg_rollout.enforcement_mode.' END;
     RETURN NEXT;
+
+    -- the superuser-only override of the clock release functions read
+    -- (soak, approval and memo times): meant for tests and replays, never
+    -- left set in production
+    check_name := 'release clock';
+    SELECT c.at, c.set_by INTO clock_at, clock_by FROM rollout.release_clock c;
+    IF FOUND THEN
+        status := 'warning';
+        detail := format('the release clock is overridden: release functions read %s (set by %s), not now()',
+                         rollout._release_utc(clock_at), clock_by);
+        hint := 'Remove the override unless this is a test or a replay: SELECT rollout.set_release_clock(NULL) (superuser).';
+    ELSE
+        status := 'ok'; detail := 'release functions read now()'; hint := NULL;
+    END IF;
+    RETURN NEXT;
 END
 $$;
 COMMENT ON FUNCTION rollout.health() IS
-    'one row per check (library preloaded, schema version, tick fresh while rollouts are due, rollouts waiting for a person, event outbox drained, audit verified within 25 hours and intact, enforcement mode) with ok / warning / critical, a detail and a hint';
+    'one row per check (library preloaded, schema version, tick fresh while rollouts are due, rollouts waiting for a person, event outbox drained, audit verified within 25 hours and intact, enforcement mode, release clock not overridden) with ok / warning / critical, a detail and a hint';
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION rollout.health() FROM PUBLIC;
