@@ -8,13 +8,14 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
-DROP ROLE IF EXISTS regress_rr_author, regress_rr_editor, regress_rr_other, regress_rr_lead;
+DROP ROLE IF EXISTS regress_rr_author, regress_rr_editor, regress_rr_other, regress_rr_lead, regress_rr_monitor;
 RESET client_min_messages;
 CREATE ROLE regress_rr_author IN ROLE rollout_admin;
 -- an operator who is also a dev lead: may edit, and may approve others' revisions
 CREATE ROLE regress_rr_editor IN ROLE rollout_operator, rollout_release_dev_lead, rollout_release_system_owner;
 CREATE ROLE regress_rr_other IN ROLE rollout_operator;
 CREATE ROLE regress_rr_lead IN ROLE rollout_release_dev_lead;
+CREATE ROLE regress_rr_monitor IN ROLE pg_monitor;
 SELECT (rollout.create_component('rr-app', 'product')).component_id;
 SELECT (rollout.add_version('rr-app', '1.0.0', 'published')).version::text;
 SELECT (rollout.create_tenant('rr-dev', test_tenant => true)).tenant_id;
@@ -60,12 +61,21 @@ RESET SESSION AUTHORIZATION;
 SELECT revision, approver FROM rollout.release_approval WHERE release_id = 'rr-1' ORDER BY approval_id;
 
 -- (3) health() and the release clock override
+-- (and the metric the exporters serve as pg_rollout_release_clock_overridden)
 SELECT status, detail, hint FROM rollout.health() WHERE check_name = 'release clock';
+SELECT clock_overridden FROM rollout.metrics_release;
 SELECT rollout.set_release_clock('2025-01-10 09:00+00');
 SELECT status, detail, hint FROM rollout.health() WHERE check_name = 'release clock';
+SELECT clock_overridden FROM rollout.metrics_release;
+-- a pg_monitor login sees both (health() and the view run with the extension owner's rights)
+SET SESSION AUTHORIZATION regress_rr_monitor;
+SELECT status FROM rollout.health() WHERE check_name = 'release clock';
+SELECT clock_overridden FROM rollout.metrics_release;
+RESET SESSION AUTHORIZATION;
 SELECT rollout.set_release_clock(NULL);
 SELECT status, detail, hint FROM rollout.health() WHERE check_name = 'release clock';
+SELECT clock_overridden FROM rollout.metrics_release;
 
 SET client_min_messages = warning;
 DROP EXTENSION pg_rollout CASCADE;
-DROP ROLE regress_rr_author, regress_rr_editor, regress_rr_other, regress_rr_lead;
+DROP ROLE regress_rr_author, regress_rr_editor, regress_rr_other, regress_rr_lead, regress_rr_monitor;

@@ -20,7 +20,7 @@ SELECT tables_are('rollout', ARRAY['activation', 'activation_history', 'activati
 SELECT views_are('rollout', ARRAY['bypasses', 'compliance_summary', 'component_versions', 'conflict_roster', 'dashboard', 'drift_roster',
                                   'exemption_ledger', 'metrics_activations', 'metrics_audit_verification', 'metrics_bypasses',
                                   'metrics_compliance', 'metrics_compliance_status', 'metrics_compliance_totals', 'metrics_events',
-                                  'metrics_governance', 'metrics_refresh_last', 'metrics_rollout_progress', 'metrics_rollouts',
+                                  'metrics_governance', 'metrics_refresh_last', 'metrics_release', 'metrics_rollout_progress', 'metrics_rollouts',
                                   'metrics_state', 'metrics_tick', 'metrics_violations', 'pending_events',
                                   'pending_tenant_approvals', 'protected_tables', 'recent_violation_log', 'remediation_queue',
                                   'rollout_status', 'stage_status', 'tenant_tree', 'version_distribution', 'violations']);

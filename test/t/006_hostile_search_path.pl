@@ -380,7 +380,7 @@ my @calls = (
 		SELECT pg_catalog.count(*) FROM rollout.metrics_bypasses; SELECT pg_catalog.count(*) FROM rollout.metrics_state;
 		SELECT pg_catalog.count(*) FROM rollout.metrics_audit_verification; SELECT pg_catalog.count(*) FROM rollout.metrics_compliance;
 		SELECT pg_catalog.count(*) FROM rollout.metrics_compliance_status; SELECT pg_catalog.count(*) FROM rollout.metrics_compliance_totals;
-		SELECT pg_catalog.count(*) FROM rollout.metrics_refresh_last;} ],
+		SELECT pg_catalog.count(*) FROM rollout.metrics_refresh_last; SELECT pg_catalog.count(*) FROM rollout.metrics_release;} ],
 	[ 'audit_head', q{SELECT block OPERATOR(pg_catalog.>) 0 FROM rollout.audit_head();} ],
 	[ 'verify_audit against a head', q{SELECT intact FROM rollout.audit_head() h, rollout.verify_audit(h.block, h.block_hash);} ],
 	[ 'violation functions', q{SELECT pg_catalog.count(*) FROM rollout.violation_counts(); SELECT pg_catalog.count(*) FROM rollout.recent_violations(); SELECT pg_catalog.count(*) FROM rollout.bypass_counts();} ],

@@ -218,6 +218,13 @@ SELECT coalesce(sum(c.pairs), 0)::bigint AS pairs,
 COMMENT ON VIEW rollout.metrics_compliance_totals IS
     'at the last rollout.refresh_metrics(): pairs, drifting pairs (not compliant, exempt or in grace), deployed pairs under a block policy (enforced), conflicting pairs, and the compliance ratio over all organisations (1 when nothing is deployed)';
 
+-- Release readiness for the exporters (defined here, after the releases of
+-- src/sql/90_release, which the update script creates after 3_views.sql).
+CREATE VIEW rollout.metrics_release AS
+SELECT (SELECT count(*) FROM rollout.release_clock c)::integer AS clock_overridden;
+COMMENT ON VIEW rollout.metrics_release IS
+    '1 while the superuser release clock override (rollout.set_release_clock) is set, so that release times do not come from now(); else 0';
+
 -- Privileges of the objects above.
 GRANT SELECT ON rollout.audit_verification, rollout.metrics_refresh, rollout.compliance_tally, rollout.activation_tally
     TO rollout_viewer;
@@ -225,5 +232,5 @@ REVOKE ALL ON FUNCTION rollout.refresh_metrics() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollout.refresh_metrics() TO rollout_operator;
 GRANT SELECT ON rollout.metrics_audit_verification, rollout.metrics_refresh_last, rollout.metrics_activations,
                 rollout.metrics_rollout_progress, rollout.metrics_compliance_status, rollout.metrics_compliance,
-                rollout.metrics_compliance_totals
+                rollout.metrics_compliance_totals, rollout.metrics_release
     TO rollout_viewer, pg_monitor;
