@@ -575,3 +575,11 @@ REVOKE ALL ON FUNCTION rollout._start_stage_row(rollout.rollout, integer, text) 
 REVOKE ALL ON FUNCTION rollout._finish_stage_row(rollout.rollout, text, jsonb) FROM PUBLIC;
 --@function rollout._finish_stage
 --@function rollout._tick_one
+
+-- Release readiness review (seed 004): release.revised_by (the login that
+-- made the current revision may not approve it), the release clock check
+-- of rollout.health() and the view rollout.metrics_release.  Nothing to
+-- add here: releases are new in 0.2.0 and src/sql/90_release is included
+-- above whole (the new column comes with 1_tables.sql), as is
+-- src/sql/92_monitoring/4_ledgers.sql (the new view), and every
+-- "--@function rollout.health" line expands to its current definition.
