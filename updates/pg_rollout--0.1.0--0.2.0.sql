@@ -575,3 +575,19 @@ REVOKE ALL ON FUNCTION rollout._start_stage_row(rollout.rollout, integer, text) 
 REVOKE ALL ON FUNCTION rollout._finish_stage_row(rollout.rollout, text, jsonb) FROM PUBLIC;
 --@function rollout._finish_stage
 --@function rollout._tick_one
+
+-- Isolation violation counters (dropped tables, reset): the counters of a
+-- dropped table leave shared memory when the drop commits (the sql_drop
+-- event trigger passes the dropped relations to rollout._forget_violations),
+-- and rollout.reset_violation_counts() removes this database's counters
+-- instead of setting them to zero (same signature, new comment).
+CREATE FUNCTION rollout._forget_violations(relids oid[])
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'pgr_forget_violations';
+COMMENT ON FUNCTION rollout._forget_violations(oid[]) IS
+    'internal: the violation counters of these dropped relations go when the transaction commits (relations that still exist are ignored)';
+REVOKE ALL ON FUNCTION rollout._forget_violations(oid[]) FROM PUBLIC;
+COMMENT ON FUNCTION rollout.reset_violation_counts() IS
+    'remove this database''s violation counters (rollout.violations is empty until the next event)';
+--@function rollout._follow_drop
