@@ -3,8 +3,9 @@
 -- rolled back, also to a savepoint), so rollout.violations never shows a
 -- bare OID and a later table with the same OID inherits nothing;
 -- rollout.reset_violation_counts() removes this database's counters, not
--- just zeroes them, and leaves other databases' alone.  In databases of
--- its own, since the counters outlive the extension.
+-- just zeroes them, and leaves other databases' alone; DROP EXTENSION
+-- removes the database's counters when it commits.  In databases of its
+-- own, since the counters are kept per database in shared memory.
 \set VERBOSITY terse
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
@@ -125,7 +126,18 @@ RESET ROLE;
 
 -- the other database's counter stands
 \c regress_violation_counters_b
+\set VERBOSITY terse
 SELECT tbl, kind, command, count FROM rollout.violations;
+-- DROP EXTENSION takes the database's counters with it when it commits
+BEGIN;
+DROP EXTENSION pg_rollout;
+ROLLBACK;
+SELECT tbl, kind, command, count FROM rollout.violations;
+SET client_min_messages = warning;
+DROP EXTENSION pg_rollout;
+CREATE EXTENSION pg_rollout;
+RESET client_min_messages;
+SELECT count(*) AS rows_after_recreate FROM rollout.violations;
 
 \c :regress_db
 SET client_min_messages = warning;

@@ -52,6 +52,7 @@
 #include "access/xact.h"
 #include "catalog/heap.h"
 #include "catalog/namespace.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_authid.h"
@@ -489,6 +490,8 @@ static PendingForget *forget_pending = NULL;
 static Oid *forget_sorted = NULL;	/* as many entries as forget_pending */
 static int	forget_n = 0;
 static int	forget_max = 0;
+/* nest level of a DROP EXTENSION pg_rollout: every counter of the database goes; 0: none */
+static int	forget_all_level = 0;
 
 static void
 counter_spare_ensure(void)
@@ -1897,23 +1900,28 @@ check_rename(RenameStmt *stmt)
  * superuser's rights (the tables belong to their owners), pinned
  * search_path, in the dropping transaction; only for the extension's owner.
  */
+/* Does this DROP name the extension pg_rollout? */
+static bool
+drops_pg_rollout(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType != OBJECT_EXTENSION)
+		return false;
+	foreach(lc, stmt->objects)
+		if (strcmp(strVal(lfirst(lc)), "pg_rollout") == 0)
+			return true;
+	return false;
+}
+
 static void
 restore_before_drop_extension(DropStmt *stmt)
 {
-	ListCell   *lc;
-	volatile bool ours = false;
 	Oid			extoid;
 	Oid			nsp;
 	Oid			save_userid;
 	int			save_sec_context;
 
-	if (stmt->removeType != OBJECT_EXTENSION)
-		return;
-	foreach(lc, stmt->objects)
-		if (strcmp(strVal(lfirst(lc)), "pg_rollout") == 0)
-			ours = true;
-	if (!ours)
-		return;
 	extoid = get_extension_oid("pg_rollout", true);
 	nsp = get_namespace_oid(PGR_SCHEMA, true);
 	if (!OidIsValid(extoid) || !OidIsValid(nsp) || !OidIsValid(get_relname_relid(PGR_TABLE_PROTECTED, nsp)))
@@ -2097,9 +2105,24 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	NodeTag		tag = nodeTag(parsetree);
+	volatile bool drops_extension = false;
+	volatile Oid dropped_db = InvalidOid;
 
 	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
-		restore_before_drop_extension((DropStmt *) parsetree);
+	{
+		drops_extension = drops_pg_rollout((DropStmt *) parsetree);
+		if (drops_extension)
+			restore_before_drop_extension((DropStmt *) parsetree);
+	}
+	/*
+	 * The violation counters of a dropped database, or of this one when the
+	 * extension is dropped, go with it (the sql_drop event trigger sees
+	 * neither).  Allocated here, where an error is still allowed.
+	 */
+	if (tag == T_DropdbStmt && IsTransactionState())
+		dropped_db = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
+	if (drops_extension || OidIsValid(dropped_db))
+		counter_spare_ensure();
 	if ((tag == T_DropStmt || tag == T_AlterPolicyStmt || tag == T_RenameStmt) &&
 		IsTransactionState() && !registry_loading && protection_fn_depth == 0 &&
 		!pgr_citus_internal_ddl() && !superuser())
@@ -2130,6 +2153,13 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+
+	/* the extension's counters go when the drop commits */
+	if (drops_extension && (forget_all_level == 0 || forget_all_level > GetCurrentTransactionNestLevel()))
+		forget_all_level = GetCurrentTransactionNestLevel();
+	/* DROP DATABASE runs outside a transaction block: done once it returns */
+	if (OidIsValid(dropped_db))
+		(void) counters_remove(dropped_db, NULL, 0);
 
 	if (tag == T_DeclareCursorStmt && enforcement_mode != MODE_DISABLED && IsTransactionState() &&
 		!registry_loading && (((DeclareCursorStmt *) parsetree)->options & CURSOR_OPT_HOLD) != 0)
@@ -2212,7 +2242,9 @@ isolation_xact_callback(XactEvent event, void *arg)
 	 * commits (or is prepared: PREPARE TRANSACTION is where this session
 	 * last sees it); a drop rolled back keeps them.
 	 */
-	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE) && forget_n > 0)
+	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE) && forget_all_level > 0)
+		(void) counters_remove(MyDatabaseId, NULL, 0);
+	else if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE) && forget_n > 0)
 	{
 		for (int i = 0; i < forget_n; i++)
 			forget_sorted[i] = forget_pending[i].relid;
@@ -2224,6 +2256,7 @@ isolation_xact_callback(XactEvent event, void *arg)
 		event == XACT_EVENT_PREPARE)
 	{
 		forget_n = 0;
+		forget_all_level = 0;
 		protection_fn_depth = 0;
 		if (retired_registries != NIL)
 		{
@@ -2248,6 +2281,10 @@ isolation_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	int			level = GetCurrentTransactionNestLevel();
 
+	if (forget_all_level >= level && event == SUBXACT_EVENT_ABORT_SUB)
+		forget_all_level = 0;
+	else if (forget_all_level >= level && event == SUBXACT_EVENT_COMMIT_SUB)
+		forget_all_level = level - 1;
 	if (forget_n > 0 && event == SUBXACT_EVENT_ABORT_SUB)
 	{
 		int			kept = 0;

@@ -581,6 +581,9 @@ REVOKE ALL ON FUNCTION rollout._finish_stage_row(rollout.rollout, text, jsonb) F
 -- event trigger passes the dropped relations to rollout._forget_violations),
 -- and rollout.reset_violation_counts() removes this database's counters
 -- instead of setting them to zero (same signature, new comment).
+-- rollout._follow_drop comes with src/sql/80_isolation/4_follow_ddl.sql,
+-- included whole above; it calls rollout._forget_violations only when a
+-- table is dropped, and nothing above drops one.
 CREATE FUNCTION rollout._forget_violations(relids oid[])
 RETURNS void
 LANGUAGE C VOLATILE
@@ -590,4 +593,3 @@ COMMENT ON FUNCTION rollout._forget_violations(oid[]) IS
 REVOKE ALL ON FUNCTION rollout._forget_violations(oid[]) FROM PUBLIC;
 COMMENT ON FUNCTION rollout.reset_violation_counts() IS
     'remove this database''s violation counters (rollout.violations is empty until the next event)';
---@function rollout._follow_drop

@@ -134,14 +134,20 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     d record;
+    rels oid[];
 BEGIN
-    -- counters are kept for protected relations only, but a table unprotected
-    -- earlier may still have some: every dropped table is passed
-    PERFORM rollout._forget_violations(array_agg(o.objid))
-       FROM pg_event_trigger_dropped_objects() o
-      WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
-        AND o.object_type IN ('table', 'partitioned table', 'foreign table')
-     HAVING count(*) > 0;
+    -- Violation counters: kept for protected relations only, but a table
+    -- unprotected earlier may still have some, so every dropped table is
+    -- passed.  (Called only when a table was dropped: other drops cost no
+    -- call, and the update script from 0.1.0, which creates this trigger
+    -- before rollout._forget_violations, drops no table in between.)
+    rels := ARRAY(SELECT o.objid
+                    FROM pg_event_trigger_dropped_objects() o
+                   WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
+                     AND o.object_type IN ('table', 'partitioned table', 'foreign table'));
+    IF cardinality(rels) > 0 THEN
+        PERFORM rollout._forget_violations(rels);
+    END IF;
     FOR d IN
         SELECT o.objid, o.object_identity
           FROM pg_event_trigger_dropped_objects() o
