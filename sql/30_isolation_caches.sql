@@ -7,8 +7,7 @@
 -- changes; a database without the extension is not looked up per
 -- statement, and the extension created again is enforced at its first
 -- statement.  In a database of its own, so that its violation counters
--- (kept in shared memory per database, dropped tables included) do not
--- reach the other tests.
+-- (kept in shared memory per database) do not reach the other tests.
 \set VERBOSITY terse
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;

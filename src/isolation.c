@@ -52,6 +52,7 @@
 #include "access/xact.h"
 #include "catalog/heap.h"
 #include "catalog/namespace.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_authid.h"
@@ -217,8 +218,8 @@ typedef struct CounterKey
 
 typedef struct Counter
 {
-	bool		used;			/* set once, under the LWLock in exclusive mode */
-	CounterKey	key;			/* written once, with used */
+	bool		used;			/* changed only under the LWLock in exclusive mode */
+	CounterKey	key;			/* written with used */
 	slock_t		mutex;			/* protects count and last_at only */
 	int64		count;
 	TimestampTz last_at;
@@ -255,10 +256,15 @@ typedef struct BypassCounter
  *
  * - lock (an LWLock) guards the set of counter entries, violation and
  *   bypass: counting looks its entry up holding it in shared mode and only
- *   creating an entry (used and the key) takes it exclusive.  Entries are
- *   never removed, so an entry found in shared mode stays what it is.
+ *   creating an entry (used and the key) takes it exclusive.  Violation
+ *   entries are removed, also in exclusive mode, when their table's drop
+ *   commits and by rollout.reset_violation_counts() (counters_remove(),
+ *   which places the remaining entries again so that no probe sequence is
+ *   broken); an entry found in shared mode stays what it is until the lock
+ *   is released.  Bypass entries are never removed.
  * - each entry's mutex (a spinlock) guards its count and last_at: counting
- *   and reading them take it, with the LWLock held in either mode.
+ *   and reading them take it, with the LWLock held in either mode (so under
+ *   the exclusive lock nobody holds one, and an entry may be moved).
  * - the ring of recent violations takes no LWLock: ring_total (an atomic)
  *   hands every event its own position; the entry at position % RING_SIZE
  *   is written under ring_mutex[slot] and stamped with that position, so a
@@ -460,6 +466,116 @@ isolation_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/* The slot where a key's probe sequence starts. */
+static uint32
+counter_home(const CounterKey *key)
+{
+	return hash_bytes((const unsigned char *) key, sizeof(CounterKey)) % MAX_COUNTERS;
+}
+
+/*
+ * Removing counters: a spare copy of the table, allocated before it is
+ * needed (counters_remove() runs at commit, where nothing may fail), and
+ * the relations whose drop this transaction will commit, with the
+ * (sub)transaction nest level that dropped them, in TopMemoryContext.
+ */
+typedef struct PendingForget
+{
+	Oid			relid;
+	int			level;
+} PendingForget;
+
+static Counter *counter_spare = NULL;
+static PendingForget *forget_pending = NULL;
+static Oid *forget_sorted = NULL;	/* as many entries as forget_pending */
+static int	forget_n = 0;
+static int	forget_max = 0;
+/* nest level of a DROP EXTENSION pg_rollout: every counter of the database goes; 0: none */
+static int	forget_all_level = 0;
+
+static void
+counter_spare_ensure(void)
+{
+	if (counter_spare == NULL)
+		counter_spare = MemoryContextAlloc(TopMemoryContext, sizeof(Counter) * MAX_COUNTERS);
+}
+
+static bool
+counter_matches(const CounterKey *key, Oid dbid, const Oid *relids, int nrelids)
+{
+	if (key->dbid != dbid)
+		return false;
+	if (relids == NULL)
+		return true;
+	return bsearch(&key->relid, relids, nrelids, sizeof(Oid), oid_cmp) != NULL;
+}
+
+/*
+ * Remove a database's violation counters: all of them (relids NULL) or
+ * those of the relations in relids (sorted).  Whether there is anything to
+ * remove is looked up in shared mode (a dropped table usually has no
+ * counter); then, in exclusive mode, the entries that stay are copied
+ * aside, the table emptied and they are placed again from their home slot,
+ * so that every probe sequence is unbroken (linear probing has no
+ * tombstones).  Nobody holds an entry's spinlock under the exclusive lock.
+ * Allocates nothing and raises no error.  Returns the number removed.
+ */
+static int
+counters_remove(Oid dbid, const Oid *relids, int nrelids)
+{
+	bool		any = false;
+	int			nkeep = 0;
+	int			removed = 0;
+
+	if (shared == NULL || counter_spare == NULL)
+		return 0;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < MAX_COUNTERS && !any; i++)
+		any = shared->counters[i].used &&
+			counter_matches(&shared->counters[i].key, dbid, relids, nrelids);
+	LWLockRelease(shared->lock);
+	if (!any)
+		return 0;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MAX_COUNTERS; i++)
+	{
+		Counter    *c = &shared->counters[i];
+
+		if (!c->used)
+			continue;
+		c->used = false;
+		if (counter_matches(&c->key, dbid, relids, nrelids))
+		{
+			removed++;
+			continue;
+		}
+		memcpy(&counter_spare[nkeep].key, &c->key, sizeof(CounterKey));
+		counter_spare[nkeep].count = c->count;
+		counter_spare[nkeep].last_at = c->last_at;
+		nkeep++;
+	}
+	for (int k = 0; k < nkeep; k++)
+	{
+		uint32		h = counter_home(&counter_spare[k].key);
+
+		for (int i = 0; i < MAX_COUNTERS; i++)
+		{
+			Counter    *c = &shared->counters[(h + i) % MAX_COUNTERS];
+
+			if (c->used)
+				continue;
+			memcpy(&c->key, &counter_spare[k].key, sizeof(CounterKey));
+			c->count = counter_spare[k].count;
+			c->last_at = counter_spare[k].last_at;
+			c->used = true;
+			break;
+		}
+	}
+	LWLockRelease(shared->lock);
+	return removed;
+}
+
 /*
  * Count one event under a key (linear probing).  The entry is looked up
  * with the LWLock in shared mode; only when it does not exist yet is the
@@ -483,7 +599,7 @@ count_event(Oid relid, ViolationKind kind, CmdType cmd, int severity, bool enfor
 	key.cmd = (int16) cmd;
 	key.severity = (int16) severity;
 	key.enforced = enforced;
-	h = hash_bytes((const unsigned char *) &key, sizeof(key)) % MAX_COUNTERS;
+	h = counter_home(&key);
 	now = GetCurrentTimestamp();
 
 	for (int pass = 0; pass < 2 && found == NULL; pass++)
@@ -500,7 +616,7 @@ count_event(Oid relid, ViolationKind kind, CmdType cmd, int severity, bool enfor
 				full = false;
 				if (pass == 0)
 					break;		/* not there: create it in exclusive mode */
-				c->key = key;
+				memcpy(&c->key, &key, sizeof(CounterKey));	/* padding too: keys are memcmp'd */
 				c->count = 0;
 				c->used = true;
 			}
@@ -1784,23 +1900,28 @@ check_rename(RenameStmt *stmt)
  * superuser's rights (the tables belong to their owners), pinned
  * search_path, in the dropping transaction; only for the extension's owner.
  */
+/* Does this DROP name the extension pg_rollout? */
+static bool
+drops_pg_rollout(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType != OBJECT_EXTENSION)
+		return false;
+	foreach(lc, stmt->objects)
+		if (strcmp(strVal(lfirst(lc)), "pg_rollout") == 0)
+			return true;
+	return false;
+}
+
 static void
 restore_before_drop_extension(DropStmt *stmt)
 {
-	ListCell   *lc;
-	volatile bool ours = false;
 	Oid			extoid;
 	Oid			nsp;
 	Oid			save_userid;
 	int			save_sec_context;
 
-	if (stmt->removeType != OBJECT_EXTENSION)
-		return;
-	foreach(lc, stmt->objects)
-		if (strcmp(strVal(lfirst(lc)), "pg_rollout") == 0)
-			ours = true;
-	if (!ours)
-		return;
 	extoid = get_extension_oid("pg_rollout", true);
 	nsp = get_namespace_oid(PGR_SCHEMA, true);
 	if (!OidIsValid(extoid) || !OidIsValid(nsp) || !OidIsValid(get_relname_relid(PGR_TABLE_PROTECTED, nsp)))
@@ -1984,9 +2105,24 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	NodeTag		tag = nodeTag(parsetree);
+	volatile bool drops_extension = false;
+	volatile Oid dropped_db = InvalidOid;
 
 	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
-		restore_before_drop_extension((DropStmt *) parsetree);
+	{
+		drops_extension = drops_pg_rollout((DropStmt *) parsetree);
+		if (drops_extension)
+			restore_before_drop_extension((DropStmt *) parsetree);
+	}
+	/*
+	 * The violation counters of a dropped database, or of this one when the
+	 * extension is dropped, go with it (the sql_drop event trigger sees
+	 * neither).  Allocated here, where an error is still allowed.
+	 */
+	if (tag == T_DropdbStmt && IsTransactionState())
+		dropped_db = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
+	if (drops_extension || OidIsValid(dropped_db))
+		counter_spare_ensure();
 	if ((tag == T_DropStmt || tag == T_AlterPolicyStmt || tag == T_RenameStmt) &&
 		IsTransactionState() && !registry_loading && protection_fn_depth == 0 &&
 		!pgr_citus_internal_ddl() && !superuser())
@@ -2017,6 +2153,13 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+
+	/* the extension's counters go when the drop commits */
+	if (drops_extension && (forget_all_level == 0 || forget_all_level > GetCurrentTransactionNestLevel()))
+		forget_all_level = GetCurrentTransactionNestLevel();
+	/* DROP DATABASE runs outside a transaction block: done once it returns */
+	if (OidIsValid(dropped_db))
+		(void) counters_remove(dropped_db, NULL, 0);
 
 	if (tag == T_DeclareCursorStmt && enforcement_mode != MODE_DISABLED && IsTransactionState() &&
 		!registry_loading && (((DeclareCursorStmt *) parsetree)->options & CURSOR_OPT_HOLD) != 0)
@@ -2094,10 +2237,26 @@ isolation_xact_callback(XactEvent event, void *arg)
 					 errdetail("Its audit row was not kept; its log line and the rollout.bypasses counter stand."),
 					 errhidestmt(true)));
 	}
+	/*
+	 * Counters of the tables this transaction dropped go when the drop
+	 * commits (or is prepared: PREPARE TRANSACTION is where this session
+	 * last sees it); a drop rolled back keeps them.
+	 */
+	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE) && forget_all_level > 0)
+		(void) counters_remove(MyDatabaseId, NULL, 0);
+	else if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE) && forget_n > 0)
+	{
+		for (int i = 0; i < forget_n; i++)
+			forget_sorted[i] = forget_pending[i].relid;
+		qsort(forget_sorted, forget_n, sizeof(Oid), oid_cmp);
+		(void) counters_remove(MyDatabaseId, forget_sorted, forget_n);
+	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
 	{
+		forget_n = 0;
+		forget_all_level = 0;
 		protection_fn_depth = 0;
 		if (retired_registries != NIL)
 		{
@@ -2114,7 +2273,7 @@ isolation_xact_callback(XactEvent event, void *arg)
 /*
  * A bypass never outlives the (sub)transaction that granted it: rolled
  * back with it (a savepoint, a PL/pgSQL exception block), or handed to the
- * parent when it commits.
+ * parent when it commits.  So with the drops whose counters go at commit.
  */
 static void
 isolation_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -2122,6 +2281,25 @@ isolation_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	int			level = GetCurrentTransactionNestLevel();
 
+	if (forget_all_level >= level && event == SUBXACT_EVENT_ABORT_SUB)
+		forget_all_level = 0;
+	else if (forget_all_level >= level && event == SUBXACT_EVENT_COMMIT_SUB)
+		forget_all_level = level - 1;
+	if (forget_n > 0 && event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		int			kept = 0;
+
+		for (int i = 0; i < forget_n; i++)
+			if (forget_pending[i].level < level)
+				forget_pending[kept++] = forget_pending[i];
+		forget_n = kept;
+	}
+	else if (forget_n > 0 && event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = 0; i < forget_n; i++)
+			if (forget_pending[i].level >= level)
+				forget_pending[i].level = level - 1;
+	}
 	if (!bypass_active)
 		return;
 	if (event == SUBXACT_EVENT_ABORT_SUB && bypass_level >= level)
@@ -2600,6 +2778,15 @@ pgr_violation_counts(PG_FUNCTION_ARGS)
 
 		if (!copy[i].used || copy[i].key.dbid != MyDatabaseId)
 			continue;
+		/*
+		 * A table this session cannot see: created by a transaction that
+		 * rolled back (or has not committed yet), or dropped where the
+		 * sql_drop event trigger did not run (single-user mode, the
+		 * extension not installed then).  Not shown as a bare OID;
+		 * reset_violation_counts() removes it.
+		 */
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(copy[i].key.relid)))
+			continue;
 		values[0] = ObjectIdGetDatum(copy[i].key.relid);
 		values[1] = CStringGetTextDatum(kind_names[copy[i].key.kind]);
 		values[2] = CStringGetTextDatum(cmd_name((CmdType) copy[i].key.cmd));
@@ -2712,20 +2899,78 @@ pgr_bypass_counts(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(pgr_reset_violations);
 
+/*
+ * rollout.reset_violation_counts(): remove this database's violation
+ * counters (a reset table is no longer listed, not listed with zero); the
+ * next event creates its counter again.  At once, not at commit, as
+ * pg_stat_statements_reset() does.  The ring of recent violations and the
+ * bypass counters stay.
+ */
 Datum
 pgr_reset_violations(PG_FUNCTION_ARGS)
 {
-	if (shared == NULL)
+	counter_spare_ensure();
+	(void) counters_remove(MyDatabaseId, NULL, 0);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pgr_forget_violations);
+
+/*
+ * rollout._forget_violations(relids oid[]): called by the sql_drop event
+ * trigger with the relations dropped; their counters in this database are
+ * removed when the transaction commits (a rolled-back drop keeps them, and
+ * a table created later with the same OID does not inherit them).  A
+ * relation that still exists is ignored, so the function can only forget
+ * counters of tables that are gone.
+ */
+Datum
+pgr_forget_violations(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (PG_ARGISNULL(0))
 		PG_RETURN_VOID();
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < MAX_COUNTERS; i++)
-		if (shared->counters[i].used && shared->counters[i].key.dbid == MyDatabaseId)
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("relids must be a one-dimensional array of relation OIDs")));
+	deconstruct_array(arr, OIDOID, sizeof(Oid), true, TYPALIGN_INT, &elems, &nulls, &n);
+	counter_spare_ensure();
+	for (int i = 0; i < n; i++)
+	{
+		Oid			relid;
+
+		if (nulls[i])
+			continue;
+		relid = DatumGetObjectId(elems[i]);
+		if (!OidIsValid(relid) || SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			continue;
+		if (forget_n == forget_max)
 		{
-			SpinLockAcquire(&shared->counters[i].mutex);
-			shared->counters[i].count = 0;
-			SpinLockRelease(&shared->counters[i].mutex);
+			int			newmax = forget_max == 0 ? 16 : forget_max * 2;
+
+			if (forget_pending == NULL)
+			{
+				forget_pending = MemoryContextAlloc(TopMemoryContext, sizeof(PendingForget) * newmax);
+				forget_sorted = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * newmax);
+			}
+			else
+			{
+				forget_pending = repalloc(forget_pending, sizeof(PendingForget) * newmax);
+				forget_sorted = repalloc(forget_sorted, sizeof(Oid) * newmax);
+			}
+			forget_max = newmax;
 		}
-	LWLockRelease(shared->lock);
+		forget_pending[forget_n].relid = relid;
+		forget_pending[forget_n].level = level;
+		forget_n++;
+	}
 	PG_RETURN_VOID();
 }
 

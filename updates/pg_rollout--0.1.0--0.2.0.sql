@@ -583,3 +583,21 @@ REVOKE ALL ON FUNCTION rollout._finish_stage_row(rollout.rollout, text, jsonb) F
 -- above whole (the new column comes with 1_tables.sql), as is
 -- src/sql/92_monitoring/4_ledgers.sql (the new view), and every
 -- "--@function rollout.health" line expands to its current definition.
+
+-- Isolation violation counters (dropped tables, reset): the counters of a
+-- dropped table leave shared memory when the drop commits (the sql_drop
+-- event trigger passes the dropped relations to rollout._forget_violations),
+-- and rollout.reset_violation_counts() removes this database's counters
+-- instead of setting them to zero (same signature, new comment).
+-- rollout._follow_drop comes with src/sql/80_isolation/4_follow_ddl.sql,
+-- included whole above; it calls rollout._forget_violations only when a
+-- table is dropped, and nothing above drops one.
+CREATE FUNCTION rollout._forget_violations(relids oid[])
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'pgr_forget_violations';
+COMMENT ON FUNCTION rollout._forget_violations(oid[]) IS
+    'internal: the violation counters of these dropped relations go when the transaction commits (relations that still exist are ignored)';
+REVOKE ALL ON FUNCTION rollout._forget_violations(oid[]) FROM PUBLIC;
+COMMENT ON FUNCTION rollout.reset_violation_counts() IS
+    'remove this database''s violation counters (rollout.violations is empty until the next event)';

@@ -73,7 +73,15 @@ CREATE FUNCTION rollout.reset_violation_counts()
 RETURNS void
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'pgr_reset_violations';
-COMMENT ON FUNCTION rollout.reset_violation_counts() IS 'set this database''s violation counters back to zero';
+COMMENT ON FUNCTION rollout.reset_violation_counts() IS
+    'remove this database''s violation counters (rollout.violations is empty until the next event)';
+
+CREATE FUNCTION rollout._forget_violations(relids oid[])
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'pgr_forget_violations';
+COMMENT ON FUNCTION rollout._forget_violations(oid[]) IS
+    'internal: the violation counters of these dropped relations go when the transaction commits (relations that still exist are ignored)';
 
 -- Whether the caller is inside rollout.protect_table() or
 -- rollout.unprotect_table() (the library follows them through fmgr_hook):
@@ -334,6 +342,7 @@ REVOKE ALL ON FUNCTION
     rollout.recent_violations(),
     rollout.bypass_counts(),
     rollout.reset_violation_counts(),
+    rollout._forget_violations(oid[]),
     rollout._inside_protection(),
     rollout._require_protection_call(text),
     rollout._record_prior_state(regclass),

@@ -11,7 +11,9 @@
 --     tenant's each;
 --   * a dropped table (DROP TABLE, DROP SCHEMA ... CASCADE, DROP OWNED)
 --     leaves the registry, audited, so that a table created later under the
---     same name is not taken for the protected one.
+--     same name is not taken for the protected one; its violation counters
+--     leave shared memory when the drop commits, so that a table created
+--     later with the same OID does not inherit them.
 
 CREATE FUNCTION rollout._sync_protection()
 RETURNS void
@@ -132,7 +134,20 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     d record;
+    rels oid[];
 BEGIN
+    -- Violation counters: kept for protected relations only, but a table
+    -- unprotected earlier may still have some, so every dropped table is
+    -- passed.  (Called only when a table was dropped: other drops cost no
+    -- call, and the update script from 0.1.0, which creates this trigger
+    -- before rollout._forget_violations, drops no table in between.)
+    rels := ARRAY(SELECT o.objid
+                    FROM pg_event_trigger_dropped_objects() o
+                   WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
+                     AND o.object_type IN ('table', 'partitioned table', 'foreign table'));
+    IF cardinality(rels) > 0 THEN
+        PERFORM rollout._forget_violations(rels);
+    END IF;
     FOR d IN
         SELECT o.objid, o.object_identity
           FROM pg_event_trigger_dropped_objects() o
@@ -149,7 +164,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION rollout._follow_drop() IS
-    'internal: event trigger after DROP: a dropped protected table (or child) leaves the registry, audited';
+    'internal: event trigger after DROP: a dropped protected table (or child) leaves the registry, audited; dropped tables'' violation counters go at commit';
 
 CREATE EVENT TRIGGER pg_rollout_follow_ddl ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
