@@ -15,37 +15,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use CitusTestCluster;
 
-my $pkglibdir = `pg_config --pkglibdir`;
-chomp $pkglibdir;
-plan skip_all => "skipped: Citus not installed ($pkglibdir/citus.so missing; bash ../shared/vendor/build-citus.sh)"
-  unless -f "$pkglibdir/citus.so";
+skip_without_citus();
 
-my $conf = q{
-listen_addresses = 'localhost'
-shared_preload_libraries = 'citus,pg_rollout'
-max_prepared_transactions = 100
-citus.shard_count = 4
-citus.node_conninfo = 'sslmode=disable'
-pg_rollout.enforcement_mode = 'enforce'
-};
-
-my @nodes;
-for my $name ('coordinator', 'worker1', 'worker2')
-{
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
-	$node->append_conf('postgresql.conf', $conf);
-	$node->start;
-	push @nodes, $node;
-}
+my @nodes = start_citus_cluster();
 my ($coord, $w1, $w2) = @nodes;
-$_->safe_psql('postgres', 'CREATE EXTENSION citus') for @nodes;
-$coord->safe_psql('postgres', sprintf(q{
-	SELECT citus_set_coordinator_host('localhost', %d);
-	SELECT citus_add_node('localhost', %d);
-	SELECT citus_add_node('localhost', %d);
-}, $coord->port, $w1->port, $w2->port));
 
 $coord->safe_psql('postgres', q{
 	CREATE EXTENSION pg_rollout;
