@@ -601,3 +601,10 @@ COMMENT ON FUNCTION rollout._forget_violations(oid[]) IS
 REVOKE ALL ON FUNCTION rollout._forget_violations(oid[]) FROM PUBLIC;
 COMMENT ON FUNCTION rollout.reset_violation_counts() IS
     'remove this database''s violation counters (rollout.violations is empty until the next event)';
+
+-- Approvals (lead): the author's login of a rollout is looked up in one
+-- place (approve_rollout and approve_tenant_update both ask it).
+--@function rollout._rollout_author_login
+REVOKE ALL ON FUNCTION rollout._rollout_author_login(text) FROM PUBLIC;
+--@function rollout.approve_rollout
+--@function rollout.approve_tenant_update

@@ -2,6 +2,23 @@
 -- Lifecycle
 -- ---------------------------------------------------------------------
 
+-- The login a rollout was created from (the audit log's db_user of its
+-- rollout.created row): with its created_by, what rollout._is_author
+-- compares an approver with.  NULL when the row is gone.
+CREATE FUNCTION rollout._rollout_author_login(rollout_id text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.db_user FROM rollout.audit_log a
+     WHERE a.subject_kind OPERATOR(pg_catalog.=) 'rollout'
+       AND a.subject_id OPERATOR(pg_catalog.=) _rollout_author_login.rollout_id
+       AND a.action OPERATOR(pg_catalog.=) 'rollout.created'
+     ORDER BY a.seq DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION rollout._rollout_author_login(text) IS
+    'internal: the login (session user) that created a rollout, from its rollout.created audit row';
+
 CREATE FUNCTION rollout.approve_rollout(rollout_id text, note text DEFAULT NULL)
 RETURNS rollout.rollout
 LANGUAGE plpgsql SECURITY DEFINER
@@ -21,11 +38,7 @@ BEGIN
     -- the author is the actor that created the rollout and the login it did
     -- so from (the audit log's db_user): pg_rollout.actor alone is whatever
     -- the session says
-    author_login := (SELECT a.db_user FROM rollout.audit_log a
-                      WHERE a.subject_kind OPERATOR(pg_catalog.=) 'rollout'
-                        AND a.subject_id OPERATOR(pg_catalog.=) r.rollout_id
-                        AND a.action OPERATOR(pg_catalog.=) 'rollout.created'
-                      ORDER BY a.seq DESC LIMIT 1);
+    author_login := rollout._rollout_author_login(r.rollout_id);
     IF rollout._is_author(r.created_by, author_login) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
             MESSAGE = format('rollout "%s" cannot be approved by its author "%s"', r.rollout_id,
@@ -220,6 +233,7 @@ COMMENT ON FUNCTION rollout.cancel_rollout(text, text) IS
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
+    rollout._rollout_author_login(text),
     rollout.approve_rollout(text, text),
     rollout.start_rollout(text, text),
     rollout.advance_rollout(text, text),

@@ -1105,11 +1105,7 @@ BEGIN
     -- whatever the session says.  A forced upgrade has no person as author
     -- (tick() created it from a policy, under whatever login runs it).
     IF NOT EXISTS (SELECT 1 FROM rollout.forced_upgrade f WHERE f.rollout_id OPERATOR(pg_catalog.=) r.rollout_id) THEN
-        author_login := (SELECT a.db_user FROM rollout.audit_log a
-                          WHERE a.subject_kind OPERATOR(pg_catalog.=) 'rollout'
-                            AND a.subject_id OPERATOR(pg_catalog.=) r.rollout_id
-                            AND a.action OPERATOR(pg_catalog.=) 'rollout.created'
-                          ORDER BY a.seq DESC LIMIT 1);
+        author_login := rollout._rollout_author_login(r.rollout_id);
     END IF;
     IF rollout._is_author(r.created_by, author_login) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
