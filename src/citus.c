@@ -1174,6 +1174,25 @@ refuse_statement(const char *table, const char *what)
 			 errhint("See docs/citus.md, section Limits.")));
 }
 
+/*
+ * An inserted tenant value e wrapped in rollout._citus_insert_tenant(), which
+ * Citus evaluates on the coordinator (checked against the tenant context),
+ * through text and back to e's type.
+ */
+static Node *
+insert_tenant_checked(Node *e)
+{
+	Node	   *arg = exprType(e) == TEXTOID ? e :
+		(Node *) makeRelabelType((Expr *) e, TEXTOID, -1, exprCollation(e), COERCE_IMPLICIT_CAST);
+	Node	   *f = (Node *) makeFuncExpr(fn_insert_tenant, TEXTOID, list_make1(arg), InvalidOid,
+										  exprCollation(e), COERCE_EXPLICIT_CALL);
+
+	if (exprType(e) != TEXTOID)
+		f = (Node *) makeRelabelType((Expr *) f, exprType(e), exprTypmod(e), exprCollation(e),
+									 COERCE_IMPLICIT_CAST);
+	return f;
+}
+
 /* INSERT into a distributed protected table: every row's tenant checked on the coordinator. */
 static void
 check_insert(Query *q, Index rti, const PgrProtectedInfo *info)
@@ -1212,31 +1231,12 @@ check_insert(Query *q, Index rti, const PgrProtectedInfo *info)
 		{
 			List	   *row = lfirst(lc);
 			ListCell   *cell = list_nth_cell(row, col - 1);
-			Node	   *e = lfirst(cell);
-			Node	   *arg = exprType(e) == TEXTOID ? e :
-				(Node *) makeRelabelType((Expr *) e, TEXTOID, -1, exprCollation(e), COERCE_IMPLICIT_CAST);
-			Node	   *f = (Node *) makeFuncExpr(fn_insert_tenant, TEXTOID, list_make1(arg), InvalidOid,
-												  exprCollation(e), COERCE_EXPLICIT_CALL);
 
-			if (exprType(e) != TEXTOID)
-				f = (Node *) makeRelabelType((Expr *) f, exprType(e), exprTypmod(e), exprCollation(e),
-											 COERCE_IMPLICIT_CAST);
-			lfirst(cell) = f;
+			lfirst(cell) = insert_tenant_checked(lfirst(cell));
 		}
 	}
 	else
-	{
-		Node	   *e = (Node *) te->expr;
-		Node	   *arg = exprType(e) == TEXTOID ? e :
-			(Node *) makeRelabelType((Expr *) e, TEXTOID, -1, exprCollation(e), COERCE_IMPLICIT_CAST);
-		Node	   *f = (Node *) makeFuncExpr(fn_insert_tenant, TEXTOID, list_make1(arg), InvalidOid,
-											  exprCollation(e), COERCE_EXPLICIT_CALL);
-
-		if (exprType(e) != TEXTOID)
-			f = (Node *) makeRelabelType((Expr *) f, exprType(e), exprTypmod(e), exprCollation(e),
-										 COERCE_IMPLICIT_CAST);
-		te->expr = (Expr *) f;
-	}
+		te->expr = (Expr *) insert_tenant_checked((Node *) te->expr);
 }
 
 /* Coordinator: one level of the query. */
