@@ -8,7 +8,9 @@
 # ever need an upgrade task.  Times, wall clock (psql \timing) and the
 # backend's CPU time (user + system, log_statement_stats in the server log):
 #   (a) remediate(): the first run, every upgrade task opened
-#   (b) remediate() again: nothing new (the cost of every later run)
+#   (b) remediate() again: nothing new (the cost of every later run),
+#       then each of its three steps alone: (b1) tasks, (b2) notifications,
+#       (b3) forced upgrades
 #   (c) tick() whose remediation step runs (no run by a tick yet)
 #   (d) tick() right after: remediation not due
 #   (g) a wave: an EOL date (200 days ahead) on one more component, so
@@ -93,6 +95,9 @@ SQL
 echo "==> one run each (a shared machine: ratios, not precise numbers)"
 timed "(a) remediate(): first run, opens every task" "SELECT tasks_opened FROM rollout.remediate()"
 timed "(b) remediate() again: nothing new" "SELECT tasks_opened FROM rollout.remediate()"
+timed "(b1) its task step alone (_sync_tasks)" "SELECT * FROM rollout._sync_tasks(now())"
+timed "(b2) its notification step alone (_notify)" "SELECT * FROM rollout._notify(now(), 10)"
+timed "(b3) its forced-upgrade step alone (_force)" "SELECT rollout._force(now())"
 timed "(c) tick(): its remediation step runs" "SELECT rollout.tick()"
 timed "(d) tick(): remediation not due" "SELECT rollout.tick()"
 if [ "$E" -lt "$M" ]; then

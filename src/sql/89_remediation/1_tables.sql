@@ -28,6 +28,7 @@ CREATE TABLE rollout.upgrade_task (
     updated_at        timestamptz NOT NULL,
     closed_at         timestamptz,
     close_reason      text,
+    notify_from       date,
     CONSTRAINT upgrade_task_closed CHECK ((status IN ('done', 'exempted', 'cancelled')) = (closed_at IS NOT NULL))
 );
 -- One open task per (tenant, component, target); a NULL target (no upgrade
@@ -45,6 +46,7 @@ COMMENT ON COLUMN rollout.upgrade_task.status IS
 COMMENT ON COLUMN rollout.upgrade_task.target_version IS 'the version to upgrade to (policy baseline or minimum, else the lowest newer published version without EOL); NULL: no upgrade path';
 COMMENT ON COLUMN rollout.upgrade_task.reason IS 'the roster status that requires the upgrade (or eol_announced)';
 COMMENT ON COLUMN rollout.upgrade_task.owner IS 'who handles the task: set with rollout.assign_upgrade_task, else the contact of the tenant''s notification preference';
+COMMENT ON COLUMN rollout.upgrade_task.notify_from IS 'internal to the notification step: the next UTC day on which one of the task''s milestones falls due (infinity: none left); NULL: not computed yet (new task, or its dates, its tenant''s place in the tree or a milestone schedule changed)';
 COMMENT ON COLUMN rollout.upgrade_task.scheduled_for IS 'the first allowed instant (maintenance window, no blackout) of the tenant''s forced upgrade';
 
 -- Milestone schedules: nearest node wins (a tenant's own schedule is per

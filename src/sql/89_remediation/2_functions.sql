@@ -214,7 +214,8 @@ BEGIN
             ON CONFLICT (tenant_id, component_id, target_version) WHERE closed_at IS NULL
             DO UPDATE SET version = excluded.version, reason = excluded.reason, policy_id = excluded.policy_id,
                           action = excluded.action, eol_date = excluded.eol_date,
-                          forced_upgrade_on = excluded.forced_upgrade_on, updated_at = excluded.updated_at
+                          forced_upgrade_on = excluded.forced_upgrade_on, updated_at = excluded.updated_at,
+                          notify_from = NULL   -- its milestones move with its version and dates
                WHERE t.version OPERATOR(rollout.<>) excluded.version OR t.reason <> excluded.reason
                   OR t.policy_id IS DISTINCT FROM excluded.policy_id OR t.action IS DISTINCT FROM excluded.action
                   OR t.eol_date IS DISTINCT FROM excluded.eol_date
@@ -285,7 +286,9 @@ BEGIN
     WITH t AS MATERIALIZED (
             SELECT k.task_id, k.tenant_id, k.component_id, k.version, k.eol_date, k.forced_upgrade_on, tt.path
               FROM rollout.upgrade_task k JOIN rollout.tenant tt ON tt.tenant_id = k.tenant_id
-             WHERE k.closed_at IS NULL AND k.eol_date IS NOT NULL AND k.eol_date - 3650 <= day),
+             WHERE k.closed_at IS NULL AND k.eol_date IS NOT NULL AND k.eol_date - 3650 <= day
+               -- a task whose next milestone is later than today has nothing due
+               AND (k.notify_from IS NULL OR k.notify_from <= day)),
          -- the schedule of each task: the nearest node's on its path (a
          -- component's own before the all-components one), else the global
          -- one, else the default {90,30} / {7} / 7
@@ -329,6 +332,26 @@ BEGIN
             SELECT d.*, max(d.due_on) OVER (PARTITION BY d.task_id) AS last_due FROM due d),
          pref AS MATERIALIZED (
             SELECT * FROM rollout._preferences(ARRAY(SELECT DISTINCT d.tenant_id FROM due d))),
+         -- the day of each task's next milestone after today, so that later
+         -- runs look at the task again only then; not for a task with a due
+         -- milestone left unrecorded (its tenant has no preference row: gone)
+         nxt AS (
+            SELECT s.task_id,
+                   coalesce((SELECT min(CASE o.base WHEN 'eol' THEN s.eol_date - o.days
+                                                    ELSE s.forced_upgrade_on - o.days END)
+                               FROM offs o
+                              WHERE o.eol_days = s.eol_days AND o.forced_days = s.forced_days
+                                AND o.final_days = s.final_days
+                                AND CASE o.base WHEN 'eol' THEN s.eol_date - o.days
+                                                ELSE s.forced_upgrade_on - o.days END > day),
+                            'infinity'::date) AS next_on
+              FROM sch s
+             WHERE NOT EXISTS (SELECT 1 FROM due d WHERE d.task_id = s.task_id
+                                 AND NOT EXISTS (SELECT 1 FROM pref p WHERE p.tenant_id = d.tenant_id))),
+         upd AS (
+            UPDATE rollout.upgrade_task k SET notify_from = nx.next_on
+              FROM nxt nx
+             WHERE k.task_id = nx.task_id AND k.notify_from IS DISTINCT FROM nx.next_on),
          ins AS (
             INSERT INTO rollout.notification (tenant_id, component_id, version, milestone, due_on, state, task_id,
                                               org_id, channel, target, clock)
@@ -1138,8 +1161,53 @@ $$;
 COMMENT ON FUNCTION rollout.approve_tenant_update(text, text, boolean, text) IS
     'approve a rollout for a tenant (or its whole subtree) whose update preference requires approval; not by the rollout''s author; held tenants are activated at the next tick; returns how many tenants were approved';
 
+-- The notification step looks at a task again only on the day of its next
+-- milestone (upgrade_task.notify_from).  A change of the milestone
+-- schedules, or of a tenant's place in the tree (the nearest node's
+-- schedule wins), can move that day: these triggers make the next run
+-- compute it again.  SECURITY DEFINER: whoever may change a schedule or a
+-- tenant row (through the functions, or a superuser) needs no right on the
+-- tasks; a trigger function cannot be called directly.
+CREATE FUNCTION rollout._notify_recompute_all()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE rollout.upgrade_task k SET notify_from = NULL
+     WHERE k.closed_at IS NULL AND k.notify_from IS NOT NULL;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rollout._notify_recompute_all() IS
+    'internal (trigger): a milestone schedule changed; the next notification step looks at every open task again';
+CREATE TRIGGER milestone_schedule_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.milestone_schedule
+    FOR EACH STATEMENT EXECUTE FUNCTION rollout._notify_recompute_all();
+
+CREATE FUNCTION rollout._notify_recompute_moved()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE rollout.upgrade_task k SET notify_from = NULL
+      FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id
+     WHERE n.path IS DISTINCT FROM o.path AND k.tenant_id = n.tenant_id
+       AND k.closed_at IS NULL AND k.notify_from IS NOT NULL;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rollout._notify_recompute_moved() IS
+    'internal (trigger): tenants moved in the tree; the next notification step looks at their open tasks again';
+CREATE TRIGGER tenant_moved_notify
+    AFTER UPDATE ON rollout.tenant REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollout._notify_recompute_moved();
+
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
+    rollout._notify_recompute_all(),
+    rollout._notify_recompute_moved(),
     rollout._remediation_target(text, rollout.semver, rollout.semver, rollout.semver, rollout.semver,
                                 rollout.semver_multirange),
     rollout._check_milestone_days(text, integer[], integer),
