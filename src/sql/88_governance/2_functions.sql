@@ -945,6 +945,15 @@ DECLARE
     e rollout.exemption;
     other rollout.exemption;
 BEGIN
+    -- The overlap check below waits for a concurrent request (the component
+    -- row's lock) and must then see its exemption: READ COMMITTED sees it,
+    -- SERIALIZABLE fails to serialize; a REPEATABLE READ snapshot would miss it.
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_transaction_state',
+            MESSAGE = 'rollout.request_exemption requires READ COMMITTED or SERIALIZABLE isolation',
+            DETAIL = 'The current transaction runs at REPEATABLE READ: its snapshot could miss an overlapping exemption requested concurrently.',
+            HINT = 'Request the exemption in a READ COMMITTED transaction.';
+    END IF;
     t := rollout._tenant_for_update(tenant_id);
     PERFORM rollout._require_visible(tenant_id);      -- a bound role asks only inside its subtrees
     PERFORM rollout._component_for_update(component_id);
