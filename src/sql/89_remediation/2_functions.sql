@@ -1168,46 +1168,36 @@ COMMENT ON FUNCTION rollout.approve_tenant_update(text, text, boolean, text) IS
 -- compute it again.  SECURITY DEFINER: whoever may change a schedule or a
 -- tenant row (through the functions, or a superuser) needs no right on the
 -- tasks; a trigger function cannot be called directly.
-CREATE FUNCTION rollout._notify_recompute_all()
+CREATE FUNCTION rollout._notify_recompute()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    UPDATE rollout.upgrade_task k SET notify_from = NULL
-     WHERE k.closed_at IS NULL AND k.notify_from IS NOT NULL;
+    IF TG_TABLE_NAME = 'milestone_schedule' THEN      -- any schedule: every open task
+        UPDATE rollout.upgrade_task k SET notify_from = NULL
+         WHERE k.closed_at IS NULL AND k.notify_from IS NOT NULL;
+    ELSE                                              -- tenants: those whose path changed
+        UPDATE rollout.upgrade_task k SET notify_from = NULL
+          FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id
+         WHERE n.path IS DISTINCT FROM o.path AND k.tenant_id = n.tenant_id
+           AND k.closed_at IS NULL AND k.notify_from IS NOT NULL;
+    END IF;
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION rollout._notify_recompute_all() IS
-    'internal (trigger): a milestone schedule changed; the next notification step looks at every open task again';
+COMMENT ON FUNCTION rollout._notify_recompute() IS
+    'internal (trigger): a milestone schedule changed (every open task) or tenants moved in the tree (their open tasks); the next notification step computes the day of their next milestone again';
 CREATE TRIGGER milestone_schedule_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.milestone_schedule
-    FOR EACH STATEMENT EXECUTE FUNCTION rollout._notify_recompute_all();
-
-CREATE FUNCTION rollout._notify_recompute_moved()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    UPDATE rollout.upgrade_task k SET notify_from = NULL
-      FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id
-     WHERE n.path IS DISTINCT FROM o.path AND k.tenant_id = n.tenant_id
-       AND k.closed_at IS NULL AND k.notify_from IS NOT NULL;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION rollout._notify_recompute_moved() IS
-    'internal (trigger): tenants moved in the tree; the next notification step looks at their open tasks again';
+    FOR EACH STATEMENT EXECUTE FUNCTION rollout._notify_recompute();
 CREATE TRIGGER tenant_moved_notify
     AFTER UPDATE ON rollout.tenant REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rollout._notify_recompute_moved();
+    FOR EACH STATEMENT EXECUTE FUNCTION rollout._notify_recompute();
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
-    rollout._notify_recompute_all(),
-    rollout._notify_recompute_moved(),
+    rollout._notify_recompute(),
     rollout._remediation_target(text, rollout.semver, rollout.semver, rollout.semver, rollout.semver,
                                 rollout.semver_multirange),
     rollout._check_milestone_days(text, integer[], integer),
