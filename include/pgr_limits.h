@@ -30,4 +30,11 @@
 #define PGR_TABLE_PROTECTED_PRIOR	"protected_relation"
 #define PGR_TABLE_BINDING		"tenant_binding"
 
+/*
+ * The restrictive policy protect_table() puts on every protected relation:
+ * USING (rollout._library_loaded()), which refuses the table when the
+ * library is not preloaded (src/pg_rollout.c).
+ */
+#define PGR_LOADED_POLICY		"pg_rollout_loaded"
+
 #endif							/* PGR_LIMITS_H */

@@ -47,8 +47,10 @@
 #include <ctype.h>
 #include <math.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/parallel.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/heap.h"
 #include "catalog/namespace.h"
@@ -58,9 +60,11 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_policy.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "parser/parse_func.h"
 #include "parser/parse_type.h"
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
@@ -1783,14 +1787,19 @@ check_column_retype(const Protected *p, ColumnDef *def)
 /*
  * pg_rollout's policies on a distributed protected table (src/citus.c)
  * mark its shards as enforced on the workers: dropping, altering or
- * renaming one would open the shards to direct connections.
+ * renaming one would open the shards to direct connections.  The policy
+ * PGR_LOADED_POLICY refuses the table while the library is not preloaded
+ * (src/pg_rollout.c): without it the table's own permissive policies would
+ * show every tenant's rows then.
  */
 static void
 refuse_citus_policy(Oid relid, const char *policy)
 {
 	Protected  *p;
 
-	if (policy == NULL || strncmp(policy, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0 ||
+	if (policy == NULL ||
+		(strncmp(policy, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0 &&
+		 strcmp(policy, PGR_LOADED_POLICY) != 0) ||
 		!OidIsValid(relid) || (p = registry_lookup(relid)) == NULL)
 		return;
 	refuse_protection_ddl(p, psprintf("drop, alter or rename policy \"%s\"", policy));
@@ -1947,7 +1956,17 @@ restore_before_drop_extension(DropStmt *stmt)
 						"       CASE WHEN r.prior_force_rls THEN 'FORCE' ELSE 'NO FORCE' END)"
 						"  FROM rollout.protected_relation r"
 						"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid"
-						"  JOIN rollout.protected_table p ON p.tbl OPERATOR(pg_catalog.=) r.tbl" :
+						"  JOIN rollout.protected_table p ON p.tbl OPERATOR(pg_catalog.=) r.tbl"
+						" UNION ALL"
+						" SELECT pg_catalog.format('DROP POLICY IF EXISTS " PGR_LOADED_POLICY " ON %s', o.polrelid::pg_catalog.regclass)"
+						"  FROM pg_catalog.pg_policy o"
+						" WHERE o.polname OPERATOR(pg_catalog.=) '" PGR_LOADED_POLICY "'"
+						"   AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+						"                WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass"
+						"                  AND d.objid OPERATOR(pg_catalog.=) o.oid"
+						"                  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass"
+						"                  AND d.refobjid OPERATOR(pg_catalog.=)"
+						"                      pg_catalog.to_regprocedure('rollout._library_loaded()'))" :
 						"WITH RECURSIVE t(relid) AS ("
 						"   SELECT p.tbl::pg_catalog.oid FROM rollout.protected_table p"
 						"   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i"
@@ -2094,6 +2113,97 @@ check_holdable_cursor(DeclareCursorStmt *stmt)
 }
 
 /*
+ * The policy PGR_LOADED_POLICY (src/pg_rollout.c) goes on each protected
+ * relation that has a permissive policy of its own (rollout._add_loaded_policy
+ * decides and creates it).  protect_table() and the DDL event trigger put it
+ * on the relations they protect; a permissive policy created later on a
+ * protected relation gets it here, right after the CREATE POLICY.  A CREATE
+ * POLICY of that name on a relation that has it already is a no-op: a
+ * restore creates the table's own policies, and so the guard, before the
+ * dump's copy of the guard.  Otherwise only pg_rollout (protect_table, the
+ * event trigger) and superusers create a policy of that name: the owner
+ * could else put a different one in its place before protect_table().
+ */
+static bool
+relation_has_policy(Oid relid, const char *name)
+{
+	Relation	rel;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	bool		found;
+
+	rel = table_open(PolicyRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_policy_polrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&key[1], Anum_pg_policy_polname, BTEqualStrategyNumber, F_NAMEEQ, CStringGetDatum(name));
+	scan = systable_beginscan(rel, PolicyPolrelidPolnameIndexId, true, NULL, 2, key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* Before a CREATE POLICY: false to skip it (the guard exists already). */
+static bool
+check_create_policy(CreatePolicyStmt *stmt, Oid *guard_relid)
+{
+	Oid			relid = RangeVarGetRelid(stmt->table, NoLock, true);
+
+	*guard_relid = InvalidOid;
+	if (!OidIsValid(relid))
+		return true;			/* the statement reports it */
+	if (strcmp(stmt->policy_name, PGR_LOADED_POLICY) == 0)
+	{
+		if (relation_has_policy(relid, PGR_LOADED_POLICY))
+			return false;
+		if (protection_fn_depth == 0 && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_RESERVED_NAME),
+					 errmsg("policy name \"%s\" is reserved to pg_rollout", PGR_LOADED_POLICY),
+					 errhint("rollout.protect_table() creates it where it is needed.")));
+		return true;
+	}
+	if (stmt->permissive && registry_lookup(relid) != NULL &&
+		!relation_has_policy(relid, PGR_LOADED_POLICY))
+		*guard_relid = relid;
+	return true;
+}
+
+/* After a permissive CREATE POLICY on a protected relation: the guard. */
+static void
+add_loaded_policy(Oid relid)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			argtype = REGCLASSOID;
+
+	if (!OidIsValid(LookupFuncName(list_make2(makeString(PGR_SCHEMA), makeString("_add_loaded_policy")),
+								   1, &argtype, true)))
+		return;					/* a schema older than the library */
+	CommandCounterIncrement();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		int			pathlevel = pgr_pin_search_path();
+		Oid			argtypes[1] = {REGCLASSOID};
+		Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "pg_rollout: SPI_connect failed");
+		if (SPI_execute_with_args("SELECT rollout._add_loaded_policy($1)", 1, argtypes, values, NULL,
+								  false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "pg_rollout: could not add policy %s", PGR_LOADED_POLICY);
+		SPI_finish();
+		pgr_unpin_search_path(pathlevel);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+}
+
+/*
  * ProcessUtility hook (chained): the checks above, before the statement
  * runs.  Nothing is looked up for other statements, nor outside a
  * transaction, nor in disabled mode.
@@ -2107,6 +2217,7 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 	NodeTag		tag = nodeTag(parsetree);
 	volatile bool drops_extension = false;
 	volatile Oid dropped_db = InvalidOid;
+	volatile Oid guard_relid = InvalidOid;
 
 	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
 	{
@@ -2149,11 +2260,21 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		}
 		PG_END_TRY();
 	}
+	if (tag == T_CreatePolicyStmt && IsTransactionState() && !registry_loading)
+	{
+		Oid			guard;
+
+		if (!check_create_policy((CreatePolicyStmt *) parsetree, &guard))
+			return;
+		guard_relid = guard;
+	}
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 
+	if (OidIsValid(guard_relid))
+		add_loaded_policy(guard_relid);
 	/* the extension's counters go when the drop commits */
 	if (drops_extension && (forget_all_level == 0 || forget_all_level > GetCurrentTransactionNestLevel()))
 		forget_all_level = GetCurrentTransactionNestLevel();

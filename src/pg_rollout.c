@@ -15,6 +15,8 @@
 #include "catalog/pg_extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/supportnodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -179,4 +181,54 @@ Datum
 pgr_preloaded(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(pgr_loaded_at_startup);
+}
+
+PG_FUNCTION_INFO_V1(pgr_library_loaded);
+PG_FUNCTION_INFO_V1(pgr_library_loaded_support);
+
+/*
+ * rollout._library_loaded(): the qual of the restrictive policy
+ * PGR_LOADED_POLICY that protect_table() puts on every protected relation.
+ * The tenant filter is a row-security hook of the library; without the
+ * library preloaded, a table with permissive policies of its own would
+ * show every tenant's rows.  So the qual refuses the table then.
+ *
+ * It costs nothing with the library: its support function replaces the
+ * call by the constant true while the statement is planned, and the
+ * planner drops a true qual.  (The function is STABLE, not IMMUTABLE: the
+ * planner would evaluate an IMMUTABLE call itself, in an executor state of
+ * its own, about 7,500 instructions per planned statement under
+ * callgrind, before it asks a support function.)  Without the library the
+ * support function, loaded on demand, raises the error while planning; the
+ * function itself, should a plan ever call it, raises it too.  Superusers,
+ * BYPASSRLS roles and the owner of a table not forced bypass row security
+ * and never reach either.
+ */
+static void
+refuse_without_library(void)
+{
+	if (!pgr_loaded_at_startup)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_rollout is not loaded: tables it protects are refused"),
+				 errdetail("Without the library in shared_preload_libraries nothing filters a protected table by tenant."),
+				 errhint("Add pg_rollout to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+Datum
+pgr_library_loaded(PG_FUNCTION_ARGS)
+{
+	refuse_without_library();
+	PG_RETURN_BOOL(true);
+}
+
+Datum
+pgr_library_loaded_support(PG_FUNCTION_ARGS)
+{
+	Node	   *req = (Node *) PG_GETARG_POINTER(0);
+
+	if (!IsA(req, SupportRequestSimplify))
+		PG_RETURN_POINTER(NULL);
+	refuse_without_library();
+	PG_RETURN_POINTER(makeBoolConst(true, false));
 }

@@ -397,6 +397,17 @@ COMMENT ON VIEW rollout.recent_violation_log IS
 -- created or attached later they are protected at once, detached they stay
 -- protected on their own, dropped they leave the registry (event triggers).
 --@include src/sql/80_isolation/4_follow_ddl.sql
+-- (The policy pg_rollout_loaded, which _sync_protection() below puts on
+-- the relations it protects: its two functions are defined here, before
+-- that first use; its section is "Protected tables without the library"
+-- near the end.)
+--@function rollout._library_loaded_support
+--@function rollout._library_loaded
+--@function rollout._add_loaded_policy
+REVOKE ALL ON FUNCTION rollout._library_loaded_support(internal), rollout._library_loaded(),
+                       rollout._add_loaded_policy(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout._library_loaded() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout._add_loaded_policy(regclass) TO rollout_admin;
 -- Partitions and children added under 0.1.0 (and so left without row
 -- security until protect_table() ran again) are protected now.
 SELECT rollout._sync_protection();
@@ -608,3 +619,28 @@ COMMENT ON FUNCTION rollout.reset_violation_counts() IS
 REVOKE ALL ON FUNCTION rollout._rollout_author_login(text) FROM PUBLIC;
 --@function rollout.approve_rollout
 --@function rollout.approve_tenant_update
+
+-- Protected tables without the library (lead): every protected relation
+-- gets the restrictive policy pg_rollout_loaded, USING
+-- (rollout._library_loaded()): with the library preloaded the planner folds
+-- it to true; without it a statement on the table fails, where the table's
+-- own permissive policies used to show every tenant's rows.  (The two
+-- functions are defined above, before rollout._sync_protection() first ran.)
+--@function rollout.protect_table
+--@function rollout.unprotect_table
+--@function rollout._sync_protection
+DO $loaded$
+DECLARE
+    rel regclass;
+BEGIN
+    FOR rel IN
+        WITH RECURSIVE t(relid) AS (
+            SELECT p.tbl::oid FROM rollout.protected_table p
+            UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN t ON i.inhparent OPERATOR(pg_catalog.=) t.relid)
+        SELECT t.relid::regclass FROM t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
+         WHERE c.relkind IN ('r', 'p')
+    LOOP
+        PERFORM rollout._add_loaded_policy(rel);
+    END LOOP;
+END
+$loaded$;

@@ -68,7 +68,8 @@ SELECT is_empty(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
        WHERE p.pronamespace = 'rollout'::regnamespace AND a.grantee = 0
          AND p.proname NOT LIKE 'semver%' AND NOT (p.prokind = 'a' AND p.proname IN ('max', 'min'))
-         AND p.proname NOT IN ('_tenant_for', '_tenants_for', '_citus_guard', '_citus_tenant_ok', '_citus_insert_tenant')$$,
+         AND p.proname NOT IN ('_tenant_for', '_tenants_for', '_citus_guard', '_citus_tenant_ok', '_citus_insert_tenant',
+                                 '_library_loaded')$$,
     'no rollout function is executable by PUBLIC, except the semver type''s and the row-security qual''s');
 SELECT is_empty(
     $$SELECT c.relname::text FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a

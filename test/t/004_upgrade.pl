@@ -191,7 +191,12 @@ is($node->safe_psql('old', q{SELECT count(*) FROM pg_policy WHERE polname = 'pg_
 is($node->safe_psql('old', q{SELECT string_agg(format('%s %s %s', relid, prior_row_security, prior_force_rls), ', ' ORDER BY relid::text)
 	FROM rollout.protected_relation}),
 	'orders f f, payments t f', 'after the update: the prior row security is inferred as 0.1.0 would have restored it');
+is($node->safe_psql('old', q{SELECT string_agg(polrelid::regclass::text, ',' ORDER BY polrelid::regclass::text)
+	FROM pg_policy WHERE polname = 'pg_rollout_loaded' AND NOT polpermissive}),
+	'payments', 'after the update: the protected table with a permissive policy of its own has the restrictive policy pg_rollout_loaded');
 $node->safe_psql('old', q{SELECT rollout.unprotect_table('public.payments')});
+is($node->safe_psql('old', q{SELECT count(*) FROM pg_policy WHERE polname = 'pg_rollout_loaded' AND polrelid = 'public.payments'::regclass}),
+	'0', 'unprotect_table after the update removes it');
 is($node->safe_psql('old', q{SELECT relrowsecurity::text || relforcerowsecurity::text FROM pg_class WHERE oid = 'public.payments'::regclass}),
 	'truefalse', 'unprotect_table after the update: the table keeps its own row security');
 

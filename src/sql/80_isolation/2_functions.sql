@@ -15,6 +15,27 @@ COMMENT ON FUNCTION rollout._tenant_for(oid) IS
 -- The row-security qual calls _tenant_for / _tenants_for as whoever queries a
 -- protected table; they only return the caller's own tenant context.
 
+-- The qual of the restrictive policy pg_rollout_loaded that protect_table()
+-- puts on every protected relation (a catalog policy: it is there when the
+-- library is not).  With the library preloaded its support function makes
+-- it the constant true while a statement is planned, and the planner drops
+-- it; without it, planning a statement on the table fails instead of
+-- showing the rows of every tenant that the table's own permissive policies
+-- allow (src/pg_rollout.c).
+CREATE FUNCTION rollout._library_loaded_support(internal)
+RETURNS internal
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'pgr_library_loaded_support';
+COMMENT ON FUNCTION rollout._library_loaded_support(internal) IS
+    'internal: planner support of rollout._library_loaded(): the constant true with the library preloaded, else an error';
+CREATE FUNCTION rollout._library_loaded()
+RETURNS boolean
+LANGUAGE C STABLE PARALLEL SAFE
+SUPPORT rollout._library_loaded_support
+AS 'MODULE_PATHNAME', 'pgr_library_loaded';
+COMMENT ON FUNCTION rollout._library_loaded() IS
+    'internal: true when the library is preloaded, else an error (the qual of the policy pg_rollout_loaded on protected tables; planned away)';
+
 CREATE FUNCTION rollout._tenants_for(tbl oid)
 RETURNS text[]
 LANGUAGE C STABLE STRICT PARALLEL RESTRICTED SECURITY DEFINER
@@ -176,6 +197,35 @@ END
 $$;
 COMMENT ON FUNCTION rollout._unregister_protection(regclass) IS 'internal: forget a protected table';
 
+-- The policy pg_rollout_loaded (see rollout._library_loaded) on a
+-- protected relation that has a permissive policy of its own, unless it has
+-- it already; true when it was created.  Only there: without the library, a
+-- relation whose only permissive policy was the library's baseline falls
+-- into row security's default deny (no row, no write), while the table's
+-- own permissive policy would let every tenant's rows through.  (The
+-- policy is folded away while a statement is planned, but the planner
+-- still handles it: about 3,500 instructions per planned statement,
+-- bench/loaded_policy.sh.)  As the caller, who owns the relation
+-- (protect_table), or as the extension's owner (the DDL event trigger).
+CREATE FUNCTION rollout._add_loaded_policy(rel regclass)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_policy p
+                    WHERE p.polrelid = rel AND p.polpermissive AND p.polname NOT LIKE 'pg\_rollout\_%')
+       OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = rel AND p.polname = 'pg_rollout_loaded') THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('CREATE POLICY pg_rollout_loaded ON %s AS RESTRICTIVE FOR ALL TO PUBLIC '
+                   'USING (rollout._library_loaded()) WITH CHECK (rollout._library_loaded())', rel);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION rollout._add_loaded_policy(regclass) IS
+    'internal: put the restrictive policy pg_rollout_loaded (the table is refused while the library is not preloaded) on a protected relation with a permissive policy of its own';
+
 -- Runs as the caller: altering the table needs its ownership.
 CREATE FUNCTION rollout.protect_table(tbl regclass, tenant_column name, severity text DEFAULT 'high',
                                       include_descendants boolean DEFAULT false, force boolean DEFAULT true)
@@ -250,6 +300,7 @@ BEGIN
         EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', child);
         EXECUTE format('ALTER TABLE %s %s ROW LEVEL SECURITY', child,
                        CASE WHEN force OR coalesce(prior_force, false) THEN 'FORCE' ELSE 'NO FORCE' END);
+        PERFORM rollout._add_loaded_policy(child);
     END LOOP;
     PERFORM rollout._register_protection(tbl, tenant_column, severity, include_descendants, force);
 END
@@ -289,6 +340,9 @@ BEGIN
         EXECUTE format('ALTER TABLE %s %s ROW LEVEL SECURITY, %s ROW LEVEL SECURITY', child,
                        CASE WHEN prior_rls THEN 'ENABLE' ELSE 'DISABLE' END,
                        CASE WHEN prior_force THEN 'FORCE' ELSE 'NO FORCE' END);
+        IF EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = child AND p.polname = 'pg_rollout_loaded') THEN
+            EXECUTE format('DROP POLICY pg_rollout_loaded ON %s', child);
+        END IF;
     END LOOP;
     PERFORM rollout._unregister_protection(tbl);
 END
@@ -345,6 +399,9 @@ REVOKE ALL ON FUNCTION
     rollout._forget_violations(oid[]),
     rollout._inside_protection(),
     rollout._require_protection_call(text),
+    rollout._library_loaded_support(internal),
+    rollout._library_loaded(),
+    rollout._add_loaded_policy(regclass),
     rollout._record_prior_state(regclass),
     rollout._register_protection(regclass, name, text, boolean, boolean),
     rollout._unregister_protection(regclass),
@@ -360,7 +417,8 @@ GRANT EXECUTE ON FUNCTION
 TO rollout_app, rollout_viewer;
 GRANT EXECUTE ON FUNCTION
     rollout._tenant_for(oid),
-    rollout._tenants_for(oid)
+    rollout._tenants_for(oid),
+    rollout._library_loaded()
 TO PUBLIC;
 GRANT EXECUTE ON FUNCTION
     rollout.bypass(text)
@@ -375,6 +433,7 @@ GRANT EXECUTE ON FUNCTION
     rollout._record_prior_state(regclass),
     rollout._register_protection(regclass, name, text, boolean, boolean),
     rollout._unregister_protection(regclass),
+    rollout._add_loaded_policy(regclass),
     rollout.protect_table(regclass, name, text, boolean, boolean),
     rollout.unprotect_table(regclass),
     rollout.bind_tenant(name, text),

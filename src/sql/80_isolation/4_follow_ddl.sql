@@ -64,6 +64,8 @@ BEGIN
         IF want_force THEN
             EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', rel);
         END IF;
+        -- with a permissive policy of its own: refused without the library
+        PERFORM rollout._add_loaded_policy(rel);
         PERFORM rollout._audit('isolation.child_protected', NULL, 'table', rel::text, NULL,
                                jsonb_build_object('protected_table', top::text));
     END LOOP;
