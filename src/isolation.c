@@ -2120,9 +2120,9 @@ check_holdable_cursor(DeclareCursorStmt *stmt)
  * protected relation gets it here, right after the CREATE POLICY.  A CREATE
  * POLICY of that name on a relation that has it already is a no-op: a
  * restore creates the table's own policies, and so the guard, before the
- * dump's copy of the guard.  Otherwise only pg_rollout (protect_table, the
- * event trigger) and superusers create a policy of that name: the owner
- * could else put a different one in its place before protect_table().
+ * dump's copy of the guard.  Otherwise, on a protected relation, only
+ * pg_rollout (protect_table, the event trigger) and superusers create a
+ * policy of that name.
  */
 static bool
 relation_has_policy(Oid relid, const char *name)
@@ -2153,6 +2153,8 @@ check_create_policy(CreatePolicyStmt *stmt, Oid *guard_relid)
 		return true;			/* the statement reports it */
 	if (strcmp(stmt->policy_name, PGR_LOADED_POLICY) == 0)
 	{
+		if (registry_lookup(relid) == NULL)
+			return true;		/* not protected: rollout._add_loaded_policy replaces it if it must */
 		if (relation_has_policy(relid, PGR_LOADED_POLICY))
 			return false;
 		if (protection_fn_depth == 0 && !superuser())

@@ -54,13 +54,20 @@ $node->safe_psql('postgres', q{
 	GRANT SELECT ON events, events_a, events_b TO app;
 	SELECT rollout.protect_table('orders', 'tenant_id');
 	SELECT rollout.protect_table('events', 'tenant_id');
+	-- an owner's policy of that name, made before protect_table: it would let every row through
+	CREATE TABLE notes (id int, tenant_id text);
+	ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+	CREATE POLICY pg_rollout_loaded ON notes USING (true);
+	INSERT INTO notes VALUES (1, 'a'), (2, 'b');
+	GRANT SELECT ON notes TO app;
+	SELECT rollout.protect_table('notes', 'tenant_id');
 });
 
 my ($ret0, $out0, $err0);
 my $policies = q{SELECT string_agg(polrelid::regclass || ':' || polname || ':' || CASE WHEN polpermissive THEN 'permissive' ELSE 'restrictive' END, ' ' ORDER BY polrelid::regclass::text, polname) FROM pg_policy};
 is($node->safe_psql('postgres', $policies),
 	'orders:everyone:permissive orders:pg_rollout_loaded:restrictive',
-	'protect_table puts pg_rollout_loaded on the table with a permissive policy of its own, not on the others');
+	'protect_table puts pg_rollout_loaded on the table with a permissive policy of its own, not on the others, and removes an impostor of that name');
 $node->safe_psql('postgres', q{
 	SET ROLE owner_role;
 	CREATE POLICY everyone_a ON events_a USING (true);
@@ -111,6 +118,8 @@ unlike($out, qr/\|b/, "... and tenant b's row is not shown");
 isnt($ret, 0, 'an insert is refused');
 ($ret, $out, $err) = $node->psql('postgres', "SELECT rollout.set_tenant('a', false); SELECT * FROM events_a", extra_params => ['-U', 'app']);
 isnt($ret, 0, 'a partition given a permissive policy later: refused');
+($ret, $out, $err) = $node->psql('postgres', 'SELECT count(*) FROM notes', extra_params => ['-U', 'app']);
+is($out, '0', "the table whose impostor policy was removed: default deny, not every tenant's rows");
 ($ret, $out, $err) = $node->psql('postgres', 'SELECT count(*) FROM events_b', extra_params => ['-U', 'app']);
 is($out, '0', 'a partition without a permissive policy of its own: default deny, no row');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM orders'), '2', 'a superuser still reads the table');

@@ -198,33 +198,44 @@ $$;
 COMMENT ON FUNCTION rollout._unregister_protection(regclass) IS 'internal: forget a protected table';
 
 -- The policy pg_rollout_loaded (see rollout._library_loaded) on a
--- protected relation that has a permissive policy of its own, unless it has
--- it already; true when it was created.  Only there: without the library, a
+-- protected relation that has a permissive policy, unless it has it
+-- already; true when it was created.  Only there: without the library, a
 -- relation whose only permissive policy was the library's baseline falls
--- into row security's default deny (no row, no write), while the table's
--- own permissive policy would let every tenant's rows through.  (The
--- policy is folded away while a statement is planned, but the planner
--- still handles it: about 3,500 instructions per planned statement,
--- bench/loaded_policy.sh.)  As the caller, who owns the relation
--- (protect_table), or as the extension's owner (the DDL event trigger).
+-- into row security's default deny (no row, no write), while a permissive
+-- catalog policy would let every tenant's rows it allows through.  (The
+-- policy is planned away, but the planner still handles it: about 3,500
+-- instructions per planned statement, bench/loaded_policy.sh.)  A policy of
+-- that name that is not this one (the owner's, made before protect_table)
+-- is replaced.  As the caller, who owns the relation (protect_table), or
+-- as the extension's owner (the DDL event trigger, the library after a
+-- CREATE POLICY).
 CREATE FUNCTION rollout._add_loaded_policy(rel regclass)
 RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    q text := 'rollout._library_loaded()';
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_policy p
-                    WHERE p.polrelid = rel AND p.polpermissive AND p.polname NOT LIKE 'pg\_rollout\_%')
-       OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = rel AND p.polname = 'pg_rollout_loaded') THEN
+    IF EXISTS (SELECT 1 FROM pg_policy p
+                WHERE p.polrelid = rel AND p.polname = 'pg_rollout_loaded' AND NOT p.polpermissive
+                  AND p.polcmd = '*' AND p.polroles = '{0}'
+                  AND pg_get_expr(p.polqual, p.polrelid) = q AND pg_get_expr(p.polwithcheck, p.polrelid) = q) THEN
         RETURN false;
     END IF;
-    EXECUTE format('CREATE POLICY pg_rollout_loaded ON %s AS RESTRICTIVE FOR ALL TO PUBLIC '
-                   'USING (rollout._library_loaded()) WITH CHECK (rollout._library_loaded())', rel);
+    IF EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = rel AND p.polname = 'pg_rollout_loaded') THEN
+        EXECUTE format('DROP POLICY pg_rollout_loaded ON %s', rel);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = rel AND p.polpermissive) THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('CREATE POLICY pg_rollout_loaded ON %s AS RESTRICTIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
+                   rel, q, q);
     RETURN true;
 END
 $$;
 COMMENT ON FUNCTION rollout._add_loaded_policy(regclass) IS
-    'internal: put the restrictive policy pg_rollout_loaded (the table is refused while the library is not preloaded) on a protected relation with a permissive policy of its own';
+    'internal: put the restrictive policy pg_rollout_loaded (the table is refused while the library is not preloaded) on a protected relation with a permissive policy';
 
 -- Runs as the caller: altering the table needs its ownership.
 CREATE FUNCTION rollout.protect_table(tbl regclass, tenant_column name, severity text DEFAULT 'high',
