@@ -608,3 +608,10 @@ COMMENT ON FUNCTION rollout.reset_violation_counts() IS
 REVOKE ALL ON FUNCTION rollout._rollout_author_login(text) FROM PUBLIC;
 --@function rollout.approve_rollout
 --@function rollout.approve_tenant_update
+
+-- Dump and restore (helper session): the tenant tree's self-reference goes
+-- too, like every other foreign key between the extension's tables: with it,
+-- every pg_dump warned "there are circular foreign-key constraints on this
+-- table: tenant".  rollout.verify_state() checks tenant.parent_id instead.
+ALTER TABLE rollout.tenant DROP CONSTRAINT tenant_parent_id_fkey;
+--@function rollout.verify_state
