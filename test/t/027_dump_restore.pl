@@ -287,7 +287,7 @@ $node->safe_psql('dst_pre', q{
 like($node->safe_psql('dst_pre', q{
 	SELECT string_agg(check_name || '=' || problems || ' (' || example || ')', E'\n' ORDER BY check_name)
 	  FROM rollout.verify_state() WHERE problems > 0}),
-	qr/^tenant\.parent_id -> tenant=3 \(data-pipeline\)$/m, 'verify_state reports tenants whose parent is missing');
+	qr/^tenant\.parent_id -> tenant=3 \(product-dev\)$/m, 'verify_state reports tenants whose parent is missing');
 
 $node->stop;
 done_testing();
