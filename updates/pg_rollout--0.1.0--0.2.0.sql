@@ -615,3 +615,8 @@ REVOKE ALL ON FUNCTION rollout._rollout_author_login(text) FROM PUBLIC;
 -- table: tenant".  rollout.verify_state() checks tenant.parent_id instead.
 ALTER TABLE rollout.tenant DROP CONSTRAINT tenant_parent_id_fkey;
 --@function rollout.verify_state
+
+-- Newcomer's path (helper session): rollout.health() names
+-- cron.schedule_in_database in its hints when pg_cron is not installed in
+-- this database (cron.schedule exists only in cron.database_name).
+--@function rollout.health
