@@ -289,5 +289,26 @@ like($node->safe_psql('dst_pre', q{
 	  FROM rollout.verify_state() WHERE problems > 0}),
 	qr/^tenant\.parent_id -> tenant=3 \(product-dev\)$/m, 'verify_state reports tenants whose parent is missing');
 
+# Settings of the database (ALTER DATABASE ... SET, as isolation.md
+# suggests for pg_rollout.enforcement_mode) travel with the database, not
+# with its contents: pg_restore -C brings them back, a restore into a
+# database created by hand does not (the mode silently falls back to
+# log_only there).  The application role of this test sets no mode itself.
+$node->safe_psql('postgres', q{ALTER DATABASE src SET pg_rollout.enforcement_mode = 'enforce'});
+($ok, $err) = run_cmd([ 'pg_dump', '-Fc', '-f', "$tmp/src_db.dump", '-d', $src ]);
+ok($ok, 'pg_dump of a database with its own enforcement mode');
+$node->safe_psql('postgres', 'ALTER DATABASE src RENAME TO src_before');
+($ok, $err) = run_cmd([ 'pg_restore', '-C', '-j', '4', '-d', $node->connstr('postgres'), "$tmp/src_db.dump" ]);
+ok($ok, 'pg_restore -C recreates the database');
+is($node->safe_psql('src', 'SHOW pg_rollout.enforcement_mode'), 'enforce', 'pg_restore -C: the database keeps enforce');
+my ($ret, $out);
+($ret, $out, $err) = $node->psql('src', q{SET ROLE dump_app; SELECT count(*) FROM public.orders;});
+like($err, qr/tenant context required for table "public.orders"/, 'pg_restore -C: no context is refused without any SET');
+$node->safe_psql('postgres', 'CREATE DATABASE dst_nocreate');
+($ok, $err) = run_cmd([ 'pg_restore', '-j', '4', '-d', $node->connstr('dst_nocreate'), "$tmp/src_db.dump" ]);
+ok($ok, 'pg_restore into a database created by hand');
+is($node->safe_psql('dst_nocreate', 'SHOW pg_rollout.enforcement_mode'), 'log_only',
+	'without -C the database setting is not restored: log_only (reference.md says so)');
+
 $node->stop;
 done_testing();
