@@ -18,7 +18,9 @@
 #   - psql with a plain pg_dump --clean --if-exists over a copy that moved on;
 #   - pg_restore -j 4 into a database where CREATE EXTENSION pg_rollout ran
 #     first: the one error is the schema that already exists (documented in
-#     docs/reference.md, "Dump and restore").
+#     docs/reference.md, "Dump and restore");
+#   - pg_restore -C of a database with its own enforcement mode (ALTER
+#     DATABASE ... SET): it comes back; a restore without -C runs log_only.
 # After each: every table equals the source, every tenant of every component
 # resolves as in the source, verify_state() is clean, the audit chain and the
 # compliance snapshot verify, row security is as in the source, the bound
