@@ -166,6 +166,10 @@ is($node->safe_psql('src', q{SELECT string_agg(rollout_id || '=' || status, ' ' 
 	'r-appr=approved r-back=rolled_back r-done=completed r-draft=draft r-paused=paused r-run=running',
 	'the source holds rollouts in six states');
 cmp_ok($node->safe_psql('src', 'SELECT count(*) FROM rollout.upgrade_task'), '>', 10, 'the source holds upgrade tasks');
+# the head of the sealed chain, as a DBA records it elsewhere before the dump
+$node->safe_psql('src', 'SELECT rollout.seal_audit()');
+my ($head_block, $head_hash) = split /\|/, $node->safe_psql('src', 'SELECT block, block_hash FROM rollout.audit_head()');
+cmp_ok($head_block, '>', 0, 'the source chain is sealed');
 my $image = $node->safe_psql('src', $image_sql);
 my $resolved = $node->safe_psql('src', $resolved_sql);
 my $rls = $node->safe_psql('src', $rls_sql);
@@ -201,6 +205,8 @@ sub check_restored
 	is($node->safe_psql($db, $resolved_sql), $resolved, "$what: every tenant resolves as in the source");
 	is($node->safe_psql($db, $state_sql), 'clean', "$what: verify_state finds nothing");
 	is($node->safe_psql($db, $verify_sql), 'true true', "$what: the audit chain and the compliance snapshot verify");
+	is($node->safe_psql($db, qq{SELECT intact FROM rollout.verify_audit($head_block, '$head_hash')}), 't',
+		"$what: the chain verifies against the head recorded before the dump");
 	is($node->safe_psql($db, $rls_sql), $rls, "$what: row security as in the source");
 	my ($ret, $out, $err) = $node->psql($db, q{
 		SET pg_rollout.enforcement_mode = 'enforce';
