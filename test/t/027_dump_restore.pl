@@ -19,6 +19,8 @@
 #   - pg_restore -j 4 into a database where CREATE EXTENSION pg_rollout ran
 #     first: the one error is the schema that already exists (documented in
 #     docs/reference.md, "Dump and restore");
+#   - pg_dump by a non-superuser backup login (pg_read_all_data, BYPASSRLS),
+#     and the failure without BYPASSRLS or as a protected table's owner;
 #   - pg_restore -C of a database with its own enforcement mode (ALTER
 #     DATABASE ... SET): it comes back; a restore without -C runs log_only.
 # After each: every table equals the source, every tenant of every component
@@ -284,6 +286,34 @@ is(join("\n", @errors), 'schema "rollout" already exists',
 	'extension created first: the only error is the schema that already exists');
 like($err, qr/errors ignored on restore: 1$/m, '... one error in all');
 check_restored('dst_pre', 'extension created first');
+
+# 6: a backup login that is not a superuser: pg_read_all_data and BYPASSRLS
+# dump everything (the restore equals the source); without BYPASSRLS the
+# protected tables refuse it, as they refuse their owner (protect_table
+# forces row security on the owner too), never a dump with rows missing.
+$node->safe_psql('postgres', q{
+	CREATE ROLE backup_ok LOGIN BYPASSRLS IN ROLE pg_read_all_data;
+	CREATE ROLE backup_norls LOGIN IN ROLE pg_read_all_data;
+	CREATE ROLE orders_owner LOGIN;
+});
+(my $backup_connstr = $src) =~ s/$/ user=backup_ok/;
+($ok, $err) = run_cmd([ 'pg_dump', '-Fc', '-f', "$tmp/backup.dump", '-d', $backup_connstr ]);
+ok($ok, 'pg_dump as a non-superuser with pg_read_all_data and BYPASSRLS');
+is($err, '', '... without a warning');
+$node->safe_psql('postgres', 'CREATE DATABASE dst_backup');
+($ok, $err) = run_cmd([ 'pg_restore', '-j', '4', '-d', $node->connstr('dst_backup'), "$tmp/backup.dump" ]);
+ok($ok, '... and its dump restores');
+is($node->safe_psql('dst_backup', $image_sql), $image, '... every table equal to the source');
+(my $norls_connstr = $src) =~ s/$/ user=backup_norls/;
+($ok, $err) = run_cmd([ 'pg_dump', '-Fc', '-f', "$tmp/norls.dump", '-d', $norls_connstr ]);
+ok(!$ok, 'pg_dump without BYPASSRLS fails');
+like($err, qr/query would be affected by row-level security policy for table "(orders|events_\d)"/,
+	'... on a protected table');
+$node->safe_psql('src', 'ALTER TABLE public.orders OWNER TO orders_owner');
+(my $owner_connstr = $src) =~ s/$/ user=orders_owner/;
+($ok, $err) = run_cmd([ 'pg_dump', '-t', 'public.orders', '-f', "$tmp/owner.sql", '-d', $owner_connstr ]);
+like($err, qr/query would be affected by row-level security policy for table "orders"/,
+	'pg_dump by the owner of a protected table fails the same way');
 
 # The tree has no foreign key to itself any more: verify_state() reports a
 # tenant whose parent is missing (rows written past the functions).
