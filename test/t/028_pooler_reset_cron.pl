@@ -11,6 +11,11 @@
 # transaction (reset always): the next client of the server connection gets
 # neither, and is refused for lack of tenant context in enforce mode.
 #
+# pgbench: through PgBouncer in transaction mode (-M extended; PgBouncer
+# 1.18 keeps no prepared statements in that mode) and directly with
+# -M prepared, every transaction on a random tenant checks that it reads
+# exactly its tenant's rows.
+#
 # pg_cron in another database: pg_cron lives in one database
 # (cron.database_name, "postgres" here and by default), the rollouts in the
 # application's.  cron.schedule_in_database() runs rollout.tick() there as a
@@ -149,6 +154,33 @@ like($err, qr/tenant context required for table "public.orders"/, '... so even i
 ($out, $err) = client($aport, q{BEGIN; SELECT rollout.set_tenant('t2'); SELECT string_agg(DISTINCT tenant_id, ',') FROM orders; COMMIT;});
 is($out, "t2\nt2", 'reset always: set_tenant in the transaction works');
 $always->kill_kill;
+
+# --- pgbench through PgBouncer in transaction mode, and prepared directly ------
+# 8 clients on one server connection, each transaction on a random tenant;
+# a transaction that sees a foreign row, or not all of its tenant's 10
+# rows, divides by zero and aborts its client (pgbench then exits non-zero).
+my $script = "$dir/tenant.sql";
+open(my $fh, '>', $script) or die "$script: $!";
+print $fh q{\set t random(1, 3)
+BEGIN;
+SELECT rollout.set_tenant('t' || :t);
+SELECT 1 / (count(*) FILTER (WHERE tenant_id = 't' || :t) = 10 AND count(*) = 10)::int FROM orders;
+END;
+};
+close $fh;
+my ($txn, $tport) = start_bouncer('txn', "pool_mode = transaction\n");
+ok(wait_up($tport, 'txn'), 'PgBouncer is up in transaction mode');
+my ($pgb_out, $pgb_err) = ('', '');
+my $pgb_ok = IPC::Run::run([ 'pgbench', '-n', '-f', $script, '-c', '8', '-j', '2', '-t', '150', '-M', 'extended',
+		'-h', '127.0.0.1', '-p', $tport, '-U', 'legacy', 'single' ], '>', \$pgb_out, '2>', \$pgb_err);
+ok($pgb_ok, 'pgbench -M extended through the pooler: no client aborted') or diag($pgb_err);
+like($pgb_out, qr/number of transactions actually processed: 1200\/1200/, '... 1200 transactions, each its own tenant\'s rows');
+$txn->kill_kill;
+($pgb_out, $pgb_err) = ('', '');
+$pgb_ok = IPC::Run::run([ 'pgbench', '-n', '-f', $script, '-c', '4', '-j', '2', '-t', '150', '-M', 'prepared',
+		'-h', $host, '-p', $port, '-U', 'legacy', 'app' ], '>', \$pgb_out, '2>', \$pgb_err);
+ok($pgb_ok, 'pgbench -M prepared, directly: no client aborted (plans reused across tenants)') or diag($pgb_err);
+like($pgb_out, qr/number of transactions actually processed: 600\/600/, '... 600 transactions');
 
 # --- pg_cron in another database ------------------------------------------------
 $node->safe_psql('app', q{
