@@ -621,10 +621,10 @@ REVOKE ALL ON FUNCTION rollout._rollout_author_login(text) FROM PUBLIC;
 --@function rollout.approve_tenant_update
 
 -- Protected tables without the library (lead): every protected relation
--- gets the restrictive policy pg_rollout_loaded, USING
--- (rollout._library_loaded()): with the library preloaded the planner folds
--- it to true; without it a statement on the table fails, where the table's
--- own permissive policies used to show every tenant's rows.  (The two
+-- with a permissive policy gets the restrictive policy pg_rollout_loaded,
+-- USING (rollout._library_loaded()): with the library preloaded the planner
+-- drops it; without it a statement on the table fails, where the table's
+-- own permissive policies used to show every tenant's rows.  (The
 -- functions are defined above, before rollout._sync_protection() first ran.)
 --@function rollout.protect_table
 --@function rollout.unprotect_table
@@ -644,3 +644,15 @@ BEGIN
     END LOOP;
 END
 $loaded$;
+
+-- Dump and restore (helper session): the tenant tree's self-reference goes
+-- too, like every other foreign key between the extension's tables: with it,
+-- every pg_dump warned "there are circular foreign-key constraints on this
+-- table: tenant".  rollout.verify_state() checks tenant.parent_id instead.
+ALTER TABLE rollout.tenant DROP CONSTRAINT tenant_parent_id_fkey;
+--@function rollout.verify_state
+
+-- Newcomer's path (helper session): rollout.health() names
+-- cron.schedule_in_database in its hints when pg_cron is not installed in
+-- this database (cron.schedule exists only in cron.database_name).
+--@function rollout.health

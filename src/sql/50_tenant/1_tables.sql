@@ -2,7 +2,7 @@
 CREATE TABLE rollout.tenant (
     tenant_id         text COLLATE "C" PRIMARY KEY
                       CHECK (tenant_id ~ '^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$' AND length(tenant_id) <= @PGR_NAME_MAX_LEN@),
-    parent_id         text COLLATE "C" REFERENCES rollout.tenant (tenant_id),
+    parent_id         text COLLATE "C",   -- no foreign key: see src/sql/85_integrity
     kind              text        NOT NULL DEFAULT 'tenant'
                       CHECK (kind ~ '^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$' AND length(kind) <= @PGR_NAME_MAX_LEN@),
     display_name      text        NOT NULL,

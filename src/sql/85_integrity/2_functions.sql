@@ -9,6 +9,10 @@
 -- parent row.  rollout.verify_state() states each reference once, reports
 -- rows whose parent is missing, and compares the state tables with what the
 -- audit log says was created, so a partial restore or a direct write shows.
+-- Not even the tree keeps its self-reference (tenant.parent_id): a
+-- configuration table with a foreign key to itself makes every pg_dump warn
+-- "there are circular foreign-key constraints on this table: tenant ... you
+-- might not be able to restore the dump", which is what a DBA reads first.
 
 CREATE FUNCTION rollout.verify_state()
 RETURNS TABLE (check_name text, problems bigint, example text)
@@ -21,6 +25,7 @@ BEGIN
     -- references: child table and column -> parent table and column
     FOR ref IN
         SELECT * FROM (VALUES
+            ('tenant', 'parent_id', 'tenant', 'tenant_id'),
             ('tenant', 'channel_id', 'channel', 'channel_id'),
             ('channel_choice', 'tenant_id', 'tenant', 'tenant_id'),
             ('channel_choice', 'channel_id', 'channel', 'channel_id'),

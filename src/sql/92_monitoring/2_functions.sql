@@ -24,6 +24,11 @@ DECLARE
     clock_at timestamptz;
     clock_by text;
     mode text := coalesce(current_setting('pg_rollout.enforcement_mode', true), 'unknown');
+    -- pg_cron lives in one database (cron.database_name): from any other,
+    -- cron.schedule does not exist and the job is scheduled from there
+    cron_here boolean := pg_catalog.to_regnamespace('cron') IS NOT NULL;
+    cron_elsewhere text := 'from the database pg_cron lives in (cron.database_name), as a superuser: '
+                           'SELECT cron.schedule_in_database(%L, %L, %L, %L, ''<a login in rollout_operator>'').';
 BEGIN
     check_name := 'library';
     IF rollout.preloaded() THEN
@@ -55,7 +60,9 @@ BEGIN
         status := 'critical';
         detail := format('%s rollout(s) due, the oldest for %s; last tick %s', due,
                          date_trunc('second', now() - oldest), coalesce(last_tick::text, 'never'));
-        hint := 'Schedule it: SELECT cron.schedule(''rollout-tick'', ''* * * * *'', ''SELECT rollout.tick()'').';
+        hint := 'Schedule it: ' || CASE WHEN cron_here
+                    THEN 'SELECT cron.schedule(''rollout-tick'', ''* * * * *'', ''SELECT rollout.tick()'').'
+                    ELSE format(cron_elsewhere, 'rollout-tick', '* * * * *', 'SELECT rollout.tick()', current_database()) END;
     ELSIF due > 0 THEN
         status := 'ok'; detail := format('%s rollout(s) due since less than 5 minutes', due); hint := NULL;
     ELSE
@@ -94,7 +101,10 @@ BEGIN
       FROM rollout.audit_verification v ORDER BY v.verification_id DESC LIMIT 1;
     IF v_at IS NULL THEN
         status := 'warning'; detail := 'rollout.verify_audit() has never run here';
-        hint := 'Schedule it: SELECT cron.schedule(''rollout-verify-audit'', ''17 3 * * *'', ''SELECT rollout.verify_audit()'').';
+        hint := 'Schedule it: ' || CASE WHEN cron_here
+                    THEN 'SELECT cron.schedule(''rollout-verify-audit'', ''17 3 * * *'', ''SELECT rollout.verify_audit()'').'
+                    ELSE format(cron_elsewhere, 'rollout-verify-audit', '17 3 * * *', 'SELECT rollout.verify_audit()',
+                                current_database()) END;
     ELSIF NOT v_intact THEN
         status := 'critical';
         detail := format('the last verification (%s) found the audit log broken: %s', date_trunc('second', v_at), v_problem);
