@@ -920,6 +920,8 @@ BEGIN
     INSERT INTO rollout.milestone_schedule (component_id, tenant_id, eol_days, forced_days, final_days, set_by)
     VALUES (component_id, tenant_id, eol_days, forced_days, final_days, rollout._actor())
     RETURNING * INTO s;
+    -- any task's next milestone may move (the nearest node's schedule wins)
+    UPDATE rollout.upgrade_task k SET notify_from = NULL WHERE k.closed_at IS NULL AND k.notify_from IS NOT NULL;
     PERFORM rollout._audit('milestone_schedule.set', tenant_id, 'component', coalesce(component_id, '*'), reason,
                            jsonb_build_object('before', CASE WHEN old.set_by IS NOT NULL THEN to_jsonb(old) END,
                                               'after', to_jsonb(s)));
@@ -947,6 +949,8 @@ BEGIN
             MESSAGE = format('no milestone schedule for tenant %s and component %s',
                              coalesce('"' || tenant_id || '"', '(global)'), coalesce('"' || component_id || '"', '(all)'));
     END IF;
+    -- any task's next milestone may move (the nearest node's schedule wins)
+    UPDATE rollout.upgrade_task k SET notify_from = NULL WHERE k.closed_at IS NULL AND k.notify_from IS NOT NULL;
     PERFORM rollout._audit('milestone_schedule.cleared', tenant_id, 'component', coalesce(component_id, '*'), reason,
                            jsonb_build_object('before', to_jsonb(old)));
 END
@@ -1162,35 +1166,29 @@ COMMENT ON FUNCTION rollout.approve_tenant_update(text, text, boolean, text) IS
     'approve a rollout for a tenant (or its whole subtree) whose update preference requires approval; not by the rollout''s author; held tenants are activated at the next tick; returns how many tenants were approved';
 
 -- The notification step looks at a task again only on the day of its next
--- milestone (upgrade_task.notify_from).  A change of the milestone
--- schedules, or of a tenant's place in the tree (the nearest node's
--- schedule wins), can move that day: these triggers make the next run
--- compute it again.  SECURITY DEFINER: whoever may change a schedule or a
--- tenant row (through the functions, or a superuser) needs no right on the
--- tasks; a trigger function cannot be called directly.
+-- milestone (upgrade_task.notify_from).  A change of a tenant's place in
+-- the tree (the nearest node's schedule wins) can move that day: this
+-- trigger makes the next run compute it again for the moved tenants' tasks
+-- (set_milestone_schedule and clear_milestone_schedule do so for every
+-- task; not a trigger on rollout.milestone_schedule: a restore loads that
+-- table and would forget the restored days).  SECURITY DEFINER: whoever
+-- may move a tenant (through the function, or a superuser) needs no right
+-- on the tasks; a trigger function cannot be called directly.
 CREATE FUNCTION rollout._notify_recompute()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF TG_TABLE_NAME = 'milestone_schedule' THEN      -- any schedule: every open task
-        UPDATE rollout.upgrade_task k SET notify_from = NULL
-         WHERE k.closed_at IS NULL AND k.notify_from IS NOT NULL;
-    ELSE                                              -- tenants: those whose path changed
-        UPDATE rollout.upgrade_task k SET notify_from = NULL
-          FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id
-         WHERE n.path IS DISTINCT FROM o.path AND k.tenant_id = n.tenant_id
-           AND k.closed_at IS NULL AND k.notify_from IS NOT NULL;
-    END IF;
+    UPDATE rollout.upgrade_task k SET notify_from = NULL
+      FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id
+     WHERE n.path IS DISTINCT FROM o.path AND k.tenant_id = n.tenant_id
+       AND k.closed_at IS NULL AND k.notify_from IS NOT NULL;
     RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION rollout._notify_recompute() IS
-    'internal (trigger): a milestone schedule changed (every open task) or tenants moved in the tree (their open tasks); the next notification step computes the day of their next milestone again';
-CREATE TRIGGER milestone_schedule_changed
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.milestone_schedule
-    FOR EACH STATEMENT EXECUTE FUNCTION rollout._notify_recompute();
+    'internal (trigger): tenants moved in the tree; the next notification step computes the day of their open tasks'' next milestone again';
 CREATE TRIGGER tenant_moved_notify
     AFTER UPDATE ON rollout.tenant REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION rollout._notify_recompute();
