@@ -608,3 +608,17 @@ COMMENT ON FUNCTION rollout.reset_violation_counts() IS
 REVOKE ALL ON FUNCTION rollout._rollout_author_login(text) FROM PUBLIC;
 --@function rollout.approve_rollout
 --@function rollout.approve_tenant_update
+
+-- Rollout operations (issue 11, helper session): the tenants a stage
+-- activation writes are computed in C (rollout._select_rows, one scan of
+-- the tenants); rollout._activate_rows asks it first and falls back to
+-- rollout._held_selection for holds and weighted stages.
+CREATE FUNCTION rollout._select_rows(rollout_id text, through_stage integer,
+                                     OUT go text[], OUT held text[], OUT why text[])
+RETURNS record
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'pgr_select_rows';
+COMMENT ON FUNCTION rollout._select_rows(text, integer) IS
+    'internal: the tenants rollout._selection selects through a stage as three arrays (to activate, held, why held), computed in C; NULLs for a rollout with a weighted stage';
+REVOKE ALL ON FUNCTION rollout._select_rows(text, integer) FROM PUBLIC;
+--@function rollout._activate_rows

@@ -26,19 +26,17 @@ BEGIN
     -- again every statement that reads the table: a tick activates the
     -- stages of rollout after rollout.
     -- Without holds for approval or concurrency, _held_selection is
-    -- _selection: read that directly (one copy of the rows fewer).
-    IF rollout._holds_possible() THEN
+    -- _selection, which rollout._select_rows computes in C (one scan of
+    -- the tenants; NULLs for a weighted rollout: SQL then).
+    IF NOT rollout._holds_possible() THEN
+        SELECT s.go, s.held, s.why INTO go, held, why FROM rollout._select_rows(r.rollout_id, k) s;
+    END IF;
+    IF go IS NULL THEN
         SELECT coalesce(array_agg(s.tenant_id) FILTER (WHERE NOT s.blacked_out), '{}'),
                coalesce(array_agg(s.tenant_id) FILTER (WHERE s.blacked_out), '{}'),
                coalesce(array_agg(s.hold_reason) FILTER (WHERE s.blacked_out), '{}')
           INTO go, held, why
           FROM rollout._held_selection(r.rollout_id, k) s;
-    ELSE
-        SELECT coalesce(array_agg(s.tenant_id) FILTER (WHERE NOT s.blacked_out), '{}'),
-               coalesce(array_agg(s.tenant_id) FILTER (WHERE s.blacked_out), '{}'),
-               coalesce(array_agg(s.hold_reason) FILTER (WHERE s.blacked_out), '{}')
-          INTO go, held, why
-          FROM rollout._selection(r.rollout_id, k) s;
     END IF;
     activated := 0;
     IF cardinality(go) > 0 THEN
