@@ -16,7 +16,7 @@ EXTRA_CLEAN = $(DATA_built) results/ regression.diffs regression.out output_iso/
 
 PG_CPPFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare -Iinclude
-SHLIB_LINK  = -ljansson
+SHLIB_LINK  = -ljansson -lcrypto
 
 # pg_regress: sql/*.sql against expected/*.out, on a throwaway instance that
 # preloads the library (test/pg_rollout.conf).

@@ -622,3 +622,9 @@ COMMENT ON FUNCTION rollout._select_rows(text, integer) IS
     'internal: the tenants rollout._selection selects through a stage as three arrays (to activate, held, why held), computed in C; NULLs for a rollout with a weighted stage';
 REVOKE ALL ON FUNCTION rollout._select_rows(text, integer) FROM PUBLIC;
 --@function rollout._activate_rows
+-- An advance writes the completed stage and the started one in one UPDATE
+-- (rollout._enter_stage; _start_stage_row is a wrapper of it now).
+--@function rollout._enter_stage
+REVOKE ALL ON FUNCTION rollout._enter_stage(rollout.rollout, integer, text, boolean, jsonb) FROM PUBLIC;
+--@function rollout._start_stage_row
+--@function rollout._finish_stage_row
