@@ -628,3 +628,6 @@ REVOKE ALL ON FUNCTION rollout._select_rows(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rollout._enter_stage(rollout.rollout, integer, text, boolean, jsonb) FROM PUBLIC;
 --@function rollout._start_stage_row
 --@function rollout._finish_stage_row
+-- rollout._event in C (src/events.c): the same audit row, outbox row and
+-- NOTIFY, without a PL/pgSQL call per event.
+--@function rollout._event
