@@ -20,6 +20,7 @@ DECLARE
     fresh text[];       -- of go: tenants without an activation of the component
     replaced text[];    -- of go: tenants running an earlier rollout's activation
     n bigint;
+    first_writer boolean := false;
     had_deferrals boolean;
 BEGIN
     -- The selection once, into arrays; each statement below then runs only
@@ -50,8 +51,12 @@ BEGIN
         -- rollout runs, only its own activation writes rows of its
         -- component (one live rollout per component, its row locked by the
         -- caller), so what is read here stays true until the insert.
-        IF (k = 1 OR cardinality(go) > 1000)
-           AND NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id) THEN
+        -- (two IFs: as one condition, with k and go as parameters, the
+        -- query was planned again on every call)
+        IF k = 1 OR cardinality(go) > 1000 THEN
+            first_writer := NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id);
+        END IF;
+        IF first_writer THEN
             -- nobody runs an activation of this component yet (the usual first stage)
             fresh := go;
             replaced := '{}';
