@@ -6,7 +6,9 @@
 #       (100,000 tenants), against a bare INSERT of the same rows into a plain
 #       table (without, and with foreign keys to the tenant, the component
 #       and the rollout, as a plain design with referential integrity has),
-#       PGR_BENCH_REPS times (cancelled in between);
+#       PGR_BENCH_REPS times (cancelled in between); start_rollout and the
+#       plain INSERT each start from a CHECKPOINT and take turns at going
+#       first;
 #   (b) rollout.tick() with nothing due (1,000 running rollouts, none due),
 #       next to SELECT 1 and the bare due-rollout query over a plain copy;
 #   (c) one rollout.tick(max_rollouts => 1000) with 1,000 due running
@@ -208,17 +210,28 @@ SELECT rollout.add_stage('act-$r', 'all', 'all');
 SET pg_rollout.actor = 'bench-approver';
 SELECT rollout.approve_rollout('act-$r');
 EOF
-    q -c "VACUUM ANALYZE rollout.activation" -c "VACUUM ANALYZE plain_activation" -c "VACUUM ANALYZE fk_activation" -c "CHECKPOINT"
-    timed "SELECT status || ' stage ' || current_stage FROM rollout.start_rollout('act-$r')"
-    A_START[r]=$T_MS; A_START_CPU[r]=$T_CPU
-    [ "$T_OUT" = "running stage 1" ] || die "start_rollout act-$r returned '$T_OUT'"
-    got=$(one "SELECT (SELECT count(*) FROM rollout.activation WHERE rollout_id = 'act-$r' AND version::text = '2.0.0')
-                 || ' ' || (SELECT activated FROM rollout.rollout_stage WHERE rollout_id = 'act-$r' AND stage_no = 1)")
-    [ "$got" = "$LEAVES $LEAVES" ] || die "act-$r activated '$got' tenants, expected $LEAVES"
-    timed "INSERT INTO plain_activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
-           SELECT 'svc', id, '2.0.0', 'plain-$r', 1, now() FROM bench_tenant WHERE kind = 'environment'"
-    A_PLAIN[r]=$T_MS; A_PLAIN_CPU[r]=$T_CPU
-    [ "$(one "SELECT count(*) FROM plain_activation")" = "$LEAVES" ] || die "plain INSERT did not insert $LEAVES rows"
+    q -c "VACUUM ANALYZE rollout.activation" -c "VACUUM ANALYZE plain_activation" -c "VACUUM ANALYZE fk_activation"
+    # Each side starts from a checkpoint (every page it writes needs a full
+    # page image either way, and the WAL of the other side is flushed, not
+    # left in the WAL buffers for it to write), and the sides take turns at
+    # going first (odd repetitions: start_rollout first).
+    for side in $( [ $((r % 2)) = 1 ] && echo "start plain" || echo "plain start" ); do
+        q -c "CHECKPOINT"
+        if [ "$side" = start ]; then
+            timed "SELECT status || ' stage ' || current_stage FROM rollout.start_rollout('act-$r')"
+            A_START[r]=$T_MS; A_START_CPU[r]=$T_CPU
+            [ "$T_OUT" = "running stage 1" ] || die "start_rollout act-$r returned '$T_OUT'"
+            got=$(one "SELECT (SELECT count(*) FROM rollout.activation WHERE rollout_id = 'act-$r' AND version::text = '2.0.0')
+                         || ' ' || (SELECT activated FROM rollout.rollout_stage WHERE rollout_id = 'act-$r' AND stage_no = 1)")
+            [ "$got" = "$LEAVES $LEAVES" ] || die "act-$r activated '$got' tenants, expected $LEAVES"
+        else
+            timed "INSERT INTO plain_activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
+                   SELECT 'svc', id, '2.0.0', 'plain-$r', 1, now() FROM bench_tenant WHERE kind = 'environment'"
+            A_PLAIN[r]=$T_MS; A_PLAIN_CPU[r]=$T_CPU
+            [ "$(one "SELECT count(*) FROM plain_activation")" = "$LEAVES" ] || die "plain INSERT did not insert $LEAVES rows"
+        fi
+    done
+    q -c "CHECKPOINT"
     timed "INSERT INTO fk_activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at)
            SELECT 'svc', id, '2.0.0', 'act-$r', 1, now() FROM bench_tenant WHERE kind = 'environment'"
     A_FK[r]=$T_MS; A_FK_CPU[r]=$T_CPU

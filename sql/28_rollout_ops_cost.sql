@@ -118,7 +118,9 @@ SELECT rollout.rollback_rollout('r4', 'bad idea') AS restored;
 SELECT tenant_id, version, rollout_id FROM rollout.activation WHERE tenant_id = 'env-1';
 
 -- A tick: a due stage that passes starts the next one, which leaves the
--- rollout due when that stage is; no statement on deferral without holds.
+-- rollout due when that stage is; no statement on deferral without holds,
+-- and the stage's new tenants are one plain INSERT (no upsert: none of them
+-- runs an earlier rollout's activation).
 SET pg_rollout.actor = 'author';
 SELECT (rollout.create_component('web')).component_id;
 SELECT count(*) FROM (SELECT rollout.add_version('web', v::rollout.semver, 'published')

@@ -656,3 +656,26 @@ ALTER TABLE rollout.tenant DROP CONSTRAINT tenant_parent_id_fkey;
 -- cron.schedule_in_database in its hints when pg_cron is not installed in
 -- this database (cron.schedule exists only in cron.database_name).
 --@function rollout.health
+
+-- Rollout operations (issue 11, helper session): the tenants a stage
+-- activation writes are computed in C (rollout._select_rows, one scan of
+-- the tenants); rollout._activate_rows asks it first and falls back to
+-- rollout._held_selection for holds and weighted stages.
+CREATE FUNCTION rollout._select_rows(rollout_id text, through_stage integer,
+                                     OUT go text[], OUT held text[], OUT why text[])
+RETURNS record
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'pgr_select_rows';
+COMMENT ON FUNCTION rollout._select_rows(text, integer) IS
+    'internal: the tenants rollout._selection selects through a stage as three arrays (to activate, held, why held), computed in C; NULLs for a rollout with a weighted stage';
+REVOKE ALL ON FUNCTION rollout._select_rows(text, integer) FROM PUBLIC;
+--@function rollout._activate_rows
+-- An advance writes the completed stage and the started one in one UPDATE
+-- (rollout._enter_stage; _start_stage_row is a wrapper of it now).
+--@function rollout._enter_stage
+REVOKE ALL ON FUNCTION rollout._enter_stage(rollout.rollout, integer, text, boolean, jsonb) FROM PUBLIC;
+--@function rollout._start_stage_row
+--@function rollout._finish_stage_row
+-- rollout._event in C (src/events.c): the same audit row, outbox row and
+-- NOTIFY, without a PL/pgSQL call per event.
+--@function rollout._event

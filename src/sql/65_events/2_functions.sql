@@ -1,35 +1,14 @@
 -- Event functions: emit (audit + NOTIFY + outbox) and acknowledge.
 
+-- In C (src/events.c): the audit row, the outbox row (payload: event_id,
+-- event, rollout_id, at, actor, reason, audit_seq and details) and the
+-- NOTIFY, without the cost of a PL/pgSQL call per event.
 CREATE FUNCTION rollout._event(event text, rollout_id text, reason text, details jsonb DEFAULT '{}',
                                tenant_id text DEFAULT NULL, subject_kind text DEFAULT 'rollout',
                                subject_id text DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    seq bigint;
-    id bigint;
-    payload jsonb;
-    msg text;
-BEGIN
-    seq := rollout._audit(event, tenant_id, subject_kind, coalesce(subject_id, rollout_id), reason, coalesce(details, '{}'));
-    id := nextval('rollout.event_seq');
-    payload := jsonb_build_object('event_id', id, 'event', event, 'rollout_id', rollout_id,
-                                  'at', now(), 'actor',
-                                  coalesce(nullif(current_setting('pg_rollout.actor', true), ''), session_user::text),
-                                  'reason', reason, 'audit_seq', seq)
-               || jsonb_build_object('details', coalesce(details, '{}'));
-    INSERT INTO rollout.event_outbox (event_id, event, rollout_id, audit_seq, payload)
-    VALUES (id, event, rollout_id, seq, payload);
-    -- Any role may LISTEN: the notification carries only the event's id and
-    -- kind.  Consumers read tenants, actor, reason and details from the
-    -- outbox (rollout.pending_events), which needs rollout_viewer.
-    msg := jsonb_build_object('event_id', id, 'event', event)::text;
-    PERFORM pg_notify('pg_rollout_events', msg);
-    RETURN id;
-END
-$$;
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'pgr_event';
 COMMENT ON FUNCTION rollout._event(text, text, text, jsonb, text, text, text) IS
     'internal: record a rollout event in the audit log and the outbox, and NOTIFY pg_rollout_events';
 

@@ -330,6 +330,19 @@ $$;
 COMMENT ON FUNCTION rollout.preview_summary(text) IS
     'impact preview by stage: tenants newly selected and cumulative, overall (level 0), per organisation (1) and team (2), with the cumulative share of the target tenants'' weight (NULL without weighted stages)';
 
+-- The arrays stage activation writes, computed in C (src/select.c): the
+-- tenants rollout._selection(rollout_id, through_stage) selects that are
+-- not held (go), those held (held) and why (why).  NULLs when a stage
+-- through through_stage is weighted: rollout._selection then.  One scan of
+-- the tenants instead of the SQL above (test 37_select_rows compares them).
+CREATE FUNCTION rollout._select_rows(rollout_id text, through_stage integer,
+                                     OUT go text[], OUT held text[], OUT why text[])
+RETURNS record
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'pgr_select_rows';
+COMMENT ON FUNCTION rollout._select_rows(text, integer) IS
+    'internal: the tenants rollout._selection selects through a stage as three arrays (to activate, held, why held), computed in C; NULLs for a rollout with a weighted stage';
+
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION
     rollout.bucket(bytea, text),
@@ -337,6 +350,7 @@ REVOKE ALL ON FUNCTION
     rollout._weight(jsonb, text),
     rollout._eligible(text),
     rollout._selection(text, integer),
+    rollout._select_rows(text, integer),
     rollout.preview(text),
     rollout.preview_summary(text)
 FROM PUBLIC;

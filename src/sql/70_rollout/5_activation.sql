@@ -17,6 +17,10 @@ DECLARE
     go text[];          -- selected tenants to activate
     held text[];        -- selected tenants held back, and why
     why text[];
+    fresh text[];       -- of go: tenants without an activation of the component
+    replaced text[];    -- of go: tenants running an earlier rollout's activation
+    n bigint;
+    first_writer boolean := false;
     had_deferrals boolean;
 BEGIN
     -- The selection once, into arrays; each statement below then runs only
@@ -26,55 +30,70 @@ BEGIN
     -- again every statement that reads the table: a tick activates the
     -- stages of rollout after rollout.
     -- Without holds for approval or concurrency, _held_selection is
-    -- _selection: read that directly (one copy of the rows fewer).
-    IF rollout._holds_possible() THEN
+    -- _selection, which rollout._select_rows computes in C (one scan of
+    -- the tenants; NULLs for a weighted rollout: SQL then).
+    IF NOT rollout._holds_possible() THEN
+        SELECT s.go, s.held, s.why INTO go, held, why FROM rollout._select_rows(r.rollout_id, k) s;
+    END IF;
+    IF go IS NULL THEN
         SELECT coalesce(array_agg(s.tenant_id) FILTER (WHERE NOT s.blacked_out), '{}'),
                coalesce(array_agg(s.tenant_id) FILTER (WHERE s.blacked_out), '{}'),
                coalesce(array_agg(s.hold_reason) FILTER (WHERE s.blacked_out), '{}')
           INTO go, held, why
           FROM rollout._held_selection(r.rollout_id, k) s;
-    ELSE
-        SELECT coalesce(array_agg(s.tenant_id) FILTER (WHERE NOT s.blacked_out), '{}'),
-               coalesce(array_agg(s.tenant_id) FILTER (WHERE s.blacked_out), '{}'),
-               coalesce(array_agg(s.hold_reason) FILTER (WHERE s.blacked_out), '{}')
-          INTO go, held, why
-          FROM rollout._selection(r.rollout_id, k) s;
     END IF;
     activated := 0;
     IF cardinality(go) > 0 THEN
-        -- Every statement here that reads rollout.activation is parsed and
-        -- planned again after each activation (the relcache invalidation of
-        -- its invalidate_resolution trigger): a later stage's small
-        -- activation (what a tick does, rollout after rollout) is one
-        -- statement; a first stage, or a large one, first asks whether a
-        -- plain insert will do (the same rows either way).
-        IF (k = 1 OR cardinality(go) > 1000)
-           AND NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id) THEN
-            -- Nobody runs an activation of this component yet (the usual
-            -- first stage): a plain insert, the cheapest way to write many rows.
+        -- Tenants without an activation of the component get a plain
+        -- insert, the cheapest way to write rows (and the only statement a
+        -- tick's advance needs as a rule); only tenants that run an earlier
+        -- rollout's activation need the upsert that remembers it.  While a
+        -- rollout runs, only its own activation writes rows of its
+        -- component (one live rollout per component, its row locked by the
+        -- caller), so what is read here stays true until the insert.
+        -- (two IFs: as one condition, with k and go as parameters, the
+        -- query was planned again on every call)
+        IF k = 1 OR cardinality(go) > 1000 THEN
+            first_writer := NOT EXISTS (SELECT 1 FROM rollout.activation a WHERE a.component_id = r.component_id);
+        END IF;
+        IF first_writer THEN
+            -- nobody runs an activation of this component yet (the usual first stage)
+            fresh := go;
+            replaced := '{}';
+        ELSE
+            -- a tenant this rollout has already activated is kept as it is
+            SELECT coalesce(array_agg(u.id) FILTER (WHERE a.tenant_id IS NULL), '{}'),
+                   coalesce(array_agg(u.id) FILTER (WHERE a.rollout_id <> r.rollout_id), '{}')
+              INTO fresh, replaced
+              FROM unnest(go) u(id)
+              LEFT JOIN rollout.activation a ON a.component_id = r.component_id AND a.tenant_id = u.id;
+        END IF;
+        IF cardinality(fresh) > 0 THEN
             INSERT INTO rollout.activation (component_id, tenant_id, version, rollout_id, stage_no, activated_at, start_no)
             SELECT r.component_id, u.id, r.to_version, r.rollout_id, k, now(), r.start_no
-              FROM unnest(go) u(id);
-            GET DIAGNOSTICS activated = ROW_COUNT;
-        ELSE
-            -- Some tenants may already run an activation: of this rollout
-            -- (kept) or of an earlier one (replaced, remembering what it was,
-            -- which a rollback restores).  A replaced row whose previous_*
-            -- was already set loses that older activation: it goes to the
-            -- history first, read before the rows change (one statement: its
-            -- WITH query sees the rows as they were before the upsert).
+              FROM unnest(fresh) u(id);
+            GET DIAGNOSTICS n = ROW_COUNT;
+            activated := n;
+        END IF;
+        IF cardinality(replaced) > 0 THEN
+            -- Tenants that run an earlier rollout's activation: replaced,
+            -- remembering what it was (which a rollback restores).  A
+            -- replaced row whose previous_* was already set loses that older
+            -- activation: it goes to the history first, read before the rows
+            -- change (one statement: its WITH query sees the rows as they
+            -- were before the upsert).
             WITH superseded AS (
                 INSERT INTO rollout.activation_history (component_id, tenant_id, version, rollout_id, stage_no, start_no,
                                                         activated_at, ended_at, ended_by, ended_rollout_id)
                 SELECT a.component_id, a.tenant_id, a.previous_version, a.previous_rollout_id, a.previous_stage_no,
                        a.previous_start_no, a.previous_activated_at, now(), 'superseded', r.rollout_id
-                  FROM unnest(go) u(id)
+                  FROM unnest(replaced) u(id)
                   JOIN rollout.activation a ON a.component_id = r.component_id AND a.tenant_id = u.id
                  WHERE a.rollout_id <> r.rollout_id AND a.previous_rollout_id IS NOT NULL)
             INSERT INTO rollout.activation AS a (component_id, tenant_id, version, rollout_id, stage_no, activated_at,
                                                  start_no)
             SELECT r.component_id, u.id, r.to_version, r.rollout_id, k, now(), r.start_no
-              FROM unnest(go) u(id)
+              FROM unnest(replaced) u(id)
             ON CONFLICT (component_id, tenant_id) DO UPDATE
                SET previous_version = a.version, previous_rollout_id = a.rollout_id,
                    previous_stage_no = a.stage_no, previous_activated_at = a.activated_at,
@@ -83,7 +102,8 @@ BEGIN
                    stage_no = excluded.stage_no, activated_at = excluded.activated_at,
                    start_no = excluded.start_no
              WHERE a.rollout_id <> excluded.rollout_id;
-            GET DIAGNOSTICS activated = ROW_COUNT;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            activated := activated + n;
         END IF;
     END IF;
     had_deferrals := EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id);
@@ -227,29 +247,66 @@ $$;
 COMMENT ON FUNCTION rollout._start_stage(text, integer, text) IS 'internal: make stage k current and activate its tenants';
 
 -- The work of _start_stage on the rollout's row as the caller holds it
--- (locked, its status already set): the stage and the rollout are each
--- written once, with the activated count and the next due time computed
--- first (what _activate_through and _reschedule would write).
+-- (locked, its status already set).
 CREATE FUNCTION rollout._start_stage_row(r rollout.rollout, k integer, reason text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
+BEGIN
+    PERFORM rollout._enter_stage(r, k, reason, false, NULL);
+END
+$$;
+COMMENT ON FUNCTION rollout._start_stage_row(rollout.rollout, integer, text) IS
+    'internal: make stage k of a rollout (its locked row) current, activate its tenants and reschedule the rollout';
+
+-- Make stage k current: activate its tenants, then write the stage and the
+-- rollout once each, with the activated count and the next due time
+-- computed first (what _activate_through and _reschedule would write).
+-- With completing (an advance: k is the stage after the current one), the
+-- current stage is completed, with evaluation (tick's verdict, or NULL)
+-- recorded, by the same UPDATE, and its rollout.stage.completed event comes
+-- before the rollout.stage.started of stage k.
+CREATE FUNCTION rollout._enter_stage(r rollout.rollout, k integer, reason text, completing boolean, evaluation jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
 DECLARE
-    s rollout.rollout_stage;
     act record;
     due timestamptz;
+    stage_name text;
+    stage_due timestamptz;
+    done_name text;
+    done_evaluation jsonb;
 BEGIN
     PERFORM rollout._enforce_stage_row(r, k);
     act := rollout._activate_rows(r, k);
-    UPDATE rollout.rollout_stage x
-       SET status = 'monitoring', started_at = now(), due_at = now() + x.min_duration,
-           completed_at = NULL, last_evaluation = NULL, activated = x.activated + act.activated
-     WHERE x.rollout_id = r.rollout_id AND x.stage_no = k
-    RETURNING * INTO s;
+    WITH u AS (
+        UPDATE rollout.rollout_stage x
+           SET status = CASE WHEN x.stage_no = k THEN 'monitoring' ELSE 'completed' END,
+               started_at = CASE WHEN x.stage_no = k THEN now() ELSE x.started_at END,
+               due_at = CASE WHEN x.stage_no = k THEN now() + x.min_duration ELSE x.due_at END,
+               completed_at = CASE WHEN x.stage_no = k THEN NULL ELSE now() END,
+               last_evaluation = CASE WHEN x.stage_no = k THEN NULL ELSE coalesce(evaluation, x.last_evaluation) END,
+               activated = CASE WHEN x.stage_no = k THEN x.activated + act.activated ELSE x.activated END
+         WHERE x.rollout_id = r.rollout_id
+           AND (x.stage_no = k OR (completing AND x.stage_no = r.current_stage))
+        RETURNING x.stage_no, x.name, x.due_at, x.last_evaluation)
+    SELECT max(u.name) FILTER (WHERE u.stage_no = k), max(u.due_at) FILTER (WHERE u.stage_no = k),
+           max(u.name) FILTER (WHERE u.stage_no <> k),
+           (array_agg(u.last_evaluation) FILTER (WHERE u.stage_no <> k))[1]
+      INTO stage_name, stage_due, done_name, done_evaluation
+      FROM u;
+    IF completing THEN
+        PERFORM rollout._event('rollout.stage.completed', r.rollout_id, reason,
+                               jsonb_build_object('stage', done_name, 'stage_no', r.current_stage,
+                                                  'metrics', done_evaluation));
+    END IF;
     IF r.status = 'running' THEN
-        due := s.due_at;
+        due := stage_due;
         IF act.deferred > 0 THEN
             due := rollout._deferral_due(r.rollout_id, due);
         END IF;
@@ -257,12 +314,12 @@ BEGIN
     UPDATE rollout.rollout x SET current_stage = k, updated_at = now(), next_due_at = due
      WHERE x.rollout_id = r.rollout_id;
     PERFORM rollout._event('rollout.stage.started', r.rollout_id, reason,
-                           jsonb_build_object('stage', s.name, 'stage_no', k, 'tenants_activated', act.activated,
-                                              'tenants_deferred', act.deferred, 'due_at', s.due_at));
+                           jsonb_build_object('stage', stage_name, 'stage_no', k, 'tenants_activated', act.activated,
+                                              'tenants_deferred', act.deferred, 'due_at', stage_due));
 END
 $$;
-COMMENT ON FUNCTION rollout._start_stage_row(rollout.rollout, integer, text) IS
-    'internal: make stage k of a rollout (its locked row) current, activate its tenants and reschedule the rollout';
+COMMENT ON FUNCTION rollout._enter_stage(rollout.rollout, integer, text, boolean, jsonb) IS
+    'internal: make stage k of a rollout (its locked row) current, activate its tenants and reschedule the rollout; with completing, complete the current stage (recording evaluation) in the same write';
 
 CREATE FUNCTION rollout._complete_rollout(rollout_id text, reason text)
 RETURNS void
@@ -313,6 +370,12 @@ DECLARE
     s rollout.rollout_stage;
     last_stage integer;
 BEGIN
+    SELECT max(x.stage_no) INTO last_stage FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id;
+    IF (r.current_stage >= last_stage) IS NOT TRUE THEN
+        -- the next stage starts; the current one completes in the same write
+        PERFORM rollout._enter_stage(r, r.current_stage + 1, reason, true, evaluation);
+        RETURN;
+    END IF;
     UPDATE rollout.rollout_stage x SET status = 'completed', completed_at = now(),
            last_evaluation = coalesce(evaluation, x.last_evaluation)
      WHERE x.rollout_id = r.rollout_id AND x.stage_no = r.current_stage
@@ -320,25 +383,20 @@ BEGIN
     PERFORM rollout._event('rollout.stage.completed', r.rollout_id, reason,
                            jsonb_build_object('stage', s.name, 'stage_no', s.stage_no,
                                               'metrics', s.last_evaluation));
-    SELECT max(x.stage_no) INTO last_stage FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id;
-    IF r.current_stage >= last_stage THEN
-        IF EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) THEN
-            -- Deferred tenants are not forgotten: the rollout stays running
-            -- and tick() completes it when the last of them is activated.
-            UPDATE rollout.rollout x
-               SET status_reason = format('last stage passed; waiting for %s deferred tenants',
-                                          (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)),
-                   updated_at = now()
-             WHERE x.rollout_id = r.rollout_id;
-            PERFORM rollout._event('rollout.waiting_for_deferred', r.rollout_id, reason,
-                                   jsonb_build_object('tenants_deferred',
-                                                      (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)));
-            PERFORM rollout._reschedule(r.rollout_id);
-        ELSE
-            PERFORM rollout._complete_rollout(r.rollout_id, reason);
-        END IF;
+    IF EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id) THEN
+        -- Deferred tenants are not forgotten: the rollout stays running
+        -- and tick() completes it when the last of them is activated.
+        UPDATE rollout.rollout x
+           SET status_reason = format('last stage passed; waiting for %s deferred tenants',
+                                      (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)),
+               updated_at = now()
+         WHERE x.rollout_id = r.rollout_id;
+        PERFORM rollout._event('rollout.waiting_for_deferred', r.rollout_id, reason,
+                               jsonb_build_object('tenants_deferred',
+                                                  (SELECT count(*) FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)));
+        PERFORM rollout._reschedule(r.rollout_id);
     ELSE
-        PERFORM rollout._start_stage_row(r, r.current_stage + 1, reason);
+        PERFORM rollout._complete_rollout(r.rollout_id, reason);
     END IF;
 END
 $$;
@@ -398,6 +456,7 @@ REVOKE ALL ON FUNCTION
     rollout._deferral_due(text, timestamptz),
     rollout._start_stage(text, integer, text),
     rollout._start_stage_row(rollout.rollout, integer, text),
+    rollout._enter_stage(rollout.rollout, integer, text, boolean, jsonb),
     rollout._complete_rollout(text, text),
     rollout._finish_stage(text, text),
     rollout._finish_stage_row(rollout.rollout, text, jsonb),
