@@ -1,7 +1,7 @@
 # tools/deps.sh — install the Debian packages pg_rollout needs, when missing.
 # Sourced by tools/demo.sh and tools/test.sh.
 
-PGR_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-contrib libjansson-dev \
+PGR_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-contrib libjansson-dev libssl-dev \
 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron libipc-run-perl pgbouncer \
 prometheus-postgres-exporter prometheus libyaml-libyaml-perl"
 
