@@ -81,7 +81,10 @@
 #include "utils/guc.h"
 #include "utils/plancache.h"
 #include "fmgr.h"
+#include "libpq/libpq-be.h"
 #include "miscadmin.h"
+#include "rewrite/rewriteManip.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/catcache.h"
 #include "utils/fmgroids.h"
@@ -90,6 +93,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -108,6 +112,18 @@ static const char *const citus_conversion_fns[] = {
 };
 
 #define MAX_CONVERSION_OIDS 32
+
+/*
+ * Citus functions that send any SQL text to other nodes as the caller
+ * (run_command_on_workers() and the other run_command_on_* functions,
+ * citus_stat_activity, ... are built on it): over the connections the
+ * workers trust as the coordinator's (pg_rollout.citus_node_cert_cn).
+ */
+static const char *const citus_run_fns[] = {
+	"master_run_on_worker",
+};
+static Oid	run_oids[MAX_CONVERSION_OIDS];
+static int	n_run_oids = 0;
 
 static Oid	dist_partition_oid = InvalidOid;
 static Oid	dist_partition_index = InvalidOid;	/* on logicalrelid */
@@ -253,31 +269,41 @@ pgr_citus_table_kind(char method)
 	}
 }
 
-/* The OIDs of Citus's conversion functions in this database. */
-static void
-lookup_conversion_fns(void)
+/* The OIDs of the functions named in pg_catalog, at most MAX_CONVERSION_OIDS. */
+static int
+lookup_catalog_fns(const char *const *names, int n_names, Oid *oids)
 {
-	n_conversion_oids = 0;
-	for (int i = 0; i < lengthof(citus_conversion_fns); i++)
+	int			n = 0;
+
+	for (int i = 0; i < n_names; i++)
 	{
-		CatCList   *list = SearchSysCacheList1(PROCNAMEARGSNSP,
-											   CStringGetDatum(citus_conversion_fns[i]));
+		CatCList   *list = SearchSysCacheList1(PROCNAMEARGSNSP, CStringGetDatum(names[i]));
 
 		for (int j = 0; j < list->n_members; j++)
 		{
 			HeapTuple	tup = &list->members[j]->tuple;
 			Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
 
-			if (proc->pronamespace == PG_CATALOG_NAMESPACE && n_conversion_oids < MAX_CONVERSION_OIDS)
-				conversion_oids[n_conversion_oids++] = proc->oid;
+			if (proc->pronamespace == PG_CATALOG_NAMESPACE && n < MAX_CONVERSION_OIDS)
+				oids[n++] = proc->oid;
 		}
 		ReleaseSysCacheList(list);
 	}
+	return n;
+}
+
+/* The OIDs of Citus's conversion and run functions in this database. */
+static void
+lookup_conversion_fns(void)
+{
+	n_conversion_oids = lookup_catalog_fns(citus_conversion_fns, lengthof(citus_conversion_fns),
+										   conversion_oids);
+	n_run_oids = lookup_catalog_fns(citus_run_fns, lengthof(citus_run_fns), run_oids);
 	conversion_oids_known = true;
 }
 
 static bool
-is_conversion_fn(Oid fn)
+citus_fns_known(Oid fn)
 {
 	if (!OidIsValid(fn) || !IsTransactionState())
 		return false;
@@ -288,8 +314,27 @@ is_conversion_fn(Oid fn)
 			return false;
 		lookup_conversion_fns();
 	}
+	return true;
+}
+
+static bool
+is_conversion_fn(Oid fn)
+{
+	if (!citus_fns_known(fn))
+		return false;
 	for (int i = 0; i < n_conversion_oids; i++)
 		if (conversion_oids[i] == fn)
+			return true;
+	return false;
+}
+
+static bool
+is_run_fn(Oid fn)
+{
+	if (!citus_fns_known(fn))
+		return false;
+	for (int i = 0; i < n_run_oids; i++)
+		if (run_oids[i] == fn)
 			return true;
 	return false;
 }
@@ -450,6 +495,25 @@ refuse_entry(char *entry, const char *what, const char *why)
  */
 
 static char *cluster_secret = NULL;
+
+/*
+ * pg_rollout.citus_node_cert_cn: the common name of the client
+ * certificate the cluster's nodes present to each other (sslcert/sslkey
+ * in citus.node_conninfo).  A connection that authenticated with a
+ * certificate verified against ssl_ca_file and bearing this name is the
+ * coordinator's (or another node's, forwarding a statement it checked);
+ * only such a connection may INSERT into a protected shard without a
+ * tenant context (check_shard_insert).
+ */
+static char *node_cert_cn = NULL;
+
+static bool
+node_certificate_ok(void)
+{
+	return node_cert_cn != NULL && node_cert_cn[0] != '\0' && MyProcPort != NULL &&
+		MyProcPort->ssl_in_use && MyProcPort->peer_cert_valid && MyProcPort->peer_cn != NULL &&
+		strcmp(MyProcPort->peer_cn, node_cert_cn) == 0;
+}
 
 #define MIN_SECRET_LEN 16
 
@@ -709,13 +773,60 @@ citus_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* needs_fmgr_hook: route Citus's conversion functions through fmgr_hook. */
+/* needs_fmgr_hook: route Citus's conversion and run functions through fmgr_hook. */
 static bool
 citus_needs_fmgr_hook(Oid fn_oid)
 {
 	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
 		return true;
-	return is_conversion_fn(fn_oid);
+	return is_conversion_fn(fn_oid) || is_run_fn(fn_oid);
+}
+
+/*
+ * Does this database hold a distributed protected table or a shard of
+ * one (pg_rollout's policies, which Citus copies to the shards and to the
+ * workers' copies of the table)?  The workers do not know pg_rollout's
+ * registry, only the policies.
+ */
+static bool
+protected_shards_here(void)
+{
+	bool		found;
+	int			pathlevel = pgr_pin_search_path();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_rollout: SPI_connect failed");
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_policy p"
+					" WHERE p.polname OPERATOR(pg_catalog.~~) 'pg\\_rollout\\_citus\\_select%' LIMIT 1",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_rollout: could not read pg_policy");
+	found = SPI_processed > 0;
+	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
+	return found;
+}
+
+/*
+ * master_run_on_worker() sends the caller's SQL text, as a statement of
+ * its own, over a connection that presents the node certificate; a worker
+ * accepts INSERTs into protected shards on such a connection
+ * (check_shard_insert), so only roles row security does not apply to may
+ * call it where protected shards exist.
+ */
+static void
+refuse_run_fn(Oid fn)
+{
+	char	   *name;
+
+	if (pgr_isolation_privileged() || !protected_shards_here())
+		return;
+	name = get_func_name(fn);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s is reserved to superusers in a database with distributed protected tables",
+					name ? name : "master_run_on_worker"),
+			 errdetail("It sends any statement to the other nodes over the connections they trust as the coordinator's (pg_rollout.citus_node_cert_cn): rows would reach the shards without the coordinator's tenant check."),
+			 errhint("Run it as a superuser; run_command_on_workers() and the other functions and views built on it (citus_stat_activity, citus_locks, ...) are reserved the same way (docs/citus.md).")));
 }
 
 /* fmgr_hook: when a conversion function returns, check the protected tables. */
@@ -724,7 +835,9 @@ citus_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 {
 	if (prev_fmgr_hook)
 		prev_fmgr_hook(event, flinfo, arg);
-	if (event == FHET_START && is_conversion_fn(flinfo->fn_oid))
+	if (event == FHET_START && is_run_fn(flinfo->fn_oid))
+		refuse_run_fn(flinfo->fn_oid);
+	else if (event == FHET_START && is_conversion_fn(flinfo->fn_oid))
 		pgr_citus_call_begins();
 	else if (event == FHET_END && is_conversion_fn(flinfo->fn_oid))
 	{
@@ -1369,18 +1482,146 @@ for_each_level(Query *q, LevelWalk *lw)
 
 static bool tenant_ok_walker(Node *node, void *context);
 
+static char *shard_table(Oid relid);
+
+typedef struct PlanWalk
+{
+	bool		shards;			/* a shard with pg_rollout's policies is read or changed */
+	bool		client_statement;	/* the statement the client sent, not a nested one */
+} PlanWalk;
+
+/*
+ * The argument of rollout._citus_tenant_ok() in the policies of a
+ * relation (a shard of a distributed protected table): its tenant column
+ * as text, its Vars numbered rti; NULL when the relation has none.
+ */
+static Node *
+policy_tenant_arg(Oid relid, Index rti, Oid *coll)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	Node	   *arg = NULL;
+	ListCell   *lc;
+
+	if (!RelationIsValid(rel))
+		return NULL;
+	if (rel->rd_rsdesc != NULL)
+		foreach(lc, rel->rd_rsdesc->policies)
+		{
+			RowSecurityPolicy *pol = lfirst(lc);
+			TenantOkReplace r = {NULL, 0, NULL, InvalidOid};
+
+			if (!tenant_ok_walker((Node *) pol->qual, NULL))
+				continue;
+			(void) tenant_ok_mutator((Node *) pol->qual, &r);
+			arg = r.arg;
+			*coll = r.coll;
+			break;
+		}
+	RelationClose(rel);
+	if (arg != NULL && rti != 1)
+		ChangeVarNodes(arg, 1, rti, 0);
+	return arg;
+}
+
+/*
+ * An INSERT into a shard of a distributed protected table, on any node.
+ * The coordinator never signs inserted rows (Citus evaluates every
+ * function of an INSERT on the coordinator, so a signature could not
+ * travel with them): it checks them itself (check_insert) and sends them
+ * over a connection that presents the cluster's node certificate.  So a
+ * shard accepts an INSERT, from a role that row security applies to, when
+ *
+ *	- it is the statement the client sent (not one nested in a function,
+ *	  a DO block or a procedure), on a connection authenticated with a
+ *	  client certificate that ssl_ca_file verifies and whose common name
+ *	  is pg_rollout.citus_node_cert_cn; or
+ *	- this backend has a tenant context (Citus's local execution of a
+ *	  statement checked here, or a direct insert of one's own rows): every
+ *	  row's tenant is checked against it, like rows inserted through the
+ *	  coordinator;
+ *
+ * and refuses it otherwise.  Superusers and BYPASSRLS roles (Citus's shard
+ * moves and copies) insert as on any table.
+ */
+static void
+check_shard_insert(Query *q, bool client_statement)
+{
+	RangeTblEntry *rte = rt_fetch(q->resultRelation, q->rtable);
+	Node	   *arg;
+	Oid			coll = InvalidOid;
+	char	   *table;
+
+	if (rte->rtekind != RTE_RELATION)
+		return;
+	if (pgr_citus_table(rte->relid) != '\0')
+	{
+		/*
+		 * A Citus table: checked by rewrite_level() where it is protected
+		 * (the coordinator).  A worker with Citus's metadata knows the
+		 * table and its policies, but not its protection, and would send
+		 * the rows to the other nodes over its node certificate.
+		 */
+		if (!has_citus_policies(rte->relid) || pgr_citus_protected_table(rte->relid) ||
+			check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
+			return;
+		table = plain_qualname(rte->relid);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("insert into distributed protected table \"%s\" is refused on this node", table),
+				 errdetail("pg_rollout checks the tenant of inserted rows on the coordinator, where the table is protected; this node does not know its protection."),
+				 errhint("Insert through the coordinator after rollout.set_tenant() (docs/citus.md).")));
+	}
+	arg = policy_tenant_arg(rte->relid, q->resultRelation, &coll);
+	if (arg == NULL || check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
+		return;
+	if (client_statement && node_certificate_ok())
+		return;
+	if (pgr_isolation_tenant() != NULL)
+	{
+		WithCheckOption *wco = makeNode(WithCheckOption);
+		FuncExpr   *checked = makeFuncExpr(fn_insert_tenant, TEXTOID, list_make1(copyObject(arg)),
+										   InvalidOid, coll, COERCE_EXPLICIT_CALL);
+		OpExpr	   *op = (OpExpr *) make_opclause(TextEqualOperator, BOOLOID, false, (Expr *) checked,
+												  (Expr *) arg, InvalidOid, coll);
+
+		op->opfuncid = F_TEXTEQ;
+		wco->kind = WCO_RLS_INSERT_CHECK;
+		wco->relname = get_rel_name(rte->relid);
+		wco->polname = pstrdup("pg_rollout_citus");
+		wco->qual = (Node *) op;
+		wco->cascaded = false;
+		q->withCheckOptions = lappend(q->withCheckOptions, wco);
+		return;
+	}
+	table = shard_table(rte->relid);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("insert into shard \"%s\" of protected table \"%s\" is refused: only the coordinator writes rows into it",
+					get_rel_name(rte->relid), table ? table : get_rel_name(rte->relid)),
+			 node_cert_cn == NULL || node_cert_cn[0] == '\0' ?
+			 errdetail("pg_rollout.citus_node_cert_cn is not set on this node: no connection is trusted as the coordinator's, and this session has no tenant context.") :
+			 !client_statement && node_certificate_ok() ?
+			 errdetail("The insert is nested in a function, procedure or DO block; the coordinator's connection sends its inserts as statements of their own.") :
+			 errdetail("The connection did not authenticate with the cluster's node certificate (common name \"%s\", verified by ssl_ca_file), and this session has no tenant context.",
+					   node_cert_cn),
+			 errhint("Insert through the distributed table on the coordinator after rollout.set_tenant(); for the coordinator's own inserts, set pg_rollout.citus_node_cert_cn and citus.node_conninfo's sslcert and sslkey on every node (docs/citus.md).")));
+}
+
 /*
  * One level on the coordinator: rewrite_level(); and note whether a
  * relation that is not a Citus table (a shard) carries pg_rollout's
- * policies.
+ * policies.  On every node: an INSERT into a protected shard.
  */
 static void
 plan_level(Query *q, void *arg)
 {
-	bool	   *shards = (bool *) arg;
+	PlanWalk   *pw = (PlanWalk *) arg;
+	bool	   *shards = &pw->shards;
 	ListCell   *lc;
 
 	rewrite_level(q);
+	if (q->commandType == CMD_INSERT && q->resultRelation > 0)
+		check_shard_insert(q, pw->client_statement);
 	if (*shards)
 		return;
 	foreach(lc, q->rtable)
@@ -1579,11 +1820,16 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions, ParamLi
 			lookup_rollout_fns();
 		if (OidIsValid(fn_tenant_ok))
 		{
-			bool		shards = false;
-			LevelWalk	lw = {plan_level, &shards};
+			/*
+			 * The statement the client sent is planned with the text of
+			 * its message (simple or extended protocol); a nested one with
+			 * its function's or its own.
+			 */
+			PlanWalk	pw = {false, query_string != NULL && query_string == debug_query_string};
+			LevelWalk	lw = {plan_level, &pw};
 
 			for_each_level(parse, &lw);
-			if (shards)
+			if (pw.shards)
 			{
 				LevelWalk	enforce = {enforce_level_cb, &sc};
 
@@ -1707,6 +1953,17 @@ pgr_citus_insert_tenant(PG_FUNCTION_ARGS)
 }
 
 /*
+ * A plan that accepted a shard INSERT for a node connection was made
+ * under the old name: plan again.
+ */
+static void
+assign_node_cert_cn(const char *newval, void *extra)
+{
+	if (node_cert_cn != NULL && newval != NULL && strcmp(node_cert_cn, newval) != 0)
+		ResetPlanCache();
+}
+
+/*
  * SHOW, current_setting() and pg_settings never show the secret (members
  * of pg_read_all_settings, pg_monitor among them, could read a
  * GUC_SUPERUSER_ONLY setting otherwise): only whether it is set.
@@ -1729,6 +1986,14 @@ pgr_citus_init(bool preloaded)
 							   &cluster_secret, "", PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_AUTO_FILE,
 							   NULL, NULL, show_cluster_secret);
+
+	DefineCustomStringVariable("pg_rollout.citus_node_cert_cn",
+							   "Common name of the client certificate the nodes of a Citus cluster present to each other.",
+							   "The same on every node.  A connection authenticated with a certificate of this name, "
+							   "verified by ssl_ca_file, may insert into the shards of distributed protected tables "
+							   "(the coordinator's, which checked the rows); empty: no connection may.",
+							   &node_cert_cn, "", PGC_SIGHUP, 0,
+							   NULL, assign_node_cert_cn, NULL);
 
 	CacheRegisterSyscacheCallback(RELNAMENSP, citus_syscache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, citus_syscache_callback, (Datum) 0);

@@ -608,3 +608,9 @@ COMMENT ON FUNCTION rollout.reset_violation_counts() IS
 REVOKE ALL ON FUNCTION rollout._rollout_author_login(text) FROM PUBLIC;
 --@function rollout.approve_rollout
 --@function rollout.approve_tenant_update
+
+-- Citus worker writes (helper session, issue 16): rollout.health() reports,
+-- where Citus is installed, whether the shards of distributed protected
+-- tables accept the coordinator's INSERTs (pg_rollout.citus_node_cert_cn is
+-- a setting of the library; no other schema object changes).
+--@function rollout.health
