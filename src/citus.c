@@ -142,8 +142,9 @@ static bool rollout_fns_known = false;
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 
-/* pg_class or pg_proc changed: look the catalog and the functions up again. */
+/* pg_class, pg_namespace or pg_proc changed: look the catalog and the functions up again. */
 static void forget_citus_tables(void);
+static void forget_mac(void);
 
 static void
 citus_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
@@ -153,6 +154,8 @@ citus_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
 		conversion_oids_known = false;
 		rollout_fns_known = false;
 	}
+	else if (cacheid == AUTHOID)
+		forget_mac();			/* a role's name is signed */
 	else
 	{
 		dist_partition_known = false;
@@ -185,13 +188,51 @@ pgr_citus_installed(void)
  * (CitusInvalidateRelcacheByRelid), which removes its entry here; a change
  * of pg_class (Citus installed or dropped) empties the cache.
  */
+/*
+ * What the planner hook needs of a distributed protected table at every
+ * statement, read from its relcache entry once: it changes only with the
+ * relation's definition (a relcache invalidation removes the entry) or a
+ * schema's name (the pg_namespace callback empties the cache).
+ */
+typedef struct RelFacts
+{
+	bool		has_policies;	/* pg_rollout's select policy (it stands for all) */
+	bool		only_own;		/* only pg_rollout's policies, with the baseline marker */
+	char		qualname[2 * NAMEDATALEN + 2];	/* "schema.table", unquoted */
+	AttrNumber	tenant_attnum;	/* the column facts below are for this tenant column */
+	Oid			tenant_type;
+	int32		tenant_typmod;
+	Oid			tenant_coll;
+	AttrNumber	anchor_attnum;	/* see anchor_var() */
+	Oid			anchor_type;
+	int32		anchor_typmod;
+	Oid			anchor_coll;
+} RelFacts;
+
 typedef struct CitusTableEntry
 {
 	Oid			relid;			/* hash key */
 	char		method;
+	bool		facts_known;
+	RelFacts	facts;
 } CitusTableEntry;
 
 static HTAB *citus_tables = NULL;
+
+/*
+ * shard_table()'s answers for shards, by relation, until the relation's
+ * relcache invalidation (a shard's table never changes; a rename or drop
+ * of the shard invalidates it); emptied with citus_tables.  Only shards:
+ * a relation found to be none may become one when Citus's metadata
+ * arrives.
+ */
+typedef struct ShardTableEntry
+{
+	Oid			relid;			/* hash key */
+	char		table[2 * NAMEDATALEN + 2]; /* "schema.table" */
+} ShardTableEntry;
+
+static HTAB *shard_tables = NULL;
 
 /*
  * Citus's partition method of a relation ('h' hash, 'n' reference or
@@ -251,6 +292,8 @@ pgr_citus_table(Oid relid)
 	{
 		entry = hash_search(citus_tables, &relid, HASH_ENTER, &found);
 		entry->method = method;
+		if (!found)
+			entry->facts_known = false;
 	}
 	return method;
 }
@@ -546,13 +589,109 @@ has_citus_policies(Oid relid)
 	return found;
 }
 
+/* Read a relation's facts from its relcache entry; false when it is gone. */
+static bool
+load_facts(Oid relid, AttrNumber tenant_attnum, RelFacts *f)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	TupleDesc	desc;
+	char	   *nsp;
+	ListCell   *lc;
+
+	if (!RelationIsValid(rel))
+		return false;
+	memset(f, 0, sizeof(*f));
+	if (rel->rd_rsdesc != NULL)
+	{
+		bool		own = true;
+		bool		marker = false;
+
+		foreach(lc, rel->rd_rsdesc->policies)
+		{
+			const char *name = ((RowSecurityPolicy *) lfirst(lc))->policy_name;
+
+			if (strcmp(name, PGR_CITUS_SELECT_POLICY) == 0)
+				f->has_policies = true;
+			if (strncmp(name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0)
+				own = false;
+			if (strcmp(name, PGR_CITUS_BASELINE_POLICY) == 0)
+				marker = true;
+		}
+		f->only_own = own && marker;
+	}
+	nsp = get_namespace_name(RelationGetNamespace(rel));
+	if (nsp != NULL)
+		snprintf(f->qualname, sizeof(f->qualname), "%s.%s", nsp, RelationGetRelationName(rel));
+	desc = RelationGetDescr(rel);
+	f->tenant_attnum = tenant_attnum;
+	f->anchor_attnum = tenant_attnum;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->attnum != tenant_attnum)
+		{
+			f->anchor_attnum = att->attnum;
+			break;
+		}
+	}
+	if (tenant_attnum > 0 && tenant_attnum <= desc->natts)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, tenant_attnum - 1);
+
+		f->tenant_type = att->atttypid;
+		f->tenant_typmod = att->atttypmod;
+		f->tenant_coll = att->attcollation;
+	}
+	if (f->anchor_attnum > 0 && f->anchor_attnum <= desc->natts)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, f->anchor_attnum - 1);
+
+		f->anchor_type = att->atttypid;
+		f->anchor_typmod = att->atttypmod;
+		f->anchor_coll = att->attcollation;
+	}
+	RelationClose(rel);
+	return true;
+}
+
+/*
+ * The facts of a Citus table (cached in its citus_tables entry), with the
+ * column facts for tenant_attnum; a copy, so that an invalidation while it
+ * is used cannot pull it away.  has_policies is false for a relation that
+ * is gone.
+ */
+static RelFacts
+rel_facts(Oid relid, AttrNumber tenant_attnum)
+{
+	CitusTableEntry *entry = NULL;
+	RelFacts	f;
+
+	if (citus_tables != NULL)
+		entry = hash_search(citus_tables, &relid, HASH_FIND, NULL);
+	if (entry != NULL && entry->facts_known && entry->facts.tenant_attnum == tenant_attnum)
+		return entry->facts;
+	if (!load_facts(relid, tenant_attnum, &f))
+	{
+		memset(&f, 0, sizeof(f));
+		return f;
+	}
+	/* the relcache access may have processed invalidations: look again */
+	if (citus_tables != NULL && (entry = hash_search(citus_tables, &relid, HASH_FIND, NULL)) != NULL)
+	{
+		entry->facts = f;
+		entry->facts_known = true;
+	}
+	return f;
+}
+
 bool
 pgr_citus_protected_table(Oid relid)
 {
 	PgrProtectedInfo info;
 
 	return pgr_citus_installed() && pgr_citus_table(relid) == 'h' &&
-		pgr_isolation_protected(relid, &info) && has_citus_policies(relid);
+		pgr_isolation_protected(relid, &info) && rel_facts(relid, info.attnum).has_policies;
 }
 
 /*
@@ -721,6 +860,11 @@ forget_citus_tables(void)
 		hash_destroy(citus_tables);
 		citus_tables = NULL;
 	}
+	if (shard_tables != NULL)
+	{
+		hash_destroy(shard_tables);
+		shard_tables = NULL;
+	}
 }
 
 static void
@@ -729,8 +873,13 @@ citus_relcache_callback(Datum arg, Oid relid)
 	relcache_changed = true;
 	if (!OidIsValid(relid))
 		forget_citus_tables();
-	else if (citus_tables != NULL)
-		(void) hash_search(citus_tables, &relid, HASH_REMOVE, NULL);
+	else
+	{
+		if (citus_tables != NULL)
+			(void) hash_search(citus_tables, &relid, HASH_REMOVE, NULL);
+		if (shard_tables != NULL)
+			(void) hash_search(shard_tables, &relid, HASH_REMOVE, NULL);
+	}
 }
 
 static void
@@ -910,20 +1059,57 @@ pgr_citus_unprotected(void)
  */
 #define MAC_HEX_LEN (PG_SHA256_DIGEST_LENGTH * 2)
 
-static bool
-compute_mac(const char *role, const char *table, const char *tenant, char *hex)
+/*
+ * The last signature computed, by role id, table and tenant (the same
+ * statement is planned again and again): TopMemoryContext; forgotten when
+ * a role changes (its name is signed) or the secret does.
+ */
+static Oid	mac_last_user = InvalidOid;
+static char *mac_last_key = NULL;	/* table \0 tenant \0 secret \0 */
+static int	mac_last_len = 0;
+static char mac_last_hex[MAC_HEX_LEN + 1];
+
+static void
+forget_mac(void)
 {
-	/* the last one computed: the same statement is planned again and again */
-	static char *last_msg = NULL;	/* length (int), then the message */
-	static char *last_secret = NULL;
-	static char last_hex[MAC_HEX_LEN + 1];
+	mac_last_user = InvalidOid;
+}
+
+static bool
+compute_mac(Oid userid, const char *table, const char *tenant, char *hex)
+{
+	/* the database's name: a connected database cannot be renamed */
+	static char *db = NULL;
 	pg_hmac_ctx *ctx;
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	StringInfoData msg;
-	const char *db;
+	const char *role;
+	int			tlen;
+	int			nlen;
+	int			slen;
 	bool		ok;
 
-	if (!secret_set() || (db = get_database_name(MyDatabaseId)) == NULL)
+	if (!secret_set())
+		return false;
+	tlen = strlen(table) + 1;
+	nlen = strlen(tenant) + 1;
+	slen = strlen(cluster_secret) + 1;
+	if (OidIsValid(mac_last_user) && mac_last_user == userid && mac_last_len == tlen + nlen + slen &&
+		memcmp(mac_last_key, table, tlen) == 0 && memcmp(mac_last_key + tlen, tenant, nlen) == 0 &&
+		memcmp(mac_last_key + tlen + nlen, cluster_secret, slen) == 0)
+	{
+		memcpy(hex, mac_last_hex, sizeof(mac_last_hex));
+		return true;
+	}
+	if (db == NULL)
+	{
+		char	   *name = get_database_name(MyDatabaseId);
+
+		if (name == NULL)
+			return false;
+		db = MemoryContextStrdup(TopMemoryContext, name);
+	}
+	if ((role = GetUserNameFromId(userid, true)) == NULL)
 		return false;
 	initStringInfo(&msg);
 	appendStringInfoString(&msg, "pg_rollout citus v1");
@@ -932,13 +1118,6 @@ compute_mac(const char *role, const char *table, const char *tenant, char *hex)
 	appendBinaryStringInfo(&msg, role, strlen(role) + 1);
 	appendBinaryStringInfo(&msg, table, strlen(table) + 1);
 	appendBinaryStringInfo(&msg, tenant, strlen(tenant) + 1);
-	if (last_msg != NULL && strcmp(last_secret, cluster_secret) == 0 &&
-		*(int *) last_msg == msg.len && memcmp(last_msg + sizeof(int), msg.data, msg.len) == 0)
-	{
-		memcpy(hex, last_hex, sizeof(last_hex));
-		pfree(msg.data);
-		return true;
-	}
 	ctx = pg_hmac_create(PG_SHA256);
 	ok = ctx != NULL &&
 		pg_hmac_init(ctx, (const uint8 *) cluster_secret, strlen(cluster_secret)) == 0 &&
@@ -959,15 +1138,15 @@ compute_mac(const char *role, const char *table, const char *tenant, char *hex)
 		hex[2 * i + 1] = xd[digest[i] & 0xf];
 	}
 	hex[MAC_HEX_LEN] = '\0';
-	if (last_msg)
-		pfree(last_msg);
-	if (last_secret)
-		pfree(last_secret);
-	last_msg = MemoryContextAlloc(TopMemoryContext, sizeof(int) + msg.len);
-	*(int *) last_msg = msg.len;
-	memcpy(last_msg + sizeof(int), msg.data, msg.len);
-	last_secret = MemoryContextStrdup(TopMemoryContext, cluster_secret);
-	memcpy(last_hex, hex, sizeof(last_hex));
+	if (mac_last_key)
+		pfree(mac_last_key);
+	mac_last_key = MemoryContextAlloc(TopMemoryContext, tlen + nlen + slen);
+	memcpy(mac_last_key, table, tlen);
+	memcpy(mac_last_key + tlen, tenant, nlen);
+	memcpy(mac_last_key + tlen + nlen, cluster_secret, slen);
+	mac_last_len = tlen + nlen + slen;
+	memcpy(mac_last_hex, hex, sizeof(mac_last_hex));
+	mac_last_user = userid;
 	pfree(msg.data);
 	return true;
 }
@@ -977,10 +1156,9 @@ static bool
 mac_valid(const char *table, const char *tenant, const char *mac)
 {
 	char		expect[MAC_HEX_LEN + 1];
-	const char *role = GetUserNameFromId(GetUserId(), true);
 	int			diff = 0;
 
-	if (role == NULL || strlen(mac) != MAC_HEX_LEN || !compute_mac(role, table, tenant, expect))
+	if (strlen(mac) != MAC_HEX_LEN || !compute_mac(GetUserId(), table, tenant, expect))
 		return false;
 	for (int i = 0; i < MAC_HEX_LEN; i++)
 		diff |= expect[i] ^ mac[i];
@@ -1053,17 +1231,12 @@ pgr_citus_tenant_changed(void)
 }
 
 static Node *
-tenant_column_var(Oid relid, Index rti, const PgrProtectedInfo *info)
+tenant_column_var(Index rti, const RelFacts *f)
 {
-	Oid			type;
-	int32		typmod;
-	Oid			coll;
-	Node	   *col;
+	Node	   *col = (Node *) makeVar(rti, f->tenant_attnum, f->tenant_type, f->tenant_typmod, f->tenant_coll, 0);
 
-	get_atttypetypmodcoll(relid, info->attnum, &type, &typmod, &coll);
-	col = (Node *) makeVar(rti, info->attnum, type, typmod, coll, 0);
-	if (type != TEXTOID)
-		col = (Node *) makeRelabelType((Expr *) col, TEXTOID, -1, coll, COERCE_IMPLICIT_CAST);
+	if (f->tenant_type != TEXTOID)
+		col = (Node *) makeRelabelType((Expr *) col, TEXTOID, -1, f->tenant_coll, COERCE_IMPLICIT_CAST);
 	return col;
 }
 
@@ -1075,30 +1248,9 @@ tenant_column_var(Oid relid, Index rti, const PgrProtectedInfo *info)
  * tenant column when there is none).
  */
 static Var *
-anchor_var(Oid relid, Index rti, AttrNumber tenant_attnum)
+anchor_var(Index rti, const RelFacts *f)
 {
-	Relation	rel = RelationIdGetRelation(relid);
-	TupleDesc	desc = RelationGetDescr(rel);
-	AttrNumber	attnum = tenant_attnum;
-	Var		   *v;
-
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && att->attnum != tenant_attnum)
-		{
-			attnum = att->attnum;
-			break;
-		}
-	}
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
-
-		v = makeVar(rti, attnum, att->atttypid, att->atttypmod, att->attcollation, 0);
-	}
-	RelationClose(rel);
-	return v;
+	return makeVar(rti, f->anchor_attnum, f->anchor_type, f->anchor_typmod, f->anchor_coll, 0);
 }
 
 static Expr *
@@ -1186,33 +1338,6 @@ apply_tenant(Query *q, Index rti, RangeTblEntry *rte, const char *tenant)
 		q->withCheckOptions = lappend(q->withCheckOptions, wco);
 	}
 	return true;
-}
-
-/*
- * Are pg_rollout's policies, with the all-rows baseline, the relation's
- * only ones?  Then its row security is exactly the tenant qual.
- */
-static bool
-only_own_policies(Oid relid)
-{
-	Relation	rel = RelationIdGetRelation(relid);
-	bool		own = RelationIsValid(rel) && rel->rd_rsdesc != NULL;
-	bool		marker = false;
-	ListCell   *lc;
-
-	if (own)
-		foreach(lc, rel->rd_rsdesc->policies)
-		{
-			const char *name = ((RowSecurityPolicy *) lfirst(lc))->policy_name;
-
-			if (strncmp(name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0)
-				own = false;
-			if (strcmp(name, PGR_CITUS_BASELINE_POLICY) == 0)
-				marker = true;
-		}
-	if (RelationIsValid(rel))
-		RelationClose(rel);
-	return own && marker;
 }
 
 /*
@@ -1363,16 +1488,20 @@ rewrite_level(Query *q)
 	{
 		RangeTblEntry *rte = lfirst(lc);
 		PgrProtectedInfo info;
+		RelFacts	facts;
 		const char *tenant;
-		char	   *table;
 		char		mac[MAC_HEX_LEN + 1];
 		Node	   *col;
 		Expr	   *quals;
 		FuncExpr   *guard;
 
 		rti++;
-		if (rte->rtekind != RTE_RELATION || !pgr_citus_protected_table(rte->relid) ||
+		/* pgr_citus_protected_table(), keeping what it reads */
+		if (rte->rtekind != RTE_RELATION || pgr_citus_table(rte->relid) != 'h' ||
 			!pgr_isolation_protected(rte->relid, &info))
+			continue;
+		facts = rel_facts(rte->relid, info.attnum);
+		if (!facts.has_policies)
 			continue;
 		planned_distributed = true;
 		if (pgr_isolation_privileged())
@@ -1399,7 +1528,9 @@ rewrite_level(Query *q)
 		 * policy but pg_rollout's, since the statement carries the tenant
 		 * where the table is read (Citus and the planner have less to do).
 		 */
-		if (apply_tenant(q, rti, rte, tenant) && only_own_policies(rte->relid))
+		if (facts.only_own && rti != (Index) q->resultRelation)
+			rte->securityQuals = NIL;	/* a read: the tenant is in the statement itself (below) */
+		else if (apply_tenant(q, rti, rte, tenant) && facts.only_own)
 			rte->securityQuals = NIL;	/* the tenant is in the statement itself (below) */
 
 		if (q->commandType == CMD_INSERT && rti == (Index) q->resultRelation)
@@ -1407,13 +1538,12 @@ rewrite_level(Query *q)
 			check_insert(q, rti, &info);
 			continue;
 		}
-		table = plain_qualname(rte->relid);
-		if (table == NULL || !compute_mac(GetUserNameFromId(GetUserId(), false), table, tenant, mac))
+		if (facts.qualname[0] == '\0' || !compute_mac(GetUserId(), facts.qualname, tenant, mac))
 			elog(ERROR, "pg_rollout: could not sign the tenant for table %s", info.qualname);
-		col = tenant_column_var(rte->relid, rti, &info);
+		col = tenant_column_var(rti, &facts);
 		guard = makeFuncExpr(fn_guard, BOOLOID,
-							 list_make4(anchor_var(rte->relid, rti, info.attnum),
-										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(table), false, false),
+							 list_make4(anchor_var(rti, &facts),
+										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(facts.qualname), false, false),
 										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(tenant), false, false),
 										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(mac), false, false)),
 							 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
@@ -1702,13 +1832,45 @@ guard_walker(Node *node, ShardCheck *sc)
 	return expression_tree_walker(node, guard_walker, sc);
 }
 
+static char *lookup_shard_table(Oid relid);
+
 /*
  * The distributed table a shard belongs to, "schema.table", from Citus's
  * metadata (pg_dist_shard, on every node with metadata synced): the shard
  * is <table>_<shardid> in the table's schema.  NULL when it is not a shard.
+ * Cached: every statement on a shard asks.
  */
 static char *
 shard_table(Oid relid)
+{
+	ShardTableEntry *entry;
+	char	   *table;
+	bool		found;
+
+	if (shard_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(ShardTableEntry);
+		shard_tables = hash_create("pg_rollout Citus shards", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(shard_tables, &relid, HASH_FIND, NULL);
+	if (entry != NULL)
+		return pstrdup(entry->table);
+	table = lookup_shard_table(relid);
+	/* an invalidation during the scan may have emptied the cache */
+	if (shard_tables != NULL && table != NULL && strlen(table) < sizeof(entry->table))
+	{
+		entry = hash_search(shard_tables, &relid, HASH_ENTER, &found);
+		strlcpy(entry->table, table, sizeof(entry->table));
+	}
+	return table;
+}
+
+static char *
+lookup_shard_table(Oid relid)
 {
 	char	   *name = get_rel_name(relid);
 	char	   *us;
@@ -1996,6 +2158,8 @@ pgr_citus_init(bool preloaded)
 							   NULL, assign_node_cert_cn, NULL);
 
 	CacheRegisterSyscacheCallback(RELNAMENSP, citus_syscache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, citus_syscache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, citus_syscache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, citus_syscache_callback, (Datum) 0);
 	CacheRegisterRelcacheCallback(citus_relcache_callback, (Datum) 0);
 	RegisterXactCallback(citus_xact_callback, NULL);

@@ -257,6 +257,28 @@ is($coord->safe_psql('postgres', sprintf(q{SELECT count(DISTINCT n.nodeport) FRO
 	'2', 'rebalance_table_shards: the shards of orders on both workers again');
 is(count_rows('true'), $before, '... no row lost');
 
+# --- the caches (signature, table names, shards) follow renames within a session ------
+$coord->safe_psql('postgres', q{
+	CREATE SCHEMA s1;
+	CREATE TABLE s1.t (id int, tenant_id text NOT NULL, v int);
+	INSERT INTO s1.t SELECT g, 't' || (g % 20), g FROM generate_series(1, 100) g;
+	SELECT rollout.protect_table('s1.t', 'tenant_id');
+	SELECT create_distributed_table('s1.t', 'tenant_id');
+	GRANT USAGE ON SCHEMA s1 TO app;
+	GRANT SELECT, INSERT ON s1.t TO app;
+});
+is($coord->safe_psql('postgres', qq{
+	SET ROLE app; SELECT rollout.set_tenant('$t1', local => false) \\gset
+	SELECT count(*) FROM s1.t;
+	RESET ROLE; ALTER SCHEMA s1 RENAME TO s2;
+	SET ROLE app; SELECT count(*) FROM s2.t; INSERT INTO s2.t VALUES (101, '$t1', 0);
+	RESET ROLE; ALTER TABLE s2.t RENAME TO u;
+	SET ROLE app; SELECT count(*) FROM s2.u;
+	RESET ROLE; ALTER ROLE app RENAME TO app2;
+	SET ROLE app2; SELECT count(*) FROM s2.u;
+	RESET ROLE; ALTER ROLE app2 RENAME TO app;}),
+	"5\n5\n6\n6", 'one session: reads and inserts after a schema, a table and a role rename');
+
 # --- the setting unset on a worker: the secure default -------------------------------
 for my $n ($coord, $w1, $w2)
 {
@@ -270,7 +292,7 @@ my $t_w = tenant_on('orders', $w1);
 like($err, qr/insert into shard "orders_\d+" of protected table "public\.orders" is refused.*pg_rollout\.citus_node_cert_cn is not set on this node/s,
 	'the setting unset on the worker: the coordinator\'s insert is refused there, saying why');
 like($coord->safe_psql('postgres', q{SELECT status || ': ' || detail FROM rollout.health() WHERE check_name = 'citus worker writes'}),
-	qr/^warning: 2 distributed protected table\(s\), but pg_rollout\.citus_node_cert_cn is not set here/, 'health(): warns');
+	qr/^warning: 3 distributed protected table\(s\), but pg_rollout\.citus_node_cert_cn is not set here/, 'health(): warns');
 ($out, $err) = app($coord, qq{BEGIN; SELECT rollout.set_tenant('$tl') \\gset
 	INSERT INTO notes VALUES (30, '$tl', 'local'); COMMIT;});
 is($err, '', '... a shard on the coordinator itself (local execution) still takes the tenant\'s rows');
