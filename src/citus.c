@@ -1738,6 +1738,48 @@ check_shard_insert(Query *q, bool client_statement)
 }
 
 /*
+ * COPY ... FROM into a distributed protected table or a shard of one, on
+ * any node (ProcessUtility, before Citus).  PostgreSQL refuses COPY FROM
+ * under row security, but Citus handles COPY into its tables itself and
+ * checks no row security (multi_copy.c, "TODO: Perform RLS checks"): it
+ * would write the rows of shards on this node directly, whatever their
+ * tenant, and send the others to the workers (which refuse them).  So,
+ * for a role that row security applies to, it is refused here with the
+ * table's name; superusers and BYPASSRLS roles copy as on any table.
+ */
+void
+pgr_citus_check_copy(CopyStmt *stmt)
+{
+	Oid			relid;
+	Oid			coll;
+	char	   *table;
+	bool		shard;
+
+	if (!stmt->is_from || stmt->relation == NULL || !pgr_citus_installed())
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	if (!rollout_fns_known)
+		lookup_rollout_fns();
+	shard = pgr_citus_table(relid) == '\0';
+	if (shard ? (!OidIsValid(fn_tenant_ok) || policy_tenant_arg(relid, 1, &coll) == NULL) :
+		!has_citus_policies(relid))
+		return;
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return;
+	table = shard ? shard_table(relid) : plain_qualname(relid);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 shard ?
+			 errmsg("COPY FROM into shard \"%s\" of protected table \"%s\" is refused",
+					get_rel_name(relid), table ? table : get_rel_name(relid)) :
+			 errmsg("COPY FROM into distributed protected table \"%s\" is refused", table ? table : get_rel_name(relid)),
+			 errdetail("Citus copies rows into the shards without row security; pg_rollout checks the tenant of inserted rows for INSERT only."),
+			 errhint("Insert the rows with INSERT ... VALUES through the coordinator after rollout.set_tenant(), or copy them as a superuser (docs/citus.md).")));
+}
+
+/*
  * One level on the coordinator: rewrite_level(); and note whether a
  * relation that is not a Citus table (a shard) carries pg_rollout's
  * policies.  On every node: an INSERT into a protected shard.

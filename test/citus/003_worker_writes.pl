@@ -125,7 +125,7 @@ like($err, $refused, 'a prepared insert: refused');
 2007	$t1b	1
 \\.
 });
-like($err, qr/COPY FROM not supported with row-level security/, 'COPY into the shard: refused (row security)');
+like($err, qr/42501: COPY FROM into shard "$shard1" of protected table "public\.orders" is refused/, 'COPY into the shard: refused, naming the table');
 for my $t ($t1b, $t2)
 {
 	($out, $err) = app($w1, "INSERT INTO orders VALUES (2008, '$t', 1)");
@@ -224,7 +224,25 @@ is($err, '', 'with a tenant context, a direct insert of its own rows into a shar
 like($err, qr/new row for tenant "$tl_other" is outside the tenant context "$tl"/, '... another tenant\'s row: refused');
 ($out, $err) = app($coord, "INSERT INTO $lshard VALUES (22, '$tl', 'direct')");
 like($err, qr/42501: insert into shard "$lshard" of protected table "public\.notes" is refused/, '... without a tenant context: refused');
+# Citus copies into its tables without row security, the rows of shards on
+# this node directly
+($out, $err) = app($coord, qq{BEGIN; SELECT rollout.set_tenant('$tl') \\gset
+	COPY notes FROM stdin;
+40	$tl_other	copied
+41	$tl	copied
+\\.
+	COMMIT;});
+like($err, qr/42501: COPY FROM into distributed protected table "public\.notes" is refused/,
+	'COPY through the coordinator (rows for its own shards): refused');
+($out, $err) = app($w1, "COPY orders FROM stdin;\n4000\t$t1b\t1\n\\.\n");
+like($err, qr/42501: COPY FROM into distributed protected table "public\.orders" is refused/, '... and on a worker');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE id > 20}), '0', 'nothing of the refused rows landed');
+$coord->safe_psql('postgres', qq{COPY notes FROM stdin;
+50	$tl_other	superuser
+\\.
+});
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM notes WHERE id = 50}), '1', 'a superuser copies into it');
+$coord->safe_psql('postgres', q{DELETE FROM notes WHERE id = 50});
 
 # --- shard moves keep working and keep the protection --------------------------------
 for my $mode ('block_writes', 'force_logical')
