@@ -102,6 +102,10 @@ is($err, '', 'inserts through the coordinator into shards on both workers (singl
 is(count_rows("id > 1000"), '12', '... all rows landed');
 is($w1->safe_psql('postgres', "SELECT count(*) FROM $shard1 WHERE id > 1000"), '10', "... in the shard on worker 1 ($shard1)");
 ($out, $err) = app($coord, qq{BEGIN; SELECT rollout.set_tenant('$t1') \\gset
+	EXPLAIN (ANALYZE, COSTS OFF) INSERT INTO orders VALUES (1030, '$t1', 1); ROLLBACK;});
+like($err, qr/insert into shard "orders_\d+" of protected table "public\.orders" is refused.*nested in a function/s,
+	'EXPLAIN ANALYZE of an insert into a worker\'s shard: refused there (Citus runs it inside a function; documented)');
+($out, $err) = app($coord, qq{BEGIN; SELECT rollout.set_tenant('$t1') \\gset
 	INSERT INTO orders VALUES (1020, '$t2', 1); COMMIT;});
 like($err, qr/new row for tenant "$t2" is outside the tenant context "$t1"/, 'the coordinator still checks the tenant of each row');
 like($coord->safe_psql('postgres', q{SELECT status || ': ' || detail FROM rollout.health() WHERE check_name = 'citus worker writes'}),
