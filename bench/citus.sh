@@ -22,6 +22,10 @@
 #   PGR_BENCH_REPS      runs per query, interleaved a, e, b, a, e, b, ...; the median is kept (default 3)
 #   PGR_BENCH_CPU_STATEMENTS  statements per side in the CPU measurement at the end (default 10000; 0: skip)
 #   PGR_BENCH_NO_BUILD  1 = use the installed extension, do not build
+#   PGR_BENCH_PERF      1 = also sample one backend running (e) with perf (Linux perf, as root)
+#                       and print the shares of its CPU spent in pg_rollout's planner hook,
+#                       in row security and in the shard guard (less disturbed by other load
+#                       than the numbers above, which compare separate runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -167,4 +171,53 @@ if [ "$NCPU" -gt 0 ] && [ -r /proc/self/stat ]; then
     ca=$(grep '^a|' "$SCRIPTS/cpu.out" | cut -d'|' -f2 | median)
     ce=$(grep '^e|' "$SCRIPTS/cpu.out" | cut -d'|' -f2 | median)
     echo "  CPU per statement (median of 3): (a) $ca us, (e) $ce us; a/e $(awk -v x="$ca" -v y="$ce" 'BEGIN { printf "%.2f", x / y }') (the throughput ratio CPU alone would give)"
+fi
+
+# Where (e) spends its CPU: perf samples (cpu-clock, call graphs) of one
+# backend running PGR_BENCH_CPU_STATEMENTS statements of (e); the shares of
+# the samples in pg_rollout's planner hook (its own work, not the Citus and
+# PostgreSQL planners it calls), in row security (get_row_security_policies:
+# PostgreSQL's and pg_rollout's hooks) and in the guard evaluated on the
+# shard (rollout._citus_guard).  Shares of one run, not comparisons of two.
+if [ "${PGR_BENCH_PERF:-0}" = 1 ] && [ "$NCPU" -gt 0 ]; then
+    command -v perf >/dev/null || die "PGR_BENCH_PERF=1 needs perf"
+    echo
+    echo "==> perf: where (e) spends its CPU, $NCPU statements, simple protocol"
+    {
+        echo "SET pg_rollout.tenant = '$T';"
+        echo "SET ROLE bench;"
+        echo "SELECT pg_sleep(1);"
+        awk -v n="$NCPU" -v per="$PER" 'BEGIN { srand(20261201); for (i = 0; i < n; i++) print "SELECT amount FROM orders_pdist WHERE id = " int(rand() * per) ";" }'
+    } > "$SCRIPTS/perf.sql"
+    psql -X -q -d bench_citus -f "$SCRIPTS/perf.sql" >/dev/null &
+    psql_pid=$!
+    sleep 0.5
+    pid=$(psql -X -At -d bench_citus -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(1)%' AND pid <> pg_backend_pid() LIMIT 1")
+    [ -n "$pid" ] || die "could not find the backend to sample"
+    perf record -F 2000 -g -p "$pid" -o "$SCRIPTS/perf.data" >/dev/null 2>&1 &
+    perf_pid=$!
+    wait "$psql_pid"
+    kill -INT "$perf_pid"; wait "$perf_pid" || true
+    perf script -i "$SCRIPTS/perf.data" 2>/dev/null | awk '
+        function flush() {
+            if (n == 0) return
+            total++
+            hook = 0; rls = 0; guard = 0
+            for (i = 1; i <= n; i++) {          # leaf first
+                if (f[i] == "distributed_planner" || f[i] == "standard_planner") planner_below = 1
+                if (f[i] == "citus_planner" && !planner_below) hook = 1
+                if (f[i] == "get_row_security_policies") rls = 1
+                if (f[i] == "pgr_citus_guard") guard = 1
+            }
+            h += hook; r += rls; g += guard; n = 0; planner_below = 0
+        }
+        /^[^ \t]/ { flush(); next }
+        /^[ \t]*$/ { flush(); next }
+        { s = $2; sub(/\+0x[0-9a-f]+$/, "", s); f[++n] = s }
+        END {
+            flush()
+            if (total == 0) { print "    no samples"; exit }
+            printf "    %d samples: pg_rollout planner hook %.1f%%, row security %.1f%%, shard guard %.1f%%\n",
+                   total, 100 * h / total, 100 * r / total, 100 * g / total
+        }'
 fi

@@ -12,6 +12,8 @@
 
 #include "postgres.h"
 
+#include "nodes/parsenodes.h"
+
 /* Catalog policies pg_rollout puts on a distributed protected table. */
 #define PGR_CITUS_POLICY_PREFIX		"pg_rollout_citus_"
 #define PGR_CITUS_SELECT_POLICY		"pg_rollout_citus_select"
@@ -39,6 +41,9 @@ extern void pgr_citus_unprotected(void);
 
 /* pg_rollout dropping its own policies (allowed past the DDL check). */
 extern bool pgr_citus_internal_ddl(void);
+
+/* COPY FROM into a distributed protected table or a shard of one (ProcessUtility). */
+extern void pgr_citus_check_copy(CopyStmt *stmt);
 
 /* pg_rollout.tenant changed. */
 extern void pgr_citus_tenant_changed(void);

@@ -81,7 +81,10 @@
 #include "utils/guc.h"
 #include "utils/plancache.h"
 #include "fmgr.h"
+#include "libpq/libpq-be.h"
 #include "miscadmin.h"
+#include "rewrite/rewriteManip.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/catcache.h"
 #include "utils/fmgroids.h"
@@ -90,6 +93,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -109,6 +113,18 @@ static const char *const citus_conversion_fns[] = {
 
 #define MAX_CONVERSION_OIDS 32
 
+/*
+ * Citus functions that send any SQL text to other nodes as the caller
+ * (run_command_on_workers() and the other run_command_on_* functions,
+ * citus_stat_activity, ... are built on it): over the connections the
+ * workers trust as the coordinator's (pg_rollout.citus_node_cert_cn).
+ */
+static const char *const citus_run_fns[] = {
+	"master_run_on_worker",
+};
+static Oid	run_oids[MAX_CONVERSION_OIDS];
+static int	n_run_oids = 0;
+
 static Oid	dist_partition_oid = InvalidOid;
 static Oid	dist_partition_index = InvalidOid;	/* on logicalrelid */
 static bool dist_partition_known = false;
@@ -126,8 +142,9 @@ static bool rollout_fns_known = false;
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 
-/* pg_class or pg_proc changed: look the catalog and the functions up again. */
+/* pg_class, pg_namespace or pg_proc changed: look the catalog and the functions up again. */
 static void forget_citus_tables(void);
+static void forget_mac(void);
 
 static void
 citus_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
@@ -137,6 +154,8 @@ citus_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
 		conversion_oids_known = false;
 		rollout_fns_known = false;
 	}
+	else if (cacheid == AUTHOID)
+		forget_mac();			/* a role's name is signed */
 	else
 	{
 		dist_partition_known = false;
@@ -169,13 +188,51 @@ pgr_citus_installed(void)
  * (CitusInvalidateRelcacheByRelid), which removes its entry here; a change
  * of pg_class (Citus installed or dropped) empties the cache.
  */
+/*
+ * What the planner hook needs of a distributed protected table at every
+ * statement, read from its relcache entry once: it changes only with the
+ * relation's definition (a relcache invalidation removes the entry) or a
+ * schema's name (the pg_namespace callback empties the cache).
+ */
+typedef struct RelFacts
+{
+	bool		has_policies;	/* pg_rollout's select policy (it stands for all) */
+	bool		only_own;		/* only pg_rollout's policies, with the baseline marker */
+	char		qualname[2 * NAMEDATALEN + 2];	/* "schema.table", unquoted */
+	AttrNumber	tenant_attnum;	/* the column facts below are for this tenant column */
+	Oid			tenant_type;
+	int32		tenant_typmod;
+	Oid			tenant_coll;
+	AttrNumber	anchor_attnum;	/* see anchor_var() */
+	Oid			anchor_type;
+	int32		anchor_typmod;
+	Oid			anchor_coll;
+} RelFacts;
+
 typedef struct CitusTableEntry
 {
 	Oid			relid;			/* hash key */
 	char		method;
+	bool		facts_known;
+	RelFacts	facts;
 } CitusTableEntry;
 
 static HTAB *citus_tables = NULL;
+
+/*
+ * shard_table()'s answers for shards, by relation, until the relation's
+ * relcache invalidation (a shard's table never changes; a rename or drop
+ * of the shard invalidates it); emptied with citus_tables.  Only shards:
+ * a relation found to be none may become one when Citus's metadata
+ * arrives.
+ */
+typedef struct ShardTableEntry
+{
+	Oid			relid;			/* hash key */
+	char		table[2 * NAMEDATALEN + 2]; /* "schema.table" */
+} ShardTableEntry;
+
+static HTAB *shard_tables = NULL;
 
 /*
  * Citus's partition method of a relation ('h' hash, 'n' reference or
@@ -235,6 +292,8 @@ pgr_citus_table(Oid relid)
 	{
 		entry = hash_search(citus_tables, &relid, HASH_ENTER, &found);
 		entry->method = method;
+		if (!found)
+			entry->facts_known = false;
 	}
 	return method;
 }
@@ -253,31 +312,41 @@ pgr_citus_table_kind(char method)
 	}
 }
 
-/* The OIDs of Citus's conversion functions in this database. */
-static void
-lookup_conversion_fns(void)
+/* The OIDs of the functions named in pg_catalog, at most MAX_CONVERSION_OIDS. */
+static int
+lookup_catalog_fns(const char *const *names, int n_names, Oid *oids)
 {
-	n_conversion_oids = 0;
-	for (int i = 0; i < lengthof(citus_conversion_fns); i++)
+	int			n = 0;
+
+	for (int i = 0; i < n_names; i++)
 	{
-		CatCList   *list = SearchSysCacheList1(PROCNAMEARGSNSP,
-											   CStringGetDatum(citus_conversion_fns[i]));
+		CatCList   *list = SearchSysCacheList1(PROCNAMEARGSNSP, CStringGetDatum(names[i]));
 
 		for (int j = 0; j < list->n_members; j++)
 		{
 			HeapTuple	tup = &list->members[j]->tuple;
 			Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
 
-			if (proc->pronamespace == PG_CATALOG_NAMESPACE && n_conversion_oids < MAX_CONVERSION_OIDS)
-				conversion_oids[n_conversion_oids++] = proc->oid;
+			if (proc->pronamespace == PG_CATALOG_NAMESPACE && n < MAX_CONVERSION_OIDS)
+				oids[n++] = proc->oid;
 		}
 		ReleaseSysCacheList(list);
 	}
+	return n;
+}
+
+/* The OIDs of Citus's conversion and run functions in this database. */
+static void
+lookup_conversion_fns(void)
+{
+	n_conversion_oids = lookup_catalog_fns(citus_conversion_fns, lengthof(citus_conversion_fns),
+										   conversion_oids);
+	n_run_oids = lookup_catalog_fns(citus_run_fns, lengthof(citus_run_fns), run_oids);
 	conversion_oids_known = true;
 }
 
 static bool
-is_conversion_fn(Oid fn)
+citus_fns_known(Oid fn)
 {
 	if (!OidIsValid(fn) || !IsTransactionState())
 		return false;
@@ -288,8 +357,27 @@ is_conversion_fn(Oid fn)
 			return false;
 		lookup_conversion_fns();
 	}
+	return true;
+}
+
+static bool
+is_conversion_fn(Oid fn)
+{
+	if (!citus_fns_known(fn))
+		return false;
 	for (int i = 0; i < n_conversion_oids; i++)
 		if (conversion_oids[i] == fn)
+			return true;
+	return false;
+}
+
+static bool
+is_run_fn(Oid fn)
+{
+	if (!citus_fns_known(fn))
+		return false;
+	for (int i = 0; i < n_run_oids; i++)
+		if (run_oids[i] == fn)
 			return true;
 	return false;
 }
@@ -451,6 +539,25 @@ refuse_entry(char *entry, const char *what, const char *why)
 
 static char *cluster_secret = NULL;
 
+/*
+ * pg_rollout.citus_node_cert_cn: the common name of the client
+ * certificate the cluster's nodes present to each other (sslcert/sslkey
+ * in citus.node_conninfo).  A connection that authenticated with a
+ * certificate verified against ssl_ca_file and bearing this name is the
+ * coordinator's (or another node's, forwarding a statement it checked);
+ * only such a connection may INSERT into a protected shard without a
+ * tenant context (check_shard_insert).
+ */
+static char *node_cert_cn = NULL;
+
+static bool
+node_certificate_ok(void)
+{
+	return node_cert_cn != NULL && node_cert_cn[0] != '\0' && MyProcPort != NULL &&
+		MyProcPort->ssl_in_use && MyProcPort->peer_cert_valid && MyProcPort->peer_cn != NULL &&
+		strcmp(MyProcPort->peer_cn, node_cert_cn) == 0;
+}
+
 #define MIN_SECRET_LEN 16
 
 static bool
@@ -482,13 +589,109 @@ has_citus_policies(Oid relid)
 	return found;
 }
 
+/* Read a relation's facts from its relcache entry; false when it is gone. */
+static bool
+load_facts(Oid relid, AttrNumber tenant_attnum, RelFacts *f)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	TupleDesc	desc;
+	char	   *nsp;
+	ListCell   *lc;
+
+	if (!RelationIsValid(rel))
+		return false;
+	memset(f, 0, sizeof(*f));
+	if (rel->rd_rsdesc != NULL)
+	{
+		bool		own = true;
+		bool		marker = false;
+
+		foreach(lc, rel->rd_rsdesc->policies)
+		{
+			const char *name = ((RowSecurityPolicy *) lfirst(lc))->policy_name;
+
+			if (strcmp(name, PGR_CITUS_SELECT_POLICY) == 0)
+				f->has_policies = true;
+			if (strncmp(name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0)
+				own = false;
+			if (strcmp(name, PGR_CITUS_BASELINE_POLICY) == 0)
+				marker = true;
+		}
+		f->only_own = own && marker;
+	}
+	nsp = get_namespace_name(RelationGetNamespace(rel));
+	if (nsp != NULL)
+		snprintf(f->qualname, sizeof(f->qualname), "%s.%s", nsp, RelationGetRelationName(rel));
+	desc = RelationGetDescr(rel);
+	f->tenant_attnum = tenant_attnum;
+	f->anchor_attnum = tenant_attnum;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->attnum != tenant_attnum)
+		{
+			f->anchor_attnum = att->attnum;
+			break;
+		}
+	}
+	if (tenant_attnum > 0 && tenant_attnum <= desc->natts)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, tenant_attnum - 1);
+
+		f->tenant_type = att->atttypid;
+		f->tenant_typmod = att->atttypmod;
+		f->tenant_coll = att->attcollation;
+	}
+	if (f->anchor_attnum > 0 && f->anchor_attnum <= desc->natts)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, f->anchor_attnum - 1);
+
+		f->anchor_type = att->atttypid;
+		f->anchor_typmod = att->atttypmod;
+		f->anchor_coll = att->attcollation;
+	}
+	RelationClose(rel);
+	return true;
+}
+
+/*
+ * The facts of a Citus table (cached in its citus_tables entry), with the
+ * column facts for tenant_attnum; a copy, so that an invalidation while it
+ * is used cannot pull it away.  has_policies is false for a relation that
+ * is gone.
+ */
+static RelFacts
+rel_facts(Oid relid, AttrNumber tenant_attnum)
+{
+	CitusTableEntry *entry = NULL;
+	RelFacts	f;
+
+	if (citus_tables != NULL)
+		entry = hash_search(citus_tables, &relid, HASH_FIND, NULL);
+	if (entry != NULL && entry->facts_known && entry->facts.tenant_attnum == tenant_attnum)
+		return entry->facts;
+	if (!load_facts(relid, tenant_attnum, &f))
+	{
+		memset(&f, 0, sizeof(f));
+		return f;
+	}
+	/* the relcache access may have processed invalidations: look again */
+	if (citus_tables != NULL && (entry = hash_search(citus_tables, &relid, HASH_FIND, NULL)) != NULL)
+	{
+		entry->facts = f;
+		entry->facts_known = true;
+	}
+	return f;
+}
+
 bool
 pgr_citus_protected_table(Oid relid)
 {
 	PgrProtectedInfo info;
 
 	return pgr_citus_installed() && pgr_citus_table(relid) == 'h' &&
-		pgr_isolation_protected(relid, &info) && has_citus_policies(relid);
+		pgr_isolation_protected(relid, &info) && rel_facts(relid, info.attnum).has_policies;
 }
 
 /*
@@ -657,6 +860,11 @@ forget_citus_tables(void)
 		hash_destroy(citus_tables);
 		citus_tables = NULL;
 	}
+	if (shard_tables != NULL)
+	{
+		hash_destroy(shard_tables);
+		shard_tables = NULL;
+	}
 }
 
 static void
@@ -665,8 +873,13 @@ citus_relcache_callback(Datum arg, Oid relid)
 	relcache_changed = true;
 	if (!OidIsValid(relid))
 		forget_citus_tables();
-	else if (citus_tables != NULL)
-		(void) hash_search(citus_tables, &relid, HASH_REMOVE, NULL);
+	else
+	{
+		if (citus_tables != NULL)
+			(void) hash_search(citus_tables, &relid, HASH_REMOVE, NULL);
+		if (shard_tables != NULL)
+			(void) hash_search(shard_tables, &relid, HASH_REMOVE, NULL);
+	}
 }
 
 static void
@@ -709,13 +922,60 @@ citus_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* needs_fmgr_hook: route Citus's conversion functions through fmgr_hook. */
+/* needs_fmgr_hook: route Citus's conversion and run functions through fmgr_hook. */
 static bool
 citus_needs_fmgr_hook(Oid fn_oid)
 {
 	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
 		return true;
-	return is_conversion_fn(fn_oid);
+	return is_conversion_fn(fn_oid) || is_run_fn(fn_oid);
+}
+
+/*
+ * Does this database hold a distributed protected table or a shard of
+ * one (pg_rollout's policies, which Citus copies to the shards and to the
+ * workers' copies of the table)?  The workers do not know pg_rollout's
+ * registry, only the policies.
+ */
+static bool
+protected_shards_here(void)
+{
+	bool		found;
+	int			pathlevel = pgr_pin_search_path();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_rollout: SPI_connect failed");
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_policy p"
+					" WHERE p.polname OPERATOR(pg_catalog.~~) 'pg\\_rollout\\_citus\\_select%' LIMIT 1",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_rollout: could not read pg_policy");
+	found = SPI_processed > 0;
+	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
+	return found;
+}
+
+/*
+ * master_run_on_worker() sends the caller's SQL text, as a statement of
+ * its own, over a connection that presents the node certificate; a worker
+ * accepts INSERTs into protected shards on such a connection
+ * (check_shard_insert), so only roles row security does not apply to may
+ * call it where protected shards exist.
+ */
+static void
+refuse_run_fn(Oid fn)
+{
+	char	   *name;
+
+	if (pgr_isolation_privileged() || !protected_shards_here())
+		return;
+	name = get_func_name(fn);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s is reserved to superusers in a database with distributed protected tables",
+					name ? name : "master_run_on_worker"),
+			 errdetail("It sends any statement to the other nodes over the connections they trust as the coordinator's (pg_rollout.citus_node_cert_cn): rows would reach the shards without the coordinator's tenant check."),
+			 errhint("Run it as a superuser; run_command_on_workers() and the other functions and views built on it (citus_stat_activity, citus_locks, ...) are reserved the same way (docs/citus.md).")));
 }
 
 /* fmgr_hook: when a conversion function returns, check the protected tables. */
@@ -724,7 +984,9 @@ citus_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 {
 	if (prev_fmgr_hook)
 		prev_fmgr_hook(event, flinfo, arg);
-	if (event == FHET_START && is_conversion_fn(flinfo->fn_oid))
+	if (event == FHET_START && is_run_fn(flinfo->fn_oid))
+		refuse_run_fn(flinfo->fn_oid);
+	else if (event == FHET_START && is_conversion_fn(flinfo->fn_oid))
 		pgr_citus_call_begins();
 	else if (event == FHET_END && is_conversion_fn(flinfo->fn_oid))
 	{
@@ -797,20 +1059,57 @@ pgr_citus_unprotected(void)
  */
 #define MAC_HEX_LEN (PG_SHA256_DIGEST_LENGTH * 2)
 
-static bool
-compute_mac(const char *role, const char *table, const char *tenant, char *hex)
+/*
+ * The last signature computed, by role id, table and tenant (the same
+ * statement is planned again and again): TopMemoryContext; forgotten when
+ * a role changes (its name is signed) or the secret does.
+ */
+static Oid	mac_last_user = InvalidOid;
+static char *mac_last_key = NULL;	/* table \0 tenant \0 secret \0 */
+static int	mac_last_len = 0;
+static char mac_last_hex[MAC_HEX_LEN + 1];
+
+static void
+forget_mac(void)
 {
-	/* the last one computed: the same statement is planned again and again */
-	static char *last_msg = NULL;	/* length (int), then the message */
-	static char *last_secret = NULL;
-	static char last_hex[MAC_HEX_LEN + 1];
+	mac_last_user = InvalidOid;
+}
+
+static bool
+compute_mac(Oid userid, const char *table, const char *tenant, char *hex)
+{
+	/* the database's name: a connected database cannot be renamed */
+	static char *db = NULL;
 	pg_hmac_ctx *ctx;
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	StringInfoData msg;
-	const char *db;
+	const char *role;
+	int			tlen;
+	int			nlen;
+	int			slen;
 	bool		ok;
 
-	if (!secret_set() || (db = get_database_name(MyDatabaseId)) == NULL)
+	if (!secret_set())
+		return false;
+	tlen = strlen(table) + 1;
+	nlen = strlen(tenant) + 1;
+	slen = strlen(cluster_secret) + 1;
+	if (OidIsValid(mac_last_user) && mac_last_user == userid && mac_last_len == tlen + nlen + slen &&
+		memcmp(mac_last_key, table, tlen) == 0 && memcmp(mac_last_key + tlen, tenant, nlen) == 0 &&
+		memcmp(mac_last_key + tlen + nlen, cluster_secret, slen) == 0)
+	{
+		memcpy(hex, mac_last_hex, sizeof(mac_last_hex));
+		return true;
+	}
+	if (db == NULL)
+	{
+		char	   *name = get_database_name(MyDatabaseId);
+
+		if (name == NULL)
+			return false;
+		db = MemoryContextStrdup(TopMemoryContext, name);
+	}
+	if ((role = GetUserNameFromId(userid, true)) == NULL)
 		return false;
 	initStringInfo(&msg);
 	appendStringInfoString(&msg, "pg_rollout citus v1");
@@ -819,13 +1118,6 @@ compute_mac(const char *role, const char *table, const char *tenant, char *hex)
 	appendBinaryStringInfo(&msg, role, strlen(role) + 1);
 	appendBinaryStringInfo(&msg, table, strlen(table) + 1);
 	appendBinaryStringInfo(&msg, tenant, strlen(tenant) + 1);
-	if (last_msg != NULL && strcmp(last_secret, cluster_secret) == 0 &&
-		*(int *) last_msg == msg.len && memcmp(last_msg + sizeof(int), msg.data, msg.len) == 0)
-	{
-		memcpy(hex, last_hex, sizeof(last_hex));
-		pfree(msg.data);
-		return true;
-	}
 	ctx = pg_hmac_create(PG_SHA256);
 	ok = ctx != NULL &&
 		pg_hmac_init(ctx, (const uint8 *) cluster_secret, strlen(cluster_secret)) == 0 &&
@@ -846,15 +1138,15 @@ compute_mac(const char *role, const char *table, const char *tenant, char *hex)
 		hex[2 * i + 1] = xd[digest[i] & 0xf];
 	}
 	hex[MAC_HEX_LEN] = '\0';
-	if (last_msg)
-		pfree(last_msg);
-	if (last_secret)
-		pfree(last_secret);
-	last_msg = MemoryContextAlloc(TopMemoryContext, sizeof(int) + msg.len);
-	*(int *) last_msg = msg.len;
-	memcpy(last_msg + sizeof(int), msg.data, msg.len);
-	last_secret = MemoryContextStrdup(TopMemoryContext, cluster_secret);
-	memcpy(last_hex, hex, sizeof(last_hex));
+	if (mac_last_key)
+		pfree(mac_last_key);
+	mac_last_key = MemoryContextAlloc(TopMemoryContext, tlen + nlen + slen);
+	memcpy(mac_last_key, table, tlen);
+	memcpy(mac_last_key + tlen, tenant, nlen);
+	memcpy(mac_last_key + tlen + nlen, cluster_secret, slen);
+	mac_last_len = tlen + nlen + slen;
+	memcpy(mac_last_hex, hex, sizeof(mac_last_hex));
+	mac_last_user = userid;
 	pfree(msg.data);
 	return true;
 }
@@ -864,10 +1156,9 @@ static bool
 mac_valid(const char *table, const char *tenant, const char *mac)
 {
 	char		expect[MAC_HEX_LEN + 1];
-	const char *role = GetUserNameFromId(GetUserId(), true);
 	int			diff = 0;
 
-	if (role == NULL || strlen(mac) != MAC_HEX_LEN || !compute_mac(role, table, tenant, expect))
+	if (strlen(mac) != MAC_HEX_LEN || !compute_mac(GetUserId(), table, tenant, expect))
 		return false;
 	for (int i = 0; i < MAC_HEX_LEN; i++)
 		diff |= expect[i] ^ mac[i];
@@ -940,17 +1231,12 @@ pgr_citus_tenant_changed(void)
 }
 
 static Node *
-tenant_column_var(Oid relid, Index rti, const PgrProtectedInfo *info)
+tenant_column_var(Index rti, const RelFacts *f)
 {
-	Oid			type;
-	int32		typmod;
-	Oid			coll;
-	Node	   *col;
+	Node	   *col = (Node *) makeVar(rti, f->tenant_attnum, f->tenant_type, f->tenant_typmod, f->tenant_coll, 0);
 
-	get_atttypetypmodcoll(relid, info->attnum, &type, &typmod, &coll);
-	col = (Node *) makeVar(rti, info->attnum, type, typmod, coll, 0);
-	if (type != TEXTOID)
-		col = (Node *) makeRelabelType((Expr *) col, TEXTOID, -1, coll, COERCE_IMPLICIT_CAST);
+	if (f->tenant_type != TEXTOID)
+		col = (Node *) makeRelabelType((Expr *) col, TEXTOID, -1, f->tenant_coll, COERCE_IMPLICIT_CAST);
 	return col;
 }
 
@@ -962,30 +1248,9 @@ tenant_column_var(Oid relid, Index rti, const PgrProtectedInfo *info)
  * tenant column when there is none).
  */
 static Var *
-anchor_var(Oid relid, Index rti, AttrNumber tenant_attnum)
+anchor_var(Index rti, const RelFacts *f)
 {
-	Relation	rel = RelationIdGetRelation(relid);
-	TupleDesc	desc = RelationGetDescr(rel);
-	AttrNumber	attnum = tenant_attnum;
-	Var		   *v;
-
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && att->attnum != tenant_attnum)
-		{
-			attnum = att->attnum;
-			break;
-		}
-	}
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
-
-		v = makeVar(rti, attnum, att->atttypid, att->atttypmod, att->attcollation, 0);
-	}
-	RelationClose(rel);
-	return v;
+	return makeVar(rti, f->anchor_attnum, f->anchor_type, f->anchor_typmod, f->anchor_coll, 0);
 }
 
 static Expr *
@@ -1073,33 +1338,6 @@ apply_tenant(Query *q, Index rti, RangeTblEntry *rte, const char *tenant)
 		q->withCheckOptions = lappend(q->withCheckOptions, wco);
 	}
 	return true;
-}
-
-/*
- * Are pg_rollout's policies, with the all-rows baseline, the relation's
- * only ones?  Then its row security is exactly the tenant qual.
- */
-static bool
-only_own_policies(Oid relid)
-{
-	Relation	rel = RelationIdGetRelation(relid);
-	bool		own = RelationIsValid(rel) && rel->rd_rsdesc != NULL;
-	bool		marker = false;
-	ListCell   *lc;
-
-	if (own)
-		foreach(lc, rel->rd_rsdesc->policies)
-		{
-			const char *name = ((RowSecurityPolicy *) lfirst(lc))->policy_name;
-
-			if (strncmp(name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0)
-				own = false;
-			if (strcmp(name, PGR_CITUS_BASELINE_POLICY) == 0)
-				marker = true;
-		}
-	if (RelationIsValid(rel))
-		RelationClose(rel);
-	return own && marker;
 }
 
 /*
@@ -1250,16 +1488,20 @@ rewrite_level(Query *q)
 	{
 		RangeTblEntry *rte = lfirst(lc);
 		PgrProtectedInfo info;
+		RelFacts	facts;
 		const char *tenant;
-		char	   *table;
 		char		mac[MAC_HEX_LEN + 1];
 		Node	   *col;
 		Expr	   *quals;
 		FuncExpr   *guard;
 
 		rti++;
-		if (rte->rtekind != RTE_RELATION || !pgr_citus_protected_table(rte->relid) ||
+		/* pgr_citus_protected_table(), keeping what it reads */
+		if (rte->rtekind != RTE_RELATION || pgr_citus_table(rte->relid) != 'h' ||
 			!pgr_isolation_protected(rte->relid, &info))
+			continue;
+		facts = rel_facts(rte->relid, info.attnum);
+		if (!facts.has_policies)
 			continue;
 		planned_distributed = true;
 		if (pgr_isolation_privileged())
@@ -1286,7 +1528,9 @@ rewrite_level(Query *q)
 		 * policy but pg_rollout's, since the statement carries the tenant
 		 * where the table is read (Citus and the planner have less to do).
 		 */
-		if (apply_tenant(q, rti, rte, tenant) && only_own_policies(rte->relid))
+		if (facts.only_own && rti != (Index) q->resultRelation)
+			rte->securityQuals = NIL;	/* a read: the tenant is in the statement itself (below) */
+		else if (apply_tenant(q, rti, rte, tenant) && facts.only_own)
 			rte->securityQuals = NIL;	/* the tenant is in the statement itself (below) */
 
 		if (q->commandType == CMD_INSERT && rti == (Index) q->resultRelation)
@@ -1294,13 +1538,12 @@ rewrite_level(Query *q)
 			check_insert(q, rti, &info);
 			continue;
 		}
-		table = plain_qualname(rte->relid);
-		if (table == NULL || !compute_mac(GetUserNameFromId(GetUserId(), false), table, tenant, mac))
+		if (facts.qualname[0] == '\0' || !compute_mac(GetUserId(), facts.qualname, tenant, mac))
 			elog(ERROR, "pg_rollout: could not sign the tenant for table %s", info.qualname);
-		col = tenant_column_var(rte->relid, rti, &info);
+		col = tenant_column_var(rti, &facts);
 		guard = makeFuncExpr(fn_guard, BOOLOID,
-							 list_make4(anchor_var(rte->relid, rti, info.attnum),
-										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(table), false, false),
+							 list_make4(anchor_var(rti, &facts),
+										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(facts.qualname), false, false),
 										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(tenant), false, false),
 										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(mac), false, false)),
 							 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
@@ -1369,18 +1612,188 @@ for_each_level(Query *q, LevelWalk *lw)
 
 static bool tenant_ok_walker(Node *node, void *context);
 
+static char *shard_table(Oid relid);
+
+typedef struct PlanWalk
+{
+	bool		shards;			/* a shard with pg_rollout's policies is read or changed */
+	bool		client_statement;	/* the statement the client sent, not a nested one */
+} PlanWalk;
+
+/*
+ * The argument of rollout._citus_tenant_ok() in the policies of a
+ * relation (a shard of a distributed protected table): its tenant column
+ * as text, its Vars numbered rti; NULL when the relation has none.
+ */
+static Node *
+policy_tenant_arg(Oid relid, Index rti, Oid *coll)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	Node	   *arg = NULL;
+	ListCell   *lc;
+
+	if (!RelationIsValid(rel))
+		return NULL;
+	if (rel->rd_rsdesc != NULL)
+		foreach(lc, rel->rd_rsdesc->policies)
+		{
+			RowSecurityPolicy *pol = lfirst(lc);
+			TenantOkReplace r = {NULL, 0, NULL, InvalidOid};
+
+			if (!tenant_ok_walker((Node *) pol->qual, NULL))
+				continue;
+			(void) tenant_ok_mutator((Node *) pol->qual, &r);
+			arg = r.arg;
+			*coll = r.coll;
+			break;
+		}
+	RelationClose(rel);
+	if (arg != NULL && rti != 1)
+		ChangeVarNodes(arg, 1, rti, 0);
+	return arg;
+}
+
+/*
+ * An INSERT into a shard of a distributed protected table, on any node.
+ * The coordinator never signs inserted rows (Citus evaluates every
+ * function of an INSERT on the coordinator, so a signature could not
+ * travel with them): it checks them itself (check_insert) and sends them
+ * over a connection that presents the cluster's node certificate.  So a
+ * shard accepts an INSERT, from a role that row security applies to, when
+ *
+ *	- it is the statement the client sent (not one nested in a function,
+ *	  a DO block or a procedure), on a connection authenticated with a
+ *	  client certificate that ssl_ca_file verifies and whose common name
+ *	  is pg_rollout.citus_node_cert_cn; or
+ *	- this backend has a tenant context (Citus's local execution of a
+ *	  statement checked here, or a direct insert of one's own rows): every
+ *	  row's tenant is checked against it, like rows inserted through the
+ *	  coordinator;
+ *
+ * and refuses it otherwise.  Superusers and BYPASSRLS roles (Citus's shard
+ * moves and copies) insert as on any table.
+ */
+static void
+check_shard_insert(Query *q, bool client_statement)
+{
+	RangeTblEntry *rte = rt_fetch(q->resultRelation, q->rtable);
+	Node	   *arg;
+	Oid			coll = InvalidOid;
+	char	   *table;
+
+	if (rte->rtekind != RTE_RELATION)
+		return;
+	if (pgr_citus_table(rte->relid) != '\0')
+	{
+		/*
+		 * A Citus table: checked by rewrite_level() where it is protected
+		 * (the coordinator).  A worker with Citus's metadata knows the
+		 * table and its policies, but not its protection, and would send
+		 * the rows to the other nodes over its node certificate.
+		 */
+		if (!has_citus_policies(rte->relid) || pgr_citus_protected_table(rte->relid) ||
+			check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
+			return;
+		table = plain_qualname(rte->relid);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("insert into distributed protected table \"%s\" is refused on this node", table),
+				 errdetail("pg_rollout checks the tenant of inserted rows on the coordinator, where the table is protected; this node does not know its protection."),
+				 errhint("Insert through the coordinator after rollout.set_tenant() (docs/citus.md).")));
+	}
+	arg = policy_tenant_arg(rte->relid, q->resultRelation, &coll);
+	if (arg == NULL || check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
+		return;
+	if (client_statement && node_certificate_ok())
+		return;
+	if (pgr_isolation_tenant() != NULL)
+	{
+		WithCheckOption *wco = makeNode(WithCheckOption);
+		FuncExpr   *checked = makeFuncExpr(fn_insert_tenant, TEXTOID, list_make1(copyObject(arg)),
+										   InvalidOid, coll, COERCE_EXPLICIT_CALL);
+		OpExpr	   *op = (OpExpr *) make_opclause(TextEqualOperator, BOOLOID, false, (Expr *) checked,
+												  (Expr *) arg, InvalidOid, coll);
+
+		op->opfuncid = F_TEXTEQ;
+		wco->kind = WCO_RLS_INSERT_CHECK;
+		wco->relname = get_rel_name(rte->relid);
+		wco->polname = pstrdup("pg_rollout_citus");
+		wco->qual = (Node *) op;
+		wco->cascaded = false;
+		q->withCheckOptions = lappend(q->withCheckOptions, wco);
+		return;
+	}
+	table = shard_table(rte->relid);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("insert into shard \"%s\" of protected table \"%s\" is refused: only the coordinator writes rows into it",
+					get_rel_name(rte->relid), table ? table : get_rel_name(rte->relid)),
+			 node_cert_cn == NULL || node_cert_cn[0] == '\0' ?
+			 errdetail("pg_rollout.citus_node_cert_cn is not set on this node: no connection is trusted as the coordinator's, and this session has no tenant context.") :
+			 !client_statement && node_certificate_ok() ?
+			 errdetail("The insert is nested in a function, procedure or DO block; the coordinator's connection sends its inserts as statements of their own.") :
+			 errdetail("The connection did not authenticate with the cluster's node certificate (common name \"%s\", verified by ssl_ca_file), and this session has no tenant context.",
+					   node_cert_cn),
+			 errhint("Insert through the distributed table on the coordinator after rollout.set_tenant(); for the coordinator's own inserts, set pg_rollout.citus_node_cert_cn and citus.node_conninfo's sslcert and sslkey on every node (docs/citus.md).")));
+}
+
+/*
+ * COPY ... FROM into a distributed protected table or a shard of one, on
+ * any node (ProcessUtility, before Citus).  PostgreSQL refuses COPY FROM
+ * under row security, but Citus handles COPY into its tables itself and
+ * checks no row security (multi_copy.c, "TODO: Perform RLS checks"): it
+ * would write the rows of shards on this node directly, whatever their
+ * tenant, and send the others to the workers (which refuse them).  So,
+ * for a role that row security applies to, it is refused here with the
+ * table's name; superusers and BYPASSRLS roles copy as on any table.
+ */
+void
+pgr_citus_check_copy(CopyStmt *stmt)
+{
+	Oid			relid;
+	Oid			coll;
+	char	   *table;
+	bool		shard;
+
+	if (!stmt->is_from || stmt->relation == NULL || !pgr_citus_installed())
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	if (!rollout_fns_known)
+		lookup_rollout_fns();
+	shard = pgr_citus_table(relid) == '\0';
+	if (shard ? (!OidIsValid(fn_tenant_ok) || policy_tenant_arg(relid, 1, &coll) == NULL) :
+		!has_citus_policies(relid))
+		return;
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return;
+	table = shard ? shard_table(relid) : plain_qualname(relid);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 shard ?
+			 errmsg("COPY FROM into shard \"%s\" of protected table \"%s\" is refused",
+					get_rel_name(relid), table ? table : get_rel_name(relid)) :
+			 errmsg("COPY FROM into distributed protected table \"%s\" is refused", table ? table : get_rel_name(relid)),
+			 errdetail("Citus copies rows into the shards without row security; pg_rollout checks the tenant of inserted rows for INSERT only."),
+			 errhint("Insert the rows with INSERT ... VALUES through the coordinator after rollout.set_tenant(), or copy them as a superuser (docs/citus.md).")));
+}
+
 /*
  * One level on the coordinator: rewrite_level(); and note whether a
  * relation that is not a Citus table (a shard) carries pg_rollout's
- * policies.
+ * policies.  On every node: an INSERT into a protected shard.
  */
 static void
 plan_level(Query *q, void *arg)
 {
-	bool	   *shards = (bool *) arg;
+	PlanWalk   *pw = (PlanWalk *) arg;
+	bool	   *shards = &pw->shards;
 	ListCell   *lc;
 
 	rewrite_level(q);
+	if (q->commandType == CMD_INSERT && q->resultRelation > 0)
+		check_shard_insert(q, pw->client_statement);
 	if (*shards)
 		return;
 	foreach(lc, q->rtable)
@@ -1461,13 +1874,45 @@ guard_walker(Node *node, ShardCheck *sc)
 	return expression_tree_walker(node, guard_walker, sc);
 }
 
+static char *lookup_shard_table(Oid relid);
+
 /*
  * The distributed table a shard belongs to, "schema.table", from Citus's
  * metadata (pg_dist_shard, on every node with metadata synced): the shard
  * is <table>_<shardid> in the table's schema.  NULL when it is not a shard.
+ * Cached: every statement on a shard asks.
  */
 static char *
 shard_table(Oid relid)
+{
+	ShardTableEntry *entry;
+	char	   *table;
+	bool		found;
+
+	if (shard_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(ShardTableEntry);
+		shard_tables = hash_create("pg_rollout Citus shards", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(shard_tables, &relid, HASH_FIND, NULL);
+	if (entry != NULL)
+		return pstrdup(entry->table);
+	table = lookup_shard_table(relid);
+	/* an invalidation during the scan may have emptied the cache */
+	if (shard_tables != NULL && table != NULL && strlen(table) < sizeof(entry->table))
+	{
+		entry = hash_search(shard_tables, &relid, HASH_ENTER, &found);
+		strlcpy(entry->table, table, sizeof(entry->table));
+	}
+	return table;
+}
+
+static char *
+lookup_shard_table(Oid relid)
 {
 	char	   *name = get_rel_name(relid);
 	char	   *us;
@@ -1579,11 +2024,16 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions, ParamLi
 			lookup_rollout_fns();
 		if (OidIsValid(fn_tenant_ok))
 		{
-			bool		shards = false;
-			LevelWalk	lw = {plan_level, &shards};
+			/*
+			 * The statement the client sent is planned with the text of
+			 * its message (simple or extended protocol); a nested one with
+			 * its function's or its own.
+			 */
+			PlanWalk	pw = {false, query_string != NULL && query_string == debug_query_string};
+			LevelWalk	lw = {plan_level, &pw};
 
 			for_each_level(parse, &lw);
-			if (shards)
+			if (pw.shards)
 			{
 				LevelWalk	enforce = {enforce_level_cb, &sc};
 
@@ -1707,6 +2157,17 @@ pgr_citus_insert_tenant(PG_FUNCTION_ARGS)
 }
 
 /*
+ * A plan that accepted a shard INSERT for a node connection was made
+ * under the old name: plan again.
+ */
+static void
+assign_node_cert_cn(const char *newval, void *extra)
+{
+	if (node_cert_cn != NULL && newval != NULL && strcmp(node_cert_cn, newval) != 0)
+		ResetPlanCache();
+}
+
+/*
  * SHOW, current_setting() and pg_settings never show the secret (members
  * of pg_read_all_settings, pg_monitor among them, could read a
  * GUC_SUPERUSER_ONLY setting otherwise): only whether it is set.
@@ -1730,7 +2191,17 @@ pgr_citus_init(bool preloaded)
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_AUTO_FILE,
 							   NULL, NULL, show_cluster_secret);
 
+	DefineCustomStringVariable("pg_rollout.citus_node_cert_cn",
+							   "Common name of the client certificate the nodes of a Citus cluster present to each other.",
+							   "The same on every node.  A connection authenticated with a certificate of this name, "
+							   "verified by ssl_ca_file, may insert into the shards of distributed protected tables "
+							   "(the coordinator's, which checked the rows); empty: no connection may.",
+							   &node_cert_cn, "", PGC_SIGHUP, 0,
+							   NULL, assign_node_cert_cn, NULL);
+
 	CacheRegisterSyscacheCallback(RELNAMENSP, citus_syscache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, citus_syscache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, citus_syscache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, citus_syscache_callback, (Datum) 0);
 	CacheRegisterRelcacheCallback(citus_relcache_callback, (Datum) 0);
 	RegisterXactCallback(citus_xact_callback, NULL);

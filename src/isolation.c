@@ -2236,6 +2236,8 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		dropped_db = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
 	if (drops_extension || OidIsValid(dropped_db))
 		counter_spare_ensure();
+	if (tag == T_CopyStmt && IsTransactionState() && !registry_loading)
+		pgr_citus_check_copy((CopyStmt *) parsetree);
 	if ((tag == T_DropStmt || tag == T_AlterPolicyStmt || tag == T_RenameStmt) &&
 		IsTransactionState() && !registry_loading && protection_fn_depth == 0 &&
 		!pgr_citus_internal_ddl() && !superuser())

@@ -679,3 +679,9 @@ REVOKE ALL ON FUNCTION rollout._enter_stage(rollout.rollout, integer, text, bool
 -- rollout._event in C (src/events.c): the same audit row, outbox row and
 -- NOTIFY, without a PL/pgSQL call per event.
 --@function rollout._event
+
+-- Citus worker writes (helper session, issue 16): rollout.health() reports,
+-- where Citus is installed, whether the shards of distributed protected
+-- tables accept the coordinator's INSERTs (pg_rollout.citus_node_cert_cn is
+-- a setting of the library; no other schema object changes).
+--@function rollout.health

@@ -21,7 +21,7 @@ use CitusTestCluster;
 
 skip_without_citus();
 
-my @nodes = start_citus_cluster();
+my @nodes = start_citus_cluster(certs => 1);
 my ($coord, $w1, $w2) = @nodes;
 
 $coord->safe_psql('postgres', q{

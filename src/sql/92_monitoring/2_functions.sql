@@ -29,6 +29,8 @@ DECLARE
     cron_here boolean := pg_catalog.to_regnamespace('cron') IS NOT NULL;
     cron_elsewhere text := 'from the database pg_cron lives in (cron.database_name), as a superuser: '
                            'SELECT cron.schedule_in_database(%L, %L, %L, %L, ''<a login in rollout_operator>'').';
+    n_dist bigint;
+    cert_cn text;
 BEGIN
     check_name := 'library';
     IF rollout.preloaded() THEN
@@ -140,10 +142,42 @@ BEGIN
         status := 'ok'; detail := 'release functions read now()'; hint := NULL;
     END IF;
     RETURN NEXT;
+
+    -- Citus (docs/citus.md): a shard of a distributed protected table
+    -- accepts INSERTs only from connections that present the nodes'
+    -- client certificate (or from a session with a tenant context).
+    -- Only where Citus is installed in this database.
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        check_name := 'citus worker writes';
+        EXECUTE 'SELECT pg_catalog.count(*) FROM rollout.protected_table p'
+                ' JOIN pg_catalog.pg_dist_partition d'
+                '   ON d.logicalrelid::pg_catalog.oid OPERATOR(pg_catalog.=) p.tbl::pg_catalog.oid'
+                ' WHERE d.partmethod OPERATOR(pg_catalog.=) ''h''' INTO n_dist;
+        cert_cn := coalesce(current_setting('pg_rollout.citus_node_cert_cn', true), '');
+        IF n_dist = 0 THEN
+            status := 'ok'; detail := 'no distributed protected table'; hint := NULL;
+        ELSIF cert_cn = '' THEN
+            status := 'warning';
+            detail := format('%s distributed protected table(s), but pg_rollout.citus_node_cert_cn is not set here: '
+                             'no connection is trusted as the coordinator''s, INSERTs into shards on other nodes fail', n_dist);
+            hint := 'Give the nodes a client certificate (citus.node_conninfo: sslcert, sslkey, sslrootcert), '
+                    'then set pg_rollout.citus_node_cert_cn to its common name on every node (docs/citus.md).';
+        ELSIF coalesce(current_setting('citus.node_conninfo', true), '') !~ 'sslcert' THEN
+            status := 'warning';
+            detail := format('pg_rollout.citus_node_cert_cn is %L, but citus.node_conninfo presents no client certificate: '
+                             'the other nodes refuse this node''s INSERTs into their shards', cert_cn);
+            hint := 'Add sslcert, sslkey and sslrootcert to citus.node_conninfo on every node (docs/citus.md).';
+        ELSE
+            status := 'ok';
+            detail := format('shards accept INSERTs from connections with the node certificate %L (and from sessions with a tenant context)', cert_cn);
+            hint := NULL;
+        END IF;
+        RETURN NEXT;
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION rollout.health() IS
-    'one row per check (library preloaded, schema version, tick fresh while rollouts are due, rollouts waiting for a person, event outbox drained, audit verified within 25 hours and intact, enforcement mode, release clock not overridden) with ok / warning / critical, a detail and a hint';
+    'one row per check (library preloaded, schema version, tick fresh while rollouts are due, rollouts waiting for a person, event outbox drained, audit verified within 25 hours and intact, enforcement mode, release clock not overridden; where Citus is installed, whether the shards of distributed protected tables accept the coordinator''s inserts) with ok / warning / critical, a detail and a hint';
 
 -- Privileges of the objects above.
 REVOKE ALL ON FUNCTION rollout.health() FROM PUBLIC;
