@@ -51,6 +51,10 @@
 #include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/heap.h"
+#include "utils/elog.h"
+#include "utils/regproc.h"
+#include "tcop/cmdtag.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -62,6 +66,8 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "parser/parse_type.h"
+#include "parser/parsetree.h"
+#include "nodes/pathnodes.h"
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
 #include "executor/executor.h"
@@ -1538,6 +1544,72 @@ citus_unfiltered(Protected *p, Oid relid, CmdType cmd, QueryDesc *qd)
 	return true;
 }
 
+/*
+ * The relation a partition or inheritance child range-table entry was
+ * expanded from, at the top of its chain of relations (the one the
+ * statement named), or InvalidOid when rti was not expanded from a table.
+ * PostgreSQL applies the row security of that top relation only: the
+ * child's own policies (pg_rollout's tenant qual among them) do not apply.
+ */
+static Oid
+expanded_from(PlannedStmt *stmt, Index rti)
+{
+	Index		top = rti;
+	bool		moved = true;
+
+	while (moved)
+	{
+		ListCell   *lc;
+
+		moved = false;
+		foreach(lc, stmt->appendRelations)
+		{
+			AppendRelInfo *a = lfirst_node(AppendRelInfo, lc);
+			RangeTblEntry *parent;
+
+			if (a->child_relid != top || a->parent_relid == top)
+				continue;
+			parent = rt_fetch(a->parent_relid, stmt->rtable);
+			if (parent->rtekind != RTE_RELATION)
+				break;			/* a UNION ALL member: not a table's child */
+			top = a->parent_relid;
+			moved = true;
+			break;
+		}
+	}
+	return top == rti ? InvalidOid : rt_fetch(top, stmt->rtable)->relid;
+}
+
+/*
+ * A protected table read or written through a parent that is not
+ * protected (made its partition or child by ALTER TABLE ... ATTACH
+ * PARTITION / INHERIT where that is not refused, or before protect_table):
+ * only the parent's row security applies, so nothing filters the table's
+ * rows by tenant.  Refused where the table is enforced, counted as
+ * row_security_disabled otherwise.
+ */
+static void
+unprotected_parent(Protected *p, Oid relid, Oid parent, CmdType cmd, bool refuse, QueryDesc *qd)
+{
+	char	   *parent_name;
+
+	if (!refuse)
+	{
+		violation(p, relid, KIND_RLS_DISABLED, cmd, false, qd);
+		return;
+	}
+	count_event(relid, KIND_RLS_DISABLED, cmd, p->severity, true);
+	record_event(relid, KIND_RLS_DISABLED, cmd, true, qd);
+	parent_name = get_rel_name(parent);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("protected table \"%s\" is reached through table \"%s\", which is not protected",
+					p->qualname, parent_name ? quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
+																		  parent_name) : "?"),
+			 errdetail("Through a parent, PostgreSQL applies the parent's row security only: the table's rows would not be filtered by tenant."),
+			 errhint("Protect the parent with rollout.protect_table(), or name the protected table itself.")));
+}
+
 static void
 isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -1561,6 +1633,7 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			bool		enforced;
 			bool		through_parent;
 			Oid			report_relid;
+			Oid			parent;
 			int			kind = -1;
 			bool		refuse = false;
 
@@ -1654,6 +1727,14 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				kind = KIND_PROTECTION_ALTERED, refuse = enforced;
 			else if (!tenant_set())
 				kind = KIND_MISSING_CONTEXT, refuse = enforced;
+			else if (!through_parent &&
+					 OidIsValid(parent = expanded_from(queryDesc->plannedstmt, rti)) &&
+					 registry_lookup(parent) == NULL)
+			{
+				if (enforced || first_report(&counted, report_relid))
+					unprotected_parent(p, rte->relid, parent, rcmd, enforced, queryDesc);
+				continue;
+			}
 			else if ((p->state == PROTECTION_RLS_OFF || p->state == PROTECTION_NOT_FORCED) &&
 					 !through_parent && (!p->inherited || enforced))
 				kind = KIND_RLS_DISABLED, refuse = enforced;
@@ -1823,6 +1904,36 @@ check_citus_policy_ddl(Node *parsetree)
 							((RenameStmt *) parsetree)->subname);
 }
 
+/*
+ * ALTER TABLE child INHERIT parent / ALTER TABLE parent ATTACH PARTITION
+ * child, where child (or a partition or child of it) is protected and
+ * parent is not: read through parent, the protected rows would be filtered
+ * by the parent's row security only, i.e. not by tenant.
+ */
+static void
+check_new_parent(Oid parent, RangeVar *child_rv, const char *what)
+{
+	Oid			child = RangeVarGetRelid(child_rv, NoLock, true);
+	ListCell   *lc;
+
+	if (!OidIsValid(child) || !OidIsValid(parent) || registry_lookup(parent) != NULL)
+		return;
+	foreach(lc, find_all_inheritors(child, NoLock, NULL))
+	{
+		Protected  *p = registry_lookup(lfirst_oid(lc));
+
+		if (p == NULL)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot make protected table \"%s\" %s of table \"%s\", which is not protected",
+						p->qualname, what,
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)), get_rel_name(parent))),
+				 errdetail("Through a parent, PostgreSQL applies the parent's row security only: the table's rows would not be filtered by tenant."),
+				 errhint("Protect the parent first with rollout.protect_table(), on the same tenant column.")));
+	}
+}
+
 static void
 check_alter_table(AlterTableStmt *stmt)
 {
@@ -1832,6 +1943,17 @@ check_alter_table(AlterTableStmt *stmt)
 
 	if (stmt->objtype != OBJECT_TABLE)
 		return;
+	foreach(lt, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lt);
+
+		if (cmd->subtype == AT_AddInherit && cmd->def != NULL)
+			check_new_parent(RangeVarGetRelid((RangeVar *) cmd->def, NoLock, true), stmt->relation,
+							 "an inheritance child");
+		else if (cmd->subtype == AT_AttachPartition && cmd->def != NULL && IsA(cmd->def, PartitionCmd))
+			check_new_parent(RangeVarGetRelid(stmt->relation, NoLock, true),
+							 ((PartitionCmd *) cmd->def)->name, "a partition");
+	}
 	targets = column_ddl_targets(stmt->relation, &relid);
 	foreach(lt, targets)
 	{
@@ -2098,6 +2220,199 @@ check_holdable_cursor(DeclareCursorStmt *stmt)
  * runs.  Nothing is looked up for other statements, nor outside a
  * transaction, nor in disabled mode.
  */
+/* ------------------------------------------------------------------------
+ * Code run over every tenant's rows by maintenance statements
+ * ------------------------------------------------------------------------
+ *
+ * Some utility statements evaluate code over every row of a table, whatever
+ * its tenant and whatever row security says: CREATE INDEX (expressions,
+ * predicates, operator classes), REINDEX, CLUSTER, VACUUM FULL, ANALYZE
+ * (index and statistics expressions), ALTER TABLE (CHECK constraints
+ * validated, columns retyped with USING or generated), ALTER DOMAIN
+ * (constraints checked over every column of the domain).  A table owner
+ * could so print every tenant's rows with a function of its own (RAISE
+ * NOTICE in an index expression), or read them from error texts ("invalid
+ * input syntax for type integer: \"globex\"").  While such a statement runs
+ * over a protected table for a role that row security filters:
+ *  - a function whose owner is not a superuser is refused when it is looked
+ *    up (needs_fmgr_hook: every function that is not built in);
+ *  - a data error (SQLSTATE classes 22 and 23) reaches the client with its
+ *    SQLSTATE but without its text, which goes to the server log only.
+ */
+static int	maintenance_depth = 0;
+static const char *maintenance_table = NULL;	/* a protected table it reaches */
+static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+
+/* The qualified name of a protected table in relid's tree, or NULL. */
+static const char *
+protected_in_tree(Oid relid)
+{
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
+		return NULL;
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+	{
+		Protected  *p = registry_lookup(lfirst_oid(lc));
+
+		if (p != NULL)
+			return p->qualname;
+	}
+	return NULL;
+}
+
+/* Some protected table, when a statement names no table (VACUUM, REINDEX DATABASE, ...). */
+static const char *
+any_protected(void)
+{
+	HASH_SEQ_STATUS seq;
+	Protected  *p;
+
+	if ((!registry_valid && !registry_load()) || registry == NULL)
+		return NULL;
+	hash_seq_init(&seq, registry);
+	p = hash_seq_search(&seq);
+	if (p == NULL)
+		return NULL;
+	hash_seq_term(&seq);
+	return p->qualname;
+}
+
+/*
+ * The protected table a maintenance statement may evaluate code over
+ * (see above), or NULL.
+ */
+static const char *
+maintenance_target(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_IndexStmt:
+			return protected_in_tree(RangeVarGetRelid(((IndexStmt *) parsetree)->relation, NoLock, true));
+		case T_AlterTableStmt:
+			{
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+
+				if (stmt->objtype != OBJECT_TABLE)
+					return NULL;
+				return protected_in_tree(RangeVarGetRelid(stmt->relation, NoLock, true));
+			}
+		case T_ReindexStmt:
+			{
+				ReindexStmt *stmt = (ReindexStmt *) parsetree;
+				Oid			relid;
+
+				if (stmt->kind == REINDEX_OBJECT_TABLE)
+					return protected_in_tree(RangeVarGetRelid(stmt->relation, NoLock, true));
+				if (stmt->kind == REINDEX_OBJECT_INDEX)
+				{
+					relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+					return OidIsValid(relid) ? protected_in_tree(IndexGetRelation(relid, true)) : NULL;
+				}
+				return any_protected();
+			}
+		case T_ClusterStmt:
+			{
+				ClusterStmt *stmt = (ClusterStmt *) parsetree;
+
+				if (stmt->relation == NULL)
+					return any_protected();
+				return protected_in_tree(RangeVarGetRelid(stmt->relation, NoLock, true));
+			}
+		case T_VacuumStmt:
+			{
+				VacuumStmt *stmt = (VacuumStmt *) parsetree;
+				ListCell   *lc;
+
+				if (stmt->rels == NIL)
+					return any_protected();
+				foreach(lc, stmt->rels)
+				{
+					VacuumRelation *vrel = lfirst_node(VacuumRelation, lc);
+					const char *t;
+
+					t = protected_in_tree(vrel->relation ? RangeVarGetRelid(vrel->relation, NoLock, true) : vrel->oid);
+					if (t != NULL)
+						return t;
+				}
+				return NULL;
+			}
+		case T_AlterDomainStmt:
+			/* a constraint added or validated is checked in every table */
+			if (((AlterDomainStmt *) parsetree)->subtype == 'C' ||
+				((AlterDomainStmt *) parsetree)->subtype == 'V')
+				return any_protected();
+			return NULL;
+		default:
+			return NULL;
+	}
+}
+
+/* needs_fmgr_hook: while a maintenance statement runs over a protected table, only superusers' functions. */
+static bool
+isolation_needs_fmgr_hook(Oid fn_oid)
+{
+	if (maintenance_depth > 0)
+	{
+		HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+
+		if (HeapTupleIsValid(tup))
+		{
+			Oid			owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+
+			ReleaseSysCache(tup);
+			if (!superuser_arg(owner))
+			{
+				const char *table = maintenance_table;
+				char	   *owner_name = GetUserNameFromId(owner, true);
+
+				maintenance_depth = 0;	/* the error report may look functions up */
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("function %s may not run over the rows of protected table \"%s\"",
+								format_procedure(fn_oid), table),
+						 errdetail("This statement evaluates it over every tenant's rows, and its owner (%s) is not a superuser.",
+								   owner_name ? owner_name : "?"),
+						 errhint("Call rollout.unprotect_table() first (it is audited), or have a superuser run the statement.")));
+			}
+		}
+	}
+	return prev_needs_fmgr_hook ? prev_needs_fmgr_hook(fn_oid) : false;
+}
+
+/*
+ * In a PG_CATCH of a maintenance statement: a data error (classes 22, 23)
+ * is reported again with its SQLSTATE but without its text, which could
+ * quote another tenant's values; the server log gets the original.
+ * Returns when the error is to be re-thrown as it is.
+ */
+static void
+withhold_data_error(MemoryContext cxt, const char *table, CommandTag tag)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	ErrorData  *ed = CopyErrorData();
+	int			category = ERRCODE_TO_CATEGORY(ed->sqlerrcode);
+
+	if (category != ERRCODE_DATA_EXCEPTION && category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+	{
+		FreeErrorData(ed);
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	FlushErrorState();
+	ereport(LOG_SERVER_ONLY,
+			(errmsg("pg_rollout: error withheld from the client (%s over protected table \"%s\"): %s",
+					GetCommandTagName(tag), table, ed->message),
+			 ed->detail ? errdetail_internal("%s", ed->detail) : 0,
+			 errhidestmt(false)));
+	ereport(ERROR,
+			(errcode(ed->sqlerrcode),
+			 errmsg("%s failed on a row of protected table \"%s\"", GetCommandTagName(tag), table),
+			 errdetail("The error's text is withheld: it could show another tenant's values. The server log has it (SQLSTATE %s).",
+					   unpack_sql_state(ed->sqlerrcode)),
+			 errhint("Run the statement as a superuser, or after rollout.unprotect_table() (audited), to see it.")));
+}
+
 static void
 isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 						 ProcessUtilityContext context, ParamListInfo params,
@@ -2107,6 +2422,7 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 	NodeTag		tag = nodeTag(parsetree);
 	volatile bool drops_extension = false;
 	volatile Oid dropped_db = InvalidOid;
+	const char *volatile guarded_table = NULL;
 
 	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
 	{
@@ -2149,7 +2465,36 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		}
 		PG_END_TRY();
 	}
-	if (prev_ProcessUtility)
+	if (enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
+		protection_fn_depth == 0 && !role_bypasses_rls(GetUserId()) &&
+		(guarded_table = maintenance_target(parsetree)) != NULL)
+	{
+		/* code over every tenant's rows: see maintenance_target() */
+		MemoryContext cxt = CurrentMemoryContext;
+		int			saved_depth = maintenance_depth;
+		const char *saved_table = maintenance_table;
+
+		PG_TRY();
+		{
+			maintenance_depth++;
+			maintenance_table = guarded_table;
+			if (prev_ProcessUtility)
+				prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+			else
+				standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+		}
+		PG_CATCH();
+		{
+			maintenance_depth = saved_depth;
+			maintenance_table = saved_table;
+			withhold_data_error(cxt, guarded_table, CreateCommandTag(parsetree));
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		maintenance_depth = saved_depth;
+		maintenance_table = saved_table;
+	}
+	else if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
@@ -2382,6 +2727,8 @@ pgr_isolation_init(bool preloaded)
 	ProcessUtility_hook = isolation_ProcessUtility;
 	prev_fmgr_hook = fmgr_hook;
 	fmgr_hook = isolation_fmgr_hook;
+	prev_needs_fmgr_hook = needs_fmgr_hook;
+	needs_fmgr_hook = isolation_needs_fmgr_hook;
 }
 
 /* ------------------------------------------------------------------------
