@@ -1581,17 +1581,21 @@ expanded_from(PlannedStmt *stmt, Index rti)
 }
 
 /*
- * A protected table read or written through a parent that is not
- * protected (made its partition or child by ALTER TABLE ... ATTACH
- * PARTITION / INHERIT where that is not refused, or before protect_table):
- * only the parent's row security applies, so nothing filters the table's
- * rows by tenant.  Refused where the table is enforced, counted as
+ * A protected table read or written through a parent whose row security
+ * does not filter it by tenant: a parent that is not protected (made its
+ * partition or child by ALTER TABLE ... ATTACH PARTITION / INHERIT where
+ * that is not refused, or before protect_table), or, in selective mode, a
+ * protected parent that is not enforced while the table is (listed in
+ * pg_rollout.enforce_tables).  Only the parent's row security applies to
+ * the table's rows there.  Refused where the table is enforced, counted as
  * row_security_disabled otherwise.
  */
 static void
-unprotected_parent(Protected *p, Oid relid, Oid parent, CmdType cmd, bool refuse, QueryDesc *qd)
+unprotected_parent(Protected *p, Oid relid, Oid parent, bool parent_protected, CmdType cmd,
+				   bool refuse, QueryDesc *qd)
 {
 	char	   *parent_name;
+	char	   *parent_qualname;
 
 	if (!refuse)
 	{
@@ -1601,11 +1605,19 @@ unprotected_parent(Protected *p, Oid relid, Oid parent, CmdType cmd, bool refuse
 	count_event(relid, KIND_RLS_DISABLED, cmd, p->severity, true);
 	record_event(relid, KIND_RLS_DISABLED, cmd, true, qd);
 	parent_name = get_rel_name(parent);
+	parent_qualname = parent_name ?
+		quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)), parent_name) : "?";
+	if (parent_protected)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("protected table \"%s\" is enforced, but reached through table \"%s\", which is not",
+						p->qualname, parent_qualname),
+				 errdetail("Through a parent, PostgreSQL applies the parent's row security only: the table's rows would not be filtered by tenant."),
+				 errhint("Enforce \"%s\" too (pg_rollout.enforce_tables), or name the table itself.", parent_qualname)));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("protected table \"%s\" is reached through table \"%s\", which is not protected",
-					p->qualname, parent_name ? quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
-																		  parent_name) : "?"),
+					p->qualname, parent_qualname),
 			 errdetail("Through a parent, PostgreSQL applies the parent's row security only: the table's rows would not be filtered by tenant."),
 			 errhint("Protect the parent with rollout.protect_table(), or name the protected table itself.")));
 }
@@ -1634,6 +1646,7 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			bool		through_parent;
 			Oid			report_relid;
 			Oid			parent;
+			Protected  *top;
 			int			kind = -1;
 			bool		refuse = false;
 
@@ -1732,8 +1745,14 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 					 registry_lookup(parent) == NULL)
 			{
 				if (enforced || first_report(&counted, report_relid))
-					unprotected_parent(p, rte->relid, parent, rcmd, enforced, queryDesc);
+					unprotected_parent(p, rte->relid, parent, false, rcmd, enforced, queryDesc);
 				continue;
+			}
+			else if (through_parent && enforced &&
+					 (top = registry_lookup(report_relid)) != NULL && !table_enforced(top))
+			{
+				/* selective mode: the partition is enforced, the parent named is not */
+				unprotected_parent(p, rte->relid, report_relid, true, rcmd, true, queryDesc);
 			}
 			else if ((p->state == PROTECTION_RLS_OFF || p->state == PROTECTION_NOT_FORCED) &&
 					 !through_parent && (!p->inherited || enforced))
