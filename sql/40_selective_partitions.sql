@@ -4,13 +4,17 @@
 -- partition's own policies there).  With the parent not enforced, the
 -- partition's rows were read unfiltered through the parent: every tenant's.
 -- Now refused where the partition is enforced and the parent named is not.
+-- Renaming a protected table (or its schema) while the lists name tables
+-- is refused (under another name it would not be enforced any more).
 -- Also the application role's ways to change its tenant context without
--- set_tenant(), which must all fail.
+-- set_tenant(), which must all fail, and a tenant column under a
+-- nondeterministic collation (refused: distinct tenant ids compared equal).
 \set VERBOSITY terse
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
-DROP TABLE IF EXISTS sp_events CASCADE;
+DROP TABLE IF EXISTS sp_events, sp_docs CASCADE;
+DROP COLLATION IF EXISTS sp_loose;
 DROP ROLE IF EXISTS regress_sp_owner;
 DROP ROLE IF EXISTS regress_sp_app;
 RESET client_min_messages;
@@ -71,6 +75,45 @@ SELECT tenant_id, count(*) FROM sp_events GROUP BY 1 ORDER BY 1;
 ROLLBACK;
 
 -- =====================================================================
+-- The lists name tables: renaming a protected table took it off
+-- enforce_tables (its rows were read unfiltered in selective mode)
+-- =====================================================================
+RESET ROLE;
+SET pg_rollout.enforcement_mode = 'selective';
+SET pg_rollout.enforce_tables = 'public.sp_events';
+SET pg_rollout.selective_enforce_severity = 'none';
+CREATE SCHEMA sp_other AUTHORIZATION regress_sp_owner;
+SET ROLE regress_sp_owner;
+ALTER TABLE sp_events RENAME TO sp_events_renamed;
+ALTER TABLE sp_events_1 RENAME TO sp_events_one;
+ALTER TABLE sp_events SET SCHEMA sp_other;
+-- a table that is not protected: no matter
+CREATE TABLE sp_plain (x int);
+ALTER TABLE sp_plain RENAME TO sp_plain2;
+DROP TABLE sp_plain2;
+-- the schema of a protected table
+CREATE TABLE sp_other.sp_moved (tenant_id text NOT NULL);
+SELECT rollout.protect_table('sp_other.sp_moved', 'tenant_id');
+ALTER SCHEMA sp_other RENAME TO sp_other2;
+RESET ROLE;
+SET ROLE regress_sp_app;
+BEGIN;
+SELECT rollout.set_tenant('acme');
+SELECT tenant_id, count(*) FROM sp_events GROUP BY 1 ORDER BY 1;
+ROLLBACK;
+RESET ROLE;
+-- with no list set, names do not matter: renaming is allowed
+RESET pg_rollout.enforce_tables;
+SET ROLE regress_sp_owner;
+ALTER TABLE sp_events RENAME TO sp_events_renamed;
+ALTER TABLE sp_events_renamed RENAME TO sp_events;
+RESET ROLE;
+DROP SCHEMA sp_other CASCADE;
+RESET pg_rollout.selective_enforce_severity;
+SET pg_rollout.enforcement_mode = 'enforce';
+SET ROLE regress_sp_app;
+
+-- =====================================================================
 -- The tenant context is set by rollout.set_tenant() only
 -- =====================================================================
 SELECT set_config('pg_rollout.tenant', 'globex', true);
@@ -102,8 +145,47 @@ SELECT count(*) FROM sp_events;
 COMMIT PREPARED 'regress_sp_prepared';
 RESET ROLE;
 
+-- =====================================================================
+-- A tenant column under a nondeterministic collation: distinct tenant
+-- ids compare equal ("acme-eu" = "acmeeu" when punctuation is ignored),
+-- so the tenant filter let acme-eu read acmeeu's rows
+-- =====================================================================
+SELECT count(*) FROM (SELECT rollout.create_tenant(t) FROM unnest(ARRAY['acme-eu', 'acmeeu']) t) x;
+SELECT rollout.bind_tenant('regress_sp_app', 'acme-eu');
+CREATE COLLATION sp_loose (provider = icu, locale = 'und-u-ka-shifted-ks-level1', deterministic = false);
+SET ROLE regress_sp_owner;
+CREATE TABLE sp_docs (id int, tenant_id text COLLATE sp_loose NOT NULL, body text);
+INSERT INTO sp_docs VALUES (1, 'acme-eu', 'of acme-eu'), (2, 'acmeeu', 'of acmeeu');
+GRANT SELECT ON sp_docs TO regress_sp_app;
+SELECT 'acme-eu' = 'acmeeu' COLLATE sp_loose AS equal_under_sp_loose;
+-- refused by protect_table
+SELECT rollout.protect_table('sp_docs', 'tenant_id');
+ALTER TABLE sp_docs ALTER COLUMN tenant_id TYPE text COLLATE "default";
+SELECT rollout.protect_table('sp_docs', 'tenant_id');
+-- and by ALTER TABLE afterwards
+ALTER TABLE sp_docs ALTER COLUMN tenant_id TYPE text COLLATE sp_loose;
+ALTER TABLE sp_docs ALTER COLUMN tenant_id SET DATA TYPE varchar(20) COLLATE sp_loose;
+ALTER TABLE sp_docs ALTER COLUMN tenant_id TYPE varchar(20) COLLATE "C";
+RESET ROLE;
+SET ROLE regress_sp_app;
+BEGIN;
+SELECT rollout.set_tenant('acme-eu');
+SELECT id, body FROM sp_docs ORDER BY id;
+ROLLBACK;
+RESET ROLE;
+-- what got past anyway (a superuser's ALTER) fails closed
+ALTER TABLE sp_docs ALTER COLUMN tenant_id TYPE text COLLATE sp_loose;
+SET ROLE regress_sp_app;
+BEGIN;
+SELECT rollout.set_tenant('acme-eu');
+SELECT id, body FROM sp_docs ORDER BY id;
+ROLLBACK;
+RESET ROLE;
+
 RESET pg_rollout.enforcement_mode;
 SET client_min_messages = warning;
+DROP TABLE sp_docs;
+DROP COLLATION sp_loose;
 DROP TABLE sp_events CASCADE;
 DROP EXTENSION pg_rollout CASCADE;
 REVOKE CREATE ON SCHEMA public FROM regress_sp_owner;

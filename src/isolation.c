@@ -328,6 +328,7 @@ typedef enum ProtectionState
 	PROTECTION_OK,
 	PROTECTION_NO_COLUMN,		/* tenant column dropped or renamed */
 	PROTECTION_BAD_TYPE,		/* tenant column retyped to other than text/varchar */
+	PROTECTION_BAD_COLLATION,	/* tenant column given a nondeterministic collation */
 	PROTECTION_RLS_OFF,			/* row security disabled */
 	PROTECTION_NOT_FORCED		/* row security no longer forced */
 } ProtectionState;
@@ -764,6 +765,17 @@ tenant_type_supported(Oid typid)
 	return typid == TEXTOID || typid == VARCHAROID;
 }
 
+/*
+ * The tenant qual compares with the column's collation: a nondeterministic
+ * one (ICU, e.g. case- or punctuation-insensitive) makes distinct tenant
+ * ids equal ("acme-eu" = "acmeeu"), so one tenant would see another's rows.
+ */
+static bool
+tenant_collation_supported(Oid collid)
+{
+	return !OidIsValid(collid) || get_collation_isdeterministic(collid);
+}
+
 /* Load the registry; false when the extension is not installed here. */
 static bool
 registry_load(void)
@@ -906,6 +918,8 @@ registry_load(void)
 					p->state = PROTECTION_NO_COLUMN;
 				else if (!tenant_type_supported(p->atttype))
 					p->state = PROTECTION_BAD_TYPE;
+				else if (!tenant_collation_supported(p->attcollation))
+					p->state = PROTECTION_BAD_COLLATION;
 				else if (!rls)
 					p->state = PROTECTION_RLS_OFF;
 				else if (want_force && !forced)
@@ -1045,7 +1059,8 @@ build_tenant_policy(const Protected *p, Oid relid)
 	Expr	   *qual;
 
 	/* catalog look-ups first, in the caller's memory */
-	if (p->state != PROTECTION_NO_COLUMN && p->state != PROTECTION_BAD_TYPE)
+	if (p->state != PROTECTION_NO_COLUMN && p->state != PROTECTION_BAD_TYPE &&
+		p->state != PROTECTION_BAD_COLLATION)
 	{
 		if (p->include_descendants && !OidIsValid(fn_tenants_for))
 			fn_tenants_for = rollout_function_oid("_tenants_for");
@@ -1055,11 +1070,13 @@ build_tenant_policy(const Protected *p, Oid relid)
 	old = MemoryContextSwitchTo(RegistryContext);
 	policy = palloc0(sizeof(RowSecurityPolicy));
 
-	if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
+	if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE ||
+		p->state == PROTECTION_BAD_COLLATION)
 	{
 		/*
 		 * No valid qual can be built on a column that is gone or has
-		 * another type (a Var of type name read as text crashes): fail
+		 * another type (a Var of type name read as text crashes), nor a
+		 * trustworthy one under a nondeterministic collation: fail
 		 * closed, no row passes.  ExecutorStart refuses the statement
 		 * anyway; this covers what does not reach it.
 		 */
@@ -1319,6 +1336,13 @@ violation(Protected *p, Oid relid, ViolationKind kind, CmdType cmd, bool refuse,
 					 errmsg("protected table \"%s\" has no tenant column \"%s\"", p->qualname, p->column),
 					 errdetail("The column was dropped or renamed after rollout.protect_table()."),
 					 errhint("Restore the column, or call rollout.unprotect_table() and protect the table again.")));
+		if (kind == KIND_PROTECTION_ALTERED && p->state == PROTECTION_BAD_COLLATION)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("tenant column \"%s\" of protected table \"%s\" has nondeterministic collation \"%s\"",
+							p->column, p->qualname, get_collation_name(p->attcollation)),
+					 errdetail("Under it, distinct tenant ids can compare equal; its collation was changed after rollout.protect_table()."),
+					 errhint("Give the column a deterministic collation again, or call rollout.unprotect_table().")));
 		if (kind == KIND_PROTECTION_ALTERED)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1736,7 +1760,8 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			 * counted once per protected table and statement otherwise.
 			 */
 			enforced = table_enforced(p);
-			if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
+			if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE ||
+				p->state == PROTECTION_BAD_COLLATION)
 				kind = KIND_PROTECTION_ALTERED, refuse = enforced;
 			else if (!tenant_set())
 				kind = KIND_MISSING_CONTEXT, refuse = enforced;
@@ -1867,12 +1892,18 @@ check_column_retype(const Protected *p, ColumnDef *def)
 {
 	Oid			typid;
 	int32		typmod;
+	Oid			collid;
 
 	/* text <-> varchar (any length) keeps the qual valid */
 	typenameTypeIdAndMod(NULL, def->typeName, &typid, &typmod);
 	if (!tenant_type_supported(typid))
 		refuse_protection_ddl(p, psprintf("change the type of tenant column \"%s\" to %s",
 										  p->column, format_type_be(typid)));
+	/* ... under a deterministic collation (the new type's, or COLLATE's) */
+	collid = GetColumnDefCollation(NULL, def, typid);
+	if (!tenant_collation_supported(collid))
+		refuse_protection_ddl(p, psprintf("give tenant column \"%s\" nondeterministic collation \"%s\"",
+										  p->column, get_collation_name(collid)));
 }
 
 /*
@@ -2012,6 +2043,59 @@ check_alter_table(AlterTableStmt *stmt)
 	}
 }
 
+/*
+ * pg_rollout.enforce_tables and pg_rollout.log_tables name tables: while
+ * either lists any, renaming a protected table (or its schema), or moving
+ * it to another schema, could take it off enforce_tables or put it on
+ * log_tables, and so switch its enforcement off in selective mode.
+ * relid: a table renamed or moved; nsp: a schema renamed.
+ */
+static void
+check_table_rename(Oid relid, Oid nsp)
+{
+	Protected  *p = NULL;
+
+	if ((enforce_tables == NULL || enforce_tables[0] == '\0') &&
+		(log_tables == NULL || log_tables[0] == '\0'))
+		return;
+	if (OidIsValid(relid))
+		p = registry_lookup(relid);
+	else if (OidIsValid(nsp) && (registry_valid || registry_load()) && registry != NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		Protected  *q;
+
+		hash_seq_init(&seq, registry);
+		while ((q = hash_seq_search(&seq)) != NULL)
+		{
+			if (get_rel_namespace(q->relid) == nsp)
+			{
+				p = q;
+				hash_seq_term(&seq);
+				break;
+			}
+		}
+	}
+	if (p == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg(OidIsValid(relid) ? "cannot rename or move protected table \"%s\"" :
+					"cannot rename the schema of protected table \"%s\"", p->qualname),
+			 errdetail("pg_rollout.enforce_tables and pg_rollout.log_tables name tables: under another name, "
+					   "the table could stop being enforced in selective mode."),
+			 errhint("Call rollout.unprotect_table('%s') first (it is audited) and protect the table again after, "
+					 "or have a superuser do it and update the lists.", p->qualname)));
+}
+
+/* ALTER TABLE ... SET SCHEMA of a protected table (see check_table_rename). */
+static void
+check_set_schema(AlterObjectSchemaStmt *stmt)
+{
+	if (stmt->objectType == OBJECT_TABLE && stmt->relation != NULL)
+		check_table_rename(RangeVarGetRelid(stmt->relation, NoLock, true), InvalidOid);
+}
+
 /* RENAME of a protected table's tenant column (also through a parent). */
 static void
 check_rename(RenameStmt *stmt)
@@ -2019,6 +2103,14 @@ check_rename(RenameStmt *stmt)
 	Oid			relid;
 	ListCell   *lt;
 
+	if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_SCHEMA)
+	{
+		check_table_rename(stmt->renameType == OBJECT_TABLE ?
+						   RangeVarGetRelid(stmt->relation, NoLock, true) : InvalidOid,
+						   stmt->renameType == OBJECT_SCHEMA ?
+						   get_namespace_oid(stmt->subname, true) : InvalidOid);
+		return;
+	}
 	if (stmt->subname == NULL || stmt->renameType != OBJECT_COLUMN)
 		return;
 	foreach(lt, column_ddl_targets(stmt->relation, &relid))
@@ -2259,7 +2351,7 @@ check_holdable_cursor(DeclareCursorStmt *stmt)
  *    SQLSTATE but without its text, which goes to the server log only.
  */
 static int	maintenance_depth = 0;
-static const char *maintenance_table = NULL;	/* a protected table it reaches */
+static const char *maintenance_table = NULL;	/* a protected table it reaches, "" for all */
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
 
 /* The qualified name of a protected table in relid's tree, or NULL. */
@@ -2280,21 +2372,17 @@ protected_in_tree(Oid relid)
 	return NULL;
 }
 
-/* Some protected table, when a statement names no table (VACUUM, REINDEX DATABASE, ...). */
+/*
+ * A statement that names no table (VACUUM, REINDEX DATABASE, ALTER DOMAIN,
+ * ...) reaches every protected table: "" when there is one, else NULL.
+ */
 static const char *
 any_protected(void)
 {
-	HASH_SEQ_STATUS seq;
-	Protected  *p;
-
-	if ((!registry_valid && !registry_load()) || registry == NULL)
+	if ((!registry_valid && !registry_load()) || registry == NULL ||
+		hash_get_num_entries(registry) == 0)
 		return NULL;
-	hash_seq_init(&seq, registry);
-	p = hash_seq_search(&seq);
-	if (p == NULL)
-		return NULL;
-	hash_seq_term(&seq);
-	return p->qualname;
+	return "";
 }
 
 /*
@@ -2388,6 +2476,9 @@ isolation_needs_fmgr_hook(Oid fn_oid)
 				maintenance_depth = 0;	/* the error report may look functions up */
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 table[0] == '\0' ?
+						 errmsg("function %s may not run over the rows of protected tables",
+								format_procedure(fn_oid)) :
 						 errmsg("function %s may not run over the rows of protected table \"%s\"",
 								format_procedure(fn_oid), table),
 						 errdetail("This statement evaluates it over every tenant's rows, and its owner (%s) is not a superuser.",
@@ -2421,11 +2512,13 @@ withhold_data_error(MemoryContext cxt, const char *table, CommandTag tag)
 	FlushErrorState();
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("pg_rollout: error withheld from the client (%s over protected table \"%s\"): %s",
-					GetCommandTagName(tag), table, ed->message),
+					GetCommandTagName(tag), table[0] ? table : "*", ed->message),
 			 ed->detail ? errdetail_internal("%s", ed->detail) : 0,
 			 errhidestmt(false)));
 	ereport(ERROR,
 			(errcode(ed->sqlerrcode),
+			 table[0] == '\0' ?
+			 errmsg("%s failed on a row of a protected table", GetCommandTagName(tag)) :
 			 errmsg("%s failed on a row of protected table \"%s\"", GetCommandTagName(tag), table),
 			 errdetail("The error's text is withheld: it could show another tenant's values. The server log has it (SQLSTATE %s).",
 					   unpack_sql_state(ed->sqlerrcode)),
@@ -2463,7 +2556,8 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		!pgr_citus_internal_ddl() && !superuser())
 		check_citus_policy_ddl(parsetree);
 	if (enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
-		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt))
+		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt ||
+		 tag == T_AlterObjectSchemaStmt))
 	{
 		utility_source_text = queryString;
 		PG_TRY();
@@ -2474,6 +2568,8 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 			{
 				if (tag == T_AlterTableStmt)
 					check_alter_table((AlterTableStmt *) parsetree);
+				else if (tag == T_AlterObjectSchemaStmt)
+					check_set_schema((AlterObjectSchemaStmt *) parsetree);
 				else
 					check_rename((RenameStmt *) parsetree);
 			}

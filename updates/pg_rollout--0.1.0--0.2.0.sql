@@ -608,3 +608,8 @@ COMMENT ON FUNCTION rollout.reset_violation_counts() IS
 REVOKE ALL ON FUNCTION rollout._rollout_author_login(text) FROM PUBLIC;
 --@function rollout.approve_rollout
 --@function rollout.approve_tenant_update
+
+-- Isolation, red-team pass (helper session): protect_table refuses a tenant
+-- column with a nondeterministic collation (distinct tenant ids could
+-- compare equal); the rest of that pass is in the library.
+--@function rollout.protect_table
