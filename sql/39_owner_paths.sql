@@ -73,6 +73,11 @@ CREATE TABLE op_parent (id int, tenant_id text NOT NULL, amount op_amount, note 
 SELECT rollout.protect_table('op_parent', 'tenant_id');
 ALTER TABLE op_orders INHERIT op_parent;
 ALTER TABLE op_orders NO INHERIT op_parent;
+-- ... unless its row security is not forced: it would not filter its owner
+CREATE TABLE op_unforced (id int, tenant_id text NOT NULL, amount op_amount, note text);
+SELECT rollout.protect_table('op_unforced', 'tenant_id', force => false);
+ALTER TABLE op_orders INHERIT op_unforced;
+DROP TABLE op_unforced;
 RESET ROLE;
 
 -- A hierarchy made some other way (here by a superuser; also one that

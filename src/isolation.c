@@ -1964,10 +1964,33 @@ static void
 check_new_parent(Oid parent, RangeVar *child_rv, const char *what)
 {
 	Oid			child = RangeVarGetRelid(child_rv, NoLock, true);
+	Protected  *pp;
 	ListCell   *lc;
 
-	if (!OidIsValid(child) || !OidIsValid(parent) || registry_lookup(parent) != NULL)
+	if (!OidIsValid(child) || !OidIsValid(parent))
 		return;
+	if ((pp = registry_lookup(parent)) != NULL)
+	{
+		/*
+		 * A parent protected with force => false does not filter its owner:
+		 * through it, the owner would read a forced child's rows unfiltered.
+		 */
+		if (pp->force)
+			return;
+		foreach(lc, find_all_inheritors(child, NoLock, NULL))
+		{
+			Protected  *p = registry_lookup(lfirst_oid(lc));
+
+			if (p != NULL && p->force)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("cannot make protected table \"%s\" %s of table \"%s\", whose row security is not forced",
+								p->qualname, what, pp->qualname),
+						 errdetail("The table's row security is forced; through the parent, its owner would read every tenant's rows."),
+						 errhint("Protect \"%s\" with force => true first.", pp->qualname)));
+		}
+		return;
+	}
 	foreach(lc, find_all_inheritors(child, NoLock, NULL))
 	{
 		Protected  *p = registry_lookup(lfirst_oid(lc));
