@@ -2383,7 +2383,9 @@ protected_in_tree(Oid relid)
 {
 	ListCell   *lc;
 
-	if (!OidIsValid(relid))
+	/* nothing protected here (or no extension): no catalog look-up */
+	if (!OidIsValid(relid) || (!registry_valid && !registry_load()) || registry == NULL ||
+		hash_get_num_entries(registry) == 0)
 		return NULL;
 	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
 	{
