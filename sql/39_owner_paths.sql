@@ -117,6 +117,32 @@ RESET ROLE;
 SELECT tbl, kind, command, enforced, count FROM rollout.violations ORDER BY tbl::text, kind;
 ALTER TABLE op_orders NO INHERIT op_leak;
 SET pg_rollout.enforcement_mode = 'enforce';
+-- rows inserted through an unprotected partitioned parent are routed into
+-- the protected partition under the parent's row security only (none):
+-- another tenant's rows went in
+ALTER TABLE op_leakp ATTACH PARTITION op_orders FOR VALUES IN ('acme', 'globex');
+SET ROLE regress_op_owner;
+BEGIN;
+SELECT rollout.set_tenant('acme');
+INSERT INTO op_leakp VALUES (100, 'globex', 1, 'planted');
+ROLLBACK;
+BEGIN;
+SELECT rollout.set_tenant('acme');
+COPY op_leakp FROM stdin;
+101	globex	1	planted
+\.
+ROLLBACK;
+BEGIN;
+SELECT rollout.set_tenant('acme');
+-- into the partition itself: its row security applies
+INSERT INTO op_orders VALUES (100, 'globex', 1, 'planted');
+ROLLBACK;
+BEGIN;
+SELECT rollout.set_tenant('acme');
+INSERT INTO op_orders VALUES (100, 'acme', 1, 'mine');
+ROLLBACK;
+RESET ROLE;
+ALTER TABLE op_leakp DETACH PARTITION op_orders;
 
 -- =====================================================================
 -- 2. Code run over every tenant's rows by utility statements
@@ -197,7 +223,6 @@ SET client_min_messages = warning;
 DROP TABLE op_orders, op_leak, op_leakp, op_parent CASCADE;
 DROP DOMAIN op_amount;
 DROP FUNCTION op_peek(text, numeric), op_peek_sql(text), op_same(text), op_peek_dom(numeric);
-DROP EXTENSION pg_rollout CASCADE;
 REVOKE CREATE ON SCHEMA public FROM regress_op_owner, regress_op_domain;
 DROP ROLE regress_op_owner;
 DROP ROLE regress_op_domain;

@@ -187,7 +187,6 @@ SET client_min_messages = warning;
 DROP TABLE sp_docs;
 DROP COLLATION sp_loose;
 DROP TABLE sp_events CASCADE;
-DROP EXTENSION pg_rollout CASCADE;
 REVOKE CREATE ON SCHEMA public FROM regress_sp_owner;
 DROP ROLE regress_sp_owner;
 DROP ROLE regress_sp_app;

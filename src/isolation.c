@@ -369,6 +369,18 @@ typedef struct Protected
 } Protected;
 
 static HTAB *registry = NULL;
+/*
+ * Tables that are not protected but are a parent (or ancestor) of a
+ * protected table: rows inserted through them are routed into the
+ * protected table without its row security.  Loaded with the registry
+ * (NULL when there is none); key and a protected descendant.
+ */
+typedef struct Shield
+{
+	Oid			relid;			/* hash key: the unprotected ancestor */
+	Oid			protected_relid;	/* a protected table below it */
+} Shield;
+static HTAB *shields = NULL;
 static bool registry_valid = false;
 static bool registry_loading = false;
 /*
@@ -751,7 +763,8 @@ registry_invalidate(Datum arg, Oid relid)
 	if (!registry_valid)
 		return;
 	if (!OidIsValid(relid) || relid == registry_table_oid ||
-		(registry && hash_search(registry, &relid, HASH_FIND, NULL) != NULL))
+		(registry && hash_search(registry, &relid, HASH_FIND, NULL) != NULL) ||
+		(shields && hash_search(shields, &relid, HASH_FIND, NULL) != NULL))
 		registry_valid = false;
 }
 
@@ -798,6 +811,7 @@ registry_load(void)
 		if (registry != NULL)
 			registry_new_context();
 		registry = NULL;
+		shields = NULL;
 		registry_table_oid = InvalidOid;
 		registry_valid = false;
 		registry_absent = true;	/* until a relcache invalidation */
@@ -811,6 +825,7 @@ registry_load(void)
 
 	registry_new_context();
 	registry = NULL;
+	shields = NULL;
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(Protected);
@@ -927,6 +942,42 @@ registry_load(void)
 				else
 					p->state = PROTECTION_OK;
 			}
+		}
+
+		/* the unprotected ancestors of protected tables */
+		rc = SPI_execute("WITH RECURSIVE a(relid, below, lvl) AS ("
+						 "   SELECT i.inhparent, p.tbl::pg_catalog.oid, 1 FROM rollout.protected_table p"
+						 "     JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) p.tbl::pg_catalog.oid"
+						 "   UNION ALL"
+						 "   SELECT i.inhparent, a.below, a.lvl OPERATOR(pg_catalog.+) 1 FROM pg_catalog.pg_inherits i"
+						 "     JOIN a ON i.inhrelid OPERATOR(pg_catalog.=) a.relid WHERE a.lvl OPERATOR(pg_catalog.<) 32)"
+						 " SELECT a.relid, a.below FROM a ORDER BY a.lvl",
+						 true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "pg_rollout: could not read the parents of protected tables: %s", SPI_result_code_string(rc));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			Shield	   *sh;
+			bool		found;
+
+			if (hash_search(h, &relid, HASH_FIND, NULL) != NULL)
+				continue;		/* protected itself (a parent protected on its own) */
+			if (shields == NULL)
+			{
+				HASHCTL		sctl;
+
+				memset(&sctl, 0, sizeof(sctl));
+				sctl.keysize = sizeof(Oid);
+				sctl.entrysize = sizeof(Shield);
+				sctl.hcxt = RegistryContext;
+				shields = hash_create("pg_rollout unprotected parents", 8, &sctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+			}
+			sh = hash_search(shields, &relid, HASH_ENTER, &found);
+			if (!found)
+				sh->protected_relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		}
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
@@ -1646,6 +1697,41 @@ unprotected_parent(Protected *p, Oid relid, Oid parent, bool parent_protected, C
 			 errhint("Protect the parent with rollout.protect_table(), or name the protected table itself.")));
 }
 
+/*
+ * INSERT (or MERGE, or COPY FROM) into a table that is not protected but is
+ * a parent of a protected one: PostgreSQL routes the rows into the
+ * partition or child checking the parent's row security only, so rows of
+ * any tenant would land in the protected table.  Refused where that table
+ * is enforced, counted as row_security_disabled elsewhere.
+ */
+static void
+check_routed_insert(Oid relid, CmdType cmd, QueryDesc *qd)
+{
+	Shield	   *sh;
+	Protected  *p;
+	Oid			below;
+
+	if (shields == NULL || (sh = hash_search(shields, &relid, HASH_FIND, NULL)) == NULL)
+		return;
+	below = sh->protected_relid;
+	if (role_bypasses_rls(GetUserId()) || bypass_active || (p = registry_lookup(below)) == NULL)
+		return;
+	if (!table_enforced(p))
+	{
+		violation(p, below, KIND_RLS_DISABLED, cmd, false, qd);
+		return;
+	}
+	count_event(below, KIND_RLS_DISABLED, cmd, p->severity, true);
+	record_event(below, KIND_RLS_DISABLED, cmd, true, qd);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot insert into table \"%s\": its rows would reach protected table \"%s\" unfiltered",
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)),
+					p->qualname),
+			 errdetail("Rows inserted through a parent are checked against the parent's row security only, and this parent is not protected."),
+			 errhint("Protect the parent with rollout.protect_table(), or insert into the protected table itself.")));
+}
+
 static void
 isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -1679,7 +1765,12 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				continue;
 			p = registry_lookup(rte->relid);
 			if (p == NULL)
+			{
+				if (shields != NULL && (cmd == CMD_INSERT || cmd == CMD_MERGE) &&
+					list_member_int(queryDesc->plannedstmt->resultRelations, rti))
+					check_routed_insert(rte->relid, cmd, queryDesc);
 				continue;
+			}
 			/* tables read by a write command are reads */
 			if (cmd != CMD_SELECT && !list_member_int(queryDesc->plannedstmt->resultRelations, rti))
 				rcmd = CMD_SELECT;
@@ -2582,13 +2673,22 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		check_citus_policy_ddl(parsetree);
 	if (enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
 		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt ||
-		 tag == T_AlterObjectSchemaStmt))
+		 tag == T_AlterObjectSchemaStmt ||
+		 (tag == T_CopyStmt && ((CopyStmt *) parsetree)->is_from && ((CopyStmt *) parsetree)->relation)))
 	{
 		utility_source_text = queryString;
 		PG_TRY();
 		{
 			if (tag == T_TruncateStmt)
 				check_truncate((TruncateStmt *) parsetree);
+			else if (tag == T_CopyStmt)
+			{
+				/* COPY FROM routes rows like INSERT (see check_routed_insert) */
+				Oid			relid = RangeVarGetRelid(((CopyStmt *) parsetree)->relation, NoLock, true);
+
+				if (OidIsValid(relid) && registry_lookup(relid) == NULL)
+					check_routed_insert(relid, CMD_INSERT, NULL);
+			}
 			else if (protection_fn_depth == 0 && !superuser())
 			{
 				if (tag == T_AlterTableStmt)
