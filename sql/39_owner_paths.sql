@@ -148,6 +148,10 @@ ALTER TABLE op_leakp DETACH PARTITION op_orders;
 -- 2. Code run over every tenant's rows by utility statements
 -- =====================================================================
 SET ROLE regress_op_owner;
+-- the tenant ids themselves: USING rewrote them in every row (USING 'acme'
+-- gave acme every tenant's rows)
+ALTER TABLE op_orders ALTER COLUMN tenant_id TYPE text USING 'acme';
+ALTER TABLE op_orders ALTER COLUMN tenant_id TYPE varchar(63) USING replace(tenant_id, 'globex', 'acme');
 -- an index made before protect_table, its function replaced afterwards:
 -- rebuilding or analyzing the index would run it over every row
 CREATE OR REPLACE FUNCTION op_same(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$

@@ -1995,6 +1995,13 @@ check_column_retype(const Protected *p, ColumnDef *def)
 	if (!tenant_collation_supported(collid))
 		refuse_protection_ddl(p, psprintf("give tenant column \"%s\" nondeterministic collation \"%s\"",
 										  p->column, get_collation_name(collid)));
+	/*
+	 * USING rewrites the tenant ids of every row, whatever its tenant (ALTER
+	 * TABLE is not filtered by row security): USING 'acme' made every
+	 * tenant's rows acme's.
+	 */
+	if (def->raw_default != NULL)
+		refuse_protection_ddl(p, psprintf("rewrite tenant column \"%s\" with USING", p->column));
 }
 
 /*
