@@ -73,6 +73,24 @@ CREATE TABLE op_parent (id int, tenant_id text NOT NULL, amount op_amount, note 
 SELECT rollout.protect_table('op_parent', 'tenant_id');
 ALTER TABLE op_orders INHERIT op_parent;
 ALTER TABLE op_orders NO INHERIT op_parent;
+-- a table the owner filled itself, attached under a protected parent: its
+-- rows would become the rows of the tenants they name (it added rows to
+-- globex's data); allowed when every row is the current tenant's
+CREATE TABLE op_fill (id int, tenant_id text NOT NULL, amount op_amount, note text);
+INSERT INTO op_fill VALUES (200, 'globex', 1, 'planted by the owner');
+ALTER TABLE op_fill INHERIT op_parent;
+BEGIN;
+SELECT rollout.set_tenant('acme');
+ALTER TABLE op_fill INHERIT op_parent;
+ROLLBACK;
+DELETE FROM op_fill;
+INSERT INTO op_fill VALUES (201, 'acme', 1, 'acme''s own');
+BEGIN;
+SELECT rollout.set_tenant('acme');
+ALTER TABLE op_fill INHERIT op_parent;
+SELECT id, tenant_id FROM op_parent;
+ROLLBACK;
+DROP TABLE op_fill;
 -- ... unless its row security is not forced: it would not filter its owner
 CREATE TABLE op_unforced (id int, tenant_id text NOT NULL, amount op_amount, note text);
 SELECT rollout.protect_table('op_unforced', 'tenant_id', force => false);

@@ -2058,6 +2058,58 @@ check_citus_policy_ddl(Node *parsetree)
  * parent is not: read through parent, the protected rows would be filtered
  * by the parent's row security only, i.e. not by tenant.
  */
+/*
+ * ALTER TABLE ... ATTACH PARTITION / INHERIT of a table that is not
+ * protected under an enforced protected parent: its rows never went
+ * through the tenant filter, and become rows of whatever tenants they name.
+ * A table owner could so add rows to another tenant's data ("globex"
+ * rows it wrote into a table of its own).  Allowed when every row belongs
+ * to the current tenant (or the table is empty); otherwise refused, except
+ * under rollout.bypass() (superusers and BYPASSRLS roles are not checked).
+ */
+static void
+check_attached_rows(const Protected *pp, Oid child)
+{
+	const char *tenant = pgr_isolation_tenant();
+	int			pathlevel;
+	int			rc;
+	bool		foreign_rows;
+	char	   *child_name;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	char		nulls[1] = {' '};
+
+	if (!table_enforced(pp) || bypass_active || role_bypasses_rls(GetUserId()) ||
+		registry_lookup(child) != NULL)
+		return;
+	child_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(child)), get_rel_name(child));
+	args[0] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
+	nulls[0] = tenant ? ' ' : 'n';
+	pathlevel = pgr_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_rollout: SPI_connect failed");
+	/* as the caller: the rows it attaches are rows it may read */
+	rc = SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT 1 FROM %s c WHERE c.%s IS DISTINCT FROM $1::pg_catalog.text)",
+										child_name, quote_identifier(pp->column)),
+							   1, argtypes, args, nulls, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "pg_rollout: could not read the rows of \"%s\": %s", child_name, SPI_result_code_string(rc));
+	{
+		bool		isnull;
+
+		foreign_rows = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
+	if (foreign_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot attach table \"%s\" to protected table \"%s\": it holds rows of %s",
+						child_name, pp->qualname, tenant ? "other tenants" : "tenants"),
+				 errdetail("Its rows did not go through the tenant filter; attached, they would become the rows of the tenants they name."),
+				 errhint("Attach a table holding only the current tenant's rows, or call rollout.bypass('reason') in the transaction first (it is audited).")));
+}
+
 static void
 check_new_parent(Oid parent, RangeVar *child_rv, const char *what)
 {
@@ -2069,6 +2121,7 @@ check_new_parent(Oid parent, RangeVar *child_rv, const char *what)
 		return;
 	if ((pp = registry_lookup(parent)) != NULL)
 	{
+		check_attached_rows(pp, child);
 		/*
 		 * A parent protected with force => false does not filter its owner:
 		 * through it, the owner would read a forced child's rows unfiltered.
