@@ -53,6 +53,10 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/heap.h"
+#include "utils/elog.h"
+#include "utils/regproc.h"
+#include "tcop/cmdtag.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -66,6 +70,8 @@
 #include "commands/trigger.h"
 #include "parser/parse_func.h"
 #include "parser/parse_type.h"
+#include "parser/parsetree.h"
+#include "nodes/pathnodes.h"
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
 #include "executor/executor.h"
@@ -326,6 +332,7 @@ typedef enum ProtectionState
 	PROTECTION_OK,
 	PROTECTION_NO_COLUMN,		/* tenant column dropped or renamed */
 	PROTECTION_BAD_TYPE,		/* tenant column retyped to other than text/varchar */
+	PROTECTION_BAD_COLLATION,	/* tenant column given a nondeterministic collation */
 	PROTECTION_RLS_OFF,			/* row security disabled */
 	PROTECTION_NOT_FORCED		/* row security no longer forced */
 } ProtectionState;
@@ -366,6 +373,18 @@ typedef struct Protected
 } Protected;
 
 static HTAB *registry = NULL;
+/*
+ * Tables that are not protected but are a parent (or ancestor) of a
+ * protected table: rows inserted through them are routed into the
+ * protected table without its row security.  Loaded with the registry
+ * (NULL when there is none); key and a protected descendant.
+ */
+typedef struct Shield
+{
+	Oid			relid;			/* hash key: the unprotected ancestor */
+	Oid			protected_relid;	/* a protected table below it */
+} Shield;
+static HTAB *shields = NULL;
 static bool registry_valid = false;
 static bool registry_loading = false;
 /*
@@ -748,7 +767,8 @@ registry_invalidate(Datum arg, Oid relid)
 	if (!registry_valid)
 		return;
 	if (!OidIsValid(relid) || relid == registry_table_oid ||
-		(registry && hash_search(registry, &relid, HASH_FIND, NULL) != NULL))
+		(registry && hash_search(registry, &relid, HASH_FIND, NULL) != NULL) ||
+		(shields && hash_search(shields, &relid, HASH_FIND, NULL) != NULL))
 		registry_valid = false;
 }
 
@@ -760,6 +780,17 @@ static bool
 tenant_type_supported(Oid typid)
 {
 	return typid == TEXTOID || typid == VARCHAROID;
+}
+
+/*
+ * The tenant qual compares with the column's collation: a nondeterministic
+ * one (ICU, e.g. case- or punctuation-insensitive) makes distinct tenant
+ * ids equal ("acme-eu" = "acmeeu"), so one tenant would see another's rows.
+ */
+static bool
+tenant_collation_supported(Oid collid)
+{
+	return !OidIsValid(collid) || get_collation_isdeterministic(collid);
 }
 
 /* Load the registry; false when the extension is not installed here. */
@@ -784,6 +815,7 @@ registry_load(void)
 		if (registry != NULL)
 			registry_new_context();
 		registry = NULL;
+		shields = NULL;
 		registry_table_oid = InvalidOid;
 		registry_valid = false;
 		registry_absent = true;	/* until a relcache invalidation */
@@ -797,6 +829,7 @@ registry_load(void)
 
 	registry_new_context();
 	registry = NULL;
+	shields = NULL;
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(Protected);
@@ -904,6 +937,8 @@ registry_load(void)
 					p->state = PROTECTION_NO_COLUMN;
 				else if (!tenant_type_supported(p->atttype))
 					p->state = PROTECTION_BAD_TYPE;
+				else if (!tenant_collation_supported(p->attcollation))
+					p->state = PROTECTION_BAD_COLLATION;
 				else if (!rls)
 					p->state = PROTECTION_RLS_OFF;
 				else if (want_force && !forced)
@@ -911,6 +946,42 @@ registry_load(void)
 				else
 					p->state = PROTECTION_OK;
 			}
+		}
+
+		/* the unprotected ancestors of protected tables */
+		rc = SPI_execute("WITH RECURSIVE a(relid, below, lvl) AS ("
+						 "   SELECT i.inhparent, p.tbl::pg_catalog.oid, 1 FROM rollout.protected_table p"
+						 "     JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) p.tbl::pg_catalog.oid"
+						 "   UNION ALL"
+						 "   SELECT i.inhparent, a.below, a.lvl OPERATOR(pg_catalog.+) 1 FROM pg_catalog.pg_inherits i"
+						 "     JOIN a ON i.inhrelid OPERATOR(pg_catalog.=) a.relid WHERE a.lvl OPERATOR(pg_catalog.<) 32)"
+						 " SELECT a.relid, a.below FROM a ORDER BY a.lvl",
+						 true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "pg_rollout: could not read the parents of protected tables: %s", SPI_result_code_string(rc));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			Shield	   *sh;
+			bool		found;
+
+			if (hash_search(h, &relid, HASH_FIND, NULL) != NULL)
+				continue;		/* protected itself (a parent protected on its own) */
+			if (shields == NULL)
+			{
+				HASHCTL		sctl;
+
+				memset(&sctl, 0, sizeof(sctl));
+				sctl.keysize = sizeof(Oid);
+				sctl.entrysize = sizeof(Shield);
+				sctl.hcxt = RegistryContext;
+				shields = hash_create("pg_rollout unprotected parents", 8, &sctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+			}
+			sh = hash_search(shields, &relid, HASH_ENTER, &found);
+			if (!found)
+				sh->protected_relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		}
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
@@ -1043,7 +1114,8 @@ build_tenant_policy(const Protected *p, Oid relid)
 	Expr	   *qual;
 
 	/* catalog look-ups first, in the caller's memory */
-	if (p->state != PROTECTION_NO_COLUMN && p->state != PROTECTION_BAD_TYPE)
+	if (p->state != PROTECTION_NO_COLUMN && p->state != PROTECTION_BAD_TYPE &&
+		p->state != PROTECTION_BAD_COLLATION)
 	{
 		if (p->include_descendants && !OidIsValid(fn_tenants_for))
 			fn_tenants_for = rollout_function_oid("_tenants_for");
@@ -1053,11 +1125,13 @@ build_tenant_policy(const Protected *p, Oid relid)
 	old = MemoryContextSwitchTo(RegistryContext);
 	policy = palloc0(sizeof(RowSecurityPolicy));
 
-	if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
+	if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE ||
+		p->state == PROTECTION_BAD_COLLATION)
 	{
 		/*
 		 * No valid qual can be built on a column that is gone or has
-		 * another type (a Var of type name read as text crashes): fail
+		 * another type (a Var of type name read as text crashes), nor a
+		 * trustworthy one under a nondeterministic collation: fail
 		 * closed, no row passes.  ExecutorStart refuses the statement
 		 * anyway; this covers what does not reach it.
 		 */
@@ -1317,6 +1391,13 @@ violation(Protected *p, Oid relid, ViolationKind kind, CmdType cmd, bool refuse,
 					 errmsg("protected table \"%s\" has no tenant column \"%s\"", p->qualname, p->column),
 					 errdetail("The column was dropped or renamed after rollout.protect_table()."),
 					 errhint("Restore the column, or call rollout.unprotect_table() and protect the table again.")));
+		if (kind == KIND_PROTECTION_ALTERED && p->state == PROTECTION_BAD_COLLATION)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("tenant column \"%s\" of protected table \"%s\" has nondeterministic collation \"%s\"",
+							p->column, p->qualname, get_collation_name(p->attcollation)),
+					 errdetail("Under it, distinct tenant ids can compare equal; its collation was changed after rollout.protect_table()."),
+					 errhint("Give the column a deterministic collation again, or call rollout.unprotect_table().")));
 		if (kind == KIND_PROTECTION_ALTERED)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1542,6 +1623,119 @@ citus_unfiltered(Protected *p, Oid relid, CmdType cmd, QueryDesc *qd)
 	return true;
 }
 
+/*
+ * The relation a partition or inheritance child range-table entry was
+ * expanded from, at the top of its chain of relations (the one the
+ * statement named), or InvalidOid when rti was not expanded from a table.
+ * PostgreSQL applies the row security of that top relation only: the
+ * child's own policies (pg_rollout's tenant qual among them) do not apply.
+ */
+static Oid
+expanded_from(PlannedStmt *stmt, Index rti)
+{
+	Index		top = rti;
+	bool		moved = true;
+
+	while (moved)
+	{
+		ListCell   *lc;
+
+		moved = false;
+		foreach(lc, stmt->appendRelations)
+		{
+			AppendRelInfo *a = lfirst_node(AppendRelInfo, lc);
+			RangeTblEntry *parent;
+
+			if (a->child_relid != top || a->parent_relid == top)
+				continue;
+			parent = rt_fetch(a->parent_relid, stmt->rtable);
+			if (parent->rtekind != RTE_RELATION)
+				break;			/* a UNION ALL member: not a table's child */
+			top = a->parent_relid;
+			moved = true;
+			break;
+		}
+	}
+	return top == rti ? InvalidOid : rt_fetch(top, stmt->rtable)->relid;
+}
+
+/*
+ * A protected table read or written through a parent whose row security
+ * does not filter it by tenant: a parent that is not protected (made its
+ * partition or child by ALTER TABLE ... ATTACH PARTITION / INHERIT where
+ * that is not refused, or before protect_table), or, in selective mode, a
+ * protected parent that is not enforced while the table is (listed in
+ * pg_rollout.enforce_tables).  Only the parent's row security applies to
+ * the table's rows there.  Refused where the table is enforced, counted as
+ * row_security_disabled otherwise.
+ */
+static void
+unprotected_parent(Protected *p, Oid relid, Oid parent, bool parent_protected, CmdType cmd,
+				   bool refuse, QueryDesc *qd)
+{
+	char	   *parent_name;
+	char	   *parent_qualname;
+
+	if (!refuse)
+	{
+		violation(p, relid, KIND_RLS_DISABLED, cmd, false, qd);
+		return;
+	}
+	count_event(relid, KIND_RLS_DISABLED, cmd, p->severity, true);
+	record_event(relid, KIND_RLS_DISABLED, cmd, true, qd);
+	parent_name = get_rel_name(parent);
+	parent_qualname = parent_name ?
+		quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)), parent_name) : "?";
+	if (parent_protected)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("protected table \"%s\" is enforced, but reached through table \"%s\", which is not",
+						p->qualname, parent_qualname),
+				 errdetail("Through a parent, PostgreSQL applies the parent's row security only: the table's rows would not be filtered by tenant."),
+				 errhint("Enforce \"%s\" too (pg_rollout.enforce_tables), or name the table itself.", parent_qualname)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("protected table \"%s\" is reached through table \"%s\", which is not protected",
+					p->qualname, parent_qualname),
+			 errdetail("Through a parent, PostgreSQL applies the parent's row security only: the table's rows would not be filtered by tenant."),
+			 errhint("Protect the parent with rollout.protect_table(), or name the protected table itself.")));
+}
+
+/*
+ * INSERT (or MERGE, or COPY FROM) into a table that is not protected but is
+ * a parent of a protected one: PostgreSQL routes the rows into the
+ * partition or child checking the parent's row security only, so rows of
+ * any tenant would land in the protected table.  Refused where that table
+ * is enforced, counted as row_security_disabled elsewhere.
+ */
+static void
+check_routed_insert(Oid relid, CmdType cmd, QueryDesc *qd)
+{
+	Shield	   *sh;
+	Protected  *p;
+	Oid			below;
+
+	if (shields == NULL || (sh = hash_search(shields, &relid, HASH_FIND, NULL)) == NULL)
+		return;
+	below = sh->protected_relid;
+	if (role_bypasses_rls(GetUserId()) || bypass_active || (p = registry_lookup(below)) == NULL)
+		return;
+	if (!table_enforced(p))
+	{
+		violation(p, below, KIND_RLS_DISABLED, cmd, false, qd);
+		return;
+	}
+	count_event(below, KIND_RLS_DISABLED, cmd, p->severity, true);
+	record_event(below, KIND_RLS_DISABLED, cmd, true, qd);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot insert into table \"%s\": its rows would reach protected table \"%s\" unfiltered",
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)),
+					p->qualname),
+			 errdetail("Rows inserted through a parent are checked against the parent's row security only, and this parent is not protected."),
+			 errhint("Protect the parent with rollout.protect_table(), or insert into the protected table itself.")));
+}
+
 static void
 isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -1565,6 +1759,8 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			bool		enforced;
 			bool		through_parent;
 			Oid			report_relid;
+			Oid			parent;
+			Protected  *top;
 			int			kind = -1;
 			bool		refuse = false;
 
@@ -1573,7 +1769,12 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				continue;
 			p = registry_lookup(rte->relid);
 			if (p == NULL)
+			{
+				if (shields != NULL && (cmd == CMD_INSERT || cmd == CMD_MERGE) &&
+					list_member_int(queryDesc->plannedstmt->resultRelations, rti))
+					check_routed_insert(rte->relid, cmd, queryDesc);
 				continue;
+			}
 			/* tables read by a write command are reads */
 			if (cmd != CMD_SELECT && !list_member_int(queryDesc->plannedstmt->resultRelations, rti))
 				rcmd = CMD_SELECT;
@@ -1654,10 +1855,25 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			 * counted once per protected table and statement otherwise.
 			 */
 			enforced = table_enforced(p);
-			if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE)
+			if (p->state == PROTECTION_NO_COLUMN || p->state == PROTECTION_BAD_TYPE ||
+				p->state == PROTECTION_BAD_COLLATION)
 				kind = KIND_PROTECTION_ALTERED, refuse = enforced;
 			else if (!tenant_set())
 				kind = KIND_MISSING_CONTEXT, refuse = enforced;
+			else if (!through_parent &&
+					 OidIsValid(parent = expanded_from(queryDesc->plannedstmt, rti)) &&
+					 registry_lookup(parent) == NULL)
+			{
+				if (enforced || first_report(&counted, report_relid))
+					unprotected_parent(p, rte->relid, parent, false, rcmd, enforced, queryDesc);
+				continue;
+			}
+			else if (through_parent && enforced &&
+					 (top = registry_lookup(report_relid)) != NULL && !table_enforced(top))
+			{
+				/* selective mode: the partition is enforced, the parent named is not */
+				unprotected_parent(p, rte->relid, report_relid, true, rcmd, true, queryDesc);
+			}
 			else if ((p->state == PROTECTION_RLS_OFF || p->state == PROTECTION_NOT_FORCED) &&
 					 !through_parent && (!p->inherited || enforced))
 				kind = KIND_RLS_DISABLED, refuse = enforced;
@@ -1771,12 +1987,25 @@ check_column_retype(const Protected *p, ColumnDef *def)
 {
 	Oid			typid;
 	int32		typmod;
+	Oid			collid;
 
 	/* text <-> varchar (any length) keeps the qual valid */
 	typenameTypeIdAndMod(NULL, def->typeName, &typid, &typmod);
 	if (!tenant_type_supported(typid))
 		refuse_protection_ddl(p, psprintf("change the type of tenant column \"%s\" to %s",
 										  p->column, format_type_be(typid)));
+	/* ... under a deterministic collation (the new type's, or COLLATE's) */
+	collid = GetColumnDefCollation(NULL, def, typid);
+	if (!tenant_collation_supported(collid))
+		refuse_protection_ddl(p, psprintf("give tenant column \"%s\" nondeterministic collation \"%s\"",
+										  p->column, get_collation_name(collid)));
+	/*
+	 * USING rewrites the tenant ids of every row, whatever its tenant (ALTER
+	 * TABLE is not filtered by row security): USING 'acme' made every
+	 * tenant's rows acme's.
+	 */
+	if (def->raw_default != NULL)
+		refuse_protection_ddl(p, psprintf("rewrite tenant column \"%s\" with USING", p->column));
 }
 
 /*
@@ -1832,6 +2061,112 @@ check_citus_policy_ddl(Node *parsetree)
 							((RenameStmt *) parsetree)->subname);
 }
 
+/*
+ * ALTER TABLE child INHERIT parent / ALTER TABLE parent ATTACH PARTITION
+ * child, where child (or a partition or child of it) is protected and
+ * parent is not: read through parent, the protected rows would be filtered
+ * by the parent's row security only, i.e. not by tenant.
+ */
+/*
+ * ALTER TABLE ... ATTACH PARTITION / INHERIT of a table that is not
+ * protected under an enforced protected parent: its rows never went
+ * through the tenant filter, and become rows of whatever tenants they name.
+ * A table owner could so add rows to another tenant's data ("globex"
+ * rows it wrote into a table of its own).  Allowed when every row belongs
+ * to the current tenant (or the table is empty); otherwise refused, except
+ * under rollout.bypass() (superusers and BYPASSRLS roles are not checked).
+ */
+static void
+check_attached_rows(const Protected *pp, Oid child)
+{
+	const char *tenant = pgr_isolation_tenant();
+	int			pathlevel;
+	int			rc;
+	bool		foreign_rows;
+	char	   *child_name;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	char		nulls[1] = {' '};
+
+	if (!table_enforced(pp) || bypass_active || role_bypasses_rls(GetUserId()) ||
+		registry_lookup(child) != NULL)
+		return;
+	child_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(child)), get_rel_name(child));
+	args[0] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
+	nulls[0] = tenant ? ' ' : 'n';
+	pathlevel = pgr_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_rollout: SPI_connect failed");
+	/* as the caller: the rows it attaches are rows it may read */
+	rc = SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT 1 FROM %s c WHERE c.%s IS DISTINCT FROM $1::pg_catalog.text)",
+										child_name, quote_identifier(pp->column)),
+							   1, argtypes, args, nulls, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "pg_rollout: could not read the rows of \"%s\": %s", child_name, SPI_result_code_string(rc));
+	{
+		bool		isnull;
+
+		foreign_rows = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
+	if (foreign_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot attach table \"%s\" to protected table \"%s\": it holds rows of %s",
+						child_name, pp->qualname, tenant ? "other tenants" : "tenants"),
+				 errdetail("Its rows did not go through the tenant filter; attached, they would become the rows of the tenants they name."),
+				 errhint("Attach a table holding only the current tenant's rows, or call rollout.bypass('reason') in the transaction first (it is audited).")));
+}
+
+static void
+check_new_parent(Oid parent, RangeVar *child_rv, const char *what)
+{
+	Oid			child = RangeVarGetRelid(child_rv, NoLock, true);
+	Protected  *pp;
+	ListCell   *lc;
+
+	if (!OidIsValid(child) || !OidIsValid(parent))
+		return;
+	if ((pp = registry_lookup(parent)) != NULL)
+	{
+		check_attached_rows(pp, child);
+		/*
+		 * A parent protected with force => false does not filter its owner:
+		 * through it, the owner would read a forced child's rows unfiltered.
+		 */
+		if (pp->force)
+			return;
+		foreach(lc, find_all_inheritors(child, NoLock, NULL))
+		{
+			Protected  *p = registry_lookup(lfirst_oid(lc));
+
+			if (p != NULL && p->force)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("cannot make protected table \"%s\" %s of table \"%s\", whose row security is not forced",
+								p->qualname, what, pp->qualname),
+						 errdetail("The table's row security is forced; through the parent, its owner would read every tenant's rows."),
+						 errhint("Protect \"%s\" with force => true first.", pp->qualname)));
+		}
+		return;
+	}
+	foreach(lc, find_all_inheritors(child, NoLock, NULL))
+	{
+		Protected  *p = registry_lookup(lfirst_oid(lc));
+
+		if (p == NULL)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot make protected table \"%s\" %s of table \"%s\", which is not protected",
+						p->qualname, what,
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)), get_rel_name(parent))),
+				 errdetail("Through a parent, PostgreSQL applies the parent's row security only: the table's rows would not be filtered by tenant."),
+				 errhint("Protect the parent first with rollout.protect_table(), on the same tenant column.")));
+	}
+}
+
 static void
 check_alter_table(AlterTableStmt *stmt)
 {
@@ -1841,6 +2176,17 @@ check_alter_table(AlterTableStmt *stmt)
 
 	if (stmt->objtype != OBJECT_TABLE)
 		return;
+	foreach(lt, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lt);
+
+		if (cmd->subtype == AT_AddInherit && cmd->def != NULL)
+			check_new_parent(RangeVarGetRelid((RangeVar *) cmd->def, NoLock, true), stmt->relation,
+							 "an inheritance child");
+		else if (cmd->subtype == AT_AttachPartition && cmd->def != NULL && IsA(cmd->def, PartitionCmd))
+			check_new_parent(RangeVarGetRelid(stmt->relation, NoLock, true),
+							 ((PartitionCmd *) cmd->def)->name, "a partition");
+	}
 	targets = column_ddl_targets(stmt->relation, &relid);
 	foreach(lt, targets)
 	{
@@ -1880,6 +2226,59 @@ check_alter_table(AlterTableStmt *stmt)
 	}
 }
 
+/*
+ * pg_rollout.enforce_tables and pg_rollout.log_tables name tables: while
+ * either lists any, renaming a protected table (or its schema), or moving
+ * it to another schema, could take it off enforce_tables or put it on
+ * log_tables, and so switch its enforcement off in selective mode.
+ * relid: a table renamed or moved; nsp: a schema renamed.
+ */
+static void
+check_table_rename(Oid relid, Oid nsp)
+{
+	Protected  *p = NULL;
+
+	if ((enforce_tables == NULL || enforce_tables[0] == '\0') &&
+		(log_tables == NULL || log_tables[0] == '\0'))
+		return;
+	if (OidIsValid(relid))
+		p = registry_lookup(relid);
+	else if (OidIsValid(nsp) && (registry_valid || registry_load()) && registry != NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		Protected  *q;
+
+		hash_seq_init(&seq, registry);
+		while ((q = hash_seq_search(&seq)) != NULL)
+		{
+			if (get_rel_namespace(q->relid) == nsp)
+			{
+				p = q;
+				hash_seq_term(&seq);
+				break;
+			}
+		}
+	}
+	if (p == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg(OidIsValid(relid) ? "cannot rename or move protected table \"%s\"" :
+					"cannot rename the schema of protected table \"%s\"", p->qualname),
+			 errdetail("pg_rollout.enforce_tables and pg_rollout.log_tables name tables: under another name, "
+					   "the table could stop being enforced in selective mode."),
+			 errhint("Call rollout.unprotect_table('%s') first (it is audited) and protect the table again after, "
+					 "or have a superuser do it and update the lists.", p->qualname)));
+}
+
+/* ALTER TABLE ... SET SCHEMA of a protected table (see check_table_rename). */
+static void
+check_set_schema(AlterObjectSchemaStmt *stmt)
+{
+	if (stmt->objectType == OBJECT_TABLE && stmt->relation != NULL)
+		check_table_rename(RangeVarGetRelid(stmt->relation, NoLock, true), InvalidOid);
+}
+
 /* RENAME of a protected table's tenant column (also through a parent). */
 static void
 check_rename(RenameStmt *stmt)
@@ -1887,6 +2286,14 @@ check_rename(RenameStmt *stmt)
 	Oid			relid;
 	ListCell   *lt;
 
+	if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_SCHEMA)
+	{
+		check_table_rename(stmt->renameType == OBJECT_TABLE ?
+						   RangeVarGetRelid(stmt->relation, NoLock, true) : InvalidOid,
+						   stmt->renameType == OBJECT_SCHEMA ?
+						   get_namespace_oid(stmt->subname, true) : InvalidOid);
+		return;
+	}
 	if (stmt->subname == NULL || stmt->renameType != OBJECT_COLUMN)
 		return;
 	foreach(lt, column_ddl_targets(stmt->relation, &relid))
@@ -2210,6 +2617,202 @@ add_loaded_policy(Oid relid)
  * runs.  Nothing is looked up for other statements, nor outside a
  * transaction, nor in disabled mode.
  */
+/* ------------------------------------------------------------------------
+ * Code run over every tenant's rows by maintenance statements
+ * ------------------------------------------------------------------------
+ *
+ * Some utility statements evaluate code over every row of a table, whatever
+ * its tenant and whatever row security says: CREATE INDEX (expressions,
+ * predicates, operator classes), REINDEX, CLUSTER, VACUUM FULL, ANALYZE
+ * (index and statistics expressions), ALTER TABLE (CHECK constraints
+ * validated, columns retyped with USING or generated), ALTER DOMAIN
+ * (constraints checked over every column of the domain).  A table owner
+ * could so print every tenant's rows with a function of its own (RAISE
+ * NOTICE in an index expression), or read them from error texts ("invalid
+ * input syntax for type integer: \"globex\"").  While such a statement runs
+ * over a protected table for a role that row security filters:
+ *  - a function whose owner is not a superuser is refused when it is looked
+ *    up (needs_fmgr_hook: every function that is not built in);
+ *  - a data error (SQLSTATE classes 22 and 23) reaches the client with its
+ *    SQLSTATE but without its text, which goes to the server log only.
+ */
+static int	maintenance_depth = 0;
+static const char *maintenance_table = NULL;	/* a protected table it reaches, "" for all */
+static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+
+/* The qualified name of a protected table in relid's tree, or NULL. */
+static const char *
+protected_in_tree(Oid relid)
+{
+	ListCell   *lc;
+
+	/* nothing protected here (or no extension): no catalog look-up */
+	if (!OidIsValid(relid) || (!registry_valid && !registry_load()) || registry == NULL ||
+		hash_get_num_entries(registry) == 0)
+		return NULL;
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+	{
+		Protected  *p = registry_lookup(lfirst_oid(lc));
+
+		if (p != NULL)
+			return p->qualname;
+	}
+	return NULL;
+}
+
+/*
+ * A statement that names no table (VACUUM, REINDEX DATABASE, ALTER DOMAIN,
+ * ...) reaches every protected table: "" when there is one, else NULL.
+ */
+static const char *
+any_protected(void)
+{
+	if ((!registry_valid && !registry_load()) || registry == NULL ||
+		hash_get_num_entries(registry) == 0)
+		return NULL;
+	return "";
+}
+
+/*
+ * The protected table a maintenance statement may evaluate code over
+ * (see above), or NULL.
+ */
+static const char *
+maintenance_target(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_IndexStmt:
+			return protected_in_tree(RangeVarGetRelid(((IndexStmt *) parsetree)->relation, NoLock, true));
+		case T_AlterTableStmt:
+			{
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+
+				if (stmt->objtype != OBJECT_TABLE)
+					return NULL;
+				return protected_in_tree(RangeVarGetRelid(stmt->relation, NoLock, true));
+			}
+		case T_ReindexStmt:
+			{
+				ReindexStmt *stmt = (ReindexStmt *) parsetree;
+				Oid			relid;
+
+				if (stmt->kind == REINDEX_OBJECT_TABLE)
+					return protected_in_tree(RangeVarGetRelid(stmt->relation, NoLock, true));
+				if (stmt->kind == REINDEX_OBJECT_INDEX)
+				{
+					relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+					return OidIsValid(relid) ? protected_in_tree(IndexGetRelation(relid, true)) : NULL;
+				}
+				return any_protected();
+			}
+		case T_ClusterStmt:
+			{
+				ClusterStmt *stmt = (ClusterStmt *) parsetree;
+
+				if (stmt->relation == NULL)
+					return any_protected();
+				return protected_in_tree(RangeVarGetRelid(stmt->relation, NoLock, true));
+			}
+		case T_VacuumStmt:
+			{
+				VacuumStmt *stmt = (VacuumStmt *) parsetree;
+				ListCell   *lc;
+
+				if (stmt->rels == NIL)
+					return any_protected();
+				foreach(lc, stmt->rels)
+				{
+					VacuumRelation *vrel = lfirst_node(VacuumRelation, lc);
+					const char *t;
+
+					t = protected_in_tree(vrel->relation ? RangeVarGetRelid(vrel->relation, NoLock, true) : vrel->oid);
+					if (t != NULL)
+						return t;
+				}
+				return NULL;
+			}
+		case T_AlterDomainStmt:
+			/* a constraint added or validated is checked in every table */
+			if (((AlterDomainStmt *) parsetree)->subtype == 'C' ||
+				((AlterDomainStmt *) parsetree)->subtype == 'V')
+				return any_protected();
+			return NULL;
+		default:
+			return NULL;
+	}
+}
+
+/* needs_fmgr_hook: while a maintenance statement runs over a protected table, only superusers' functions. */
+static bool
+isolation_needs_fmgr_hook(Oid fn_oid)
+{
+	if (maintenance_depth > 0)
+	{
+		HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+
+		if (HeapTupleIsValid(tup))
+		{
+			Oid			owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+
+			ReleaseSysCache(tup);
+			if (!superuser_arg(owner))
+			{
+				const char *table = maintenance_table;
+				char	   *owner_name = GetUserNameFromId(owner, true);
+
+				maintenance_depth = 0;	/* the error report may look functions up */
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 table[0] == '\0' ?
+						 errmsg("function %s may not run over the rows of protected tables",
+								format_procedure(fn_oid)) :
+						 errmsg("function %s may not run over the rows of protected table \"%s\"",
+								format_procedure(fn_oid), table),
+						 errdetail("This statement evaluates it over every tenant's rows, and its owner (%s) is not a superuser.",
+								   owner_name ? owner_name : "?"),
+						 errhint("Call rollout.unprotect_table() first (it is audited), or have a superuser run the statement.")));
+			}
+		}
+	}
+	return prev_needs_fmgr_hook ? prev_needs_fmgr_hook(fn_oid) : false;
+}
+
+/*
+ * In a PG_CATCH of a maintenance statement: a data error (classes 22, 23)
+ * is reported again with its SQLSTATE but without its text, which could
+ * quote another tenant's values; the server log gets the original.
+ * Returns when the error is to be re-thrown as it is.
+ */
+static void
+withhold_data_error(MemoryContext cxt, const char *table, CommandTag tag)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	ErrorData  *ed = CopyErrorData();
+	int			category = ERRCODE_TO_CATEGORY(ed->sqlerrcode);
+
+	if (category != ERRCODE_DATA_EXCEPTION && category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+	{
+		FreeErrorData(ed);
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	FlushErrorState();
+	ereport(LOG_SERVER_ONLY,
+			(errmsg("pg_rollout: error withheld from the client (%s over protected table \"%s\"): %s",
+					GetCommandTagName(tag), table[0] ? table : "*", ed->message),
+			 ed->detail ? errdetail_internal("%s", ed->detail) : 0,
+			 errhidestmt(false)));
+	ereport(ERROR,
+			(errcode(ed->sqlerrcode),
+			 table[0] == '\0' ?
+			 errmsg("%s failed on a row of a protected table", GetCommandTagName(tag)) :
+			 errmsg("%s failed on a row of protected table \"%s\"", GetCommandTagName(tag), table),
+			 errdetail("The error's text is withheld: it could show another tenant's values. The server log has it (SQLSTATE %s).",
+					   unpack_sql_state(ed->sqlerrcode)),
+			 errhint("Run the statement as a superuser, or after rollout.unprotect_table() (audited), to see it.")));
+}
+
 static void
 isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 						 ProcessUtilityContext context, ParamListInfo params,
@@ -2220,6 +2823,7 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 	volatile bool drops_extension = false;
 	volatile Oid dropped_db = InvalidOid;
 	volatile Oid guard_relid = InvalidOid;
+	const char *volatile guarded_table = NULL;
 
 	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
 	{
@@ -2243,17 +2847,29 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		!pgr_citus_internal_ddl() && !superuser())
 		check_citus_policy_ddl(parsetree);
 	if (enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
-		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt))
+		(tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt ||
+		 tag == T_AlterObjectSchemaStmt ||
+		 (tag == T_CopyStmt && ((CopyStmt *) parsetree)->is_from && ((CopyStmt *) parsetree)->relation)))
 	{
 		utility_source_text = queryString;
 		PG_TRY();
 		{
 			if (tag == T_TruncateStmt)
 				check_truncate((TruncateStmt *) parsetree);
+			else if (tag == T_CopyStmt)
+			{
+				/* COPY FROM routes rows like INSERT (see check_routed_insert) */
+				Oid			relid = RangeVarGetRelid(((CopyStmt *) parsetree)->relation, NoLock, true);
+
+				if (OidIsValid(relid) && registry_lookup(relid) == NULL)
+					check_routed_insert(relid, CMD_INSERT, NULL);
+			}
 			else if (protection_fn_depth == 0 && !superuser())
 			{
 				if (tag == T_AlterTableStmt)
 					check_alter_table((AlterTableStmt *) parsetree);
+				else if (tag == T_AlterObjectSchemaStmt)
+					check_set_schema((AlterObjectSchemaStmt *) parsetree);
 				else
 					check_rename((RenameStmt *) parsetree);
 			}
@@ -2272,7 +2888,36 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 			return;
 		guard_relid = guard;
 	}
-	if (prev_ProcessUtility)
+	if (enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
+		protection_fn_depth == 0 && !role_bypasses_rls(GetUserId()) &&
+		(guarded_table = maintenance_target(parsetree)) != NULL)
+	{
+		/* code over every tenant's rows: see maintenance_target() */
+		MemoryContext cxt = CurrentMemoryContext;
+		int			saved_depth = maintenance_depth;
+		const char *saved_table = maintenance_table;
+
+		PG_TRY();
+		{
+			maintenance_depth++;
+			maintenance_table = guarded_table;
+			if (prev_ProcessUtility)
+				prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+			else
+				standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+		}
+		PG_CATCH();
+		{
+			maintenance_depth = saved_depth;
+			maintenance_table = saved_table;
+			withhold_data_error(cxt, guarded_table, CreateCommandTag(parsetree));
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		maintenance_depth = saved_depth;
+		maintenance_table = saved_table;
+	}
+	else if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
@@ -2507,6 +3152,8 @@ pgr_isolation_init(bool preloaded)
 	ProcessUtility_hook = isolation_ProcessUtility;
 	prev_fmgr_hook = fmgr_hook;
 	fmgr_hook = isolation_fmgr_hook;
+	prev_needs_fmgr_hook = needs_fmgr_hook;
+	needs_fmgr_hook = isolation_needs_fmgr_hook;
 }
 
 /* ------------------------------------------------------------------------

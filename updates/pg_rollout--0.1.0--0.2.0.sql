@@ -685,3 +685,8 @@ REVOKE ALL ON FUNCTION rollout._enter_stage(rollout.rollout, integer, text, bool
 -- tables accept the coordinator's INSERTs (pg_rollout.citus_node_cert_cn is
 -- a setting of the library; no other schema object changes).
 --@function rollout.health
+
+-- Isolation, red-team pass (helper session): protect_table refuses a tenant
+-- column with a nondeterministic collation (distinct tenant ids could
+-- compare equal); the rest of that pass is in the library.
+--@function rollout.protect_table

@@ -250,6 +250,7 @@ DECLARE
     prior_rls boolean;
     prior_force boolean;
     own text;
+    coll name;
 BEGIN
     IF tbl IS NULL OR tenant_column IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
@@ -278,6 +279,17 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'datatype_mismatch',
             MESSAGE = format('tenant column "%s" of table "%s" is of type %s', tenant_column, tbl, typ::regtype),
             DETAIL = 'A tenant column holds tenant ids: text or varchar.';
+    END IF;
+    -- the tenant filter compares with the column's collation: under a
+    -- nondeterministic one, distinct tenant ids can be equal
+    SELECT co.collname INTO coll
+      FROM pg_attribute a JOIN pg_collation co ON co.oid = a.attcollation
+     WHERE a.attrelid = tbl AND a.attname = tenant_column AND NOT co.collisdeterministic;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'collation_mismatch',
+            MESSAGE = format('tenant column "%s" of table "%s" has nondeterministic collation "%s"', tenant_column, tbl, coll),
+            DETAIL = 'Under it, distinct tenant ids can compare equal ("acme-eu" and "acmeeu", say), and one tenant would see another''s rows.',
+            HINT = 'Give the column a deterministic collation (ALTER TABLE ... ALTER COLUMN ... TYPE text COLLATE "C", or "default").';
     END IF;
     IF severity IS NULL OR severity NOT IN ('critical', 'high', 'medium') THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
