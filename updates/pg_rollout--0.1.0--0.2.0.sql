@@ -608,3 +608,15 @@ COMMENT ON FUNCTION rollout.reset_violation_counts() IS
 REVOKE ALL ON FUNCTION rollout._rollout_author_login(text) FROM PUBLIC;
 --@function rollout.approve_rollout
 --@function rollout.approve_tenant_update
+
+-- Isolation cost (issue 11): rollout._tenant_for gets a planner support
+-- function, which lets a plan executed once (a simple-protocol statement,
+-- a custom plan) carry the tenant as a constant (src/isolation.c).
+CREATE FUNCTION rollout._tenant_for_support(internal)
+RETURNS internal
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'pgr_tenant_for_support';
+COMMENT ON FUNCTION rollout._tenant_for_support(internal) IS
+    'internal: planner support of rollout._tenant_for (a plan executed once carries the tenant as a constant)';
+REVOKE ALL ON FUNCTION rollout._tenant_for_support(internal) FROM PUBLIC;
+--@function rollout._tenant_for
