@@ -16,7 +16,10 @@
  * whenever the table is enforced.  The function is STABLE and takes a
  * constant, so it is evaluated once per scan, at run time: an index on the
  * tenant column is used, and a prepared statement executed after a tenant
- * switch sees the new tenant's rows.  The current tenant lives in the GUC
+ * switch sees the new tenant's rows.  A plan executed once (simple
+ * protocol, custom plans) carries the tenant as a Const instead, folded by
+ * the function's planner support function (see "The tenant as a constant"
+ * below for why no plan runs for another tenant).  The current tenant lives in the GUC
  * pg_rollout.tenant, settable only through rollout.set_tenant() (it is
  * PGC_SUSET; set_tenant validates and sets it with that context), so it
  * follows transactions (SET LOCAL semantics for the transaction form) and
