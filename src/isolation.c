@@ -247,6 +247,24 @@ typedef struct RingEntry
 	char		query[QUERY_LEN];
 } RingEntry;
 
+/*
+ * A slot of the ring: its spinlock beside its entry, and no cache line
+ * shared with another slot's spinlock.  Two sessions counting at once
+ * write neighbouring slots; with the spinlocks side by side in one array
+ * (as before) every event moved the same cache line between their cores.
+ */
+#define RING_SLOT_SIZE	TYPEALIGN(PG_CACHE_LINE_SIZE, sizeof(slock_t) + sizeof(RingEntry) + MAXIMUM_ALIGNOF)
+
+typedef union RingSlot
+{
+	struct
+	{
+		slock_t		mutex;		/* protects entry */
+		RingEntry	entry;
+	}			s;
+	char		pad[RING_SLOT_SIZE];
+} RingSlot;
+
 typedef struct BypassCounter
 {
 	bool		used;			/* set once, under the LWLock in exclusive mode */
@@ -274,7 +292,7 @@ typedef struct BypassCounter
  *   the exclusive lock nobody holds one, and an entry may be moved).
  * - the ring of recent violations takes no LWLock: ring_total (an atomic)
  *   hands every event its own position; the entry at position % RING_SIZE
- *   is written under ring_mutex[slot] and stamped with that position, so a
+ *   is written under its slot's mutex and stamped with that position, so a
  *   reader copies each slot under its spinlock and keeps only entries whose
  *   stamp is within the last RING_SIZE positions (a slot still being
  *   written, or overwritten by a later lap, is skipped, never torn).
@@ -283,9 +301,9 @@ typedef struct IsolationShared
 {
 	LWLock	   *lock;
 	Counter		counters[MAX_COUNTERS];
-	pg_atomic_uint64 ring_total;
-	slock_t		ring_mutex[RING_SIZE];
-	RingEntry	ring[RING_SIZE];
+	/* each on cache lines of its own: every event touches ring_total and one slot */
+	pg_atomic_uint64 ring_total pg_attribute_aligned(PG_CACHE_LINE_SIZE);
+	RingSlot	ring[RING_SIZE] pg_attribute_aligned(PG_CACHE_LINE_SIZE);
 	BypassCounter bypass[MAX_BYPASS];
 } IsolationShared;
 
@@ -469,7 +487,7 @@ isolation_shmem_startup(void)
 		for (int i = 0; i < MAX_BYPASS; i++)
 			SpinLockInit(&shared->bypass[i].mutex);
 		for (int i = 0; i < RING_SIZE; i++)
-			SpinLockInit(&shared->ring_mutex[i]);
+			SpinLockInit(&shared->ring[i].s.mutex);
 		pg_atomic_init_u64(&shared->ring_total, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -675,12 +693,12 @@ record_event(Oid relid, ViolationKind kind, CmdType cmd, bool refused, QueryDesc
 	pos = pg_atomic_fetch_add_u64(&shared->ring_total, 1);
 	e.pos = pos + 1;
 	s = (int) (pos % RING_SIZE);
-	slot = &shared->ring[s];
-	SpinLockAcquire(&shared->ring_mutex[s]);
+	slot = &shared->ring[s].s.entry;
+	SpinLockAcquire(&shared->ring[s].s.mutex);
 	/* a writer a lap behind that got here late does not overwrite a newer entry */
 	if (slot->pos < e.pos)
 		memcpy(slot, &e, sizeof(RingEntry));
-	SpinLockRelease(&shared->ring_mutex[s]);
+	SpinLockRelease(&shared->ring[s].s.mutex);
 }
 
 static void
@@ -3008,9 +3026,9 @@ pgr_recent_violations(PG_FUNCTION_ARGS)
 	total = pg_atomic_read_u64(&shared->ring_total);
 	for (int i = 0; i < RING_SIZE; i++)
 	{
-		SpinLockAcquire(&shared->ring_mutex[i]);
-		memcpy(&copy[i], &shared->ring[i], sizeof(RingEntry));
-		SpinLockRelease(&shared->ring_mutex[i]);
+		SpinLockAcquire(&shared->ring[i].s.mutex);
+		memcpy(&copy[i], &shared->ring[i].s.entry, sizeof(RingEntry));
+		SpinLockRelease(&shared->ring[i].s.mutex);
 	}
 	for (uint64 k = total > RING_SIZE ? total - RING_SIZE : 0; k < total; k++)
 	{
