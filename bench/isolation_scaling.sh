@@ -38,16 +38,16 @@
 #
 #   PATH=/opt/pgsand/X/usr/lib/postgresql/15/bin:$PATH bash bench/isolation_scaling.sh
 #
-#   PGR_BENCH_SECONDS   pgbench duration per run    (default 3)
-#   PGR_BENCH_ROUNDS    rounds                      (default 5)
+#   PGR_BENCH_SECONDS   pgbench duration per run    (default 2)
+#   PGR_BENCH_ROUNDS    rounds                      (default 15; about 11 minutes)
 #   PGR_BENCH_PAIRS     pairs to run                (default "violation violation100 resolve resolve100")
 # Uses the installed extension (make install first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/pgtmp.sh
 
-SECS=${PGR_BENCH_SECONDS:-3}
-ROUNDS=${PGR_BENCH_ROUNDS:-5}
+SECS=${PGR_BENCH_SECONDS:-2}
+ROUNDS=${PGR_BENCH_ROUNDS:-15}
 PAIRS=${PGR_BENCH_PAIRS:-violation violation100 resolve resolve100}
 LOOP=100
 NT=1000
