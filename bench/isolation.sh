@@ -36,6 +36,15 @@
 #   PGR_BENCH_SECONDS   pgbench duration per run      (default 5)
 #   PGR_BENCH_REPS      pgbench runs per query, interleaved a, b, c, a, b, c, ...; the median is kept (default 3)
 #   PGR_BENCH_NO_BUILD  1 = use the installed extension, do not build
+#   PGR_BENCH_BEFORE    the bin directory of a second PostgreSQL installation
+#                       holding an earlier build of pg_rollout: a fourth cluster
+#                       runs it, with the same data, as side (d) of every CPU-time
+#                       round, so the two builds are compared interleaved in one
+#                       run ((c) vs (d)), e.g. with a copy of the installation:
+#                         cp -a /opt/pgsand/X /tmp/before
+#                         git worktree add /tmp/old <rev> && cd /tmp/old &&
+#                         PATH=/tmp/before/usr/lib/postgresql/15/bin:$PATH make install
+#                         PGR_BENCH_BEFORE=/tmp/before/usr/lib/postgresql/15/bin bash bench/isolation.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -70,12 +79,29 @@ PLAIN_DIR=$PGTMP_DIR PLAIN_PORT=$PGTMP_PORT
 pgtmp_start "${CONF[@]}"
 LIB_DIR=$PGTMP_DIR LIB_PORT=$PGTMP_PORT
 pgtmp_start "${CONF[@]}"
-trap 'pgtmp_stop; PGTMP_DIR=$PLAIN_DIR; pgtmp_stop; PGTMP_DIR=$LIB_DIR; pgtmp_stop; rm -rf "$SCRIPTS"' EXIT
-psql -X -q -c "CREATE DATABASE bench"
+BEFORE=${PGR_BENCH_BEFORE:-}
+BEFORE_DIR=
+if [ -n "$BEFORE" ]; then
+    [ -x "$BEFORE/postgres" ] || die "PGR_BENCH_BEFORE=$BEFORE holds no postgres"
+    MAIN_DIR=$PGTMP_DIR MAIN_PORT=$PGTMP_PORT
+    AFTER_BINDIR=$PG_BINDIR
+    PG_BINDIR=$BEFORE
+    pgtmp_start "${CONF[@]}"
+    PG_BINDIR=$AFTER_BINDIR
+    BEFORE_DIR=$PGTMP_DIR BEFORE_PORT=$PGTMP_PORT
+    PGTMP_DIR=$MAIN_DIR PGTMP_PORT=$MAIN_PORT
+    export PGHOST=$MAIN_DIR PGPORT=$MAIN_PORT
+    echo "    a fourth cluster runs the earlier build installed under $BEFORE"
+fi
+trap 'pgtmp_stop; PGTMP_DIR=$PLAIN_DIR; pgtmp_stop; PGTMP_DIR=$LIB_DIR; pgtmp_stop; if [ -n "$BEFORE_DIR" ]; then PGTMP_DIR=$BEFORE_DIR; pgtmp_stop; fi; rm -rf "$SCRIPTS"' EXIT
 export PGDATABASE=bench
+CLUSTERS="$PGHOST:$PGPORT"
+[ -z "$BEFORE_DIR" ] || CLUSTERS="$CLUSTERS $BEFORE_DIR:$BEFORE_PORT"
 
 echo "==> $NT tenants, $ROWS rows in each of orders_a (plain), orders_b (RLS policy), orders_c (pg_rollout)"
-psql -X -q -v ON_ERROR_STOP=1 <<EOF
+for cl in $CLUSTERS; do
+psql -X -q -h "${cl%:*}" -p "${cl#*:}" -d postgres -c "CREATE DATABASE bench"
+psql -X -q -h "${cl%:*}" -p "${cl#*:}" -v ON_ERROR_STOP=1 <<EOF
 CREATE EXTENSION pg_rollout;
 SELECT rollout.create_tenants(array_agg('t' || i), array_fill(NULL::text, ARRAY[$NT])) FROM generate_series(1, $NT) i;
 CREATE ROLE bench LOGIN IN ROLE rollout_app;
@@ -95,17 +121,19 @@ SELECT pg_reload_conf();
 VACUUM ANALYZE;
 CHECKPOINT;
 EOF
+done
 
 # tenant t1 owns ids 0 .. PER-1 (and every NT*PER block after)
 T=t1
-psql -X -q -c "ALTER ROLE bench SET app.tenant = '$T'" -c "ALTER ROLE bench SET pg_rollout.tenant = '$T'"
-
-echo "==> checking the three sides agree for $T"
-r=$(psql -X -At -U bench -c "SELECT (SELECT count(*) FROM orders_a WHERE tenant_id = '$T') || ' ' ||
-                                    (SELECT count(*) FROM orders_b) || ' ' || (SELECT count(*) FROM orders_c)")
-set -- $r
-[ "$1" = "$2" ] && [ "$2" = "$3" ] && [ "$1" -gt 0 ] || die "row counts differ: $r"
-echo "    $1 rows each"
+for cl in $CLUSTERS; do
+    psql -X -q -h "${cl%:*}" -p "${cl#*:}" -c "ALTER ROLE bench SET app.tenant = '$T'" -c "ALTER ROLE bench SET pg_rollout.tenant = '$T'"
+    echo "==> checking the three sides agree for $T (cluster on port ${cl#*:})"
+    r=$(psql -X -At -h "${cl%:*}" -p "${cl#*:}" -U bench -c "SELECT (SELECT count(*) FROM orders_a WHERE tenant_id = '$T') || ' ' ||
+                                        (SELECT count(*) FROM orders_b) || ' ' || (SELECT count(*) FROM orders_c)")
+    set -- $r
+    [ "$1" = "$2" ] && [ "$2" = "$3" ] && [ "$1" -gt 0 ] || die "row counts differ: $r"
+    echo "    $1 rows each"
+done
 psql -X -At -U bench -c "EXPLAIN (COSTS OFF) SELECT count(*), sum(amount) FROM orders_c" | sed 's/^/    /'
 
 conn="host=$PGHOST port=$PGPORT dbname=bench user=bench"
@@ -137,8 +165,10 @@ cpu_row() {
     local q=$1 mode=$2 n=$3 warm=2000
     # set_tenant reads a tenant the first time a backend sees it: every tenant is seen in the warm-up
     [ "$q" = tx ] && warm=$((NT * 10))
+    local before=()
+    [ -z "$BEFORE_DIR" ] || before=(d "host=$BEFORE_DIR port=$BEFORE_PORT dbname=bench user=bench" "$SCRIPTS/${q}_c.sql")
     "$CLIENT" -M "$mode" -n "$n" -r "$ROUNDS" -w "$warm" $VARS \
-        a "$conn" "$SCRIPTS/${q}_a.sql" b "$conn" "$SCRIPTS/${q}_b.sql" c "$conn" "$SCRIPTS/${q}_c.sql" \
+        a "$conn" "$SCRIPTS/${q}_a.sql" b "$conn" "$SCRIPTS/${q}_b.sql" c "$conn" "$SCRIPTS/${q}_c.sql" "${before[@]}" \
         > "$SCRIPTS/cpu_${q}_$mode.out" || die "cpu_client failed for $q ($mode)"
 }
 # cpu_stats FILE SIDE -> median backend µs per transaction
@@ -269,6 +299,22 @@ for row in $CPU_ROWS; do
     esac
     echo "| $label | $mode | $(cpu_stats "$f" a) | $(cpu_stats "$f" b) | $(cpu_stats "$f" c) | $(rcell "$f" a c) | $(rcell "$f" b c) |"
 done
+if [ -n "$BEFORE_DIR" ]; then
+    echo
+    echo "The earlier build (installed under $BEFORE) as side (d): a fourth cluster, configured alike, with the same data, in the same rounds. (c) vs (d) compares the two builds directly; (d) vs (a) is the earlier build against the first cluster's hand-written WHERE."
+    echo
+    echo "| query | protocol | (c) this build µs | (d) earlier build µs | (c) vs (d) | (c) vs (a) | (d) vs (a) |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    for row in $CPU_ROWS; do
+        q=${row%%:*}; mode=${row#*:}; f=$SCRIPTS/cpu_${q}_$mode.out
+        case $q in
+            point) label="point look-up by id" ;;
+            agg) label="per-tenant count and sum ($PER rows)" ;;
+            tx) label="look-up, tenant set in the transaction" ;;
+        esac
+        echo "| $label | $mode | $(cpu_stats "$f" c) | $(cpu_stats "$f" d) | $(rcell "$f" d c) | $(rcell "$f" a c) | $(rcell "$f" a d) |"
+    done
+fi
 echo
 echo "| TPC-B (pgbench -s 10 transaction, prepared), two clusters alike | not loaded µs | preloaded µs | preloaded vs not loaded |"
 echo "| --- | ---: | ---: | ---: |"

@@ -16,7 +16,10 @@
  * whenever the table is enforced.  The function is STABLE and takes a
  * constant, so it is evaluated once per scan, at run time: an index on the
  * tenant column is used, and a prepared statement executed after a tenant
- * switch sees the new tenant's rows.  The current tenant lives in the GUC
+ * switch sees the new tenant's rows.  A plan executed once (simple
+ * protocol, custom plans) carries the tenant as a Const instead, folded by
+ * the function's planner support function (see "The tenant as a constant"
+ * below for why no plan runs for another tenant).  The current tenant lives in the GUC
  * pg_rollout.tenant, settable only through rollout.set_tenant() (it is
  * PGC_SUSET; set_tenant validates and sets it with that context), so it
  * follows transactions (SET LOCAL semantics for the transaction form) and
@@ -82,6 +85,9 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "nodes/supportnodes.h"
+#include "optimizer/planner.h"
+#include "parser/analyze.h"
 #include "pgstat.h"
 #include "rewrite/rowsecurity.h"
 #include "storage/ipc.h"
@@ -89,6 +95,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "port/atomics.h"
+#include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -250,6 +257,24 @@ typedef struct RingEntry
 	char		query[QUERY_LEN];
 } RingEntry;
 
+/*
+ * A slot of the ring: its spinlock beside its entry, and no cache line
+ * shared with another slot's spinlock.  Two sessions counting at once
+ * write neighbouring slots; with the spinlocks side by side in one array
+ * (as before) every event moved the same cache line between their cores.
+ */
+#define RING_SLOT_SIZE	TYPEALIGN(PG_CACHE_LINE_SIZE, sizeof(slock_t) + sizeof(RingEntry) + MAXIMUM_ALIGNOF)
+
+typedef union RingSlot
+{
+	struct
+	{
+		slock_t		mutex;		/* protects entry */
+		RingEntry	entry;
+	}			s;
+	char		pad[RING_SLOT_SIZE];
+} RingSlot;
+
 typedef struct BypassCounter
 {
 	bool		used;			/* set once, under the LWLock in exclusive mode */
@@ -277,7 +302,7 @@ typedef struct BypassCounter
  *   the exclusive lock nobody holds one, and an entry may be moved).
  * - the ring of recent violations takes no LWLock: ring_total (an atomic)
  *   hands every event its own position; the entry at position % RING_SIZE
- *   is written under ring_mutex[slot] and stamped with that position, so a
+ *   is written under its slot's mutex and stamped with that position, so a
  *   reader copies each slot under its spinlock and keeps only entries whose
  *   stamp is within the last RING_SIZE positions (a slot still being
  *   written, or overwritten by a later lap, is skipped, never torn).
@@ -286,9 +311,9 @@ typedef struct IsolationShared
 {
 	LWLock	   *lock;
 	Counter		counters[MAX_COUNTERS];
-	pg_atomic_uint64 ring_total;
-	slock_t		ring_mutex[RING_SIZE];
-	RingEntry	ring[RING_SIZE];
+	/* each on cache lines of its own: every event touches ring_total and one slot */
+	pg_atomic_uint64 ring_total pg_attribute_aligned(PG_CACHE_LINE_SIZE);
+	RingSlot	ring[RING_SIZE] pg_attribute_aligned(PG_CACHE_LINE_SIZE);
 	BypassCounter bypass[MAX_BYPASS];
 } IsolationShared;
 
@@ -303,6 +328,8 @@ static row_security_policy_hook_type prev_rls_permissive = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
+static planner_hook_type prev_planner_hook = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 
 /*
  * rollout.protect_table() and rollout.unprotect_table() alter protected
@@ -483,7 +510,7 @@ isolation_shmem_startup(void)
 		for (int i = 0; i < MAX_BYPASS; i++)
 			SpinLockInit(&shared->bypass[i].mutex);
 		for (int i = 0; i < RING_SIZE; i++)
-			SpinLockInit(&shared->ring_mutex[i]);
+			SpinLockInit(&shared->ring[i].s.mutex);
 		pg_atomic_init_u64(&shared->ring_total, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -689,12 +716,12 @@ record_event(Oid relid, ViolationKind kind, CmdType cmd, bool refused, QueryDesc
 	pos = pg_atomic_fetch_add_u64(&shared->ring_total, 1);
 	e.pos = pos + 1;
 	s = (int) (pos % RING_SIZE);
-	slot = &shared->ring[s];
-	SpinLockAcquire(&shared->ring_mutex[s]);
+	slot = &shared->ring[s].s.entry;
+	SpinLockAcquire(&shared->ring[s].s.mutex);
 	/* a writer a lap behind that got here late does not overwrite a newer entry */
 	if (slot->pos < e.pos)
 		memcpy(slot, &e, sizeof(RingEntry));
-	SpinLockRelease(&shared->ring_mutex[s]);
+	SpinLockRelease(&shared->ring[s].s.mutex);
 }
 
 static void
@@ -1736,9 +1763,185 @@ check_routed_insert(Oid relid, CmdType cmd, QueryDesc *qd)
 			 errhint("Protect the parent with rollout.protect_table(), or insert into the protected table itself.")));
 }
 
+/* ------------------------------------------------------------------------
+ * The tenant as a constant in plans that are executed once
+ * ------------------------------------------------------------------------
+ *
+ * The qual "tenant_column = rollout._tenant_for(relid)" costs a planned
+ * statement two things a hand-written "WHERE tenant_column = 'acme'" does
+ * not: the planner evaluates the STABLE function to estimate the qual's
+ * selectivity (an executor state built and thrown away), and every
+ * execution sets the call up (ACL check, fmgr look-up).  A plan that is
+ * executed once, right after it is made, can carry the tenant as a Const
+ * instead: the support function of _tenant_for (SupportRequestSimplify)
+ * replaces the call while the planner hook allows it.  It allows it only
+ * for plans that nobody keeps:
+ *
+ *  - a custom plan (boundParams given): the plan cache builds one per
+ *    execution and never stores it;
+ *  - the plan of a statement just analysed with no parameters (a
+ *    simple-protocol query), planned with no portal running (so not
+ *    inside a function, EXPLAIN, a cursor or EXECUTE) from the very Query
+ *    the analysis produced (the plan cache plans a copy).
+ *
+ * A generic plan, which the plan cache keeps and runs again, is planned
+ * with the function call.  Should a plan carrying the tenant still be kept
+ * (a named statement whose query is analysed again at Bind, after DDL, is
+ * planned from the fresh Query), three things keep it from being run for
+ * another tenant: it is marked transient (the plan cache drops it at the
+ * next transaction); it depends on a marker that is invalidated whenever
+ * the tenant changes (PlanCacheObjectCallback, for the kept plans); and it
+ * carries the generation of the tenant context it was made for, which the
+ * ExecutorStart hook compares with the current one, refusing the statement
+ * when they differ.  A plan already executing (a cursor, an open portal)
+ * reads the tenant it started with.
+ */
+#define PGR_TENANT_PLAN_HASH	((uint32) 0x70677274)	/* marker hash under PROCOID */
+#define PGR_TENANT_GEN_CACHEID	(-0x7067)	/* no syscache: carries the generation */
+
+static Query *fresh_query = NULL;	/* analysed with no parameters, not planned yet */
+static bool tenant_const_allowed = false;	/* inside a planner call that may fold */
+static bool tenant_const_made = false;	/* the current planner call folded */
+static bool tenant_const_kept_maybe = false;	/* a plan that may be kept carries the tenant */
+static uint32 tenant_generation = 1;	/* changes with the tenant context */
+static char last_tenant[PGR_NAME_MAX_LEN + 1] = "";
+static bool last_tenant_known = true;
+
+/* The tenant context changed (the GUC's assign hook): plans carrying the old one are stale. */
+static void
+tenant_context_changed(const char *newval)
+{
+	if (newval == NULL)
+		newval = "";
+	if (last_tenant_known && strcmp(newval, last_tenant) == 0)
+		return;
+	tenant_generation++;
+	if (tenant_generation == 0)
+		tenant_generation = 1;
+	last_tenant_known = strlen(newval) <= PGR_NAME_MAX_LEN;
+	if (last_tenant_known)
+		strlcpy(last_tenant, newval, sizeof(last_tenant));
+	if (tenant_const_kept_maybe)
+	{
+		tenant_const_kept_maybe = false;
+		CallSyscacheCallbacks(PROCOID, PGR_TENANT_PLAN_HASH);
+	}
+}
+
+static void
+isolation_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jstate);
+	/* a statement with parameters comes from Parse, SPI or a function: never fresh */
+	fresh_query = pstate->p_paramref_hook == NULL ? query : NULL;
+}
+
+static PlannedStmt *
+isolation_planner(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
+{
+	bool		save_allowed = tenant_const_allowed;
+	bool		save_made = tenant_const_made;
+	bool		made = false;
+	PlannedStmt *result;
+
+	tenant_const_allowed = tenant_set() &&
+		(boundParams != NULL || (ActivePortal == NULL && parse == fresh_query));
+	tenant_const_made = false;
+	fresh_query = NULL;
+	PG_TRY();
+	{
+		if (prev_planner_hook)
+			result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions, boundParams);
+		made = tenant_const_made;
+	}
+	PG_FINALLY();
+	{
+		tenant_const_allowed = save_allowed;
+		tenant_const_made = save_made;
+	}
+	PG_END_TRY();
+
+	if (made)
+	{
+		PlanInvalItem *dep = makeNode(PlanInvalItem);
+		PlanInvalItem *gen = makeNode(PlanInvalItem);
+
+		dep->cacheId = PROCOID;
+		dep->hashValue = PGR_TENANT_PLAN_HASH;
+		gen->cacheId = PGR_TENANT_GEN_CACHEID;
+		gen->hashValue = tenant_generation;
+		result->invalItems = lappend(lappend(result->invalItems, dep), gen);
+		result->transientPlan = true;
+		if (boundParams == NULL)
+			tenant_const_kept_maybe = true;
+	}
+	return result;
+}
+
+/*
+ * A plan that carries a tenant as a constant runs only under the tenant
+ * context it was made for.
+ */
+static void
+check_plan_tenant(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->invalItems)
+	{
+		PlanInvalItem *item = lfirst(lc);
+
+		if (item->cacheId != PGR_TENANT_GEN_CACHEID)
+			continue;
+		if (item->hashValue != tenant_generation)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("statement was planned for another tenant context"),
+					 errdetail("Its plan carries the tenant that was current when it was planned, and the tenant context has changed since."),
+					 errhint("Run the statement again: it is planned for the current tenant.")));
+		return;
+	}
+}
+
+PG_FUNCTION_INFO_V1(pgr_tenant_for_support);
+
+/*
+ * rollout._tenant_for_support(internal): the planner support function of
+ * _tenant_for.  Inside a planner call that may fold (above), the call
+ * becomes the current tenant as a Const; elsewhere nothing changes.
+ */
+Datum
+pgr_tenant_for_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+
+	if (IsA(rawreq, SupportRequestSimplify) && tenant_const_allowed && tenant_set())
+	{
+		SupportRequestSimplify *req = (SupportRequestSimplify *) rawreq;
+		FuncExpr   *call = req->fcall;
+
+		if (call->funcresulttype == TEXTOID && list_length(call->args) == 1 &&
+			IsA(linitial(call->args), Const))
+		{
+			tenant_const_made = true;
+			PG_RETURN_POINTER(makeConst(TEXTOID, -1, call->funccollid, -1,
+										PointerGetDatum(cstring_to_text(current_tenant_guc)),
+										false, false));
+		}
+	}
+	PG_RETURN_POINTER(NULL);
+}
+
 static void
 isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	fresh_query = NULL;
+	if (queryDesc->plannedstmt != NULL && queryDesc->plannedstmt->invalItems != NIL &&
+		!IsParallelWorker() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
+		check_plan_tenant(queryDesc->plannedstmt);
 	if (enforcement_mode != MODE_DISABLED && !IsParallelWorker() && !registry_loading &&
 		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && queryDesc->plannedstmt != NULL &&
 		IsTransactionState())
@@ -2825,6 +3028,7 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 	volatile Oid guard_relid = InvalidOid;
 	const char *volatile guarded_table = NULL;
 
+	fresh_query = NULL;
 	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
 	{
 		drops_extension = drops_pg_rollout((DropStmt *) parsetree);
@@ -2973,6 +3177,7 @@ assign_reset_plans_str(const char *newval, void *extra)
 static void
 assign_tenant(const char *newval, void *extra)
 {
+	tenant_context_changed(newval);
 	pgr_citus_tenant_changed();
 }
 
@@ -3028,6 +3233,7 @@ isolation_xact_callback(XactEvent event, void *arg)
 		forget_n = 0;
 		forget_all_level = 0;
 		protection_fn_depth = 0;
+		fresh_query = NULL;
 		if (retired_registries != NIL)
 		{
 			ListCell   *lc;
@@ -3154,6 +3360,10 @@ pgr_isolation_init(bool preloaded)
 	fmgr_hook = isolation_fmgr_hook;
 	prev_needs_fmgr_hook = needs_fmgr_hook;
 	needs_fmgr_hook = isolation_needs_fmgr_hook;
+	prev_planner_hook = planner_hook;
+	planner_hook = isolation_planner;
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = isolation_post_parse_analyze;
 }
 
 /* ------------------------------------------------------------------------
@@ -3588,9 +3798,9 @@ pgr_recent_violations(PG_FUNCTION_ARGS)
 	total = pg_atomic_read_u64(&shared->ring_total);
 	for (int i = 0; i < RING_SIZE; i++)
 	{
-		SpinLockAcquire(&shared->ring_mutex[i]);
-		memcpy(&copy[i], &shared->ring[i], sizeof(RingEntry));
-		SpinLockRelease(&shared->ring_mutex[i]);
+		SpinLockAcquire(&shared->ring[i].s.mutex);
+		memcpy(&copy[i], &shared->ring[i].s.entry, sizeof(RingEntry));
+		SpinLockRelease(&shared->ring[i].s.mutex);
 	}
 	for (uint64 k = total > RING_SIZE ? total - RING_SIZE : 0; k < total; k++)
 	{

@@ -690,3 +690,15 @@ REVOKE ALL ON FUNCTION rollout._enter_stage(rollout.rollout, integer, text, bool
 -- column with a nondeterministic collation (distinct tenant ids could
 -- compare equal); the rest of that pass is in the library.
 --@function rollout.protect_table
+
+-- Isolation cost (issue 11): rollout._tenant_for gets a planner support
+-- function, which lets a plan executed once (a simple-protocol statement,
+-- a custom plan) carry the tenant as a constant (src/isolation.c).
+CREATE FUNCTION rollout._tenant_for_support(internal)
+RETURNS internal
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'pgr_tenant_for_support';
+COMMENT ON FUNCTION rollout._tenant_for_support(internal) IS
+    'internal: planner support of rollout._tenant_for (a plan executed once carries the tenant as a constant)';
+REVOKE ALL ON FUNCTION rollout._tenant_for_support(internal) FROM PUBLIC;
+--@function rollout._tenant_for

@@ -6,9 +6,17 @@ LANGUAGE C STABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'pgr_current_tenant';
 COMMENT ON FUNCTION rollout.current_tenant() IS 'the tenant context of this transaction or session, NULL when none';
 
+CREATE FUNCTION rollout._tenant_for_support(internal)
+RETURNS internal
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'pgr_tenant_for_support';
+COMMENT ON FUNCTION rollout._tenant_for_support(internal) IS
+    'internal: planner support of rollout._tenant_for (a plan executed once carries the tenant as a constant)';
+
 CREATE FUNCTION rollout._tenant_for(tbl oid)
 RETURNS text
 LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT rollout._tenant_for_support
 AS 'MODULE_PATHNAME', 'pgr_tenant_for';
 COMMENT ON FUNCTION rollout._tenant_for(oid) IS
     'internal: the tenant a protected table is filtered by (used in the row-security qual); NULL without tenant context, when the statement has already been refused';
@@ -431,7 +439,8 @@ REVOKE ALL ON FUNCTION
     rollout.protect_table(regclass, name, text, boolean, boolean),
     rollout.unprotect_table(regclass),
     rollout.bind_tenant(name, text),
-    rollout.unbind_tenant(name, text)
+    rollout.unbind_tenant(name, text),
+    rollout._tenant_for_support(internal)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     rollout.current_tenant(),
