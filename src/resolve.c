@@ -119,12 +119,28 @@ static const char *const source_names[] = {
 };
 
 /* ---- the cache ---- */
+
+/*
+ * The key of an answer: the subject's and the tenant's bytes side by side,
+ * without terminators.  Only the first CACHE_KEY_LEN(key) bytes are
+ * significant: the hash and the comparison read those alone (cache_key_hash,
+ * cache_key_match), so a hit hashes some ten bytes instead of the whole
+ * struct, and its key is built from the arguments' text without copies to
+ * C strings (lookup_text).
+ */
 typedef struct CacheKey
 {
+	uint8		slen;			/* bytes of the subject */
+	uint8		tlen;			/* bytes of the tenant */
 	char		kind;			/* 'v' version, 'f' flag */
-	char		subject[ID_LEN];	/* component or flag id */
-	char		tenant[ID_LEN];
+	char		bytes[2 * ID_LEN];	/* subject, then tenant */
 } CacheKey;
+
+#define CACHE_KEY_LEN(k) (offsetof(CacheKey, bytes) + (k)->slen + (k)->tlen)
+
+static uint32 cache_key_hash(const void *key, Size keysize);
+static int	cache_key_match(const void *key1, const void *key2, Size keysize);
+static void *cache_key_copy(void *dest, const void *src, Size keysize);
 
 /*
  * The answers of one component (kind 'v') or flag ('f'): an answer is
@@ -929,9 +945,12 @@ answers_ensure(void)
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(CacheKey);
 	ctl.entrysize = sizeof(CacheEntry);
+	ctl.hash = cache_key_hash;
+	ctl.match = cache_key_match;
+	ctl.keycopy = cache_key_copy;
 	ctl.hcxt = AnswerContext;
 	answers = hash_create("pg_rollout resolved answers", Min(Max(pgr_resolve_cache_size, 16), 1024),
-						  &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+						  &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_KEYCOPY | HASH_CONTEXT);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(SubjectKey);
 	ctl.entrysize = sizeof(SubjectRec);
@@ -2437,18 +2456,43 @@ resolve_flag_levels(FlagInfo *fi, const char *flag_id, const char *live_rollout,
  */
 
 static bool
-make_key(CacheKey *key, char kind, const char *subject, const char *tenant)
+make_key(CacheKey *key, char kind, const char *subject, size_t sl, const char *tenant, size_t tl)
 {
-	size_t		sl = strlen(subject);
-	size_t		tl = strlen(tenant);
-
 	if (sl >= ID_LEN || tl >= ID_LEN)
 		return false;
-	memset(key, 0, sizeof(CacheKey));
+	key->slen = (uint8) sl;
+	key->tlen = (uint8) tl;
 	key->kind = kind;
-	memcpy(key->subject, subject, sl);
-	memcpy(key->tenant, tenant, tl);
+	memcpy(key->bytes, subject, sl);
+	memcpy(key->bytes + sl, tenant, tl);
 	return true;
+}
+
+/* dynahash support for CacheKey: only the significant bytes count */
+static uint32
+cache_key_hash(const void *key, Size keysize)
+{
+	const CacheKey *k = (const CacheKey *) key;
+
+	return hash_bytes((const unsigned char *) k, (int) CACHE_KEY_LEN(k));
+}
+
+static int
+cache_key_match(const void *key1, const void *key2, Size keysize)
+{
+	const CacheKey *a = (const CacheKey *) key1;
+	const CacheKey *b = (const CacheKey *) key2;
+
+	if (a->slen != b->slen || a->tlen != b->tlen || a->kind != b->kind)
+		return 1;
+	return memcmp(a->bytes, b->bytes, a->slen + a->tlen);
+}
+
+/* copies the significant bytes (a key on the stack is not zeroed beyond) */
+static void *
+cache_key_copy(void *dest, const void *src, Size keysize)
+{
+	return memcpy(dest, src, CACHE_KEY_LEN((const CacheKey *) src));
 }
 
 /*
@@ -2586,18 +2630,22 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 }
 
 /*
- * Cached look-up.  On a hit the answer's version points into the cache: it
- * is valid until this backend next takes in invalidations, so the caller
- * copies it before doing anything else.
+ * Cached look-up of subject (sl bytes) for tenant (tl bytes), neither
+ * necessarily NUL-terminated.  On a hit the answer's version points into
+ * the cache: it is valid until this backend next takes in invalidations,
+ * so the caller copies it before doing anything else.  A hit builds its
+ * key from the bytes it is given and makes no copy of them.
  */
 static void
-lookup(char kind, const char *subject, const char *tenant, Answer *ans)
+lookup_bytes(char kind, const char *subject, size_t sl, const char *tenant, size_t tl, Answer *ans)
 {
 	CacheKey	key;
 	CacheEntry *e;
 	bool		found;
 	uint64		generation;
-	bool		cacheable = pgr_resolve_cache_size > 0 && make_key(&key, kind, subject, tenant);
+	bool		cacheable = pgr_resolve_cache_size > 0 && make_key(&key, kind, subject, sl, tenant, tl);
+	char	   *subject_str;
+	char	   *tenant_str;
 
 	if (scoped_pending)
 		scoped_check();
@@ -2624,7 +2672,9 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 		}
 	}
 	stat_misses++;
-	compute(kind, subject, tenant, ans, NULL, &generation);
+	subject_str = pnstrdup(subject, sl);
+	tenant_str = pnstrdup(tenant, tl);
+	compute(kind, subject_str, tenant_str, ans, NULL, &generation);
 
 	/*
 	 * An invalidation that arrived after the snapshot was taken (when a
@@ -2640,7 +2690,7 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 	e = hash_search(answers, &key, HASH_ENTER, &found);
 	if (found && !e->isnull && kind == 'v')
 		pfree(DatumGetPointer(e->version));
-	e->subject = subject_get(kind, subject, true);
+	e->subject = subject_get(kind, subject_str, true);
 	e->subject_gen = e->subject->gen;
 	e->isnull = ans->isnull;
 	e->enabled = ans->enabled;
@@ -2658,17 +2708,30 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 		strlcpy(e->source_tenant, ans->source_tenant, ID_LEN);
 }
 
+/* lookup_bytes() for C strings */
+static void
+lookup(char kind, const char *subject, const char *tenant, Answer *ans)
+{
+	lookup_bytes(kind, subject, strlen(subject), tenant, strlen(tenant), ans);
+}
+
+/* lookup_bytes() for the text arguments of the SQL functions, as given */
+static void
+lookup_text(char kind, text *subject, text *tenant, Answer *ans)
+{
+	lookup_bytes(kind, VARDATA_ANY(subject), VARSIZE_ANY_EXHDR(subject),
+				 VARDATA_ANY(tenant), VARSIZE_ANY_EXHDR(tenant), ans);
+}
+
 PG_FUNCTION_INFO_V1(pgr_resolve_version);
 
 /* rollout.resolve_version(tenant_id text, component_id text) -> semver */
 Datum
 pgr_resolve_version(PG_FUNCTION_ARGS)
 {
-	char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *component = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Answer		ans;
 
-	lookup('v', component, tenant, &ans);
+	lookup_text('v', PG_GETARG_TEXT_PP(1), PG_GETARG_TEXT_PP(0), &ans);
 	if (ans.isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(datumCopy(ans.version, false, -1));
@@ -2680,11 +2743,9 @@ PG_FUNCTION_INFO_V1(pgr_flag_enabled);
 Datum
 pgr_flag_enabled(PG_FUNCTION_ARGS)
 {
-	char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *flag = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Answer		ans;
 
-	lookup('f', flag, tenant, &ans);
+	lookup_text('f', PG_GETARG_TEXT_PP(1), PG_GETARG_TEXT_PP(0), &ans);
 	PG_RETURN_BOOL(ans.enabled);
 }
 
