@@ -608,3 +608,8 @@ COMMENT ON FUNCTION rollout.reset_violation_counts() IS
 REVOKE ALL ON FUNCTION rollout._rollout_author_login(text) FROM PUBLIC;
 --@function rollout.approve_rollout
 --@function rollout.approve_tenant_update
+
+-- Resolution misses (issue 11, cold sessions): the tenant rows a miss reads
+-- (parent, status, channel, test tenant) come from a covering index, read
+-- index-only, instead of the table's wide rows.
+CREATE INDEX tenant_resolve_idx ON rollout.tenant (tenant_id) INCLUDE (parent_id, status, channel_id, test_tenant);
