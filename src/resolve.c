@@ -1994,16 +1994,17 @@ memo_intern_text(ComponentInfo *ci, const char *t)
  * the tenant's row (cached, or one probe of tenant_resolve_idx, not kept:
  * a kept row needs its ancestors), without reading the ancestors.
  * Returns true with *ans set then; else false, with the activation read in
- * *own (own->has_act: found) for load_path_direct().  The answer is the
+ * *own (own->has_act: found) for load_path_direct().  *ap (zeroed) is
+ * opened on rollout.activation and left open for load_path_direct(); the
+ * caller closes it.  The answer is the
  * one resolve_levels() gives on the whole path (regression test
  * 36_resolve_own_activation).  Not for the explain forms: they list every
  * candidate.
  */
 static bool
 own_activation_decides(const char *tenant, ComponentInfo *ci, const char *component, Snapshot snap,
-					   Level *own, Answer *ans, MemoryContext cxt)
+					   Probe *ap, Level *own, Answer *ans, MemoryContext cxt)
 {
-	Probe		ap = {0};
 	Datum		tenant_d;
 	bool		isnull;
 	bool		active;
@@ -2015,10 +2016,10 @@ own_activation_decides(const char *tenant, ComponentInfo *ci, const char *compon
 	if (!direct_loaded)
 		direct_load();
 	tenant_d = CStringGetTextDatum(tenant);
-	probe_open(&ap, DR_ACTIVATION, 2, snap);
-	if (probe(&ap, CStringGetTextDatum(component), tenant_d))
+	probe_open(ap, DR_ACTIVATION, 2, snap);
+	if (probe(ap, CStringGetTextDatum(component), tenant_d))
 	{
-		Datum		v = slot_getattr(ap.slot, ap.dr->att[0], &isnull);
+		Datum		v = slot_getattr(ap->slot, ap->dr->att[0], &isnull);
 
 		if (!isnull)
 		{
@@ -2026,14 +2027,13 @@ own_activation_decides(const char *tenant, ComponentInfo *ci, const char *compon
 
 			own->has_act = true;
 			own->act = copy_semver(v, cxt);
-			own->act_rollout = slot_text(ap.slot, ap.dr->att[1], cxt);
-			d = slot_getattr(ap.slot, ap.dr->att[2], &isnull);
+			own->act_rollout = slot_text(ap->slot, ap->dr->att[1], cxt);
+			d = slot_getattr(ap->slot, ap->dr->att[2], &isnull);
 			own->act_stage = isnull ? 0 : DatumGetInt32(d);
-			d = slot_getattr(ap.slot, ap.dr->att[3], &isnull);
+			d = slot_getattr(ap->slot, ap->dr->att[3], &isnull);
 			own->act_rank = isnull ? 0 : (int64) DatumGetInt32(d);
 		}
 	}
-	probe_close(&ap);
 	if (!own->has_act || ci->max_start_no < 0 || own->act_rank < ci->max_start_no)
 		return false;
 
@@ -2061,6 +2061,9 @@ own_activation_decides(const char *tenant, ComponentInfo *ci, const char *compon
 	}
 	if (!active)
 		return false;
+	/* the path would have probed the live rollout's deferrals: its privilege */
+	if (ci->live_deferrals && ci->live_rollout != NULL)
+		direct_acl(DR_DEFERRAL);
 	memset(ans, 0, sizeof(Answer));
 	ans->isnull = false;
 	ans->version = own->act;
@@ -2081,12 +2084,13 @@ own_activation_decides(const char *tenant, ComponentInfo *ci, const char *compon
  * LevelMemo table.  Raises 42704 for an unknown tenant, like
  * rollout.tenant_path().  *path_ids receives the ids (as text datums).
  * own, if given, is the tenant's activation of the component, read before
- * (own_activation_decides): it is not read again.
+ * (own_activation_decides): it is not read again; own_ap, if open, is the
+ * activation probe it used, taken over (and closed) here.
  */
 static int
 load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, const char *component,
 				 const char *flag, const char *live, Snapshot snap, Level *levels, Datum **path_ids,
-				 MemoryContext cxt, const Level *own)
+				 MemoryContext cxt, const Level *own, Probe *own_ap)
 {
 	Probe		pp = {0};
 	Probe		ap = {0};
@@ -2101,6 +2105,12 @@ load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, con
 	Datum		flag_d = flag ? CStringGetTextDatum(flag) : (Datum) 0;
 	Datum		live_d = live ? CStringGetTextDatum(live) : (Datum) 0;
 
+	/* the activation probe already open (own_activation_decides), if any */
+	if (own_ap != NULL && own_ap->rel != NULL)
+	{
+		ap = *own_ap;
+		own_ap->rel = NULL;		/* closed here */
+	}
 	/* the tenant and its ancestors, own rows included (tenant_row()) */
 	row = tenant_row(tenant, snap);
 	n = row->depth;
@@ -2158,7 +2168,10 @@ load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, con
 		}
 	}
 	if (pinned)
+	{
+		probe_close(&ap);
 		return n;
+	}
 
 	if (flag)
 		probe_open(&fp, DR_FLAG_SETTING, 2, snap);
@@ -2830,6 +2843,7 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 			const char *live = ci->live_deferrals ? ci->live_rollout : NULL;
 			Datum	   *ids;
 			Level		own;
+			Probe		ap = {0};
 			bool		own_read = false;
 			bool		decided = false;
 
@@ -2837,12 +2851,14 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 				hash_get_num_entries(ci->pins) == 0 && ci->max_start_no >= 0)
 			{
 				own_read = true;
-				decided = own_activation_decides(tenant, ci, subject, snap, &own, ans, caller);
+				decided = own_activation_decides(tenant, ci, subject, snap, &ap, &own, ans, caller);
 			}
-			if (!decided)
+			if (decided)
+				probe_close(&ap);
+			else
 			{
 				n = load_path_direct(tenant, ci, ci, subject, ci->flag_id, live, snap, levels, &ids, caller,
-									 own_read ? &own : NULL);
+									 own_read ? &own : NULL, &ap);
 				old = MemoryContextSwitchTo(caller);
 				resolve_levels(ci, fi, levels, n, ans, explain);
 				MemoryContextSwitchTo(old);
@@ -2872,7 +2888,7 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 			 */
 			if (schema_variant == 0)
 				n = load_path_direct(tenant, NULL, ci, fi->component, subject,
-									 ci && ci->live_deferrals ? live : NULL, snap, levels, &ids, caller, NULL);
+									 ci && ci->live_deferrals ? live : NULL, snap, levels, &ids, caller, NULL, NULL);
 			else
 				n = load_path(tenant, fi->component, subject, live, snap, levels, caller);
 			old = MemoryContextSwitchTo(caller);
