@@ -122,6 +122,10 @@ session() { PGOPTIONS="-c log_statement_stats=on -c client_min_messages=warning"
         # warm: the same CALLS tenants, now cached, 10 times over (a warm call
         # is too short for the CPU clock's resolution in CALLS calls)
         echo "SELECT /*k:warm*/ count(rollout.resolve_version('t-' || ($LO + ((i % $CALLS + 1) * 7919) % $SPAN), 'svc')) FROM generate_series(1, $((CALLS * 10))) i;"
+        # the floor of a warm call: the same statement calling a built-in C
+        # function of two text arguments that returns at once (texteq: the
+        # lengths differ), i.e. the loop, the arguments and the call alone
+        echo "SELECT /*k:floor*/ count(texteq('t-' || ($LO + ((i % $CALLS + 1) * 7919) % $SPAN), 'svc')) FROM generate_series(1, $((CALLS * 10))) i;"
         echo "SET pg_rollout.resolve_cache_size = 0;"
         single bench_resolve miss_cte
         echo "SELECT /*k:bulk*/ count(version) FROM rollout.resolve_versions('svc');"
@@ -161,6 +165,9 @@ pgtmp_as tail -n +"$START" "$LOG" | awk -v calls="$CALLS" '
         wc = median(c, "warm", n["warm"]) / 10; ww = median(w, "warm", n["warm"]) / 10;
         printf "| cache warm (the same tenants cached, 10 x CALLS calls), CPU us per call | %.2f | %.2f | %.0fx |\n", wc * 1000 / calls, median(c, "miss_cte", n["miss_cte"]) * 1000 / calls, median(c, "miss_cte", n["miss_cte"]) / wc;
         printf "| cache warm, wall-clock us per call | %.2f | %.2f | %.0fx |\n", ww * 1000 / calls, median(w, "miss_cte", n["miss_cte"]) * 1000 / calls, median(w, "miss_cte", n["miss_cte"]) / ww;
+        fc = median(c, "floor", n["floor"]) / 10;
+        printf "| call floor: the warm statement with texteq() in place of resolve_version, CPU us per call | %.2f | %.2f | %.0fx |\n", fc * 1000 / calls, median(c, "miss_cte", n["miss_cte"]) * 1000 / calls, median(c, "miss_cte", n["miss_cte"]) / fc;
+        printf "| cache warm above the floor, CPU us per call | %.2f | | |\n", (wc - fc) * 1000 / calls;
         row("cold session: first look-up of each tenant in a new session", "cold", "cold_cte", 1);
         row("all tenants, one component", "bulk", "bulk_cte", 0) }'
 echo "$N tenants, $CALLS single calls per statement; PostgreSQL $(psql -X -At -c 'SHOW server_version'), $(nproc) cores; checkout $GIT_ID"

@@ -72,6 +72,9 @@
 #include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "storage/bufmgr.h"
+#include "storage/predicate.h"
+#include "access/visibilitymap.h"
 #include "storage/shmem.h"
 #include "storage/sinval.h"
 #include "common/hashfn.h"
@@ -119,12 +122,28 @@ static const char *const source_names[] = {
 };
 
 /* ---- the cache ---- */
+
+/*
+ * The key of an answer: the subject's and the tenant's bytes side by side,
+ * without terminators.  Only the first CACHE_KEY_LEN(key) bytes are
+ * significant: the hash and the comparison read those alone (cache_key_hash,
+ * cache_key_match), so a hit hashes some ten bytes instead of the whole
+ * struct, and its key is built from the arguments' text without copies to
+ * C strings (lookup_text).
+ */
 typedef struct CacheKey
 {
+	uint8		slen;			/* bytes of the subject */
+	uint8		tlen;			/* bytes of the tenant */
 	char		kind;			/* 'v' version, 'f' flag */
-	char		subject[ID_LEN];	/* component or flag id */
-	char		tenant[ID_LEN];
+	char		bytes[2 * ID_LEN];	/* subject, then tenant */
 } CacheKey;
+
+#define CACHE_KEY_LEN(k) (offsetof(CacheKey, bytes) + (k)->slen + (k)->tlen)
+
+static uint32 cache_key_hash(const void *key, Size keysize);
+static int	cache_key_match(const void *key1, const void *key2, Size keysize);
+static void *cache_key_copy(void *dest, const void *src, Size keysize);
 
 /*
  * The answers of one component (kind 'v') or flag ('f'): an answer is
@@ -185,6 +204,8 @@ typedef struct ComponentInfo
 	Datum		flag_version;
 	char	   *live_rollout;	/* the running, paused or failed rollout, if any */
 	bool		live_deferrals; /* the live rollout has deferred some tenant */
+	int64		max_start_no;	/* the highest start_no of its rollouts; -1:
+								 * none, or not known (0.1.0 schema) */
 	HTAB	   *pins;			/* every pin of the component by tenant, or NULL:
 								 * more than PIN_CACHE_MAX (probe rollout.pin) */
 	List	   *interned;		/* rollout ids and versions kept for ancestors */
@@ -314,6 +335,7 @@ static SPIPlanPtr plan_binding = NULL;
 static SPIPlanPtr plan_live = NULL;
 static SPIPlanPtr plan_pins = NULL;
 static SPIPlanPtr plan_flag = NULL;
+static SPIPlanPtr plan_max_start = NULL;
 
 #define LEVEL_COLUMNS \
 	"t.tenant_id, pg_catalog.cardinality(t.path), t.status OPERATOR(pg_catalog.=) 'active', t.channel_id, t.test_tenant, " \
@@ -929,9 +951,12 @@ answers_ensure(void)
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(CacheKey);
 	ctl.entrysize = sizeof(CacheEntry);
+	ctl.hash = cache_key_hash;
+	ctl.match = cache_key_match;
+	ctl.keycopy = cache_key_copy;
 	ctl.hcxt = AnswerContext;
 	answers = hash_create("pg_rollout resolved answers", Min(Max(pgr_resolve_cache_size, 16), 1024),
-						  &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+						  &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_KEYCOPY | HASH_CONTEXT);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(SubjectKey);
 	ctl.entrysize = sizeof(SubjectRec);
@@ -1213,6 +1238,27 @@ load_component(const char *id, Snapshot snap)
 		info.live_deferrals = col_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	}
 
+	/*
+	 * The start order of its latest started rollout: no activation of the
+	 * component ranks above it (activation.start_no is its rollout's, and
+	 * a start, insertion or deletion of a rollout invalidates every cache).
+	 */
+	info.max_start_no = -1;
+	if (schema_variant == 0)
+	{
+		keep_plan(&plan_max_start,
+				  "SELECT pg_catalog.max(r.start_no) FROM rollout.rollout r WHERE r.component_id OPERATOR(pg_catalog.=) $1",
+				  1, argtypes);
+		run_plan(plan_max_start, values, NULL, snap, 1);
+		if (SPI_processed == 1)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				info.max_start_no = DatumGetInt32(d);
+		}
+	}
+
 	/* the pins, if few: a miss then looks them up here, not in the index */
 	keep_plan(&plan_pins,
 			  "SELECT p.tenant_id, p.version FROM rollout.pin p WHERE p.component_id OPERATOR(pg_catalog.=) $1 "
@@ -1357,16 +1403,19 @@ load_path(const char *tenant, const char *component, const char *flag, const cha
  * Direct reads: a miss answered by index probes, without SPI
  *
  * The levels of one path are read by probing the primary keys of the
- * tables the path query joins: the tenant (its path names the ancestors)
- * and the ancestors, with their channel choices (kept across misses: "The
- * tenant rows"), then per level the pin, the activation, the flag setting
+ * tables the path query joins: the tenant and its ancestors (read
+ * index-only from tenant_resolve_idx, each row naming its parent), with
+ * their channel choices (kept across misses: "The tenant rows"), then per
+ * level the pin, the activation, the flag setting
  * and the deferral by the live rollout, with the snapshot of the miss and
  * the caller's SELECT privileges, like the query.  A probe whose answer
  * cannot change the result is skipped: pins above the nearest one (it
  * decides), everything but the tenants once a pin decides a version,
  * deferrals when the live rollout has none, choices when no tenant has any,
  * flag settings when no flag is bound, an ancestor's activation and
- * deferral already read for the component (AncestorMemo).
+ * deferral already read for the component (AncestorMemo), and every
+ * ancestor when the tenant's own activation decides alone
+ * (own_activation_decides).
  * resolve_levels() decides on the levels exactly as for the query (which
  * the 0.1.0 schema still uses).
  * ------------------------------------------------------------------------
@@ -1394,7 +1443,7 @@ static const struct
 	const char *keys[2];
 	const char *cols[6];
 }			direct_def[DR_COUNT] = {
-	{"tenant", 1, {"tenant_id"}, {"tenant_id", "path", "status", "channel_id", "test_tenant"}},
+	{"tenant", 1, {"tenant_id"}, {"tenant_id", "path", "status", "channel_id", "test_tenant", "parent_id"}},
 	{"pin", 2, {"component_id", "tenant_id"}, {"version"}},
 	{"activation", 2, {"component_id", "tenant_id"}, {"version", "rollout_id", "stage_no", "start_no"}},
 	{"flag_setting", 2, {"flag_id", "tenant_id"}, {"enabled", "killed"}},
@@ -1404,6 +1453,16 @@ static const struct
 
 static DirectRel direct_rels[DR_COUNT];
 static Oid	direct_path_index = InvalidOid;	/* tenant_path_idx: rollout.tenant (path) */
+
+/*
+ * tenant_resolve_idx: rollout.tenant (tenant_id) INCLUDE (parent_id, status,
+ * channel_id, test_tenant), what a miss reads of a tenant row, in this
+ * order (RESOLVE_IDX_COLS: the heap columns of direct_def[DR_TENANT].cols).
+ */
+static Oid	direct_resolve_index = InvalidOid;
+static Oid	direct_resolve_collation = InvalidOid;
+#define RESOLVE_IDX_NATTS 5
+static const int resolve_idx_cols[RESOLVE_IDX_NATTS] = {0, 5, 2, 3, 4};
 
 /*
  * Find the tables, their primary keys and columns.  Catalog look-ups only
@@ -1481,6 +1540,42 @@ direct_load(void)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("index \"%s.tenant_path_idx\" is not a btree index on rollout.tenant (path)", PGR_SCHEMA)));
 	}
+	/*
+	 * The covering index of the tenant rows, for misses.  Not there, not
+	 * valid or not of that shape (dropped, being built, made differently by
+	 * hand), or not yet usable for every snapshot (indcheckxmin, as the
+	 * planner checks): misses read the rows through the primary key and the
+	 * table instead (direct_resolve_index stays invalid).
+	 */
+	direct_resolve_index = InvalidOid;
+	{
+		Oid			ri = get_relname_relid("tenant_resolve_idx", nsp);
+		Relation	idx;
+		bool		ok;
+
+		if (OidIsValid(ri))
+		{
+			idx = index_open(ri, AccessShareLock);
+			ok = idx->rd_index->indrelid == direct_rels[DR_TENANT].relid &&
+				idx->rd_index->indisvalid &&
+				idx->rd_index->indnkeyatts == 1 &&
+				idx->rd_index->indnatts == RESOLVE_IDX_NATTS &&
+				idx->rd_rel->relam == BTREE_AM_OID &&
+				RelationGetIndexPredicate(idx) == NIL &&
+				RelationGetIndexExpressions(idx) == NIL &&
+				(!idx->rd_index->indcheckxmin ||
+				 TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
+									   TransactionXmin));
+			for (int k = 0; ok && k < RESOLVE_IDX_NATTS; k++)
+				ok = idx->rd_index->indkey.values[k] == direct_rels[DR_TENANT].att[resolve_idx_cols[k]];
+			if (ok)
+			{
+				direct_resolve_index = ri;
+				direct_resolve_collation = idx->rd_indcollation[0];
+			}
+			index_close(idx, AccessShareLock);
+		}
+	}
 	direct_loaded = true;
 }
 
@@ -1494,6 +1589,9 @@ typedef struct Probe
 	TupleTableSlot *slot;
 	int			nkeys;			/* key columns compared */
 	ScanKeyData key[2];
+	bool		ios;			/* index-only (tenant_resolve_idx: tenant_probe) */
+	Buffer		vmbuf;			/* visibility map page, when ios */
+	Snapshot	snap;
 } Probe;
 
 static void
@@ -1511,6 +1609,9 @@ probe_open(Probe *p, int which, int nkeys, Snapshot snap)
 	Assert(nkeys >= 1 && nkeys <= dr->nkeys);
 	p->nkeys = nkeys;
 	p->scan = index_beginscan(p->rel, p->idx, snap, nkeys, 0);
+	p->ios = false;
+	p->vmbuf = InvalidBuffer;
+	p->snap = snap;
 	for (int k = 0; k < nkeys; k++)
 		ScanKeyEntryInitialize(&p->key[k], 0, k + 1, BTEqualStrategyNumber, InvalidOid,
 							   dr->collation[k], F_TEXTEQ, (Datum) 0);
@@ -1538,6 +1639,8 @@ probe_close(Probe *p)
 	if (p->rel == NULL)
 		return;
 	index_endscan(p->scan);
+	if (BufferIsValid(p->vmbuf))
+		ReleaseBuffer(p->vmbuf);
 	ExecDropSingleTupleTableSlot(p->slot);
 	/* the locks are kept to the end of the transaction, as the executor does */
 	index_close(p->idx, NoLock);
@@ -1592,21 +1695,121 @@ direct_acl(int which)
 		aclcheck_error(acl, OBJECT_TABLE, direct_def[which].table);
 }
 
-/* Fill a cached row from the tenant row in tp's slot (and its choices). */
+static bool text_equals(Datum d, const char *s, size_t slen);
+
+/* What a miss reads of one tenant row. */
+typedef struct TenantFields
+{
+	bool		has_parent;
+	char		parent[ID_LEN];
+	bool		active;
+	bool		test_tenant;
+	char	   *channel_id;		/* in TenantContext, or NULL */
+} TenantFields;
+
+/* Copy the fields from their datums (index or table columns). */
 static void
-tenant_row_fill(TenantRow *r, TenantRow *parent, int depth, Probe *tp, Probe *cp)
+tenant_fields_set(TenantFields *f, Datum parent, bool parent_null, Datum status, bool status_null,
+				  Datum channel, bool channel_null, Datum test, bool test_null)
+{
+	f->has_parent = !parent_null;
+	if (!parent_null)
+	{
+		if (VARSIZE_ANY_EXHDR(DatumGetPointer(parent)) >= ID_LEN)
+			elog(ERROR, "pg_rollout: parent id longer than %d bytes", ID_LEN - 1);
+		text_to_cstring_buffer((text *) DatumGetPointer(parent), f->parent, ID_LEN);
+	}
+	f->active = !status_null && text_equals(status, "active", 6);
+	f->test_tenant = !test_null && DatumGetBool(test);
+	f->channel_id = channel_null ? NULL :
+		MemoryContextStrdup(TenantContext, TextDatumGetCString(channel));
+}
+
+/*
+ * Open the scan that reads tenant rows: index-only on tenant_resolve_idx
+ * when it is usable (direct_load), else the primary key and the table.
+ */
+static void
+tenant_probe_open(Probe *p, Snapshot snap)
+{
+	if (!OidIsValid(direct_resolve_index))
+	{
+		probe_open(p, DR_TENANT, 1, snap);
+		return;
+	}
+	direct_acl(DR_TENANT);
+	p->dr = &direct_rels[DR_TENANT];
+	p->rel = table_open(p->dr->relid, AccessShareLock);
+	p->idx = index_open(direct_resolve_index, AccessShareLock);
+	p->slot = table_slot_create(p->rel, NULL);
+	p->nkeys = 1;
+	p->scan = index_beginscan(p->rel, p->idx, snap, 1, 0);
+	p->scan->xs_want_itup = true;
+	p->ios = true;
+	p->vmbuf = InvalidBuffer;
+	p->snap = snap;
+	ScanKeyEntryInitialize(&p->key[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   direct_resolve_collation, F_TEXTEQ, (Datum) 0);
+}
+
+/*
+ * Read the row of tenant id (a text datum) into *f; found?  Index-only as
+ * the executor's index-only scan does it: the index tuple's columns when
+ * the heap page is all-visible (with the predicate lock of the page), else
+ * the visible row of the table.
+ */
+static bool
+tenant_probe(Probe *p, Datum id, TenantFields *f)
+{
+	ItemPointer tid;
+	Datum		d[RESOLVE_IDX_NATTS];
+	bool		nulls[RESOLVE_IDX_NATTS];
+	const AttrNumber *att = p->dr->att;
+
+	if (!p->ios)
+	{
+		if (!probe(p, id, 0))
+			return false;
+		for (int k = 1; k < RESOLVE_IDX_NATTS; k++)
+			d[k] = slot_getattr(p->slot, att[resolve_idx_cols[k]], &nulls[k]);
+		tenant_fields_set(f, d[1], nulls[1], d[2], nulls[2], d[3], nulls[3], d[4], nulls[4]);
+		return true;
+	}
+	p->key[0].sk_argument = id;
+	index_rescan(p->scan, p->key, 1, NULL, 0);
+	while ((tid = index_getnext_tid(p->scan, ForwardScanDirection)) != NULL)
+	{
+		BlockNumber blk = ItemPointerGetBlockNumber(tid);
+
+		if (!VM_ALL_VISIBLE(p->rel, blk, &p->vmbuf))
+		{
+			if (!index_fetch_heap(p->scan, p->slot))
+				continue;		/* not visible to the snapshot: the next one */
+			for (int k = 1; k < RESOLVE_IDX_NATTS; k++)
+				d[k] = slot_getattr(p->slot, att[resolve_idx_cols[k]], &nulls[k]);
+		}
+		else
+		{
+			if (p->scan->xs_itup == NULL)
+				elog(ERROR, "pg_rollout: index-only read of tenant_resolve_idx returned no tuple");
+			index_deform_tuple(p->scan->xs_itup, p->scan->xs_itupdesc, d, nulls);
+			PredicateLockPage(p->rel, blk, p->snap);
+		}
+		tenant_fields_set(f, d[1], nulls[1], d[2], nulls[2], d[3], nulls[3], d[4], nulls[4]);
+		return true;
+	}
+	return false;
+}
+
+/* Fill a cached row (its id, parent and depth set) from f, and its choices. */
+static void
+tenant_row_fill(TenantRow *r, const TenantFields *f, Probe *cp)
 {
 	MemoryContext old = MemoryContextSwitchTo(TenantContext);
-	bool		isnull;
-	Datum		d;
 
-	r->parent = parent;
-	r->depth = depth;	/* r->id is set */
-	d = slot_getattr(tp->slot, tp->dr->att[2], &isnull);
-	r->active = !isnull && strcmp(TextDatumGetCString(d), "active") == 0;
-	r->channel_id = slot_text(tp->slot, tp->dr->att[3], TenantContext);
-	d = slot_getattr(tp->slot, tp->dr->att[4], &isnull);
-	r->test_tenant = !isnull && DatumGetBool(d);
+	r->active = f->active;
+	r->channel_id = f->channel_id;
+	r->test_tenant = f->test_tenant;
 	r->idt = cstring_to_text(r->id);
 	r->choices = NULL;
 	MemoryContextSwitchTo(old);
@@ -1635,6 +1838,16 @@ tenant_row_fill(TenantRow *r, TenantRow *parent, int depth, Probe *tp, Probe *cp
  * The row of a tenant, with its ancestors', from the cache or read (and
  * kept).  Inside a computation (compute_depth > 0), after its snapshot.
  * Raises 42704 for an unknown tenant, like rollout.tenant_path().
+ *
+ * A miss reads the tenant's row, then its parent's, and so on up to the
+ * nearest cached ancestor (or a root): one index-only probe of
+ * tenant_resolve_idx per level read, and none of the table's wide rows.
+ * The rows read are entered root first, each under its cached parent, so
+ * a cached row's ancestors are all cached too and depth = parent's + 1.
+ * A cached ancestor is as old as the last invalidation of rollout.tenant
+ * taken in: a move committed since (visible to this snapshot, its
+ * invalidation not yet sent) may be missed, as by any cached answer, until
+ * that invalidation drops every row.
  */
 static TenantRow *
 tenant_row(const char *tenant, Snapshot snap)
@@ -1643,13 +1856,12 @@ tenant_row(const char *tenant, Snapshot snap)
 	TenantRow  *above = NULL;
 	Probe		tp = {0};
 	Probe		cp = {0};
-	Datum	   *ids;
-	bool	   *id_nulls;
-	int			n;
-	int			known = 0;		/* levels 0..known-1 are cached */
+	int			nread = 0;
+	int			depth;
 	bool		found;
 	HASHCTL		ctl;
-	TenantRow	row;
+	TenantRow	chain[MAX_DEPTH];
+	TenantFields f[MAX_DEPTH];
 
 	Assert(compute_depth > 0);
 	if (!direct_loaded)
@@ -1683,82 +1895,44 @@ tenant_row(const char *tenant, Snapshot snap)
 								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
 
-	/* the tenant's own row names its path */
-	probe_open(&tp, DR_TENANT, 1, snap);
+	/* the tenant's row, then its parent's, ..., up to a cached one or a root */
+	tenant_probe_open(&tp, snap);
 	if (choices_exist)
 		probe_open(&cp, DR_CHOICE, 1, snap);
+	for (const char *id = tenant;;)
 	{
-		text	   *tenant_t = cstring_to_text(tenant);
-		Datum		path;
-		bool		isnull;
-
-		if (!probe(&tp, PointerGetDatum(tenant_t), 0))
+		if (nread == MAX_DEPTH)
+			elog(ERROR, "pg_rollout: tenant depth out of range above \"%s\"", tenant);
+		if (!tenant_probe(&tp, CStringGetTextDatum(id), &f[nread]))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("tenant \"%s\" does not exist", tenant)));
-		path = slot_getattr(tp.slot, tp.dr->att[1], &isnull);
-		if (isnull)
-			elog(ERROR, "tenant \"%s\" has no path", tenant);
-		deconstruct_array(DatumGetArrayTypePCopy(path), TEXTOID, -1, false, TYPALIGN_INT,
-						  &ids, &id_nulls, &n);
+					 errmsg("tenant \"%s\" does not exist", id)));
+		memset(&chain[nread], 0, sizeof(TenantRow));
+		strlcpy(chain[nread].id, id, ID_LEN);
+		id = f[nread].parent;
+		if (!f[nread++].has_parent)
+			break;
+		above = hash_search(tenant_rows, id, HASH_FIND, NULL);
+		if (above != NULL)
+			break;
 	}
-	if (n < 1 || n > MAX_DEPTH)
-		elog(ERROR, "pg_rollout: tenant depth %d out of range", n);
-	for (int i = 0; i < n; i++)
-		if (id_nulls[i] || VARSIZE_ANY_EXHDR(DatumGetPointer(ids[i])) >= ID_LEN)
-			elog(ERROR, "tenant \"%s\" has an invalid path", tenant);
+	depth = above ? above->depth : 0;
+	if (depth + nread > MAX_DEPTH)
+		elog(ERROR, "pg_rollout: tenant depth %d out of range", depth + nread);
 
-	/* the nearest cached ancestor (its own ancestors are cached too) */
-	for (int i = n - 2; i >= 0 && above == NULL; i--)
+	/* entered root first, each once complete */
+	for (int i = nread - 1; i >= 0; i--)
 	{
-		char	   *aid = TextDatumGetCString(ids[i]);
-		TenantRow  *a = hash_search(tenant_rows, aid, HASH_FIND, NULL);
-
-		/*
-		 * A row read before a move of the subtree would disagree with the
-		 * path; the move's invalidation drops the rows when it arrives,
-		 * until then this miss reads the levels again.
-		 */
-		if (a != NULL && a->depth == i + 1)
-		{
-			above = a;
-			known = i + 1;
-		}
-		else if (a != NULL)
-			tenant_reset_pending = true;
-		pfree(aid);
-	}
-
-	/* the missing ancestors, root first, then the tenant (its row is in tp) */
-	for (int i = known; i < n - 1; i++)
-	{
-		char	   *aid = TextDatumGetCString(ids[i]);
-
-		if (!probe(&tp, ids[i], 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("tenant \"%s\" does not exist", aid)));
-		memset(&row, 0, sizeof(row));
-		strlcpy(row.id, aid, ID_LEN);
-		tenant_row_fill(&row, above, i + 1, &tp, cp.rel ? &cp : NULL);
-		/* entered once complete */
-		r = hash_search(tenant_rows, aid, HASH_ENTER, &found);
-		*r = row;
+		chain[i].parent = above;
+		chain[i].depth = ++depth;
+		tenant_row_fill(&chain[i], &f[i], cp.rel ? &cp : NULL);
+		r = hash_search(tenant_rows, chain[i].id, HASH_ENTER, &found);
+		*r = chain[i];
 		above = r;
-		pfree(aid);
 	}
-	if (known < n - 1 && !probe(&tp, CStringGetTextDatum(tenant), 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("tenant \"%s\" does not exist", tenant)));
-	memset(&row, 0, sizeof(row));
-	strlcpy(row.id, tenant, ID_LEN);
-	tenant_row_fill(&row, above, n, &tp, cp.rel ? &cp : NULL);
-	r = hash_search(tenant_rows, tenant, HASH_ENTER, &found);
-	*r = row;
 	probe_close(&cp);
 	probe_close(&tp);
-	return r;
+	return above;
 }
 
 /* A version kept for ancestors, held once per component (few versions). */
@@ -1810,6 +1984,95 @@ memo_intern_text(ComponentInfo *ci, const char *t)
 }
 
 /*
+ * A miss decided by the tenant's own activation alone: when the component
+ * has no pin and no bound flag, and the tenant's own activation is by the
+ * component's latest started rollout (ci->max_start_no), no ancestor can
+ * change the answer — no activation ranks above it, a tie goes to the
+ * nearest level, deferrals only hold back activations of ancestors, and
+ * the channel and default steps are not reached — so an active tenant's
+ * answer is that activation, read with one probe of rollout.activation and
+ * the tenant's row (cached, or one probe of tenant_resolve_idx, not kept:
+ * a kept row needs its ancestors), without reading the ancestors.
+ * Returns true with *ans set then; else false, with the activation read in
+ * *own (own->has_act: found) for load_path_direct().  *ap (zeroed) is
+ * opened on rollout.activation and left open for load_path_direct(); the
+ * caller closes it.  The answer is the
+ * one resolve_levels() gives on the whole path (regression test
+ * 36_resolve_own_activation).  Not for the explain forms: they list every
+ * candidate.
+ */
+static bool
+own_activation_decides(const char *tenant, ComponentInfo *ci, const char *component, Snapshot snap,
+					   Probe *ap, Level *own, Answer *ans, MemoryContext cxt)
+{
+	Datum		tenant_d;
+	bool		isnull;
+	bool		active;
+	TenantRow  *r;
+
+	memset(own, 0, sizeof(Level));
+	if (strlen(tenant) >= ID_LEN)
+		return false;			/* tenant_row() raises the error */
+	if (!direct_loaded)
+		direct_load();
+	tenant_d = CStringGetTextDatum(tenant);
+	probe_open(ap, DR_ACTIVATION, 2, snap);
+	if (probe(ap, CStringGetTextDatum(component), tenant_d))
+	{
+		Datum		v = slot_getattr(ap->slot, ap->dr->att[0], &isnull);
+
+		if (!isnull)
+		{
+			Datum		d;
+
+			own->has_act = true;
+			own->act = copy_semver(v, cxt);
+			own->act_rollout = slot_text(ap->slot, ap->dr->att[1], cxt);
+			d = slot_getattr(ap->slot, ap->dr->att[2], &isnull);
+			own->act_stage = isnull ? 0 : DatumGetInt32(d);
+			d = slot_getattr(ap->slot, ap->dr->att[3], &isnull);
+			own->act_rank = isnull ? 0 : (int64) DatumGetInt32(d);
+		}
+	}
+	if (!own->has_act || ci->max_start_no < 0 || own->act_rank < ci->max_start_no)
+		return false;
+
+	/* the tenant's status: rollouts apply to an active tenant only */
+	direct_acl(DR_TENANT);
+	r = tenant_rows != NULL ? hash_search(tenant_rows, tenant, HASH_FIND, NULL) : NULL;
+	if (r != NULL)
+		active = r->active;
+	else
+	{
+		Probe		tp = {0};
+		TenantFields f;
+		bool		found;
+
+		tenant_probe_open(&tp, snap);
+		found = tenant_probe(&tp, tenant_d, &f);
+		probe_close(&tp);
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("tenant \"%s\" does not exist", tenant)));
+		active = f.active;
+		if (f.channel_id != NULL)
+			pfree(f.channel_id);
+	}
+	if (!active)
+		return false;
+	/* the path would have probed the live rollout's deferrals: its privilege */
+	if (ci->live_deferrals && ci->live_rollout != NULL)
+		direct_acl(DR_DEFERRAL);
+	memset(ans, 0, sizeof(Answer));
+	ans->isnull = false;
+	ans->version = own->act;
+	ans->source = SRC_ROLLOUT;
+	ans->source_tenant = tenant;
+	return true;
+}
+
+/*
  * The levels of a tenant's path (root first) for one component and one
  * flag (either may be NULL): the own rows of the tenant and its ancestors
  * (tenant_row(): usually cached; the levels point into the cache, valid to
@@ -1820,11 +2083,14 @@ memo_intern_text(ComponentInfo *ci, const char *t)
  * ancestors' activations and deferrals are taken from, or kept in, its
  * LevelMemo table.  Raises 42704 for an unknown tenant, like
  * rollout.tenant_path().  *path_ids receives the ids (as text datums).
+ * own, if given, is the tenant's activation of the component, read before
+ * (own_activation_decides): it is not read again; own_ap, if open, is the
+ * activation probe it used, taken over (and closed) here.
  */
 static int
 load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, const char *component,
 				 const char *flag, const char *live, Snapshot snap, Level *levels, Datum **path_ids,
-				 MemoryContext cxt)
+				 MemoryContext cxt, const Level *own, Probe *own_ap)
 {
 	Probe		pp = {0};
 	Probe		ap = {0};
@@ -1839,6 +2105,12 @@ load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, con
 	Datum		flag_d = flag ? CStringGetTextDatum(flag) : (Datum) 0;
 	Datum		live_d = live ? CStringGetTextDatum(live) : (Datum) 0;
 
+	/* the activation probe already open (own_activation_decides), if any */
+	if (own_ap != NULL && own_ap->rel != NULL)
+	{
+		ap = *own_ap;
+		own_ap->rel = NULL;		/* closed here */
+	}
 	/* the tenant and its ancestors, own rows included (tenant_row()) */
 	row = tenant_row(tenant, snap);
 	n = row->depth;
@@ -1896,7 +2168,10 @@ load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, con
 		}
 	}
 	if (pinned)
+	{
+		probe_close(&ap);
 		return n;
+	}
 
 	if (flag)
 		probe_open(&fp, DR_FLAG_SETTING, 2, snap);
@@ -1917,7 +2192,22 @@ load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, con
 					am = &slots[k];
 			keep = (am == NULL);
 		}
-		if (am != NULL)
+		if (own != NULL && i == n - 1)
+		{
+			/* the tenant's activation, read already (own_activation_decides) */
+			lv->has_act = own->has_act;
+			lv->act = own->act;
+			lv->act_rollout = own->act_rollout;
+			lv->act_stage = own->act_stage;
+			lv->act_rank = own->act_rank;
+			if (live)
+			{
+				if (dp.rel == NULL)
+					probe_open(&dp, DR_DEFERRAL, 2, snap);
+				lv->deferred = probe(&dp, live_d, ids[i]);
+			}
+		}
+		else if (am != NULL)
 		{
 			lv->has_act = am->has_act;
 			lv->act = am->act;
@@ -2437,18 +2727,43 @@ resolve_flag_levels(FlagInfo *fi, const char *flag_id, const char *live_rollout,
  */
 
 static bool
-make_key(CacheKey *key, char kind, const char *subject, const char *tenant)
+make_key(CacheKey *key, char kind, const char *subject, size_t sl, const char *tenant, size_t tl)
 {
-	size_t		sl = strlen(subject);
-	size_t		tl = strlen(tenant);
-
 	if (sl >= ID_LEN || tl >= ID_LEN)
 		return false;
-	memset(key, 0, sizeof(CacheKey));
+	key->slen = (uint8) sl;
+	key->tlen = (uint8) tl;
 	key->kind = kind;
-	memcpy(key->subject, subject, sl);
-	memcpy(key->tenant, tenant, tl);
+	memcpy(key->bytes, subject, sl);
+	memcpy(key->bytes + sl, tenant, tl);
 	return true;
+}
+
+/* dynahash support for CacheKey: only the significant bytes count */
+static uint32
+cache_key_hash(const void *key, Size keysize)
+{
+	const CacheKey *k = (const CacheKey *) key;
+
+	return hash_bytes((const unsigned char *) k, (int) CACHE_KEY_LEN(k));
+}
+
+static int
+cache_key_match(const void *key1, const void *key2, Size keysize)
+{
+	const CacheKey *a = (const CacheKey *) key1;
+	const CacheKey *b = (const CacheKey *) key2;
+
+	if (a->slen != b->slen || a->tlen != b->tlen || a->kind != b->kind)
+		return 1;
+	return memcmp(a->bytes, b->bytes, a->slen + a->tlen);
+}
+
+/* copies the significant bytes (a key on the stack is not zeroed beyond) */
+static void *
+cache_key_copy(void *dest, const void *src, Size keysize)
+{
+	return memcpy(dest, src, CACHE_KEY_LEN((const CacheKey *) src));
 }
 
 /*
@@ -2527,15 +2842,31 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 		{
 			const char *live = ci->live_deferrals ? ci->live_rollout : NULL;
 			Datum	   *ids;
+			Level		own;
+			Probe		ap = {0};
+			bool		own_read = false;
+			bool		decided = false;
 
-			n = load_path_direct(tenant, ci, ci, subject, ci->flag_id, live, snap, levels, &ids, caller);
-			old = MemoryContextSwitchTo(caller);
-			resolve_levels(ci, fi, levels, n, ans, explain);
-			MemoryContextSwitchTo(old);
-			/* the channel step read the choices: the privilege a probe checks */
-			if (choices_exist &&
-				(ans->source == SRC_CHANNEL || ans->source == SRC_DEFAULT || ans->source == SRC_NONE))
-				direct_acl(DR_CHOICE);
+			if (explain == NULL && ci->flag_id == NULL && ci->pins != NULL &&
+				hash_get_num_entries(ci->pins) == 0 && ci->max_start_no >= 0)
+			{
+				own_read = true;
+				decided = own_activation_decides(tenant, ci, subject, snap, &ap, &own, ans, caller);
+			}
+			if (decided)
+				probe_close(&ap);
+			else
+			{
+				n = load_path_direct(tenant, ci, ci, subject, ci->flag_id, live, snap, levels, &ids, caller,
+									 own_read ? &own : NULL, &ap);
+				old = MemoryContextSwitchTo(caller);
+				resolve_levels(ci, fi, levels, n, ans, explain);
+				MemoryContextSwitchTo(old);
+				/* the channel step read the choices: the privilege a probe checks */
+				if (choices_exist &&
+					(ans->source == SRC_CHANNEL || ans->source == SRC_DEFAULT || ans->source == SRC_NONE))
+					direct_acl(DR_CHOICE);
+			}
 		}
 		else if (kind == 'v')
 		{
@@ -2557,7 +2888,7 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 			 */
 			if (schema_variant == 0)
 				n = load_path_direct(tenant, NULL, ci, fi->component, subject,
-									 ci && ci->live_deferrals ? live : NULL, snap, levels, &ids, caller);
+									 ci && ci->live_deferrals ? live : NULL, snap, levels, &ids, caller, NULL, NULL);
 			else
 				n = load_path(tenant, fi->component, subject, live, snap, levels, caller);
 			old = MemoryContextSwitchTo(caller);
@@ -2586,18 +2917,22 @@ compute(char kind, const char *subject, const char *tenant, Answer *ans, List **
 }
 
 /*
- * Cached look-up.  On a hit the answer's version points into the cache: it
- * is valid until this backend next takes in invalidations, so the caller
- * copies it before doing anything else.
+ * Cached look-up of subject (sl bytes) for tenant (tl bytes), neither
+ * necessarily NUL-terminated.  On a hit the answer's version points into
+ * the cache: it is valid until this backend next takes in invalidations,
+ * so the caller copies it before doing anything else.  A hit builds its
+ * key from the bytes it is given and makes no copy of them.
  */
 static void
-lookup(char kind, const char *subject, const char *tenant, Answer *ans)
+lookup_bytes(char kind, const char *subject, size_t sl, const char *tenant, size_t tl, Answer *ans)
 {
 	CacheKey	key;
 	CacheEntry *e;
 	bool		found;
 	uint64		generation;
-	bool		cacheable = pgr_resolve_cache_size > 0 && make_key(&key, kind, subject, tenant);
+	bool		cacheable = pgr_resolve_cache_size > 0 && make_key(&key, kind, subject, sl, tenant, tl);
+	char	   *subject_str;
+	char	   *tenant_str;
 
 	if (scoped_pending)
 		scoped_check();
@@ -2624,7 +2959,9 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 		}
 	}
 	stat_misses++;
-	compute(kind, subject, tenant, ans, NULL, &generation);
+	subject_str = pnstrdup(subject, sl);
+	tenant_str = pnstrdup(tenant, tl);
+	compute(kind, subject_str, tenant_str, ans, NULL, &generation);
 
 	/*
 	 * An invalidation that arrived after the snapshot was taken (when a
@@ -2640,7 +2977,7 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 	e = hash_search(answers, &key, HASH_ENTER, &found);
 	if (found && !e->isnull && kind == 'v')
 		pfree(DatumGetPointer(e->version));
-	e->subject = subject_get(kind, subject, true);
+	e->subject = subject_get(kind, subject_str, true);
 	e->subject_gen = e->subject->gen;
 	e->isnull = ans->isnull;
 	e->enabled = ans->enabled;
@@ -2658,17 +2995,30 @@ lookup(char kind, const char *subject, const char *tenant, Answer *ans)
 		strlcpy(e->source_tenant, ans->source_tenant, ID_LEN);
 }
 
+/* lookup_bytes() for C strings */
+static void
+lookup(char kind, const char *subject, const char *tenant, Answer *ans)
+{
+	lookup_bytes(kind, subject, strlen(subject), tenant, strlen(tenant), ans);
+}
+
+/* lookup_bytes() for the text arguments of the SQL functions, as given */
+static void
+lookup_text(char kind, text *subject, text *tenant, Answer *ans)
+{
+	lookup_bytes(kind, VARDATA_ANY(subject), VARSIZE_ANY_EXHDR(subject),
+				 VARDATA_ANY(tenant), VARSIZE_ANY_EXHDR(tenant), ans);
+}
+
 PG_FUNCTION_INFO_V1(pgr_resolve_version);
 
 /* rollout.resolve_version(tenant_id text, component_id text) -> semver */
 Datum
 pgr_resolve_version(PG_FUNCTION_ARGS)
 {
-	char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *component = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Answer		ans;
 
-	lookup('v', component, tenant, &ans);
+	lookup_text('v', PG_GETARG_TEXT_PP(1), PG_GETARG_TEXT_PP(0), &ans);
 	if (ans.isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(datumCopy(ans.version, false, -1));
@@ -2680,11 +3030,9 @@ PG_FUNCTION_INFO_V1(pgr_flag_enabled);
 Datum
 pgr_flag_enabled(PG_FUNCTION_ARGS)
 {
-	char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *flag = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Answer		ans;
 
-	lookup('f', flag, tenant, &ans);
+	lookup_text('f', PG_GETARG_TEXT_PP(1), PG_GETARG_TEXT_PP(0), &ans);
 	PG_RETURN_BOOL(ans.enabled);
 }
 

@@ -702,3 +702,8 @@ COMMENT ON FUNCTION rollout._tenant_for_support(internal) IS
     'internal: planner support of rollout._tenant_for (a plan executed once carries the tenant as a constant)';
 REVOKE ALL ON FUNCTION rollout._tenant_for_support(internal) FROM PUBLIC;
 --@function rollout._tenant_for
+
+-- Resolution misses (issue 11, cold sessions): the tenant rows a miss reads
+-- (parent, status, channel, test tenant) come from a covering index, read
+-- index-only, instead of the table's wide rows.
+CREATE INDEX tenant_resolve_idx ON rollout.tenant (tenant_id) INCLUDE (parent_id, status, channel_id, test_tenant);

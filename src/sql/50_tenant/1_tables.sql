@@ -24,6 +24,10 @@ CREATE TABLE rollout.tenant (
 -- Pre-order index: a subtree is one contiguous range of paths.
 CREATE UNIQUE INDEX tenant_path_idx ON rollout.tenant (path);
 CREATE INDEX tenant_parent_idx ON rollout.tenant (parent_id);
+-- What a resolution miss reads of a tenant row (src/resolve.c, "The tenant
+-- rows"), read index-only: a miss walks from the tenant up to its nearest
+-- cached ancestor without touching the table's wide rows.
+CREATE INDEX tenant_resolve_idx ON rollout.tenant (tenant_id) INCLUDE (parent_id, status, channel_id, test_tenant);
 SELECT pg_catalog.pg_extension_config_dump('rollout.tenant', '');
 
 COMMENT ON TABLE rollout.tenant IS 'tenants: a tree (organisation, team, project, ...) with attributes, lifecycle status and channel';
