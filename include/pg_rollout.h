@@ -11,6 +11,9 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
+#include "fmgr.h"
+
 /* GUC: the application-supplied actor recorded in the audit log. */
 extern char *pgr_actor;
 
@@ -45,5 +48,14 @@ extern void pgr_require_schema(const char *needed, const char *what);
 
 extern int	pgr_pin_search_path(void);
 extern void pgr_unpin_search_path(int nestlevel);
+
+/*
+ * The SPI plan kept in *slot: prepared and kept for the session on first
+ * use (the statements of the C functions that run many times a session).
+ */
+extern SPIPlanPtr pgr_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types);
+
+/* Argument n of a C function that takes text, as a C string; NULL for NULL. */
+extern char *pgr_text_arg(FunctionCallInfo fcinfo, int n);
 
 #endif							/* PG_ROLLOUT_H */

@@ -179,21 +179,6 @@ static SPIPlanPtr audit_last_number_plan = NULL;
 static SPIPlanPtr audit_unsealed_plan = NULL;
 static SPIPlanPtr audit_seal_insert_plan = NULL;
 
-/* The plan kept in *slot, prepared and kept for the session on first use. */
-static SPIPlanPtr
-audit_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*slot = p;
-	}
-	return *slot;
-}
 
 /* Forget the cached head at the end of a transaction. */
 static void
@@ -341,31 +326,16 @@ audit_rels(AuditRels *rels)
 static void
 audit_prepare_plans(void)
 {
-	if (audit_head_plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare("SELECT seq, row_hash FROM rollout.audit_log "
-									"ORDER BY seq DESC LIMIT 1", 0, NULL);
+	Oid			types[13] = {INT8OID, TIMESTAMPTZOID, XID8OID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID, BYTEAOID};
 
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		audit_head_plan = p;
-	}
-	if (audit_insert_plan == NULL)
-	{
-		Oid			types[13] = {INT8OID, TIMESTAMPTZOID, XID8OID, TEXTOID, TEXTOID,
-			TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID, BYTEAOID};
-		SPIPlanPtr	p = SPI_prepare("INSERT INTO rollout.audit_log (seq, logged_at, txid, "
-									"db_user, actor, tenant_id, subject_kind, subject_id, "
-									"action, reason, details, prev_hash, row_hash) "
-									"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-									13, types);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		audit_insert_plan = p;
-	}
+	(void) pgr_kept_plan(&audit_head_plan, "SELECT seq, row_hash FROM rollout.audit_log "
+						 "ORDER BY seq DESC LIMIT 1", 0, NULL);
+	(void) pgr_kept_plan(&audit_insert_plan, "INSERT INTO rollout.audit_log (seq, logged_at, txid, "
+						 "db_user, actor, tenant_id, subject_kind, subject_id, "
+						 "action, reason, details, prev_hash, row_hash) "
+						 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+						 13, types);
 }
 
 /* Build a bytea datum from raw bytes. */
@@ -540,13 +510,6 @@ pgr_audit_append(const char *action, const char *tenant_id,
 	return row.seq;
 }
 
-/* Text argument as a C string, or NULL. */
-static char *
-audit_text_arg(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 PG_FUNCTION_INFO_V1(pgr_audit);
 
 /*
@@ -556,13 +519,13 @@ PG_FUNCTION_INFO_V1(pgr_audit);
 Datum
 pgr_audit(PG_FUNCTION_ARGS)
 {
-	char	   *action = audit_text_arg(fcinfo, 0);
+	char	   *action = pgr_text_arg(fcinfo, 0);
 
 	PG_RETURN_INT64(pgr_audit_append(action,
-									 audit_text_arg(fcinfo, 1),
-									 audit_text_arg(fcinfo, 2),
-									 audit_text_arg(fcinfo, 3),
-									 audit_text_arg(fcinfo, 4),
+									 pgr_text_arg(fcinfo, 1),
+									 pgr_text_arg(fcinfo, 2),
+									 pgr_text_arg(fcinfo, 3),
+									 pgr_text_arg(fcinfo, 4),
 									 PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5)));
 }
 
@@ -576,9 +539,9 @@ PG_FUNCTION_INFO_V1(pgr_audit_each);
 Datum
 pgr_audit_each(PG_FUNCTION_ARGS)
 {
-	char	   *action = audit_text_arg(fcinfo, 0);
-	char	   *subject_kind = audit_text_arg(fcinfo, 2);
-	char	   *reason = audit_text_arg(fcinfo, 3);
+	char	   *action = pgr_text_arg(fcinfo, 0);
+	char	   *subject_kind = pgr_text_arg(fcinfo, 2);
+	char	   *reason = pgr_text_arg(fcinfo, 3);
 	Jsonb	   *details = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
 	ArrayType  *arr;
 	Datum	   *elems;
@@ -712,7 +675,7 @@ seqranges_read(const char *multirange)
 	Datum		arg = CStringGetTextDatum(multirange);
 	int			ret;
 
-	ret = SPI_execute_plan(audit_plan(&audit_ranges_plan,
+	ret = SPI_execute_plan(pgr_kept_plan(&audit_ranges_plan,
 									  "SELECT pg_catalog.lower(r), pg_catalog.upper(r) "
 									  "FROM pg_catalog.unnest($1::pg_catalog.int8multirange) r ORDER BY 1",
 									  1, &type),
@@ -765,7 +728,7 @@ audit_last_block(Snapshot snap, AuditBlock *b)
 	int			ret;
 	bool		isnull;
 
-	plan = audit_plan(&audit_last_block_plan,
+	plan = pgr_kept_plan(&audit_last_block_plan,
 					  "SELECT s.block, s.sealed_upto, s.pending::pg_catalog.text, s.horizon_seq, "
 					  "s.horizon_xid, s.block_hash FROM rollout.audit_seal s "
 					  "ORDER BY s.block DESC LIMIT 1", 0, NULL);
@@ -807,7 +770,7 @@ audit_last_number(Oid seqid)
 	Oid			type = REGCLASSOID;
 	Datum		arg = ObjectIdGetDatum(seqid);
 
-	ret = SPI_execute_plan(audit_plan(&audit_last_number_plan,
+	ret = SPI_execute_plan(pgr_kept_plan(&audit_last_number_plan,
 									  "SELECT pg_catalog.pg_sequence_last_value($1)", 1, &type),
 						   &arg, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
@@ -905,7 +868,7 @@ pgr_seal_audit(PG_FUNCTION_ARGS)
 	types[0] = INT8OID;
 	types[1] = TEXTOID;
 	types[2] = INT4OID;
-	plan = audit_plan(&audit_unsealed_plan,
+	plan = pgr_kept_plan(&audit_unsealed_plan,
 					  "SELECT a.seq, a.row_hash FROM rollout.audit_log a "
 					  "WHERE a.seq OPERATOR(pg_catalog.>) $1 "
 					  "AND NOT (a.seq OPERATOR(pg_catalog.<@) $2::pg_catalog.int8multirange) "
@@ -1013,7 +976,7 @@ pgr_seal_audit(PG_FUNCTION_ARGS)
 	values[8] = FullTransactionIdGetDatum(FullTransactionIdFromU64(b.horizon_xid));
 	values[9] = audit_bytea(b.prev_hash, PGR_AUDIT_HASH_LEN);
 	values[10] = audit_bytea(b.block_hash, PGR_AUDIT_HASH_LEN);
-	ret = SPI_execute_plan(audit_plan(&audit_seal_insert_plan,
+	ret = SPI_execute_plan(pgr_kept_plan(&audit_seal_insert_plan,
 									  "INSERT INTO rollout.audit_seal (block, sealed_at, txid, row_count, seqs, "
 									  "sealed_upto, pending, horizon_seq, horizon_xid, prev_hash, block_hash) "
 									  "VALUES ($1, $2, $3, $4, $5::pg_catalog.int8multirange, $6, "

@@ -40,12 +40,6 @@
 
 static SPIPlanPtr event_insert_plan = NULL;
 
-static char *
-event_text_arg(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 PG_FUNCTION_INFO_V1(pgr_event);
 
 /*
@@ -56,13 +50,13 @@ PG_FUNCTION_INFO_V1(pgr_event);
 Datum
 pgr_event(PG_FUNCTION_ARGS)
 {
-	char	   *event = event_text_arg(fcinfo, 0);
-	char	   *rollout_id = event_text_arg(fcinfo, 1);
-	char	   *reason = event_text_arg(fcinfo, 2);
+	char	   *event = pgr_text_arg(fcinfo, 0);
+	char	   *rollout_id = pgr_text_arg(fcinfo, 1);
+	char	   *reason = pgr_text_arg(fcinfo, 2);
 	Jsonb	   *details;
-	char	   *tenant_id = event_text_arg(fcinfo, 4);
-	char	   *subject_kind = event_text_arg(fcinfo, 5);
-	char	   *subject_id = event_text_arg(fcinfo, 6);
+	char	   *tenant_id = pgr_text_arg(fcinfo, 4);
+	char	   *subject_kind = pgr_text_arg(fcinfo, 5);
+	char	   *subject_id = pgr_text_arg(fcinfo, 6);
 	const char *actor;
 	int64		seq;
 	int64		id;
@@ -113,21 +107,14 @@ pgr_event(PG_FUNCTION_ARGS)
 	pathlevel = pgr_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (event_insert_plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare("INSERT INTO rollout.event_outbox (event_id, event, rollout_id, audit_seq, payload) "
-									"VALUES ($1, $2, $3, $4, "
-									"        pg_catalog.jsonb_build_object('event_id', $1, 'event', $2, 'rollout_id', $3, "
-									"                                      'at', pg_catalog.now(), 'actor', $5, "
-									"                                      'reason', $6, 'audit_seq', $4) "
-									"        OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('details', $7))",
-									7, types);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		event_insert_plan = p;
-	}
+	(void) pgr_kept_plan(&event_insert_plan,
+						 "INSERT INTO rollout.event_outbox (event_id, event, rollout_id, audit_seq, payload) "
+						 "VALUES ($1, $2, $3, $4, "
+						 "        pg_catalog.jsonb_build_object('event_id', $1, 'event', $2, 'rollout_id', $3, "
+						 "                                      'at', pg_catalog.now(), 'actor', $5, "
+						 "                                      'reason', $6, 'audit_seq', $4) "
+						 "        OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('details', $7))",
+						 7, types);
 	rc = SPI_execute_plan(event_insert_plan, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));

@@ -172,6 +172,27 @@ pgr_unpin_search_path(int nestlevel)
 		AtEOXact_GUC(true, nestlevel);
 }
 
+SPIPlanPtr
+pgr_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*slot = p;
+	}
+	return *slot;
+}
+
+char *
+pgr_text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
 PG_FUNCTION_INFO_V1(pgr_preloaded);
 
 /*

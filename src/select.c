@@ -86,20 +86,6 @@ static SPIPlanPtr sel_rollout_plan = NULL;
 static SPIPlanPtr sel_holds_plan = NULL;
 static SPIPlanPtr sel_channel_plan = NULL;
 
-static SPIPlanPtr
-sel_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*slot = p;
-	}
-	return *slot;
-}
 
 static void
 sel_exec(SPIPlanPtr plan, Datum *values, const char *nulls)
@@ -255,7 +241,7 @@ pgr_select_rows(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	/* the rollout, its scope's path and its stages through through_stage */
-	sel_exec(sel_plan(&sel_rollout_plan,
+	sel_exec(pgr_kept_plan(&sel_rollout_plan,
 					  "SELECT r.scope_tenant_id, r.target_kind, r.channel_id, r.salt, "
 					  "       CASE WHEN r.scope_tenant_id IS NOT NULL THEN rollout.tenant_path(r.scope_tenant_id) END, "
 					  "       s.stage_no, s.method, (s.percent OPERATOR(pg_catalog.*) 10000)::pg_catalog.int4, "
@@ -362,7 +348,7 @@ pgr_select_rows(PG_FUNCTION_ARGS)
 	 * per windowed tenant whether one of its windows is open now (NULL, not
 	 * decidable, counts as open: coalesce(..., true) in SQL).
 	 */
-	sel_exec(sel_plan(&sel_holds_plan,
+	sel_exec(pgr_kept_plan(&sel_holds_plan,
 					  "SELECT b.tenant_id, NULL::pg_catalog.bool FROM rollout.blackout b "
 					  "WHERE b.during OPERATOR(pg_catalog.@>) pg_catalog.now() "
 					  "UNION ALL "
@@ -404,7 +390,7 @@ pgr_select_rows(PG_FUNCTION_ARGS)
 		Datum		a[1];
 
 		a[0] = CStringGetTextDatum(channel);
-		sel_exec(sel_plan(&sel_channel_plan,
+		sel_exec(pgr_kept_plan(&sel_channel_plan,
 						  "SELECT c.tenant_id FROM rollout.effective_channels() c "
 						  "WHERE c.channel_id OPERATOR(pg_catalog.=) $1",
 						  1, types), a, NULL);
