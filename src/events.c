@@ -85,8 +85,8 @@ pgr_event(PG_FUNCTION_ARGS)
 				 errmsg("relation \"rollout.event_seq\" does not exist")));
 	id = nextval_internal(seqid, true);
 
-	/* coalesce(nullif(current_setting('pg_rollout.actor', true), ''), session_user) */
-	actor = GetConfigOption("pg_rollout.actor", true, false);
+	/* coalesce(nullif(pg_rollout.actor, ''), session_user): the GUC's variable */
+	actor = pgr_actor;
 	if (actor == NULL || actor[0] == '\0')
 		actor = GetUserNameFromId(GetSessionUserId(), false);
 
