@@ -2224,15 +2224,49 @@ check_column_retype(const Protected *p, ColumnDef *def)
  * (src/pg_rollout.c): without it the table's own permissive policies would
  * show every tenant's rows then.
  */
+/* Is this one of pg_rollout's policy names? */
+static bool
+pgr_policy_name(const char *policy)
+{
+	return policy != NULL &&
+		(strncmp(policy, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) == 0 ||
+		 strcmp(policy, PGR_LOADED_POLICY) == 0);
+}
+
+/* RangeVarGetRelidExtended callback: as CREATE / ALTER POLICY, the owner only. */
+static void
+policy_relation_callback(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
+{
+	if (OidIsValid(relid) && !pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)), rv->relname);
+}
+
+/*
+ * The relation a policy statement names, locked as the statement will lock
+ * it (AccessExclusiveLock), before the checks below decide on it.  Resolved
+ * without a lock, the name could designate another relation by the time the
+ * statement resolves it again: a concurrent transaction that renames a
+ * table away and a protected table to that name, holding the first table's
+ * lock, makes the statement wait, then find the protected table (the
+ * checks had passed on the other one: a permissive policy without the
+ * guard, the guard itself dropped or altered).  Holding the lock, nobody
+ * renames or moves the relation until this transaction ends.
+ */
+static Oid
+policy_relation(RangeVar *rv)
+{
+	if (rv == NULL)
+		return InvalidOid;
+	return RangeVarGetRelidExtended(rv, AccessExclusiveLock, RVR_MISSING_OK,
+									policy_relation_callback, NULL);
+}
+
 static void
 refuse_citus_policy(Oid relid, const char *policy)
 {
 	Protected  *p;
 
-	if (policy == NULL ||
-		(strncmp(policy, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0 &&
-		 strcmp(policy, PGR_LOADED_POLICY) != 0) ||
-		!OidIsValid(relid) || (p = registry_lookup(relid)) == NULL)
+	if (!pgr_policy_name(policy) || !OidIsValid(relid) || (p = registry_lookup(relid)) == NULL)
 		return;
 	refuse_protection_ddl(p, psprintf("drop, alter or rename policy \"%s\"", policy));
 }
@@ -2249,19 +2283,42 @@ check_citus_policy_ddl(Node *parsetree)
 			List	   *names = lfirst(lc);
 			List	   *relname;
 
-			if (list_length(names) < 2)
+			if (list_length(names) < 2 || !pgr_policy_name(strVal(llast(names))))
 				continue;
 			relname = list_copy_head(names, list_length(names) - 1);
-			refuse_citus_policy(RangeVarGetRelid(makeRangeVarFromNameList(relname), NoLock, true),
-								strVal(llast(names)));
+			refuse_citus_policy(policy_relation(makeRangeVarFromNameList(relname)), strVal(llast(names)));
 		}
 	}
 	else if (IsA(parsetree, AlterPolicyStmt))
-		refuse_citus_policy(RangeVarGetRelid(((AlterPolicyStmt *) parsetree)->table, NoLock, true),
-							((AlterPolicyStmt *) parsetree)->policy_name);
+	{
+		AlterPolicyStmt *stmt = (AlterPolicyStmt *) parsetree;
+
+		if (pgr_policy_name(stmt->policy_name))
+			refuse_citus_policy(policy_relation(stmt->table), stmt->policy_name);
+	}
 	else if (IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->renameType == OBJECT_POLICY)
-		refuse_citus_policy(RangeVarGetRelid(((RenameStmt *) parsetree)->relation, NoLock, true),
-							((RenameStmt *) parsetree)->subname);
+	{
+		RenameStmt *stmt = (RenameStmt *) parsetree;
+		Oid			relid;
+
+		if (!pgr_policy_name(stmt->subname) &&
+			(stmt->newname == NULL || strcmp(stmt->newname, PGR_LOADED_POLICY) != 0))
+			return;
+		relid = policy_relation(stmt->relation);
+		refuse_citus_policy(relid, stmt->subname);
+		/*
+		 * Renamed to the guard's name, a policy of the owner's (USING (true),
+		 * made restrictive) would stand in for the guard: a permissive
+		 * policy created later gets no guard (check_create_policy), and the
+		 * table shows every tenant's rows without the library.
+		 */
+		if (stmt->newname != NULL && strcmp(stmt->newname, PGR_LOADED_POLICY) == 0 &&
+			OidIsValid(relid) && registry_lookup(relid) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_RESERVED_NAME),
+					 errmsg("policy name \"%s\" is reserved to pg_rollout", PGR_LOADED_POLICY),
+					 errhint("Give the policy another name.")));
+	}
 }
 
 /*
@@ -2756,7 +2813,7 @@ relation_has_policy(Oid relid, const char *name)
 static bool
 check_create_policy(CreatePolicyStmt *stmt, Oid *guard_relid)
 {
-	Oid			relid = RangeVarGetRelid(stmt->table, NoLock, true);
+	Oid			relid = policy_relation(stmt->table);
 
 	*guard_relid = InvalidOid;
 	if (!OidIsValid(relid))
