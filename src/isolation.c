@@ -62,6 +62,8 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/tablecmds.h"
 #include "commands/extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_authid.h"
@@ -109,6 +111,7 @@
 #include "utils/plancache.h"
 #include "utils/portal.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -882,6 +885,18 @@ registry_load(void)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
+
+		/*
+		 * Read with a snapshot of now, as the catalog caches are, not with
+		 * the statement's: the load follows an invalidation, which a
+		 * statement may receive after its snapshot was taken (it waited for
+		 * the lock of a table that protect_table() was altering; a
+		 * REPEATABLE READ transaction, for its whole length).  Read with
+		 * that snapshot, the registry missed the table just protected, and
+		 * stayed so, valid, until the next invalidation: the backend showed
+		 * every tenant's rows of it that its own policies allow.
+		 */
+		PushActiveSnapshot(GetLatestSnapshot());
 		/* protected tables and every inheritance child or partition */
 		rc = SPI_execute(psprintf("WITH RECURSIVE t(relid, top, lvl) AS ("
 						 "   SELECT p.tbl::pg_catalog.oid, p.tbl::pg_catalog.oid, 0 FROM rollout.protected_table p"
@@ -1010,6 +1025,7 @@ registry_load(void)
 			if (!found)
 				sh->protected_relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		}
+		PopActiveSnapshot();
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
 		registry = h;
@@ -2546,9 +2562,11 @@ check_rename(RenameStmt *stmt)
 	Oid			relid;
 	ListCell   *lt;
 
-	if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_SCHEMA)
+	/* ALTER INDEX ... RENAME renames a table too (PostgreSQL's leniency) */
+	if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_INDEX ||
+		stmt->renameType == OBJECT_SCHEMA)
 	{
-		check_table_rename(stmt->renameType == OBJECT_TABLE ?
+		check_table_rename(stmt->renameType != OBJECT_SCHEMA ?
 						   RangeVarGetRelid(stmt->relation, NoLock, true) : InvalidOid,
 						   stmt->renameType == OBJECT_SCHEMA ?
 						   get_namespace_oid(stmt->subname, true) : InvalidOid);
@@ -2872,6 +2890,124 @@ add_loaded_policy(Oid relid)
 	PG_END_TRY();
 }
 
+/* ------------------------------------------------------------------------
+ * The relations a checked utility statement names, locked before the checks
+ * ------------------------------------------------------------------------
+ *
+ * The checks above resolve the names a statement gives without a lock, and
+ * the statement resolves them again, with its lock.  Between the two, a
+ * concurrent transaction of the table's owner can move a protected table
+ * onto the name: it renames the table the name designates away and the
+ * protected table to that name, holding both locks; the statement waits for
+ * the first table's lock, then finds the protected table under the name
+ * (RangeVarGetRelidExtended resolves again after a wait).  The checks had
+ * passed on the other table: TRUNCATE emptied the protected table, CREATE
+ * INDEX ran the owner's function over every tenant's rows, ALTER TABLE
+ * rewrote its tenant column.  So before the checks, each relation they
+ * resolve is resolved and locked here as the statement will lock it (its
+ * permission callback first, as the statement's, so that naming a table
+ * one may not touch queues no lock on it); the checks then find the same
+ * relation, and nobody renames or moves it before the statement runs.
+ */
+static void
+truncate_relation_callback(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
+{
+	if (OidIsValid(relid) && pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)), rv->relname);
+}
+
+static void
+lock_named(RangeVar *rv, LOCKMODE mode, RangeVarGetRelidCallback callback)
+{
+	if (rv != NULL)
+		(void) RangeVarGetRelidExtended(rv, mode, RVR_MISSING_OK, callback, NULL);
+}
+
+static bool
+concurrently_option(List *params)
+{
+	ListCell   *lc;
+
+	foreach(lc, params)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+
+		if (strcmp(opt->defname, "concurrently") == 0)
+			return defGetBoolean(opt);
+	}
+	return false;
+}
+
+static void
+lock_utility_relations(Node *parsetree)
+{
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_TruncateStmt:
+			foreach(lc, ((TruncateStmt *) parsetree)->relations)
+				lock_named(lfirst_node(RangeVar, lc), AccessExclusiveLock, truncate_relation_callback);
+			break;
+		case T_AlterTableStmt:
+			{
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+
+				lock_named(stmt->relation, AlterTableGetLockLevel(stmt->cmds), RangeVarCallbackOwnsRelation);
+				foreach(lc, stmt->cmds)
+				{
+					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+					if (cmd->subtype == AT_AddInherit && cmd->def != NULL)
+						lock_named((RangeVar *) cmd->def, ShareUpdateExclusiveLock, RangeVarCallbackOwnsRelation);
+					else if (cmd->subtype == AT_AttachPartition && cmd->def != NULL && IsA(cmd->def, PartitionCmd))
+						lock_named(((PartitionCmd *) cmd->def)->name, AccessExclusiveLock, RangeVarCallbackOwnsRelation);
+				}
+			}
+			break;
+		case T_RenameStmt:
+			{
+				RenameStmt *stmt = (RenameStmt *) parsetree;
+
+				/* RenameRelation locks an index with ShareUpdateExclusiveLock */
+				if (stmt->renameType != OBJECT_POLICY && stmt->renameType != OBJECT_SCHEMA)
+					lock_named(stmt->relation,
+							   stmt->renameType == OBJECT_INDEX ? ShareUpdateExclusiveLock : AccessExclusiveLock,
+							   RangeVarCallbackOwnsRelation);
+			}
+			break;
+		case T_AlterObjectSchemaStmt:
+			lock_named(((AlterObjectSchemaStmt *) parsetree)->relation, AccessExclusiveLock,
+					   RangeVarCallbackOwnsRelation);
+			break;
+		case T_CopyStmt:
+			if (((CopyStmt *) parsetree)->is_from)
+				lock_named(((CopyStmt *) parsetree)->relation, RowExclusiveLock, NULL);
+			break;
+		case T_IndexStmt:
+			lock_named(((IndexStmt *) parsetree)->relation,
+					   ((IndexStmt *) parsetree)->concurrent ? ShareUpdateExclusiveLock : ShareLock,
+					   RangeVarCallbackOwnsRelation);
+			break;
+		case T_ReindexStmt:
+			if (((ReindexStmt *) parsetree)->kind == REINDEX_OBJECT_TABLE)
+				lock_named(((ReindexStmt *) parsetree)->relation,
+						   concurrently_option(((ReindexStmt *) parsetree)->params) ? ShareUpdateExclusiveLock : ShareLock,
+						   RangeVarCallbackOwnsTable);
+			break;
+		case T_ClusterStmt:
+			lock_named(((ClusterStmt *) parsetree)->relation, AccessExclusiveLock, RangeVarCallbackOwnsTable);
+			break;
+		case T_VacuumStmt:
+			/* as VACUUM and ANALYZE look their relations up (expand_vacuum_rel) */
+			foreach(lc, ((VacuumStmt *) parsetree)->rels)
+				lock_named(lfirst_node(VacuumRelation, lc)->relation, AccessShareLock, NULL);
+			break;
+		default:
+			break;
+	}
+}
+
 /*
  * ProcessUtility hook (chained): the checks above, before the statement
  * runs.  Nothing is looked up for other statements, nor outside a
@@ -3086,6 +3222,12 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 	const char *volatile guarded_table = NULL;
 
 	fresh_query = NULL;
+	if ((tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt ||
+		 tag == T_AlterObjectSchemaStmt || tag == T_CopyStmt || tag == T_IndexStmt ||
+		 tag == T_ReindexStmt || tag == T_ClusterStmt || tag == T_VacuumStmt) &&
+		enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
+		!superuser() && any_protected() != NULL)
+		lock_utility_relations(parsetree);
 	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
 	{
 		drops_extension = drops_pg_rollout((DropStmt *) parsetree);
@@ -3615,6 +3757,17 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
+
+		/*
+		 * A snapshot of now, not the statement's (see registry_load): what
+		 * is read here is remembered for the fast path (no binding, active
+		 * tenants) until the next invalidation of the two tables, which
+		 * this statement may already have received.  Read with an older
+		 * snapshot (a REPEATABLE READ transaction begun before the first
+		 * rollout.bind_tenant()), "no binding" stayed, and the bound role
+		 * could then set any tenant, in every later transaction.
+		 */
+		PushActiveSnapshot(GetLatestSnapshot());
 		/* one row, whether the tenant exists or not */
 		if (SPI_execute_with_args(
 				"SELECT t.status,"
@@ -3641,6 +3794,7 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 			ses_ok = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 			any_binding = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 		}
+		PopActiveSnapshot();
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
 	}
