@@ -417,6 +417,7 @@ typedef struct Shield
 static HTAB *shields = NULL;
 static bool registry_valid = false;
 static bool registry_loading = false;
+static bool registry_recheck = false;	/* loaded with an older snapshot: reload at the next statement */
 /*
  * The extension is not installed in this database (no rollout.protected_table):
  * nothing is protected, and nothing is looked up per statement until a
@@ -827,6 +828,7 @@ tenant_collation_supported(Oid collid)
 static bool
 registry_load(void)
 {
+	volatile bool latest;
 	HASHCTL		ctl;
 	Oid			nsp;
 	int			rc;
@@ -866,6 +868,7 @@ registry_load(void)
 	ctl.hcxt = RegistryContext;
 
 	registry_loading = true;
+	latest = !IsInParallelMode();
 	/*
 	 * The registry is read with the bootstrap superuser's rights, whoever
 	 * runs the statement being checked: the protection of a table must not
@@ -894,9 +897,12 @@ registry_load(void)
 		 * REPEATABLE READ transaction, for its whole length).  Read with
 		 * that snapshot, the registry missed the table just protected, and
 		 * stayed so, valid, until the next invalidation: the backend showed
-		 * every tenant's rows of it that its own policies allow.
+		 * every tenant's rows of it that its own policies allow.  (In
+		 * parallel mode no new snapshot may be taken: the statement's
+		 * serves, and the next statement reloads.)
 		 */
-		PushActiveSnapshot(GetLatestSnapshot());
+		if (latest)
+			PushActiveSnapshot(GetLatestSnapshot());
 		/* protected tables and every inheritance child or partition */
 		rc = SPI_execute(psprintf("WITH RECURSIVE t(relid, top, lvl) AS ("
 						 "   SELECT p.tbl::pg_catalog.oid, p.tbl::pg_catalog.oid, 0 FROM rollout.protected_table p"
@@ -1025,11 +1031,13 @@ registry_load(void)
 			if (!found)
 				sh->protected_relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		}
-		PopActiveSnapshot();
+		if (latest)
+			PopActiveSnapshot();
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
 		registry = h;
 		registry_valid = true;
+		registry_recheck = !latest;
 	}
 	PG_FINALLY();
 	{
@@ -1955,6 +1963,8 @@ static void
 isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	fresh_query = NULL;
+	if (registry_recheck && !IsInParallelMode())
+		registry_valid = registry_recheck = false;
 	if (queryDesc->plannedstmt != NULL && queryDesc->plannedstmt->invalItems != NIL &&
 		!IsParallelWorker() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
 		check_plan_tenant(queryDesc->plannedstmt);
@@ -2249,13 +2259,14 @@ pgr_policy_name(const char *policy)
 		 strcmp(policy, PGR_LOADED_POLICY) == 0);
 }
 
-/* RangeVarGetRelidExtended callback: as CREATE / ALTER POLICY, the owner only. */
-static void
-policy_relation_callback(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
+typedef enum NamedAccess
 {
-	if (OidIsValid(relid) && !pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)), rv->relname);
-}
+	NAMED_ANY,					/* the statement locks before its permission check */
+	NAMED_OWNER,				/* the owner only */
+	NAMED_TRUNCATE				/* TRUNCATE privilege */
+} NamedAccess;
+
+static void lock_named(RangeVar *rv, LOCKMODE mode, NamedAccess access);
 
 /*
  * The relation a policy statement names, locked as the statement will lock
@@ -2266,15 +2277,16 @@ policy_relation_callback(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
  * lock, makes the statement wait, then find the protected table (the
  * checks had passed on the other one: a permissive policy without the
  * guard, the guard itself dropped or altered).  Holding the lock, nobody
- * renames or moves the relation until this transaction ends.
+ * renames or moves the relation until this transaction ends.  (See
+ * lock_utility_relations.)
  */
 static Oid
 policy_relation(RangeVar *rv)
 {
 	if (rv == NULL)
 		return InvalidOid;
-	return RangeVarGetRelidExtended(rv, AccessExclusiveLock, RVR_MISSING_OK,
-									policy_relation_callback, NULL);
+	lock_named(rv, AccessExclusiveLock, NAMED_OWNER);
+	return RangeVarGetRelid(rv, NoLock, true);
 }
 
 static void
@@ -2904,23 +2916,29 @@ add_loaded_policy(Oid relid)
  * passed on the other table: TRUNCATE emptied the protected table, CREATE
  * INDEX ran the owner's function over every tenant's rows, ALTER TABLE
  * rewrote its tenant column.  So before the checks, each relation they
- * resolve is resolved and locked here as the statement will lock it (its
- * permission callback first, as the statement's, so that naming a table
- * one may not touch queues no lock on it); the checks then find the same
- * relation, and nobody renames or moves it before the statement runs.
+ * resolve is resolved and locked here as the statement will lock it (not
+ * when the role may not run the statement on it: naming a table one may
+ * not touch queues no lock on it); the checks then find the same relation,
+ * and nobody renames or moves it before the statement runs.
  */
 static void
-truncate_relation_callback(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
+lock_named(RangeVar *rv, LOCKMODE mode, NamedAccess access)
 {
-	if (OidIsValid(relid) && pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)), rv->relname);
-}
+	Oid			relid;
 
-static void
-lock_named(RangeVar *rv, LOCKMODE mode, RangeVarGetRelidCallback callback)
-{
-	if (rv != NULL)
-		(void) RangeVarGetRelidExtended(rv, mode, RVR_MISSING_OK, callback, NULL);
+	if (rv == NULL)
+		return;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	/*
+	 * Not allowed to the role: no lock (the statement fails on its own
+	 * permission check, after pg_rollout's refusals are counted as before).
+	 */
+	if ((access == NAMED_OWNER && !pg_class_ownercheck(relid, GetUserId())) ||
+		(access == NAMED_TRUNCATE && pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK))
+		return;
+	(void) RangeVarGetRelidExtended(rv, mode, RVR_MISSING_OK, NULL, NULL);
 }
 
 static bool
@@ -2947,21 +2965,21 @@ lock_utility_relations(Node *parsetree)
 	{
 		case T_TruncateStmt:
 			foreach(lc, ((TruncateStmt *) parsetree)->relations)
-				lock_named(lfirst_node(RangeVar, lc), AccessExclusiveLock, truncate_relation_callback);
+				lock_named(lfirst_node(RangeVar, lc), AccessExclusiveLock, NAMED_TRUNCATE);
 			break;
 		case T_AlterTableStmt:
 			{
 				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
 
-				lock_named(stmt->relation, AlterTableGetLockLevel(stmt->cmds), RangeVarCallbackOwnsRelation);
+				lock_named(stmt->relation, AlterTableGetLockLevel(stmt->cmds), NAMED_OWNER);
 				foreach(lc, stmt->cmds)
 				{
 					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 
 					if (cmd->subtype == AT_AddInherit && cmd->def != NULL)
-						lock_named((RangeVar *) cmd->def, ShareUpdateExclusiveLock, RangeVarCallbackOwnsRelation);
+						lock_named((RangeVar *) cmd->def, ShareUpdateExclusiveLock, NAMED_OWNER);
 					else if (cmd->subtype == AT_AttachPartition && cmd->def != NULL && IsA(cmd->def, PartitionCmd))
-						lock_named(((PartitionCmd *) cmd->def)->name, AccessExclusiveLock, RangeVarCallbackOwnsRelation);
+						lock_named(((PartitionCmd *) cmd->def)->name, AccessExclusiveLock, NAMED_OWNER);
 				}
 			}
 			break;
@@ -2973,35 +2991,35 @@ lock_utility_relations(Node *parsetree)
 				if (stmt->renameType != OBJECT_POLICY && stmt->renameType != OBJECT_SCHEMA)
 					lock_named(stmt->relation,
 							   stmt->renameType == OBJECT_INDEX ? ShareUpdateExclusiveLock : AccessExclusiveLock,
-							   RangeVarCallbackOwnsRelation);
+							   NAMED_OWNER);
 			}
 			break;
 		case T_AlterObjectSchemaStmt:
 			lock_named(((AlterObjectSchemaStmt *) parsetree)->relation, AccessExclusiveLock,
-					   RangeVarCallbackOwnsRelation);
+					   NAMED_OWNER);
 			break;
 		case T_CopyStmt:
 			if (((CopyStmt *) parsetree)->is_from)
-				lock_named(((CopyStmt *) parsetree)->relation, RowExclusiveLock, NULL);
+				lock_named(((CopyStmt *) parsetree)->relation, RowExclusiveLock, NAMED_ANY);
 			break;
 		case T_IndexStmt:
 			lock_named(((IndexStmt *) parsetree)->relation,
 					   ((IndexStmt *) parsetree)->concurrent ? ShareUpdateExclusiveLock : ShareLock,
-					   RangeVarCallbackOwnsRelation);
+					   NAMED_OWNER);
 			break;
 		case T_ReindexStmt:
 			if (((ReindexStmt *) parsetree)->kind == REINDEX_OBJECT_TABLE)
 				lock_named(((ReindexStmt *) parsetree)->relation,
 						   concurrently_option(((ReindexStmt *) parsetree)->params) ? ShareUpdateExclusiveLock : ShareLock,
-						   RangeVarCallbackOwnsTable);
+						   NAMED_OWNER);
 			break;
 		case T_ClusterStmt:
-			lock_named(((ClusterStmt *) parsetree)->relation, AccessExclusiveLock, RangeVarCallbackOwnsTable);
+			lock_named(((ClusterStmt *) parsetree)->relation, AccessExclusiveLock, NAMED_OWNER);
 			break;
 		case T_VacuumStmt:
 			/* as VACUUM and ANALYZE look their relations up (expand_vacuum_rel) */
 			foreach(lc, ((VacuumStmt *) parsetree)->rels)
-				lock_named(lfirst_node(VacuumRelation, lc)->relation, AccessShareLock, NULL);
+				lock_named(lfirst_node(VacuumRelation, lc)->relation, AccessShareLock, NAMED_ANY);
 			break;
 		default:
 			break;
@@ -3433,6 +3451,8 @@ isolation_xact_callback(XactEvent event, void *arg)
 		forget_all_level = 0;
 		protection_fn_depth = 0;
 		fresh_query = NULL;
+		if (registry_recheck)
+			registry_valid = registry_recheck = false;
 		if (retired_registries != NIL)
 		{
 			ListCell   *lc;
@@ -3767,7 +3787,7 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 		 * rollout.bind_tenant()), "no binding" stayed, and the bound role
 		 * could then set any tenant, in every later transaction.
 		 */
-		PushActiveSnapshot(GetLatestSnapshot());
+		PushActiveSnapshot(IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot());
 		/* one row, whether the tenant exists or not */
 		if (SPI_execute_with_args(
 				"SELECT t.status,"
