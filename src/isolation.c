@@ -4020,6 +4020,17 @@ pgr_recent_violations(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RingEntry  *copy;
 	uint64		total;
+	Oid			admin = get_role_oid("rollout_admin", true);
+	/*
+	 * Query texts hold other roles' literals (another tenant's ids, e-mail
+	 * addresses, ...): shown, as pg_stat_statements does, only to those
+	 * allowed to read every role's statements, and to rollout_admin.  The
+	 * view rollout.recent_violation_log masked them, but rollout_viewer may
+	 * call this function itself.
+	 */
+	bool		show_query = superuser() ||
+		is_member_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS) ||
+		(OidIsValid(admin) && is_member_of_role(GetUserId(), admin));
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (shared == NULL)
@@ -4054,7 +4065,7 @@ pgr_recent_violations(PG_FUNCTION_ARGS)
 			nulls[5] = true;
 		values[6] = CStringGetTextDatum(e->appname);
 		values[7] = Int64GetDatum((int64) e->queryid);
-		values[8] = CStringGetTextDatum(e->query);
+		values[8] = CStringGetTextDatum(show_query ? e->query : "<insufficient privilege>");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -1,0 +1,56 @@
+-- The query texts of recent violations (red team, second pass).  They hold
+-- other roles' literals: the view rollout.recent_violation_log shows them
+-- only to rollout_admin and pg_read_all_stats, but rollout_viewer may call
+-- rollout.recent_violations() itself, which returned them to anyone with
+-- the grant: another tenant's ids and values, read by a dashboard role.
+-- The function now masks them the same way.
+\set VERBOSITY terse
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_rollout CASCADE;
+CREATE EXTENSION pg_rollout;
+DROP TABLE IF EXISTS vl_orders;
+DROP ROLE IF EXISTS regress_vl_app, regress_vl_viewer, regress_vl_admin, regress_vl_stats;
+RESET client_min_messages;
+CREATE ROLE regress_vl_app IN ROLE rollout_app;
+CREATE ROLE regress_vl_viewer IN ROLE rollout_viewer;
+CREATE ROLE regress_vl_admin IN ROLE rollout_admin;
+CREATE ROLE regress_vl_stats IN ROLE rollout_viewer, pg_read_all_stats;
+SELECT count(*) FROM (SELECT rollout.create_tenant(t) FROM unnest(ARRAY['acme', 'globex']) t) x;
+CREATE TABLE vl_orders (id int, tenant_id text, email text);
+INSERT INTO vl_orders VALUES (1, 'globex', 'ceo@globex.example');
+GRANT SELECT ON vl_orders TO regress_vl_app;
+SELECT rollout.protect_table('vl_orders', 'tenant_id', 'critical');
+
+-- a statement without tenant context, refused, recorded with its text
+SET pg_rollout.enforcement_mode = 'enforce';
+SET ROLE regress_vl_app;
+SELECT * FROM vl_orders WHERE email = 'ceo@globex.example';
+RESET ROLE;
+
+CREATE FUNCTION pg_temp.last_texts() RETURNS TABLE (via_view text, via_function text)
+LANGUAGE sql AS $$
+    SELECT (SELECT l.query FROM rollout.recent_violation_log l WHERE l.tbl = 'vl_orders'::regclass ORDER BY l.at DESC LIMIT 1),
+           (SELECT r.query FROM rollout.recent_violations() r WHERE r.tbl = 'vl_orders'::regclass ORDER BY r.at DESC LIMIT 1)
+$$;
+GRANT EXECUTE ON FUNCTION pg_temp.last_texts() TO PUBLIC;
+
+-- rollout_viewer: masked both ways
+SET ROLE regress_vl_viewer;
+SELECT * FROM pg_temp.last_texts();
+RESET ROLE;
+-- rollout_admin and pg_read_all_stats: the text
+SET ROLE regress_vl_admin;
+SELECT * FROM pg_temp.last_texts();
+RESET ROLE;
+SET ROLE regress_vl_stats;
+SELECT * FROM pg_temp.last_texts();
+RESET ROLE;
+-- the other columns stay visible to rollout_viewer
+SET ROLE regress_vl_viewer;
+SELECT kind, command, refused, role_name FROM rollout.recent_violations()
+ WHERE tbl = 'vl_orders'::regclass ORDER BY at DESC LIMIT 1;
+RESET ROLE;
+
+RESET pg_rollout.enforcement_mode;
+DROP TABLE vl_orders;
+DROP ROLE regress_vl_app, regress_vl_viewer, regress_vl_admin, regress_vl_stats;
