@@ -2370,11 +2370,13 @@ check_attached_rows(const Protected *pp, Oid child)
 	const char *tenant = pgr_isolation_tenant();
 	int			pathlevel;
 	int			rc;
-	bool		foreign_rows;
+	volatile bool foreign_rows = false;
 	char	   *child_name;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	char		nulls[1] = {' '};
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (!table_enforced(pp) || bypass_active || role_bypasses_rls(GetUserId()) ||
 		registry_lookup(child) != NULL)
@@ -2382,22 +2384,43 @@ check_attached_rows(const Protected *pp, Oid child)
 	child_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(child)), get_rel_name(child));
 	args[0] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
 	nulls[0] = tenant ? ' ' : 'n';
-	pathlevel = pgr_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "pg_rollout: SPI_connect failed");
-	/* as the caller: the rows it attaches are rows it may read */
-	rc = SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT 1 FROM %s c WHERE c.%s IS DISTINCT FROM $1::pg_catalog.text)",
-										child_name, quote_identifier(pp->column)),
-							   1, argtypes, args, nulls, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "pg_rollout: could not read the rows of \"%s\": %s", child_name, SPI_result_code_string(rc));
+	/*
+	 * Every row, as the bootstrap superuser, with a snapshot of now.  Read as
+	 * the caller, the table's own row security (forced, "USING (tenant_id =
+	 * 'acme')") hid the other tenants' rows from the check, and they were
+	 * attached; read with the statement's snapshot, taken before the wait
+	 * for the table's lock, rows a concurrent transaction committed during
+	 * the wait were not seen.  The query is fixed, its names quoted and
+	 * schema-qualified, search_path pinned: nothing of the caller's runs.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
 	{
-		bool		isnull;
+		pathlevel = pgr_pin_search_path();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "pg_rollout: SPI_connect failed");
+		PushActiveSnapshot(GetLatestSnapshot());
+		rc = SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT 1 FROM %s c WHERE c.%s IS DISTINCT FROM $1::pg_catalog.text)",
+											child_name, quote_identifier(pp->column)),
+								   1, argtypes, args, nulls, true, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "pg_rollout: could not read the rows of \"%s\": %s", child_name, SPI_result_code_string(rc));
+		{
+			bool		isnull;
 
-		foreign_rows = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			foreign_rows = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		PopActiveSnapshot();
+		SPI_finish();
+		pgr_unpin_search_path(pathlevel);
 	}
-	SPI_finish();
-	pgr_unpin_search_path(pathlevel);
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
 	if (foreign_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

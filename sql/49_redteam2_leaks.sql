@@ -1,15 +1,24 @@
--- The query texts of recent violations (red team, second pass).  They hold
+-- Two reads that showed a role what it should not see, or hid from a check
+-- what it had to see (red team, second pass).
+--
+-- 1. The query texts of recent violations.  They hold
 -- other roles' literals: the view rollout.recent_violation_log shows them
 -- only to rollout_admin and pg_read_all_stats, but rollout_viewer may call
 -- rollout.recent_violations() itself, which returned them to anyone with
 -- the grant: another tenant's ids and values, read by a dashboard role.
 -- The function now masks them the same way.
+--
+-- 2. ATTACH PARTITION / INHERIT of a table holding other tenants' rows
+-- under an enforced protected parent is refused; the check read the
+-- table's rows as the caller, and the table's own row security (forced,
+-- USING (tenant_id = 'acme')) hid globex's rows from it: they were
+-- attached, and became globex's rows.  The check now reads every row.
 \set VERBOSITY terse
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
 CREATE EXTENSION pg_rollout;
-DROP TABLE IF EXISTS vl_orders;
-DROP ROLE IF EXISTS regress_vl_app, regress_vl_viewer, regress_vl_admin, regress_vl_stats;
+DROP TABLE IF EXISTS vl_orders, vl_parent, vl_staging;
+DROP ROLE IF EXISTS regress_vl_app, regress_vl_viewer, regress_vl_admin, regress_vl_stats, regress_vl_owner;
 RESET client_min_messages;
 CREATE ROLE regress_vl_app IN ROLE rollout_app;
 CREATE ROLE regress_vl_viewer IN ROLE rollout_viewer;
@@ -51,6 +60,31 @@ SELECT kind, command, refused, role_name FROM rollout.recent_violations()
  WHERE tbl = 'vl_orders'::regclass ORDER BY at DESC LIMIT 1;
 RESET ROLE;
 
+-- 2. a table attached under a protected parent: its own row security hides nothing from the check
+CREATE ROLE regress_vl_owner IN ROLE rollout_admin, rollout_app;
+GRANT CREATE ON SCHEMA public TO regress_vl_owner;
+SET ROLE regress_vl_owner;
+CREATE TABLE vl_parent (id int, tenant_id text);
+SELECT rollout.protect_table('vl_parent', 'tenant_id', 'critical');
+CREATE TABLE vl_staging (id int, tenant_id text);
+INSERT INTO vl_staging VALUES (1, 'acme'), (2, 'globex');
+ALTER TABLE vl_staging ENABLE ROW LEVEL SECURITY;
+ALTER TABLE vl_staging FORCE ROW LEVEL SECURITY;
+CREATE POLICY only_acme ON vl_staging USING (tenant_id = 'acme');
+SELECT rollout.set_tenant('acme', local => false);
+SELECT * FROM vl_staging;                       -- the owner sees acme's row only
+ALTER TABLE vl_staging INHERIT vl_parent;       -- refused: globex's row is there
+SELECT count(*) FROM pg_inherits WHERE inhrelid = 'vl_staging'::regclass;
+-- acme's rows only: attached
+RESET ROLE;
+DELETE FROM vl_staging WHERE tenant_id = 'globex';
+SET ROLE regress_vl_owner;
+ALTER TABLE vl_staging INHERIT vl_parent;
+SELECT id, tenant_id FROM vl_parent;
+SELECT rollout.reset_tenant();
+RESET ROLE;
+
 RESET pg_rollout.enforcement_mode;
-DROP TABLE vl_orders;
-DROP ROLE regress_vl_app, regress_vl_viewer, regress_vl_admin, regress_vl_stats;
+DROP TABLE vl_orders, vl_staging, vl_parent;
+REVOKE CREATE ON SCHEMA public FROM regress_vl_owner;
+DROP ROLE regress_vl_app, regress_vl_viewer, regress_vl_admin, regress_vl_stats, regress_vl_owner;
