@@ -13,6 +13,13 @@
 -- table's rows as the caller, and the table's own row security (forced,
 -- USING (tenant_id = 'acme')) hid globex's rows from it: they were
 -- attached, and became globex's rows.  The check now reads every row.
+--
+-- 3. DECLARE ... WITH HOLD on a protected table is refused where it is
+-- enforced: its rows stay fetchable after the transaction and its tenant
+-- context end (by the next client of a pooled connection too).  Over a
+-- function that reads the table, the cursor's plan names no protected
+-- table: it was declared, and acme's rows, materialized at commit, were
+-- fetched with no tenant context.  Now the function's read is refused.
 \set VERBOSITY terse
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_rollout CASCADE;
@@ -84,7 +91,43 @@ SELECT id, tenant_id FROM vl_parent;
 SELECT rollout.reset_tenant();
 RESET ROLE;
 
+-- 3. a WITH HOLD cursor over a function reading a protected table
+CREATE FUNCTION vl_rows() RETURNS SETOF vl_parent LANGUAGE plpgsql STABLE
+    AS $$ BEGIN RETURN QUERY SELECT * FROM vl_parent; END $$;
+CREATE FUNCTION vl_rows_sql() RETURNS SETOF vl_parent LANGUAGE sql STABLE
+    AS $$ SELECT * FROM vl_parent $$;
+GRANT SELECT ON vl_parent TO regress_vl_app;
+SET ROLE regress_vl_app;
+BEGIN;
+SELECT rollout.set_tenant('acme');
+DECLARE held CURSOR WITH HOLD FOR SELECT * FROM vl_rows();
+COMMIT;                                          -- refused when materialized
+SELECT count(*) FROM pg_cursors WHERE name = 'held';
+BEGIN;
+SELECT rollout.set_tenant('acme');
+DECLARE held CURSOR WITH HOLD FOR SELECT * FROM vl_rows();
+FETCH 1 FROM held;                               -- refused as well
+ROLLBACK;
+BEGIN;
+SELECT rollout.set_tenant('acme');
+DECLARE held CURSOR WITH HOLD FOR SELECT * FROM vl_rows_sql();   -- inlined: named in the plan
+ROLLBACK;
+-- without WITH HOLD the function's rows are read as usual
+BEGIN;
+SELECT rollout.set_tenant('acme');
+DECLARE plain CURSOR FOR SELECT * FROM vl_rows();
+FETCH ALL FROM plain;
+COMMIT;
+-- and a WITH HOLD cursor that reads no protected table is allowed
+BEGIN;
+DECLARE other CURSOR WITH HOLD FOR SELECT g FROM generate_series(1, 2) g;
+COMMIT;
+FETCH ALL FROM other;
+CLOSE other;
+RESET ROLE;
+
 RESET pg_rollout.enforcement_mode;
+DROP FUNCTION vl_rows(), vl_rows_sql();
 DROP TABLE vl_orders, vl_staging, vl_parent;
 REVOKE CREATE ON SCHEMA public FROM regress_vl_owner;
 DROP ROLE regress_vl_app, regress_vl_viewer, regress_vl_admin, regress_vl_stats, regress_vl_owner;

@@ -1959,6 +1959,34 @@ pgr_tenant_for_support(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(NULL);
 }
 
+/*
+ * WITH HOLD cursors declared in this transaction (their names).  A cursor
+ * over a function that reads a protected table (SELECT * FROM app_fn())
+ * names no protected table in its plan (check_holdable_cursor passes it),
+ * yet its rows, materialized at commit under the transaction's tenant,
+ * stay fetchable after the context ends, by the next client of a pooled
+ * connection too.  The function's own statements run while the cursor's
+ * portal is active (a FETCH, or its materialization at commit): a
+ * protected table read then is the holdable_cursor violation.
+ */
+static List *held_cursors = NIL;
+
+static bool
+inside_held_cursor(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, held_cursors)
+	{
+		Portal		portal = GetPortalByName((const char *) lfirst(lc));
+
+		if (PortalIsValid(portal) && portal->status == PORTAL_ACTIVE &&
+			(portal->cursorOptions & CURSOR_OPT_HOLD) != 0)
+			return true;
+	}
+	return false;
+}
+
 static void
 isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -2047,6 +2075,12 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			{
 				if (first_report(&counted, report_relid))
 					count_event(report_relid, privileged ? KIND_PRIVILEGED : KIND_BYPASS, rcmd, p->severity, false);
+				continue;
+			}
+			if (held_cursors != NIL && inside_held_cursor())
+			{
+				if (table_enforced(p) || first_report(&counted, report_relid))
+					violation(p, report_relid, KIND_HOLDABLE_CURSOR, rcmd, table_enforced(p), queryDesc);
 				continue;
 			}
 			if (citus_unfiltered(p, rte->relid, rcmd, queryDesc))
@@ -3382,6 +3416,13 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		PG_TRY();
 		{
 			check_holdable_cursor((DeclareCursorStmt *) parsetree);
+			if (((DeclareCursorStmt *) parsetree)->portalname != NULL)
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+				held_cursors = lappend(held_cursors, pstrdup(((DeclareCursorStmt *) parsetree)->portalname));
+				MemoryContextSwitchTo(old);
+			}
 		}
 		PG_FINALLY();
 		{
@@ -3474,6 +3515,8 @@ isolation_xact_callback(XactEvent event, void *arg)
 		forget_all_level = 0;
 		protection_fn_depth = 0;
 		fresh_query = NULL;
+		list_free_deep(held_cursors);
+		held_cursors = NIL;
 		if (registry_recheck)
 			registry_valid = registry_recheck = false;
 		if (retired_registries != NIL)
