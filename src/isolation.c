@@ -62,6 +62,8 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/tablecmds.h"
 #include "commands/extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_authid.h"
@@ -109,6 +111,7 @@
 #include "utils/plancache.h"
 #include "utils/portal.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -414,6 +417,7 @@ typedef struct Shield
 static HTAB *shields = NULL;
 static bool registry_valid = false;
 static bool registry_loading = false;
+static bool registry_recheck = false;	/* loaded with an older snapshot: reload at the next statement */
 /*
  * The extension is not installed in this database (no rollout.protected_table):
  * nothing is protected, and nothing is looked up per statement until a
@@ -824,6 +828,7 @@ tenant_collation_supported(Oid collid)
 static bool
 registry_load(void)
 {
+	volatile bool latest;
 	HASHCTL		ctl;
 	Oid			nsp;
 	int			rc;
@@ -863,6 +868,7 @@ registry_load(void)
 	ctl.hcxt = RegistryContext;
 
 	registry_loading = true;
+	latest = !IsInParallelMode();
 	/*
 	 * The registry is read with the bootstrap superuser's rights, whoever
 	 * runs the statement being checked: the protection of a table must not
@@ -882,6 +888,21 @@ registry_load(void)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
+
+		/*
+		 * Read with a snapshot of now, as the catalog caches are, not with
+		 * the statement's: the load follows an invalidation, which a
+		 * statement may receive after its snapshot was taken (it waited for
+		 * the lock of a table that protect_table() was altering; a
+		 * REPEATABLE READ transaction, for its whole length).  Read with
+		 * that snapshot, the registry missed the table just protected, and
+		 * stayed so, valid, until the next invalidation: the backend showed
+		 * every tenant's rows of it that its own policies allow.  (In
+		 * parallel mode no new snapshot may be taken: the statement's
+		 * serves, and the next statement reloads.)
+		 */
+		if (latest)
+			PushActiveSnapshot(GetLatestSnapshot());
 		/* protected tables and every inheritance child or partition */
 		rc = SPI_execute(psprintf("WITH RECURSIVE t(relid, top, lvl) AS ("
 						 "   SELECT p.tbl::pg_catalog.oid, p.tbl::pg_catalog.oid, 0 FROM rollout.protected_table p"
@@ -1010,10 +1031,13 @@ registry_load(void)
 			if (!found)
 				sh->protected_relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		}
+		if (latest)
+			PopActiveSnapshot();
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
 		registry = h;
 		registry_valid = true;
+		registry_recheck = !latest;
 	}
 	PG_FINALLY();
 	{
@@ -1935,10 +1959,40 @@ pgr_tenant_for_support(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(NULL);
 }
 
+/*
+ * WITH HOLD cursors declared in this transaction (their names).  A cursor
+ * over a function that reads a protected table (SELECT * FROM app_fn())
+ * names no protected table in its plan (check_holdable_cursor passes it),
+ * yet its rows, materialized at commit under the transaction's tenant,
+ * stay fetchable after the context ends, by the next client of a pooled
+ * connection too.  The function's own statements run while the cursor's
+ * portal is active (a FETCH, or its materialization at commit): a
+ * protected table read then is the holdable_cursor violation.
+ */
+static List *held_cursors = NIL;
+
+static bool
+inside_held_cursor(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, held_cursors)
+	{
+		Portal		portal = GetPortalByName((const char *) lfirst(lc));
+
+		if (PortalIsValid(portal) && portal->status == PORTAL_ACTIVE &&
+			(portal->cursorOptions & CURSOR_OPT_HOLD) != 0)
+			return true;
+	}
+	return false;
+}
+
 static void
 isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	fresh_query = NULL;
+	if (registry_recheck && !IsInParallelMode())
+		registry_valid = registry_recheck = false;
 	if (queryDesc->plannedstmt != NULL && queryDesc->plannedstmt->invalItems != NIL &&
 		!IsParallelWorker() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
 		check_plan_tenant(queryDesc->plannedstmt);
@@ -2021,6 +2075,12 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			{
 				if (first_report(&counted, report_relid))
 					count_event(report_relid, privileged ? KIND_PRIVILEGED : KIND_BYPASS, rcmd, p->severity, false);
+				continue;
+			}
+			if (held_cursors != NIL && inside_held_cursor())
+			{
+				if (table_enforced(p) || first_report(&counted, report_relid))
+					violation(p, report_relid, KIND_HOLDABLE_CURSOR, rcmd, table_enforced(p), queryDesc);
 				continue;
 			}
 			if (citus_unfiltered(p, rte->relid, rcmd, queryDesc))
@@ -2224,15 +2284,51 @@ check_column_retype(const Protected *p, ColumnDef *def)
  * (src/pg_rollout.c): without it the table's own permissive policies would
  * show every tenant's rows then.
  */
+/* Is this one of pg_rollout's policy names? */
+static bool
+pgr_policy_name(const char *policy)
+{
+	return policy != NULL &&
+		(strncmp(policy, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) == 0 ||
+		 strcmp(policy, PGR_LOADED_POLICY) == 0);
+}
+
+typedef enum NamedAccess
+{
+	NAMED_ANY,					/* the statement locks before its permission check */
+	NAMED_OWNER,				/* the owner only */
+	NAMED_TRUNCATE				/* TRUNCATE privilege */
+} NamedAccess;
+
+static void lock_named(RangeVar *rv, LOCKMODE mode, NamedAccess access);
+
+/*
+ * The relation a policy statement names, locked as the statement will lock
+ * it (AccessExclusiveLock), before the checks below decide on it.  Resolved
+ * without a lock, the name could designate another relation by the time the
+ * statement resolves it again: a concurrent transaction that renames a
+ * table away and a protected table to that name, holding the first table's
+ * lock, makes the statement wait, then find the protected table (the
+ * checks had passed on the other one: a permissive policy without the
+ * guard, the guard itself dropped or altered).  Holding the lock, nobody
+ * renames or moves the relation until this transaction ends.  (See
+ * lock_utility_relations.)
+ */
+static Oid
+policy_relation(RangeVar *rv)
+{
+	if (rv == NULL)
+		return InvalidOid;
+	lock_named(rv, AccessExclusiveLock, NAMED_OWNER);
+	return RangeVarGetRelid(rv, NoLock, true);
+}
+
 static void
 refuse_citus_policy(Oid relid, const char *policy)
 {
 	Protected  *p;
 
-	if (policy == NULL ||
-		(strncmp(policy, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0 &&
-		 strcmp(policy, PGR_LOADED_POLICY) != 0) ||
-		!OidIsValid(relid) || (p = registry_lookup(relid)) == NULL)
+	if (!pgr_policy_name(policy) || !OidIsValid(relid) || (p = registry_lookup(relid)) == NULL)
 		return;
 	refuse_protection_ddl(p, psprintf("drop, alter or rename policy \"%s\"", policy));
 }
@@ -2249,19 +2345,42 @@ check_citus_policy_ddl(Node *parsetree)
 			List	   *names = lfirst(lc);
 			List	   *relname;
 
-			if (list_length(names) < 2)
+			if (list_length(names) < 2 || !pgr_policy_name(strVal(llast(names))))
 				continue;
 			relname = list_copy_head(names, list_length(names) - 1);
-			refuse_citus_policy(RangeVarGetRelid(makeRangeVarFromNameList(relname), NoLock, true),
-								strVal(llast(names)));
+			refuse_citus_policy(policy_relation(makeRangeVarFromNameList(relname)), strVal(llast(names)));
 		}
 	}
 	else if (IsA(parsetree, AlterPolicyStmt))
-		refuse_citus_policy(RangeVarGetRelid(((AlterPolicyStmt *) parsetree)->table, NoLock, true),
-							((AlterPolicyStmt *) parsetree)->policy_name);
+	{
+		AlterPolicyStmt *stmt = (AlterPolicyStmt *) parsetree;
+
+		if (pgr_policy_name(stmt->policy_name))
+			refuse_citus_policy(policy_relation(stmt->table), stmt->policy_name);
+	}
 	else if (IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->renameType == OBJECT_POLICY)
-		refuse_citus_policy(RangeVarGetRelid(((RenameStmt *) parsetree)->relation, NoLock, true),
-							((RenameStmt *) parsetree)->subname);
+	{
+		RenameStmt *stmt = (RenameStmt *) parsetree;
+		Oid			relid;
+
+		if (!pgr_policy_name(stmt->subname) &&
+			(stmt->newname == NULL || strcmp(stmt->newname, PGR_LOADED_POLICY) != 0))
+			return;
+		relid = policy_relation(stmt->relation);
+		refuse_citus_policy(relid, stmt->subname);
+		/*
+		 * Renamed to the guard's name, a policy of the owner's (USING (true),
+		 * made restrictive) would stand in for the guard: a permissive
+		 * policy created later gets no guard (check_create_policy), and the
+		 * table shows every tenant's rows without the library.
+		 */
+		if (stmt->newname != NULL && strcmp(stmt->newname, PGR_LOADED_POLICY) == 0 &&
+			OidIsValid(relid) && registry_lookup(relid) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_RESERVED_NAME),
+					 errmsg("policy name \"%s\" is reserved to pg_rollout", PGR_LOADED_POLICY),
+					 errhint("Give the policy another name.")));
+	}
 }
 
 /*
@@ -2285,11 +2404,13 @@ check_attached_rows(const Protected *pp, Oid child)
 	const char *tenant = pgr_isolation_tenant();
 	int			pathlevel;
 	int			rc;
-	bool		foreign_rows;
+	volatile bool foreign_rows = false;
 	char	   *child_name;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	char		nulls[1] = {' '};
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (!table_enforced(pp) || bypass_active || role_bypasses_rls(GetUserId()) ||
 		registry_lookup(child) != NULL)
@@ -2297,22 +2418,43 @@ check_attached_rows(const Protected *pp, Oid child)
 	child_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(child)), get_rel_name(child));
 	args[0] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
 	nulls[0] = tenant ? ' ' : 'n';
-	pathlevel = pgr_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "pg_rollout: SPI_connect failed");
-	/* as the caller: the rows it attaches are rows it may read */
-	rc = SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT 1 FROM %s c WHERE c.%s IS DISTINCT FROM $1::pg_catalog.text)",
-										child_name, quote_identifier(pp->column)),
-							   1, argtypes, args, nulls, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "pg_rollout: could not read the rows of \"%s\": %s", child_name, SPI_result_code_string(rc));
+	/*
+	 * Every row, as the bootstrap superuser, with a snapshot of now.  Read as
+	 * the caller, the table's own row security (forced, "USING (tenant_id =
+	 * 'acme')") hid the other tenants' rows from the check, and they were
+	 * attached; read with the statement's snapshot, taken before the wait
+	 * for the table's lock, rows a concurrent transaction committed during
+	 * the wait were not seen.  The query is fixed, its names quoted and
+	 * schema-qualified, search_path pinned: nothing of the caller's runs.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
 	{
-		bool		isnull;
+		pathlevel = pgr_pin_search_path();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "pg_rollout: SPI_connect failed");
+		PushActiveSnapshot(GetLatestSnapshot());
+		rc = SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT 1 FROM %s c WHERE c.%s IS DISTINCT FROM $1::pg_catalog.text)",
+											child_name, quote_identifier(pp->column)),
+								   1, argtypes, args, nulls, true, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "pg_rollout: could not read the rows of \"%s\": %s", child_name, SPI_result_code_string(rc));
+		{
+			bool		isnull;
 
-		foreign_rows = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			foreign_rows = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		PopActiveSnapshot();
+		SPI_finish();
+		pgr_unpin_search_path(pathlevel);
 	}
-	SPI_finish();
-	pgr_unpin_search_path(pathlevel);
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
 	if (foreign_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -2489,9 +2631,11 @@ check_rename(RenameStmt *stmt)
 	Oid			relid;
 	ListCell   *lt;
 
-	if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_SCHEMA)
+	/* ALTER INDEX ... RENAME renames a table too (PostgreSQL's leniency) */
+	if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_INDEX ||
+		stmt->renameType == OBJECT_SCHEMA)
 	{
-		check_table_rename(stmt->renameType == OBJECT_TABLE ?
+		check_table_rename(stmt->renameType != OBJECT_SCHEMA ?
 						   RangeVarGetRelid(stmt->relation, NoLock, true) : InvalidOid,
 						   stmt->renameType == OBJECT_SCHEMA ?
 						   get_namespace_oid(stmt->subname, true) : InvalidOid);
@@ -2756,7 +2900,7 @@ relation_has_policy(Oid relid, const char *name)
 static bool
 check_create_policy(CreatePolicyStmt *stmt, Oid *guard_relid)
 {
-	Oid			relid = RangeVarGetRelid(stmt->table, NoLock, true);
+	Oid			relid = policy_relation(stmt->table);
 
 	*guard_relid = InvalidOid;
 	if (!OidIsValid(relid))
@@ -2813,6 +2957,130 @@ add_loaded_policy(Oid relid)
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
+}
+
+/* ------------------------------------------------------------------------
+ * The relations a checked utility statement names, locked before the checks
+ * ------------------------------------------------------------------------
+ *
+ * The checks above resolve the names a statement gives without a lock, and
+ * the statement resolves them again, with its lock.  Between the two, a
+ * concurrent transaction of the table's owner can move a protected table
+ * onto the name: it renames the table the name designates away and the
+ * protected table to that name, holding both locks; the statement waits for
+ * the first table's lock, then finds the protected table under the name
+ * (RangeVarGetRelidExtended resolves again after a wait).  The checks had
+ * passed on the other table: TRUNCATE emptied the protected table, CREATE
+ * INDEX ran the owner's function over every tenant's rows, ALTER TABLE
+ * rewrote its tenant column.  So before the checks, each relation they
+ * resolve is resolved and locked here as the statement will lock it (not
+ * when the role may not run the statement on it: naming a table one may
+ * not touch queues no lock on it); the checks then find the same relation,
+ * and nobody renames or moves it before the statement runs.
+ */
+static void
+lock_named(RangeVar *rv, LOCKMODE mode, NamedAccess access)
+{
+	Oid			relid;
+
+	if (rv == NULL)
+		return;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	/*
+	 * Not allowed to the role: no lock (the statement fails on its own
+	 * permission check, after pg_rollout's refusals are counted as before).
+	 */
+	if ((access == NAMED_OWNER && !pg_class_ownercheck(relid, GetUserId())) ||
+		(access == NAMED_TRUNCATE && pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK))
+		return;
+	(void) RangeVarGetRelidExtended(rv, mode, RVR_MISSING_OK, NULL, NULL);
+}
+
+static bool
+concurrently_option(List *params)
+{
+	ListCell   *lc;
+
+	foreach(lc, params)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+
+		if (strcmp(opt->defname, "concurrently") == 0)
+			return defGetBoolean(opt);
+	}
+	return false;
+}
+
+static void
+lock_utility_relations(Node *parsetree)
+{
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_TruncateStmt:
+			foreach(lc, ((TruncateStmt *) parsetree)->relations)
+				lock_named(lfirst_node(RangeVar, lc), AccessExclusiveLock, NAMED_TRUNCATE);
+			break;
+		case T_AlterTableStmt:
+			{
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+
+				lock_named(stmt->relation, AlterTableGetLockLevel(stmt->cmds), NAMED_OWNER);
+				foreach(lc, stmt->cmds)
+				{
+					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+					if (cmd->subtype == AT_AddInherit && cmd->def != NULL)
+						lock_named((RangeVar *) cmd->def, ShareUpdateExclusiveLock, NAMED_OWNER);
+					else if (cmd->subtype == AT_AttachPartition && cmd->def != NULL && IsA(cmd->def, PartitionCmd))
+						lock_named(((PartitionCmd *) cmd->def)->name, AccessExclusiveLock, NAMED_OWNER);
+				}
+			}
+			break;
+		case T_RenameStmt:
+			{
+				RenameStmt *stmt = (RenameStmt *) parsetree;
+
+				/* RenameRelation locks an index with ShareUpdateExclusiveLock */
+				if (stmt->renameType != OBJECT_POLICY && stmt->renameType != OBJECT_SCHEMA)
+					lock_named(stmt->relation,
+							   stmt->renameType == OBJECT_INDEX ? ShareUpdateExclusiveLock : AccessExclusiveLock,
+							   NAMED_OWNER);
+			}
+			break;
+		case T_AlterObjectSchemaStmt:
+			lock_named(((AlterObjectSchemaStmt *) parsetree)->relation, AccessExclusiveLock,
+					   NAMED_OWNER);
+			break;
+		case T_CopyStmt:
+			if (((CopyStmt *) parsetree)->is_from)
+				lock_named(((CopyStmt *) parsetree)->relation, RowExclusiveLock, NAMED_ANY);
+			break;
+		case T_IndexStmt:
+			lock_named(((IndexStmt *) parsetree)->relation,
+					   ((IndexStmt *) parsetree)->concurrent ? ShareUpdateExclusiveLock : ShareLock,
+					   NAMED_OWNER);
+			break;
+		case T_ReindexStmt:
+			if (((ReindexStmt *) parsetree)->kind == REINDEX_OBJECT_TABLE)
+				lock_named(((ReindexStmt *) parsetree)->relation,
+						   concurrently_option(((ReindexStmt *) parsetree)->params) ? ShareUpdateExclusiveLock : ShareLock,
+						   NAMED_OWNER);
+			break;
+		case T_ClusterStmt:
+			lock_named(((ClusterStmt *) parsetree)->relation, AccessExclusiveLock, NAMED_OWNER);
+			break;
+		case T_VacuumStmt:
+			/* as VACUUM and ANALYZE look their relations up (expand_vacuum_rel) */
+			foreach(lc, ((VacuumStmt *) parsetree)->rels)
+				lock_named(lfirst_node(VacuumRelation, lc)->relation, AccessShareLock, NAMED_ANY);
+			break;
+		default:
+			break;
+	}
 }
 
 /*
@@ -3029,6 +3297,12 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 	const char *volatile guarded_table = NULL;
 
 	fresh_query = NULL;
+	if ((tag == T_TruncateStmt || tag == T_AlterTableStmt || tag == T_RenameStmt ||
+		 tag == T_AlterObjectSchemaStmt || tag == T_CopyStmt || tag == T_IndexStmt ||
+		 tag == T_ReindexStmt || tag == T_ClusterStmt || tag == T_VacuumStmt) &&
+		enforcement_mode != MODE_DISABLED && IsTransactionState() && !registry_loading &&
+		!superuser() && any_protected() != NULL)
+		lock_utility_relations(parsetree);
 	if (tag == T_DropStmt && IsTransactionState() && !registry_loading)
 	{
 		drops_extension = drops_pg_rollout((DropStmt *) parsetree);
@@ -3142,6 +3416,13 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		PG_TRY();
 		{
 			check_holdable_cursor((DeclareCursorStmt *) parsetree);
+			if (((DeclareCursorStmt *) parsetree)->portalname != NULL)
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+				held_cursors = lappend(held_cursors, pstrdup(((DeclareCursorStmt *) parsetree)->portalname));
+				MemoryContextSwitchTo(old);
+			}
 		}
 		PG_FINALLY();
 		{
@@ -3234,6 +3515,10 @@ isolation_xact_callback(XactEvent event, void *arg)
 		forget_all_level = 0;
 		protection_fn_depth = 0;
 		fresh_query = NULL;
+		list_free_deep(held_cursors);
+		held_cursors = NIL;
+		if (registry_recheck)
+			registry_valid = registry_recheck = false;
 		if (retired_registries != NIL)
 		{
 			ListCell   *lc;
@@ -3558,6 +3843,17 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "pg_rollout: SPI_connect failed");
+
+		/*
+		 * A snapshot of now, not the statement's (see registry_load): what
+		 * is read here is remembered for the fast path (no binding, active
+		 * tenants) until the next invalidation of the two tables, which
+		 * this statement may already have received.  Read with an older
+		 * snapshot (a REPEATABLE READ transaction begun before the first
+		 * rollout.bind_tenant()), "no binding" stayed, and the bound role
+		 * could then set any tenant, in every later transaction.
+		 */
+		PushActiveSnapshot(IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot());
 		/* one row, whether the tenant exists or not */
 		if (SPI_execute_with_args(
 				"SELECT t.status,"
@@ -3584,6 +3880,7 @@ pgr_set_tenant(PG_FUNCTION_ARGS)
 			ses_ok = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 			any_binding = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 		}
+		PopActiveSnapshot();
 		SPI_finish();
 		pgr_unpin_search_path(pathlevel);
 	}
@@ -3789,6 +4086,17 @@ pgr_recent_violations(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RingEntry  *copy;
 	uint64		total;
+	Oid			admin = get_role_oid("rollout_admin", true);
+	/*
+	 * Query texts hold other roles' literals (another tenant's ids, e-mail
+	 * addresses, ...): shown, as pg_stat_statements does, only to those
+	 * allowed to read every role's statements, and to rollout_admin.  The
+	 * view rollout.recent_violation_log masked them, but rollout_viewer may
+	 * call this function itself.
+	 */
+	bool		show_query = superuser() ||
+		is_member_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS) ||
+		(OidIsValid(admin) && is_member_of_role(GetUserId(), admin));
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (shared == NULL)
@@ -3823,7 +4131,7 @@ pgr_recent_violations(PG_FUNCTION_ARGS)
 			nulls[5] = true;
 		values[6] = CStringGetTextDatum(e->appname);
 		values[7] = Int64GetDatum((int64) e->queryid);
-		values[8] = CStringGetTextDatum(e->query);
+		values[8] = CStringGetTextDatum(show_query ? e->query : "<insufficient privilege>");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
