@@ -119,15 +119,27 @@ echo "---- end of summary ----"
 
 if [ "${PGR_BENCH_ANNOTATE:-0}" = 1 ]; then
     mode=force_generic_plan
+    # inclusive instructions per function ("count<TAB>function"), recursion levels merged
+    incl() {
+        callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null \
+            | sed -n -E "s/^ *([0-9,]+) \( *[0-9.]+%\) +([^ =<].*)$/\1\t\2/p" \
+            | sed -E "s/'[0-9]+//" | tr -d ',' \
+            | awk -F'\t' '{ s[$2] += $1 } END { for (k in s) print s[k] "\t" k }'
+    }
     for side in a b c; do
-        callgrind_annotate --inclusive=yes --threshold=100 $(ls "$OUT"/cg."$side".$mode."$HIGH".* | head -1) 2>/dev/null \
-            | awk '/^ *[0-9,]+ +\(/ { n = $1; gsub(",", "", n); $1 = ""; $2 = ""; sub(/^ +/, ""); print n "\t" $0 }' > "$OUT/incl.$side"
+        for n in "$LOW" "$HIGH"; do
+            incl "$(ls "$OUT"/cg."$side".$mode."$n".* | head -1)" > "$OUT/incl.$side.$n"
+        done
     done
     echo
-    echo "==> inclusive instructions of the $HIGH-execution runs ($mode), per execution, c - a, largest first"
-    awk -F'\t' -v n="$HIGH" 'FILENAME ~ /incl.a$/ { a[$2] = $1; next } FILENAME ~ /incl.b$/ { b[$2] = $1; next }
-        { c = $1; d = c - a[$2]; if (d < 0) d = -d; if (d / n >= 20) printf "%12.0f %10.0f %10.0f %10.0f  %s\n", d / n, a[$2] / n, b[$2] / n, c / n, $2 }' \
-        "$OUT/incl.a" "$OUT/incl.b" "$OUT/incl.c" | sort -rn | head -60
-    echo "(columns: |c - a|, a, b, c per execution; a function's count includes its callees)"
+    echo "==> inclusive instructions per execution ($mode; runs of $HIGH minus runs of $LOW), by |c - a|"
+    echo "    c - a      b - a          a          b          c  function"
+    awk -F'\t' -v lo="$LOW" -v hi="$HIGH" '
+        { split(FILENAME, f, "."); side = f[length(f) - 1]; n = f[length(f)]
+          v[side, $2] += (n == hi ? $1 : -$1); names[$2] = 1 }
+        END { for (k in names) { a = v["a", k] / (hi - lo); b = v["b", k] / (hi - lo); c = v["c", k] / (hi - lo)
+              d = c - a; if (d < 0) d = -d
+              if (d >= 20) printf "%9.0f %10.0f %10.0f %10.0f %10.0f  %s\n", c - a, b - a, a, b, c, k } }' \
+        "$OUT"/incl.[abc].* | sort -k1,1 -rn | awk '{ d = $1 < 0 ? -$1 : $1; print d "\t" $0 }' | sort -rn | cut -f2- | head -40
 fi
 [ -n "${PGR_BENCH_KEEP:-}" ] || rm -rf "$OUT"
