@@ -204,6 +204,18 @@ SELECT rollout.set_tenant('acme');
 DECLARE h CURSOR WITH HOLD FOR SELECT tenant_id FROM param_orders;
 ROLLBACK;
 
+-- a call written by hand stays a call: in a PL/pgSQL simple expression
+-- (evaluated from its plan without the executor hooks) and in a query
+SELECT rollout.current_tenant();
+DO $$ BEGIN RAISE NOTICE 'simple expression: %', rollout._tenant_for('param_orders'::regclass); END $$;
+DO $$ BEGIN IF rollout._tenant_for('param_orders'::regclass) = 'acme' THEN RAISE NOTICE 'condition: acme'; END IF; END $$;
+PREPARE gen_hand AS SELECT rollout._tenant_for('param_orders'::regclass) AS t, count(*) FROM param_orders;
+EXECUTE gen_hand;
+SELECT rollout.set_tenant('globex', local => false);
+EXECUTE gen_hand;
+DO $$ BEGIN RAISE NOTICE 'simple expression: %', rollout._tenant_for('param_orders'::regclass); END $$;
+SELECT rollout.set_tenant('acme', local => false);
+
 -- parallel plans: the part below Gather keeps the call (workers read the
 -- tenant from the GUC they get from the leader)
 SET parallel_setup_cost = 0;

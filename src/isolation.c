@@ -1894,7 +1894,15 @@ tenant_params_mutator(Node *node, TenantParamContext *cxt)
 		FuncExpr   *call = (FuncExpr *) node;
 		Param	   *param;
 
-		if (call->funcresulttype != TEXTOID || call->funcretset ||
+		/*
+		 * Only pg_rollout's own qual (built by build_tenant_policy, with no
+		 * location in any query text): a call written by hand stays a call.
+		 * PL/pgSQL evaluates a "simple expression" (a SELECT without
+		 * tables, e.g. IF rollout._tenant_for(...) = ...) straight from its
+		 * plan, without ExecutorStart, so nobody would fill a parameter
+		 * there.
+		 */
+		if (call->funcresulttype != TEXTOID || call->funcretset || call->location >= 0 ||
 			list_length(call->args) != 1 || !IsA(linitial(call->args), Const))
 			return node;
 		if (cxt->paramid < 0)
@@ -1908,7 +1916,7 @@ tenant_params_mutator(Node *node, TenantParamContext *cxt)
 		param->paramtype = TEXTOID;
 		param->paramtypmod = -1;
 		param->paramcollid = call->funccollid;
-		param->location = call->location;
+		param->location = -1;
 		return (Node *) param;
 	}
 	return expression_tree_mutator(node, tenant_params_mutator, (void *) cxt);
@@ -2028,7 +2036,16 @@ tenant_params(PlannedStmt *stmt, Oid funcid)
 	TenantParamContext cxt;
 	PlanInvalItem *item;
 
+	ListCell   *lc;
+	bool		reads_table = false;
+
 	if (stmt->commandType == CMD_UTILITY || stmt->planTree == NULL)
+		return;
+	/* the qual comes with a table's row security: a plan without tables is left alone */
+	foreach(lc, stmt->rtable)
+		if (((RangeTblEntry *) lfirst(lc))->rtekind == RTE_RELATION)
+			reads_table = true;
+	if (!reads_table)
 		return;
 	cxt.funcid = funcid;
 	cxt.paramid = -1;
