@@ -1809,10 +1809,12 @@ check_routed_insert(Oid relid, CmdType cmd, QueryDesc *qd)
  * prepared statement, EXECUTE, a statement of a function body; not a
  * DECLARE'd cursor nor a PL/pgSQL FOR loop, whose plans keep the call and
  * so follow a tenant switch between fetches row by row), the planner hook
- * replaces each call to _tenant_for in the parts of the plan the leader
- * runs with a PARAM_EXEC Param of a slot of its own, added to the plan's
- * paramExecTypes, and names that slot in the plan (a PlanInvalItem with
- * PGR_TENANT_PARAM_CACHEID, which no invalidation matches).  The Param is
+ * replaces each call of pg_rollout's own qual (a call to _tenant_for with
+ * no location; a plan that reads no table is left alone) in the parts of
+ * the plan the leader runs with a PARAM_EXEC Param of a slot of its own,
+ * added to the plan's paramExecTypes, and names that slot in the plan (a
+ * PlanInvalItem with PGR_TENANT_PARAM_CACHEID, which no invalidation
+ * matches).  The Param is
  * added after planning because the planner accepts a PARAM_EXEC only from
  * a node or initplan that sets it (finalize_plan: "plan should not
  * reference subplan's variable"); planning itself, selectivity estimates
