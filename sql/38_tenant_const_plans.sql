@@ -140,7 +140,9 @@ FETCH 1 FROM c;
 SELECT count(*), min(tenant_id), max(tenant_id) FROM const_orders;
 COMMIT;
 
--- EXPLAIN plans through a utility statement: the qual as written in the policy
+-- EXPLAIN plans through a utility statement: not a plan executed once,
+-- so no constant; the plan reads the tenant from an executor parameter
+-- ($0), which the ExecutorStart hook fills (sql/47_tenant_param_plans.sql)
 RESET ROLE;
 CREATE FUNCTION const_explain(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE

@@ -19,7 +19,9 @@
  * switch sees the new tenant's rows.  A plan executed once (simple
  * protocol, custom plans) carries the tenant as a Const instead, folded by
  * the function's planner support function (see "The tenant as a constant"
- * below for why no plan runs for another tenant).  The current tenant lives in the GUC
+ * below for why no plan runs for another tenant); a kept plan run to
+ * completion (generic plans) reads it from an executor parameter that the
+ * ExecutorStart hook fills ("The tenant as an executor parameter").  The current tenant lives in the GUC
  * pg_rollout.tenant, settable only through rollout.set_tenant() (it is
  * PGC_SUSET; set_tenant validates and sets it with that context), so it
  * follows transactions (SET LOCAL semantics for the transaction form) and
@@ -329,6 +331,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static row_security_policy_hook_type prev_rls_restrictive = NULL;
 static row_security_policy_hook_type prev_rls_permissive = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 static planner_hook_type prev_planner_hook = NULL;
@@ -1819,14 +1822,52 @@ check_routed_insert(Oid relid, CmdType cmd, QueryDesc *qd)
  * ExecutorStart hook compares with the current one, refusing the statement
  * when they differ.  A plan already executing (a cursor, an open portal)
  * reads the tenant it started with.
+ *
+ * The tenant as an executor parameter in kept plans
+ * -------------------------------------------------
+ *
+ * A kept plan cannot carry the tenant, but it need not set the call up at
+ * every execution either (ExecInitFunc: an ACL check and an fmgr look-up
+ * per call site and execution).  Once standard_planner has finished a plan
+ * that may be run to completion in one go (CURSOR_OPT_PARALLEL_OK: a
+ * prepared statement, EXECUTE, a statement of a function body; not a
+ * DECLARE'd cursor nor a PL/pgSQL FOR loop, whose plans keep the call and
+ * so follow a tenant switch between fetches row by row), the planner hook
+ * replaces each call of pg_rollout's own qual (a call to _tenant_for with
+ * no location; a plan that reads no table is left alone) in the parts of
+ * the plan the leader runs with a PARAM_EXEC Param of a slot of its own,
+ * added to the plan's paramExecTypes, and names that slot in the plan (a
+ * PlanInvalItem with PGR_TENANT_PARAM_CACHEID, which no invalidation
+ * matches).  The Param is
+ * added after planning because the planner accepts a PARAM_EXEC only from
+ * a node or initplan that sets it (finalize_plan: "plan should not
+ * reference subplan's variable"); planning itself, selectivity estimates
+ * included, sees the call as before.  The ExecutorStart hook fills the
+ * slot with the current tenant (NULL without one) right after
+ * standard_ExecutorStart, before anything is evaluated (no expression of
+ * the leader's part of a plan is evaluated while the plan is initialised:
+ * index run-time keys, Result and Limit quals are computed on the first
+ * fetch; partition pruning steps are not rewritten), and the ExecutorRun
+ * hook sets it again when the tenant changed since (a portal fetched in
+ * pieces through the extended protocol reads, from each fetch on, the
+ * tenant of that fetch, as the call did).  Left alone, and keeping the
+ * call: everything below a Gather or Gather Merge (parallel workers read
+ * the tenant through the call, the GUC reaching them as before),
+ * subplans, initplans and CTEs (stmt->subplans, which workers may run),
+ * partition pruning steps, Custom Scans (Citus) and any field not named in
+ * tenant_params_plan(); leaving a call costs time, never isolation.
+ * EvalPlanQual copies the parameter values into its own executor state.
  */
 #define PGR_TENANT_PLAN_HASH	((uint32) 0x70677274)	/* marker hash under PROCOID */
 #define PGR_TENANT_GEN_CACHEID	(-0x7067)	/* no syscache: carries the generation */
+#define PGR_TENANT_PARAM_CACHEID	(-0x7068)	/* no syscache: carries the tenant parameter's slot */
 
 static Query *fresh_query = NULL;	/* analysed with no parameters, not planned yet */
 static bool tenant_const_allowed = false;	/* inside a planner call that may fold */
 static bool tenant_const_made = false;	/* the current planner call folded */
 static bool tenant_const_kept_maybe = false;	/* a plan that may be kept carries the tenant */
+static bool tenant_call_planning = false;	/* inside pg_rollout's planner hook */
+static Oid	tenant_call_seen = InvalidOid;	/* _tenant_for left as a call in the current planner call */
 static uint32 tenant_generation = 1;	/* changes with the tenant context */
 static char last_tenant[PGR_NAME_MAX_LEN + 1] = "";
 static bool last_tenant_known = true;
@@ -1861,17 +1902,256 @@ isolation_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jsta
 	fresh_query = pstate->p_paramref_hook == NULL ? query : NULL;
 }
 
+typedef struct TenantParamContext
+{
+	Oid			funcid;			/* rollout._tenant_for */
+	int			paramid;		/* the slot, -1 until a call is replaced */
+	List	  **paramExecTypes; /* the PlannedStmt's */
+} TenantParamContext;
+
+/* A call to _tenant_for becomes the plan's tenant parameter. */
+static Node *
+tenant_params_mutator(Node *node, TenantParamContext *cxt)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == cxt->funcid)
+	{
+		FuncExpr   *call = (FuncExpr *) node;
+		Param	   *param;
+
+		/*
+		 * Only pg_rollout's own qual (built by build_tenant_policy, with no
+		 * location in any query text): a call written by hand stays a call.
+		 * PL/pgSQL evaluates a "simple expression" (a SELECT without
+		 * tables, e.g. IF rollout._tenant_for(...) = ...) straight from its
+		 * plan, without ExecutorStart, so nobody would fill a parameter
+		 * there.
+		 */
+		if (call->funcresulttype != TEXTOID || call->funcretset || call->location >= 0 ||
+			list_length(call->args) != 1 || !IsA(linitial(call->args), Const))
+			return node;
+		if (cxt->paramid < 0)
+		{
+			cxt->paramid = list_length(*cxt->paramExecTypes);
+			*cxt->paramExecTypes = lappend_oid(*cxt->paramExecTypes, TEXTOID);
+		}
+		param = makeNode(Param);
+		param->paramkind = PARAM_EXEC;
+		param->paramid = cxt->paramid;
+		param->paramtype = TEXTOID;
+		param->paramtypmod = -1;
+		param->paramcollid = call->funccollid;
+		param->location = -1;
+		return (Node *) param;
+	}
+	return expression_tree_mutator(node, tenant_params_mutator, (void *) cxt);
+}
+
+#define TENANT_PARAMS(field) \
+	((field) = (void *) tenant_params_mutator((Node *) (field), cxt))
+
+/*
+ * The calls in the part of a finished plan that the leader runs (see "The
+ * tenant as an executor parameter in kept plans").  Only the fields named
+ * here are rewritten; a call anywhere else stays a call.
+ */
+static void
+tenant_params_plan(Plan *plan, TenantParamContext *cxt)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return;
+	switch (nodeTag(plan))
+	{
+		case T_Gather:
+		case T_GatherMerge:
+		case T_CustomScan:
+			return;				/* parallel workers, Citus: the call stays */
+		case T_SeqScan:
+		case T_Sort:
+		case T_IncrementalSort:
+		case T_Material:
+		case T_Unique:
+		case T_Agg:
+		case T_Group:
+		case T_WindowAgg:
+		case T_SetOp:
+		case T_LockRows:
+		case T_Hash:
+		case T_ProjectSet:
+		case T_Limit:
+		case T_Memoize:
+		case T_RecursiveUnion:
+		case T_SampleScan:
+		case T_TidScan:
+		case T_TidRangeScan:
+		case T_FunctionScan:
+		case T_ValuesScan:
+		case T_TableFuncScan:
+		case T_CteScan:
+		case T_WorkTableScan:
+		case T_NamedTuplestoreScan:
+			break;
+		case T_Result:
+			TENANT_PARAMS(((Result *) plan)->resconstantqual);
+			break;
+		case T_IndexScan:
+			TENANT_PARAMS(((IndexScan *) plan)->indexqual);
+			TENANT_PARAMS(((IndexScan *) plan)->indexqualorig);
+			break;
+		case T_IndexOnlyScan:
+			TENANT_PARAMS(((IndexOnlyScan *) plan)->indexqual);
+			TENANT_PARAMS(((IndexOnlyScan *) plan)->recheckqual);
+			break;
+		case T_BitmapIndexScan:
+			TENANT_PARAMS(((BitmapIndexScan *) plan)->indexqual);
+			TENANT_PARAMS(((BitmapIndexScan *) plan)->indexqualorig);
+			break;
+		case T_BitmapHeapScan:
+			TENANT_PARAMS(((BitmapHeapScan *) plan)->bitmapqualorig);
+			break;
+		case T_BitmapAnd:
+			foreach(lc, ((BitmapAnd *) plan)->bitmapplans)
+				tenant_params_plan((Plan *) lfirst(lc), cxt);
+			break;
+		case T_BitmapOr:
+			foreach(lc, ((BitmapOr *) plan)->bitmapplans)
+				tenant_params_plan((Plan *) lfirst(lc), cxt);
+			break;
+		case T_Append:
+			foreach(lc, ((Append *) plan)->appendplans)
+				tenant_params_plan((Plan *) lfirst(lc), cxt);
+			break;
+		case T_MergeAppend:
+			foreach(lc, ((MergeAppend *) plan)->mergeplans)
+				tenant_params_plan((Plan *) lfirst(lc), cxt);
+			break;
+		case T_SubqueryScan:
+			tenant_params_plan(((SubqueryScan *) plan)->subplan, cxt);
+			break;
+		case T_NestLoop:
+		case T_MergeJoin:
+		case T_HashJoin:
+			TENANT_PARAMS(((Join *) plan)->joinqual);
+			break;
+		case T_ModifyTable:
+			TENANT_PARAMS(((ModifyTable *) plan)->withCheckOptionLists);
+			TENANT_PARAMS(((ModifyTable *) plan)->returningLists);
+			TENANT_PARAMS(((ModifyTable *) plan)->onConflictSet);
+			TENANT_PARAMS(((ModifyTable *) plan)->onConflictWhere);
+			break;
+		default:
+			/* a node not listed: neither it nor what is below it is rewritten */
+			return;
+	}
+	TENANT_PARAMS(plan->targetlist);
+	TENANT_PARAMS(plan->qual);
+	tenant_params_plan(plan->lefttree, cxt);
+	tenant_params_plan(plan->righttree, cxt);
+}
+
+/*
+ * Rewrite a finished plan's calls to _tenant_for (funcid) into a PARAM_EXEC
+ * parameter the executor hooks fill, and name its slot in the plan.
+ */
+static void
+tenant_params(PlannedStmt *stmt, Oid funcid)
+{
+	TenantParamContext cxt;
+	PlanInvalItem *item;
+
+	ListCell   *lc;
+	bool		reads_table = false;
+
+	if (stmt->commandType == CMD_UTILITY || stmt->planTree == NULL)
+		return;
+	/* the qual comes with a table's row security: a plan without tables is left alone */
+	foreach(lc, stmt->rtable)
+		if (((RangeTblEntry *) lfirst(lc))->rtekind == RTE_RELATION)
+			reads_table = true;
+	if (!reads_table)
+		return;
+	cxt.funcid = funcid;
+	cxt.paramid = -1;
+	cxt.paramExecTypes = &stmt->paramExecTypes;
+	tenant_params_plan(stmt->planTree, &cxt);
+	if (cxt.paramid < 0)
+		return;
+	item = makeNode(PlanInvalItem);
+	item->cacheId = PGR_TENANT_PARAM_CACHEID;
+	item->hashValue = (uint32) cxt.paramid;
+	stmt->invalItems = lappend(stmt->invalItems, item);
+}
+
+/* The slot of a plan's tenant parameter, or -1. */
+static int
+tenant_param_slot(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->invalItems)
+	{
+		PlanInvalItem *item = lfirst(lc);
+
+		if (item->cacheId == PGR_TENANT_PARAM_CACHEID)
+			return (int) item->hashValue;
+	}
+	return -1;
+}
+
+/*
+ * Fill the tenant parameter of an executor state with the current tenant
+ * (NULL without one), unless it holds it already.
+ */
+static void
+tenant_param_fill(QueryDesc *queryDesc, int slot)
+{
+	EState	   *estate = queryDesc->estate;
+	ParamExecData *prm;
+	size_t		len;
+	MemoryContext old;
+
+	if (estate == NULL || estate->es_param_exec_vals == NULL ||
+		slot >= list_length(queryDesc->plannedstmt->paramExecTypes))
+		elog(ERROR, "pg_rollout: the tenant parameter of the plan has no slot");
+	prm = &estate->es_param_exec_vals[slot];
+	if (!tenant_set())
+	{
+		prm->execPlan = NULL;
+		prm->value = (Datum) 0;
+		prm->isnull = true;
+		return;
+	}
+	len = strlen(current_tenant_guc);
+	if (!prm->isnull && prm->value != (Datum) 0 &&
+		VARSIZE_ANY_EXHDR(DatumGetPointer(prm->value)) == len &&
+		memcmp(VARDATA_ANY(DatumGetPointer(prm->value)), current_tenant_guc, len) == 0)
+		return;
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	prm->value = PointerGetDatum(cstring_to_text_with_len(current_tenant_guc, len));
+	MemoryContextSwitchTo(old);
+	prm->execPlan = NULL;
+	prm->isnull = false;
+}
+
 static PlannedStmt *
 isolation_planner(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
 {
 	bool		save_allowed = tenant_const_allowed;
 	bool		save_made = tenant_const_made;
+	bool		save_planning = tenant_call_planning;
+	Oid			save_seen = tenant_call_seen;
 	bool		made = false;
+	Oid			seen = InvalidOid;
 	PlannedStmt *result;
 
 	tenant_const_allowed = tenant_set() &&
 		(boundParams != NULL || (ActivePortal == NULL && parse == fresh_query));
 	tenant_const_made = false;
+	tenant_call_planning = true;
+	tenant_call_seen = InvalidOid;
 	fresh_query = NULL;
 	PG_TRY();
 	{
@@ -1880,13 +2160,19 @@ isolation_planner(Query *parse, const char *query_string, int cursorOptions, Par
 		else
 			result = standard_planner(parse, query_string, cursorOptions, boundParams);
 		made = tenant_const_made;
+		seen = tenant_call_seen;
 	}
 	PG_FINALLY();
 	{
 		tenant_const_allowed = save_allowed;
 		tenant_const_made = save_made;
+		tenant_call_planning = save_planning;
+		tenant_call_seen = save_seen;
 	}
 	PG_END_TRY();
+
+	if (OidIsValid(seen) && (cursorOptions & CURSOR_OPT_PARALLEL_OK) != 0)
+		tenant_params(result, seen);
 
 	if (made)
 	{
@@ -1956,6 +2242,14 @@ pgr_tenant_for_support(PG_FUNCTION_ARGS)
 										false, false));
 		}
 	}
+	else if (IsA(rawreq, SupportRequestSimplify) && tenant_call_planning)
+	{
+		FuncExpr   *call = ((SupportRequestSimplify *) rawreq)->fcall;
+
+		/* left as a call: the planner hook may make it a parameter (above) */
+		if (call->funcresulttype == TEXTOID)
+			tenant_call_seen = call->funcid;
+	}
 	PG_RETURN_POINTER(NULL);
 }
 
@@ -1990,6 +2284,8 @@ inside_held_cursor(void)
 static void
 isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	int			slot;
+
 	fresh_query = NULL;
 	if (registry_recheck && !IsInParallelMode())
 		registry_valid = registry_recheck = false;
@@ -2157,6 +2453,24 @@ isolation_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+	if (queryDesc->plannedstmt != NULL && queryDesc->plannedstmt->invalItems != NIL &&
+		(slot = tenant_param_slot(queryDesc->plannedstmt)) >= 0)
+		tenant_param_fill(queryDesc, slot);
+}
+
+/* A plan with a tenant parameter reads the tenant of each fetch (see above). */
+static void
+isolation_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+{
+	int			slot;
+
+	if (queryDesc->plannedstmt != NULL && queryDesc->plannedstmt->invalItems != NIL &&
+		(slot = tenant_param_slot(queryDesc->plannedstmt)) >= 0)
+		tenant_param_fill(queryDesc, slot);
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
 }
 
 /* ------------------------------------------------------------------------
@@ -3639,6 +3953,8 @@ pgr_isolation_init(bool preloaded)
 	row_security_policy_hook_permissive = isolation_rls_permissive;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = isolation_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = isolation_ExecutorRun;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = isolation_ProcessUtility;
 	prev_fmgr_hook = fmgr_hook;
