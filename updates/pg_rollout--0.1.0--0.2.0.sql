@@ -707,3 +707,13 @@ REVOKE ALL ON FUNCTION rollout._tenant_for_support(internal) FROM PUBLIC;
 -- (parent, status, channel, test tenant) come from a covering index, read
 -- index-only, instead of the table's wide rows.
 CREATE INDEX tenant_resolve_idx ON rollout.tenant (tenant_id) INCLUDE (parent_id, status, channel_id, test_tenant);
+
+-- Advancing tick, fourth pass (issue 11, helper session): fewer queries and
+-- aggregates per advanced rollout, the same writes, events and checks.
+-- rollout._enter_stage reads the two stage rows its UPDATE returns in a
+-- loop and calls rollout._event in assignments; rollout._finish_stage_row
+-- reads the last stage without an aggregate; rollout._activate_rows reads
+-- whether the rollout has deferred tenants with the tenants it replaces.
+--@function rollout._enter_stage
+--@function rollout._finish_stage_row
+--@function rollout._activate_rows
