@@ -717,3 +717,7 @@ CREATE INDEX tenant_resolve_idx ON rollout.tenant (tenant_id) INCLUDE (parent_id
 --@function rollout._enter_stage
 --@function rollout._finish_stage_row
 --@function rollout._activate_rows
+-- rollout._enforce_stage_row asks in one query whether the component has a
+-- current block policy or block conflict rule at all before it calls the
+-- functions that decide in detail.
+--@function rollout._enforce_stage_row
