@@ -721,3 +721,10 @@ CREATE INDEX tenant_resolve_idx ON rollout.tenant (tenant_id) INCLUDE (parent_id
 -- current block policy or block conflict rule at all before it calls the
 -- functions that decide in detail.
 --@function rollout._enforce_stage_row
+-- A stage's evaluation: rollout._stage_metric runs the mean or the sum (one
+-- aggregate), rollout._stage_gate decides a stage with criteria without a
+-- query, rollout._evaluate_stage_row lists its criteria without one unless
+-- the stage has metric bounds.
+--@function rollout._stage_metric
+--@function rollout._stage_gate
+--@function rollout._evaluate_stage_row

@@ -6,13 +6,22 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     -- PL/pgSQL, not SQL: planned once per session, not on every call (a
-    -- tick evaluates the triggers and criteria of every due rollout).
+    -- tick evaluates the triggers and criteria of every due rollout).  The
+    -- mean and the sum are two queries: one aggregate each to set up.
+    IF $3 ~ '_(rate|ratio)$' THEN
+        RETURN (
+        SELECT avg(m.value)
+          FROM rollout.metric_sample m
+         WHERE m.rollout_id = $1 AND m.stage_no = $2 AND m.metric = $3
+           -- a stage monitored afresh (retry, re-run after a partial rollback)
+           -- counts only the samples of its latest run
+           AND ($2 = 0 OR m.sampled_at >= (SELECT s.started_at FROM rollout.rollout_stage s
+                                            WHERE s.rollout_id = $1 AND s.stage_no = $2)));
+    END IF;
     RETURN (
-    SELECT CASE WHEN $3 ~ '_(rate|ratio)$' THEN avg(m.value) ELSE sum(m.value) END
+    SELECT sum(m.value)
       FROM rollout.metric_sample m
      WHERE m.rollout_id = $1 AND m.stage_no = $2 AND m.metric = $3
-       -- a stage monitored afresh (retry, re-run after a partial rollback)
-       -- counts only the samples of its latest run
        AND ($2 = 0 OR m.sampled_at >= (SELECT s.started_at FROM rollout.rollout_stage s
                                         WHERE s.rollout_id = $1 AND s.stage_no = $2)));
 END
@@ -185,6 +194,8 @@ DECLARE
     name text;
     gate text;
     samples bigint;
+    names text[] := '{}';
+    bounds numeric[] := '{}';
 BEGIN
     SELECT count(*) INTO samples FROM rollout.metric_sample m
      WHERE m.rollout_id = s.rollout_id AND m.stage_no = s.stage_no AND m.sampled_at >= s.started_at;
@@ -204,13 +215,25 @@ BEGIN
         RETURN jsonb_build_object('verdict', 'pass', 'samples', samples, 'checks', checks, 'gate', gate,
                                   'reason', 'the stage has no success criteria and samples were reported');
     END IF;
-    FOR name, bound IN
-        SELECT 'new_failures', s.max_new_failures WHERE s.max_new_failures IS NOT NULL
-        UNION ALL
-        SELECT 'failure_rate_increase', s.max_failure_rate_increase WHERE s.max_failure_rate_increase IS NOT NULL
-        UNION ALL
-        SELECT e.key, (e.value #>> '{}')::numeric FROM jsonb_each(s.metric_bounds) e
-    LOOP
+    -- the criteria in order: new_failures, failure_rate_increase, then the
+    -- metric bounds (a query only when there are some: a tick evaluates
+    -- every due stage)
+    IF s.max_new_failures IS NOT NULL THEN
+        names := names || 'new_failures'::text;
+        bounds := bounds || s.max_new_failures;
+    END IF;
+    IF s.max_failure_rate_increase IS NOT NULL THEN
+        names := names || 'failure_rate_increase'::text;
+        bounds := bounds || s.max_failure_rate_increase;
+    END IF;
+    IF s.metric_bounds <> '{}' THEN
+        SELECT names || array_agg(e.key ORDER BY e.n), bounds || array_agg((e.value #>> '{}')::numeric ORDER BY e.n)
+          INTO names, bounds
+          FROM jsonb_each(s.metric_bounds) WITH ORDINALITY e(key, value, n);
+    END IF;
+    FOR i IN 1 .. cardinality(names) LOOP
+        name := names[i];
+        bound := bounds[i];
         val := rollout.stage_metric(s.rollout_id, s.stage_no, name);
         checks := checks || jsonb_build_object('metric', name, 'value', val, 'max', bound,
                                                'ok', CASE WHEN val IS NULL THEN NULL ELSE val <= bound END);
