@@ -728,3 +728,8 @@ CREATE INDEX tenant_resolve_idx ON rollout.tenant (tenant_id) INCLUDE (parent_id
 --@function rollout._stage_metric
 --@function rollout._stage_gate
 --@function rollout._evaluate_stage_row
+-- rollout.stage_metric and rollout._stage_metric in C (src/metrics.c): the
+-- same query (mean or sum, the stage's latest run) with a plan kept for the
+-- session, instead of two PL/pgSQL calls per metric.
+--@function rollout._stage_metric
+--@function rollout.stage_metric

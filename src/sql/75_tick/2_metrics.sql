@@ -1,47 +1,23 @@
--- The value of a metric over a stage's samples (NULL: no sample).
+-- The value of a metric over a stage's samples (NULL: no sample): the mean
+-- for *_rate / *_ratio, else the sum, over the samples of the stage's latest
+-- run (a stage monitored afresh, a retry or a re-run after a partial
+-- rollback, counts only the samples taken since it started; the baseline,
+-- stage 0, all of its samples).  In C (src/metrics.c): tick() asks for the
+-- triggers and criteria of every due rollout, and as PL/pgSQL each metric
+-- was two function calls around one query.
 CREATE FUNCTION rollout._stage_metric(rollout_id text, stage_no integer, metric text)
 RETURNS double precision
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    -- PL/pgSQL, not SQL: planned once per session, not on every call (a
-    -- tick evaluates the triggers and criteria of every due rollout).  The
-    -- mean and the sum are two queries: one aggregate each to set up.
-    IF $3 ~ '_(rate|ratio)$' THEN
-        RETURN (
-        SELECT avg(m.value)
-          FROM rollout.metric_sample m
-         WHERE m.rollout_id = $1 AND m.stage_no = $2 AND m.metric = $3
-           -- a stage monitored afresh (retry, re-run after a partial rollback)
-           -- counts only the samples of its latest run
-           AND ($2 = 0 OR m.sampled_at >= (SELECT s.started_at FROM rollout.rollout_stage s
-                                            WHERE s.rollout_id = $1 AND s.stage_no = $2)));
-    END IF;
-    RETURN (
-    SELECT sum(m.value)
-      FROM rollout.metric_sample m
-     WHERE m.rollout_id = $1 AND m.stage_no = $2 AND m.metric = $3
-       AND ($2 = 0 OR m.sampled_at >= (SELECT s.started_at FROM rollout.rollout_stage s
-                                        WHERE s.rollout_id = $1 AND s.stage_no = $2)));
-END
-$$;
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'pgr_stage_metric_raw';
 COMMENT ON FUNCTION rollout._stage_metric(text, integer, text) IS
     'internal: a metric over the samples of one stage''s latest run: the mean for *_rate / *_ratio, else the sum; NULL without samples';
 
 -- Derived metrics: failure_rate_increase = stage mean failure_rate minus
--- the baseline's.
+-- the baseline's (src/metrics.c).
 CREATE FUNCTION rollout.stage_metric(rollout_id text, stage_no integer, metric text)
 RETURNS double precision
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN CASE WHEN $3 = 'failure_rate_increase'
-                THEN rollout._stage_metric($1, $2, 'failure_rate') - rollout._stage_metric($1, 0, 'failure_rate')
-                ELSE rollout._stage_metric($1, $2, $3) END;
-END
-$$;
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'pgr_stage_metric';
 COMMENT ON FUNCTION rollout.stage_metric(text, integer, text) IS
     'a metric of a stage as the gates see it: mean for *_rate / *_ratio, sum otherwise; failure_rate_increase is the stage''s mean failure_rate minus the baseline''s';
 
