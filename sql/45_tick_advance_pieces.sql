@@ -25,6 +25,16 @@ RETURNS double precision LANGUAGE sql STABLE AS $$
                 THEN pg_temp.old_stage_metric_raw($1, $2, 'failure_rate') - pg_temp.old_stage_metric_raw($1, 0, 'failure_rate')
                 ELSE pg_temp.old_stage_metric_raw($1, $2, $3) END
 $$;
+CREATE FUNCTION pg_temp.old_breached(rollout_id text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('metric', t.metric, 'threshold', t.threshold, 'value', v.value)
+      FROM rollout.rollout r
+      JOIN rollout.rollout_trigger t ON t.rollout_id = r.rollout_id
+     CROSS JOIN LATERAL (SELECT pg_temp.old_stage_metric(r.rollout_id, r.current_stage, t.metric) AS value) v
+     WHERE r.rollout_id = $1 AND r.current_stage IS NOT NULL AND v.value > t.threshold
+     ORDER BY t.metric
+     LIMIT 1
+$$;
 CREATE FUNCTION pg_temp.old_gate(s rollout.rollout_stage)
 RETURNS text LANGUAGE sql STABLE AS $$
     SELECT CASE
@@ -175,6 +185,15 @@ SELECT rollout.breached_trigger('trig');
 SET pg_rollout.actor = 'monitor';
 SELECT rollout.report_metrics('trig', NULL, ARRAY['failure_rate', 'error_rate', 'error_rate'], ARRAY[0.5, 0.25, 0.5]);
 SELECT rollout.breached_trigger('trig');
+-- two breached triggers (thresholds lowered directly): the first in metric
+-- order; a trigger without samples never fires
+UPDATE rollout.rollout_trigger SET threshold = 0.3 WHERE rollout_id = 'trig' AND metric = 'error_rate';
+INSERT INTO rollout.rollout_trigger (rollout_id, metric, threshold) VALUES ('trig', 'a_ratio', 0), ('trig', 'z.count', -1);
+SELECT rollout.breached_trigger('trig');
+UPDATE rollout.rollout_trigger SET threshold = 'NaN' WHERE rollout_id = 'trig' AND metric = 'error_rate';
+SELECT rollout.breached_trigger('trig');
+SELECT r, rollout.breached_trigger(r) IS NOT DISTINCT FROM pg_temp.old_breached(r) AS same
+  FROM unnest(ARRAY['trig', 'crit', 'timed', 'nope', NULL]) r;
 SELECT round(rollout.stage_metric('trig', 1, 'failure_rate_increase')::numeric, 6) AS increase,
        rollout.stage_metric('trig', 1, 'error_rate') AS error_rate,
        rollout.stage_metric('trig', 1, 'error_rate') = pg_temp.old_stage_metric('trig', 1, 'error_rate') AS same;

@@ -9,13 +9,16 @@
  * samples; failure_rate_increase is the stage's mean failure_rate minus the
  * baseline's (src/sql/75_tick/2_metrics.sql has the definitions' comments).
  * tick() asks for every due rollout: its rollback triggers
- * (rollout.breached_trigger) and its success criteria
+ * (rollout.breached_trigger, also here) and its success criteria
  * (rollout._evaluate_stage_row).  As PL/pgSQL each metric was two function
  * calls, each setting and restoring search_path, around one query planned
  * inside a RETURN (SELECT ...); here it is one query with a plan kept for
- * the session (one for the mean, one for the sum).
+ * the session (one for the mean, one for the sum).  breached_trigger was
+ * one query sorting the triggers with a metric computed per row through
+ * those calls; here it reads the triggers in order and computes their
+ * metrics with the kept plans.
  *
- * Neither function is SECURITY DEFINER: the query runs as the caller, with
+ * None of the functions is SECURITY DEFINER: the query runs as the caller, with
  * the caller's snapshot (the functions are STABLE), and search_path pinned
  * for its duration.
  *
@@ -27,6 +30,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 
 #include "pg_rollout.h"
 
@@ -114,56 +118,147 @@ pgr_stage_metric_raw(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(v);
 }
 
+/*
+ * rollout.stage_metric's value (inside SPI); false when NULL.
+ * failure_rate_increase: the stage's failure_rate minus the baseline's
+ * (float8 subtraction, as SQL's -); any other metric as _stage_metric.
+ */
+static bool
+derived_metric_value(Datum rollout_id, bool rollout_null, Datum stage_no, bool stage_null,
+					 Datum metric, bool metric_null, float8 *out)
+{
+	bool		increase = false;
+	Datum		rate;
+	float8		base;
+	bool		found;
+
+	if (!metric_null)
+	{
+		text	   *m = DatumGetTextPP(metric);
+
+		increase = VARSIZE_ANY_EXHDR(m) == strlen("failure_rate_increase") &&
+			memcmp(VARDATA_ANY(m), "failure_rate_increase", VARSIZE_ANY_EXHDR(m)) == 0;
+	}
+	if (!increase)
+		return metric_value(rollout_id, rollout_null, stage_no, stage_null, metric, metric_null, out);
+
+	/* both sides are read, as SQL evaluates both operands */
+	rate = CStringGetTextDatum("failure_rate");
+	found = metric_value(rollout_id, rollout_null, stage_no, stage_null, rate, false, out);
+	if (!metric_value(rollout_id, rollout_null, Int32GetDatum(0), false, rate, false, &base))
+		return false;
+	if (found)
+		*out = DatumGetFloat8(DirectFunctionCall2(float8mi, Float8GetDatum(*out), Float8GetDatum(base)));
+	return found;
+}
+
 PG_FUNCTION_INFO_V1(pgr_stage_metric);
 
 /*
  * rollout.stage_metric(rollout_id text, stage_no integer, metric text)
  *	 RETURNS double precision
- *
- * failure_rate_increase: the stage's failure_rate minus the baseline's
- * (float8 subtraction, as SQL's -); any other metric as _stage_metric.
  */
 Datum
 pgr_stage_metric(PG_FUNCTION_ARGS)
 {
-	bool		increase = false;
 	int			pathlevel;
 	float8		v;
-	float8		base;
 	bool		found;
-
-	if (!PG_ARGISNULL(2))
-	{
-		text	   *m = PG_GETARG_TEXT_PP(2);
-
-		increase = VARSIZE_ANY_EXHDR(m) == strlen("failure_rate_increase") &&
-			memcmp(VARDATA_ANY(m), "failure_rate_increase", VARSIZE_ANY_EXHDR(m)) == 0;
-	}
 
 	pathlevel = pgr_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (!increase)
-		found = metric_value(PG_GETARG_DATUM(0), PG_ARGISNULL(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1),
-							 PG_GETARG_DATUM(2), PG_ARGISNULL(2), &v);
-	else
-	{
-		Datum		rate = CStringGetTextDatum("failure_rate");
-
-		/* both sides are read, as SQL evaluates both operands */
-		found = metric_value(PG_GETARG_DATUM(0), PG_ARGISNULL(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1),
-							 rate, false, &v);
-		if (metric_value(PG_GETARG_DATUM(0), PG_ARGISNULL(0), Int32GetDatum(0), false, rate, false, &base))
-		{
-			if (found)
-				v = DatumGetFloat8(DirectFunctionCall2(float8mi, Float8GetDatum(v), Float8GetDatum(base)));
-		}
-		else
-			found = false;
-	}
+	found = derived_metric_value(PG_GETARG_DATUM(0), PG_ARGISNULL(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1),
+								 PG_GETARG_DATUM(2), PG_ARGISNULL(2), &v);
 	SPI_finish();
 	pgr_unpin_search_path(pathlevel);
 	if (!found)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(v);
+}
+
+static SPIPlanPtr trigger_plan = NULL;
+static SPIPlanPtr breach_plan = NULL;
+
+PG_FUNCTION_INFO_V1(pgr_breached_trigger);
+
+/*
+ * rollout.breached_trigger(rollout_id text) RETURNS jsonb
+ *
+ * The rollout's rollback triggers in metric order (the column's collation,
+ * as the SQL it replaces sorted them), each metric of the current stage as
+ * stage_metric computes it, compared as SQL compares double precision with
+ * numeric (the threshold cast to double precision); the first breached one
+ * as jsonb_build_object('metric', ..., 'threshold', ..., 'value', ...).
+ */
+Datum
+pgr_breached_trigger(PG_FUNCTION_ARGS)
+{
+	Oid			types[3] = {TEXTOID, NUMERICOID, FLOAT8OID};
+	Datum		arg[1];
+	char		arg_null[1];
+	Datum		result = (Datum) 0;
+	bool		breached = false;
+	int			pathlevel;
+	int			rc;
+	SPITupleTable *triggers;
+	uint64		ntriggers;
+
+	arg[0] = PG_GETARG_DATUM(0);
+	arg_null[0] = PG_ARGISNULL(0) ? 'n' : ' ';
+
+	pathlevel = pgr_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_plan(pgr_kept_plan(&trigger_plan,
+										"SELECT r.current_stage, t.metric, t.threshold "
+										"FROM rollout.rollout r "
+										"JOIN rollout.rollout_trigger t ON t.rollout_id OPERATOR(pg_catalog.=) r.rollout_id "
+										"WHERE r.rollout_id OPERATOR(pg_catalog.=) $1 AND r.current_stage IS NOT NULL "
+										"ORDER BY t.metric",
+										1, types),
+						  arg, arg_null, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	/* the metric queries below replace SPI_tuptable */
+	triggers = SPI_tuptable;
+	ntriggers = SPI_processed;
+	/* every trigger's metric is computed, as the SQL computed them before
+	 * sorting (an error in one is an error either way) */
+	for (uint64 i = 0; i < ntriggers; i++)
+	{
+		HeapTuple	tup = triggers->vals[i];
+		TupleDesc	td = triggers->tupdesc;
+		bool		isnull;
+		Datum		stage = SPI_getbinval(tup, td, 1, &isnull);
+		Datum		metric = SPI_getbinval(tup, td, 2, &isnull);
+		Datum		threshold = SPI_getbinval(tup, td, 3, &isnull);
+		float8		v;
+
+		if (!derived_metric_value(arg[0], false, stage, false, metric, false, &v) || breached)
+			continue;
+		if (float8_cmp_internal(v, DatumGetFloat8(DirectFunctionCall1(numeric_float8, threshold))) > 0)
+		{
+			Datum		values[3];
+			bool		rnull;
+
+			values[0] = metric;
+			values[1] = threshold;
+			values[2] = Float8GetDatum(v);
+			rc = SPI_execute_plan(pgr_kept_plan(&breach_plan,
+												"SELECT pg_catalog.jsonb_build_object('metric', $1, 'threshold', $2, 'value', $3)",
+												3, types),
+								  values, NULL, true, 1);
+			if (rc != SPI_OK_SELECT || SPI_processed != 1)
+				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+			result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &rnull);
+			result = SPI_datumTransfer(result, false, -1);
+			breached = true;
+		}
+	}
+	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
+	if (!breached)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
 }

@@ -733,3 +733,6 @@ CREATE INDEX tenant_resolve_idx ON rollout.tenant (tenant_id) INCLUDE (parent_id
 -- session, instead of two PL/pgSQL calls per metric.
 --@function rollout._stage_metric
 --@function rollout.stage_metric
+-- rollout.breached_trigger in C (src/metrics.c): the triggers read with a
+-- plan kept for the session, their metrics computed as stage_metric does.
+--@function rollout.breached_trigger

@@ -231,25 +231,14 @@ $$;
 COMMENT ON FUNCTION rollout._evaluate_stage_row(rollout.rollout_stage) IS
     'internal: rollout.evaluate_stage on the stage''s row';
 
--- The first breached rollback trigger of the current stage, or NULL.
+-- The first breached rollback trigger of the current stage, or NULL: the
+-- triggers in metric order, each metric as stage_metric computes it, the
+-- first above its threshold as {"metric", "threshold", "value"}.  In C
+-- (src/metrics.c): tick() calls it for every due rollout.
 CREATE FUNCTION rollout.breached_trigger(rollout_id text)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    -- PL/pgSQL, not SQL: planned once per session (tick() calls it for
-    -- every due rollout).
-    RETURN (
-    SELECT jsonb_build_object('metric', t.metric, 'threshold', t.threshold, 'value', v.value)
-      FROM rollout.rollout r
-      JOIN rollout.rollout_trigger t ON t.rollout_id = r.rollout_id
-     CROSS JOIN LATERAL (SELECT rollout.stage_metric(r.rollout_id, r.current_stage, t.metric) AS value) v
-     WHERE r.rollout_id = $1 AND r.current_stage IS NOT NULL AND v.value > t.threshold
-     ORDER BY t.metric
-     LIMIT 1);
-END
-$$;
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'pgr_breached_trigger';
 COMMENT ON FUNCTION rollout.breached_trigger(text) IS
     'the first rollback trigger whose metric, over the current stage, is above its threshold; NULL when none is';
 
