@@ -3,7 +3,7 @@ EXTENSION   = pg_rollout
 EXTVERSION  = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" pg_rollout.control)
 
 MODULE_big  = pg_rollout
-OBJS        = src/pg_rollout.o src/audit.o src/semver.o src/tree.o src/bucket.o src/resolve.o src/plan.o src/isolation.o src/citus.o src/governance.o src/select.o src/events.o
+OBJS        = src/pg_rollout.o src/audit.o src/semver.o src/tree.o src/bucket.o src/resolve.o src/plan.o src/isolation.o src/citus.o src/governance.o src/select.o src/events.o src/metrics.o
 
 # The install script of the current version is assembled from the pieces in
 # src/sql/ (one folder per area, files in name order).  Released install

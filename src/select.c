@@ -63,6 +63,7 @@
 #include "bucket.h"
 #include "pg_rollout.h"
 #include "pgr_limits.h"
+#include "tree.h"
 
 /* keys of the hashes below: tenant ids (at most PGR_NAME_MAX_LEN bytes) */
 #define SEL_KEYLEN (PGR_NAME_MAX_LEN + 1)
@@ -72,6 +73,7 @@ typedef struct SelEntry
 	char		key[SEL_KEYLEN];
 	int32		stage;			/* listed: first stage naming the tenant */
 	bool		open;			/* windowed: is one of its windows open */
+	bool		known;			/* windowed: has a window said open or not */
 } SelEntry;
 
 typedef struct SelCandidate
@@ -240,17 +242,19 @@ pgr_select_rows(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	/* the rollout, its scope's path and its stages through through_stage */
+	/*
+	 * The rollout and its stages through through_stage, in no particular
+	 * order (a sort node costs more to set up than the few stages cost to
+	 * order here: see the percentage stages below).
+	 */
 	sel_exec(pgr_kept_plan(&sel_rollout_plan,
 					  "SELECT r.scope_tenant_id, r.target_kind, r.channel_id, r.salt, "
-					  "       CASE WHEN r.scope_tenant_id IS NOT NULL THEN rollout.tenant_path(r.scope_tenant_id) END, "
 					  "       s.stage_no, s.method, (s.percent OPERATOR(pg_catalog.*) 10000)::pg_catalog.int4, "
 					  "       s.tenants, s.weight_by IS NOT NULL "
 					  "FROM rollout.rollout r "
 					  "LEFT JOIN rollout.rollout_stage s ON s.rollout_id OPERATOR(pg_catalog.=) r.rollout_id "
 					  "                                 AND s.stage_no OPERATOR(pg_catalog.<=) $2 "
-					  "WHERE r.rollout_id OPERATOR(pg_catalog.=) $1 "
-					  "ORDER BY s.stage_no",
+					  "WHERE r.rollout_id OPERATOR(pg_catalog.=) $1",
 					  2, types), args, arg_nulls);
 	if (SPI_processed < 1)
 		ereport(ERROR,
@@ -283,32 +287,36 @@ pgr_select_rows(PG_FUNCTION_ARGS)
 			d = SPI_getbinval(tup, td, 4, &isnull);
 			if (!isnull)
 				salt = DatumGetByteaPCopy(d);
-			d = SPI_getbinval(tup, td, 5, &isnull);
-			if (!isnull)
-				scope_path = PointerGetDatum(DatumGetArrayTypePCopy(d));
 			MemoryContextSwitchTo(old);
 		}
-		stage_no = DatumGetInt32(SPI_getbinval(tup, td, 6, &isnull));
+		stage_no = DatumGetInt32(SPI_getbinval(tup, td, 5, &isnull));
 		if (isnull)
 			continue;			/* a rollout without stages through through_stage */
-		method = SPI_getbinval(tup, td, 7, &isnull);
-		if (DatumGetBool(SPI_getbinval(tup, td, 10, &isnull)))
+		method = SPI_getbinval(tup, td, 6, &isnull);
+		if (DatumGetBool(SPI_getbinval(tup, td, 9, &isnull)))
 			weighted = true;
 		if (sel_text_eq(method, "all"))
 			all_stage = Min(all_stage, stage_no);
 		else if (sel_text_eq(method, "percentage"))
 		{
-			Datum		cut = SPI_getbinval(tup, td, 8, &isnull);
+			Datum		cut = SPI_getbinval(tup, td, 7, &isnull);
+			int			j;
 
 			if (isnull)
 				continue;		/* cannot happen: a CHECK constraint */
-			pct_stages[npct] = stage_no;
-			pct_cuts[npct] = DatumGetInt32(cut);
+			/* in stage order, as SQL's width_bucket reads the cuts */
+			for (j = npct; j > 0 && pct_stages[j - 1] > stage_no; j--)
+			{
+				pct_stages[j] = pct_stages[j - 1];
+				pct_cuts[j] = pct_cuts[j - 1];
+			}
+			pct_stages[j] = stage_no;
+			pct_cuts[j] = DatumGetInt32(cut);
 			npct++;
 		}
 		else if (sel_text_eq(method, "tenants"))
 		{
-			Datum		arr = SPI_getbinval(tup, td, 9, &isnull);
+			Datum		arr = SPI_getbinval(tup, td, 8, &isnull);
 			Datum	   *ids;
 			bool	   *id_nulls;
 			int			n;
@@ -333,6 +341,15 @@ pgr_select_rows(PG_FUNCTION_ARGS)
 		}
 	}
 
+	/* the scope's path (rollout.tenant_path: it raises for a missing tenant) */
+	if (scope != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(workcxt);
+
+		scope_path = DirectFunctionCall1(pgr_tenant_path, CStringGetTextDatum(scope));
+		MemoryContextSwitchTo(old);
+	}
+
 	if (weighted)
 	{
 		/* left to rollout._selection */
@@ -344,31 +361,38 @@ pgr_select_rows(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * Holds: the tenants under a current blackout (second column NULL), and
-	 * per windowed tenant whether one of its windows is open now (NULL, not
-	 * decidable, counts as open: coalesce(..., true) in SQL).
+	 * Holds: the tenants under a current blackout (second column true), and
+	 * each maintenance window (second column false) with whether it is open
+	 * now.  A windowed tenant is open when one of its windows is; NULL, not
+	 * decidable, counts for nothing, and a tenant whose windows are all NULL
+	 * counts as open: coalesce(bool_or(...), true) in SQL, computed here
+	 * (no aggregate to set up on every call).
 	 */
 	sel_exec(pgr_kept_plan(&sel_holds_plan,
-					  "SELECT b.tenant_id, NULL::pg_catalog.bool FROM rollout.blackout b "
+					  "SELECT b.tenant_id, true, NULL::pg_catalog.bool FROM rollout.blackout b "
 					  "WHERE b.during OPERATOR(pg_catalog.@>) pg_catalog.now() "
 					  "UNION ALL "
-					  "SELECT w.tenant_id, COALESCE(pg_catalog.bool_or(rollout._window_open("
-					  "           w.weekdays, w.starts, w.ends, w.time_zone, pg_catalog.now())), true) "
-					  "FROM rollout.maintenance_window w GROUP BY w.tenant_id",
+					  "SELECT w.tenant_id, false, rollout._window_open("
+					  "           w.weekdays, w.starts, w.ends, w.time_zone, pg_catalog.now()) "
+					  "FROM rollout.maintenance_window w",
 					  0, NULL), NULL, NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
 		bool		window_null;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-		Datum		o = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &window_null);
+		bool		is_blackout;
+		Datum		o;
 		text	   *t;
 		SelEntry   *e;
+		bool		found;
 
 		if (isnull)
 			continue;
+		is_blackout = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &window_null));
+		o = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &window_null);
 		t = DatumGetTextPP(d);
-		if (window_null)
+		if (is_blackout)
 		{
 			if (dark == NULL)
 				dark = sel_hash("pg_rollout selection: blackouts", workcxt);
@@ -378,9 +402,19 @@ pgr_select_rows(PG_FUNCTION_ARGS)
 		{
 			if (windowed == NULL)
 				windowed = sel_hash("pg_rollout selection: windows", workcxt);
-			e = sel_lookup(windowed, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true, NULL);
-			if (e != NULL)
-				e->open = DatumGetBool(o);
+			e = sel_lookup(windowed, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true, &found);
+			if (e == NULL)
+				continue;
+			if (!found)
+			{
+				e->open = true;		/* no window decided yet */
+				e->known = false;
+			}
+			if (!window_null)
+			{
+				e->open = e->known ? (e->open || DatumGetBool(o)) : DatumGetBool(o);
+				e->known = true;
+			}
 		}
 	}
 

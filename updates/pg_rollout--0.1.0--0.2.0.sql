@@ -707,3 +707,32 @@ REVOKE ALL ON FUNCTION rollout._tenant_for_support(internal) FROM PUBLIC;
 -- (parent, status, channel, test tenant) come from a covering index, read
 -- index-only, instead of the table's wide rows.
 CREATE INDEX tenant_resolve_idx ON rollout.tenant (tenant_id) INCLUDE (parent_id, status, channel_id, test_tenant);
+
+-- Advancing tick, fourth pass (issue 11, helper session): fewer queries and
+-- aggregates per advanced rollout, the same writes, events and checks.
+-- rollout._enter_stage reads the two stage rows its UPDATE returns in a
+-- loop and calls rollout._event in assignments; rollout._finish_stage_row
+-- reads the last stage without an aggregate; rollout._activate_rows reads
+-- whether the rollout has deferred tenants with the tenants it replaces.
+--@function rollout._enter_stage
+--@function rollout._finish_stage_row
+--@function rollout._activate_rows
+-- rollout._enforce_stage_row asks in one query whether the component has a
+-- current block policy or block conflict rule at all before it calls the
+-- functions that decide in detail.
+--@function rollout._enforce_stage_row
+-- A stage's evaluation: rollout._stage_metric runs the mean or the sum (one
+-- aggregate), rollout._stage_gate decides a stage with criteria without a
+-- query, rollout._evaluate_stage_row lists its criteria without one unless
+-- the stage has metric bounds.
+--@function rollout._stage_metric
+--@function rollout._stage_gate
+--@function rollout._evaluate_stage_row
+-- rollout.stage_metric and rollout._stage_metric in C (src/metrics.c): the
+-- same query (mean or sum, the stage's latest run) with a plan kept for the
+-- session, instead of two PL/pgSQL calls per metric.
+--@function rollout._stage_metric
+--@function rollout.stage_metric
+-- rollout.breached_trigger in C (src/metrics.c): the triggers read with a
+-- plan kept for the session, their metrics computed as stage_metric does.
+--@function rollout.breached_trigger

@@ -369,10 +369,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     -- PL/pgSQL, not SQL: planned once per session (tick() evaluates every
-    -- due stage).
+    -- due stage).  A stage with criteria is decided without a query.
+    IF s.max_new_failures IS NOT NULL OR s.max_failure_rate_increase IS NOT NULL
+       OR s.metric_bounds OPERATOR(pg_catalog.<>) '{}'::jsonb THEN
+        RETURN 'criteria';
+    END IF;
     RETURN CASE
-        WHEN s.max_new_failures IS NOT NULL OR s.max_failure_rate_increase IS NOT NULL
-             OR s.metric_bounds OPERATOR(pg_catalog.<>) '{}'::jsonb THEN 'criteria'
         WHEN EXISTS (SELECT 1 FROM rollout.rollout_trigger t
                       WHERE t.rollout_id OPERATOR(pg_catalog.=) s.rollout_id) THEN 'triggers'
         WHEN s.pass_without_metrics THEN 'time'

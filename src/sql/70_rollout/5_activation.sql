@@ -21,7 +21,7 @@ DECLARE
     replaced text[];    -- of go: tenants running an earlier rollout's activation
     n bigint;
     first_writer boolean := false;
-    had_deferrals boolean;
+    had_deferrals boolean;      -- NULL: not read yet
 BEGIN
     -- The selection once, into arrays; each statement below then runs only
     -- when it has rows to write.  A statement on rollout.activation or
@@ -61,10 +61,13 @@ BEGIN
             fresh := go;
             replaced := '{}';
         ELSE
-            -- a tenant this rollout has already activated is kept as it is
+            -- a tenant this rollout has already activated is kept as it is;
+            -- whether the rollout has deferred tenants is read here too (one
+            -- query less: the writes below do not touch rollout.deferral)
             SELECT coalesce(array_agg(u.id) FILTER (WHERE a.tenant_id IS NULL), '{}'),
-                   coalesce(array_agg(u.id) FILTER (WHERE a.rollout_id <> r.rollout_id), '{}')
-              INTO fresh, replaced
+                   coalesce(array_agg(u.id) FILTER (WHERE a.rollout_id <> r.rollout_id), '{}'),
+                   EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id)
+              INTO fresh, replaced, had_deferrals
               FROM unnest(go) u(id)
               LEFT JOIN rollout.activation a ON a.component_id = r.component_id AND a.tenant_id = u.id;
         END IF;
@@ -106,7 +109,9 @@ BEGIN
             activated := activated + n;
         END IF;
     END IF;
-    had_deferrals := EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id);
+    IF had_deferrals IS NULL THEN
+        had_deferrals := EXISTS (SELECT 1 FROM rollout.deferral d WHERE d.rollout_id = r.rollout_id);
+    END IF;
     IF had_deferrals AND cardinality(go) > 0 THEN
         DELETE FROM rollout.deferral d USING unnest(go) u(id)
          WHERE d.rollout_id = r.rollout_id AND d.tenant_id = u.id;
@@ -268,6 +273,10 @@ COMMENT ON FUNCTION rollout._start_stage_row(rollout.rollout, integer, text) IS
 -- current stage is completed, with evaluation (tick's verdict, or NULL)
 -- recorded, by the same UPDATE, and its rollout.stage.completed event comes
 -- before the rollout.stage.started of stage k.
+-- (A tick runs this for every rollout it advances: the two stage rows the
+-- UPDATE returns are read in a loop rather than through a CTE and four
+-- aggregates, and _event is called in assignments, which PL/pgSQL
+-- evaluates as expressions, not as one more query each like PERFORM.)
 CREATE FUNCTION rollout._enter_stage(r rollout.rollout, k integer, reason text, completing boolean, evaluation jsonb)
 RETURNS void
 LANGUAGE plpgsql
@@ -281,10 +290,12 @@ DECLARE
     stage_due timestamptz;
     done_name text;
     done_evaluation jsonb;
+    u record;
+    event_id bigint;
 BEGIN
     PERFORM rollout._enforce_stage_row(r, k);
     act := rollout._activate_rows(r, k);
-    WITH u AS (
+    FOR u IN
         UPDATE rollout.rollout_stage x
            SET status = CASE WHEN x.stage_no = k THEN 'monitoring' ELSE 'completed' END,
                started_at = CASE WHEN x.stage_no = k THEN now() ELSE x.started_at END,
@@ -294,14 +305,18 @@ BEGIN
                activated = CASE WHEN x.stage_no = k THEN x.activated + act.activated ELSE x.activated END
          WHERE x.rollout_id = r.rollout_id
            AND (x.stage_no = k OR (completing AND x.stage_no = r.current_stage))
-        RETURNING x.stage_no, x.name, x.due_at, x.last_evaluation)
-    SELECT max(u.name) FILTER (WHERE u.stage_no = k), max(u.due_at) FILTER (WHERE u.stage_no = k),
-           max(u.name) FILTER (WHERE u.stage_no <> k),
-           (array_agg(u.last_evaluation) FILTER (WHERE u.stage_no <> k))[1]
-      INTO stage_name, stage_due, done_name, done_evaluation
-      FROM u;
+        RETURNING x.stage_no, x.name, x.due_at, x.last_evaluation
+    LOOP
+        IF u.stage_no = k THEN
+            stage_name := u.name;
+            stage_due := u.due_at;
+        ELSE
+            done_name := u.name;
+            done_evaluation := u.last_evaluation;
+        END IF;
+    END LOOP;
     IF completing THEN
-        PERFORM rollout._event('rollout.stage.completed', r.rollout_id, reason,
+        event_id := rollout._event('rollout.stage.completed', r.rollout_id, reason,
                                jsonb_build_object('stage', done_name, 'stage_no', r.current_stage,
                                                   'metrics', done_evaluation));
     END IF;
@@ -313,9 +328,9 @@ BEGIN
     END IF;
     UPDATE rollout.rollout x SET current_stage = k, updated_at = now(), next_due_at = due
      WHERE x.rollout_id = r.rollout_id;
-    PERFORM rollout._event('rollout.stage.started', r.rollout_id, reason,
-                           jsonb_build_object('stage', stage_name, 'stage_no', k, 'tenants_activated', act.activated,
-                                              'tenants_deferred', act.deferred, 'due_at', stage_due));
+    event_id := rollout._event('rollout.stage.started', r.rollout_id, reason,
+                               jsonb_build_object('stage', stage_name, 'stage_no', k, 'tenants_activated', act.activated,
+                                                  'tenants_deferred', act.deferred, 'due_at', stage_due));
 END
 $$;
 COMMENT ON FUNCTION rollout._enter_stage(rollout.rollout, integer, text, boolean, jsonb) IS
@@ -370,7 +385,10 @@ DECLARE
     s rollout.rollout_stage;
     last_stage integer;
 BEGIN
-    SELECT max(x.stage_no) INTO last_stage FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id;
+    -- the last stage's number (NULL without stages) from the primary key's
+    -- end, without an aggregate
+    SELECT x.stage_no INTO last_stage FROM rollout.rollout_stage x WHERE x.rollout_id = r.rollout_id
+     ORDER BY x.stage_no DESC LIMIT 1;
     IF (r.current_stage >= last_stage) IS NOT TRUE THEN
         -- the next stage starts; the current one completes in the same write
         PERFORM rollout._enter_stage(r, r.current_stage + 1, reason, true, evaluation);

@@ -1,38 +1,23 @@
--- The value of a metric over a stage's samples (NULL: no sample).
+-- The value of a metric over a stage's samples (NULL: no sample): the mean
+-- for *_rate / *_ratio, else the sum, over the samples of the stage's latest
+-- run (a stage monitored afresh, a retry or a re-run after a partial
+-- rollback, counts only the samples taken since it started; the baseline,
+-- stage 0, all of its samples).  In C (src/metrics.c): tick() asks for the
+-- triggers and criteria of every due rollout, and as PL/pgSQL each metric
+-- was two function calls around one query.
 CREATE FUNCTION rollout._stage_metric(rollout_id text, stage_no integer, metric text)
 RETURNS double precision
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    -- PL/pgSQL, not SQL: planned once per session, not on every call (a
-    -- tick evaluates the triggers and criteria of every due rollout).
-    RETURN (
-    SELECT CASE WHEN $3 ~ '_(rate|ratio)$' THEN avg(m.value) ELSE sum(m.value) END
-      FROM rollout.metric_sample m
-     WHERE m.rollout_id = $1 AND m.stage_no = $2 AND m.metric = $3
-       -- a stage monitored afresh (retry, re-run after a partial rollback)
-       -- counts only the samples of its latest run
-       AND ($2 = 0 OR m.sampled_at >= (SELECT s.started_at FROM rollout.rollout_stage s
-                                        WHERE s.rollout_id = $1 AND s.stage_no = $2)));
-END
-$$;
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'pgr_stage_metric_raw';
 COMMENT ON FUNCTION rollout._stage_metric(text, integer, text) IS
     'internal: a metric over the samples of one stage''s latest run: the mean for *_rate / *_ratio, else the sum; NULL without samples';
 
 -- Derived metrics: failure_rate_increase = stage mean failure_rate minus
--- the baseline's.
+-- the baseline's (src/metrics.c).
 CREATE FUNCTION rollout.stage_metric(rollout_id text, stage_no integer, metric text)
 RETURNS double precision
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN CASE WHEN $3 = 'failure_rate_increase'
-                THEN rollout._stage_metric($1, $2, 'failure_rate') - rollout._stage_metric($1, 0, 'failure_rate')
-                ELSE rollout._stage_metric($1, $2, $3) END;
-END
-$$;
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'pgr_stage_metric';
 COMMENT ON FUNCTION rollout.stage_metric(text, integer, text) IS
     'a metric of a stage as the gates see it: mean for *_rate / *_ratio, sum otherwise; failure_rate_increase is the stage''s mean failure_rate minus the baseline''s';
 
@@ -185,6 +170,8 @@ DECLARE
     name text;
     gate text;
     samples bigint;
+    names text[] := '{}';
+    bounds numeric[] := '{}';
 BEGIN
     SELECT count(*) INTO samples FROM rollout.metric_sample m
      WHERE m.rollout_id = s.rollout_id AND m.stage_no = s.stage_no AND m.sampled_at >= s.started_at;
@@ -204,13 +191,25 @@ BEGIN
         RETURN jsonb_build_object('verdict', 'pass', 'samples', samples, 'checks', checks, 'gate', gate,
                                   'reason', 'the stage has no success criteria and samples were reported');
     END IF;
-    FOR name, bound IN
-        SELECT 'new_failures', s.max_new_failures WHERE s.max_new_failures IS NOT NULL
-        UNION ALL
-        SELECT 'failure_rate_increase', s.max_failure_rate_increase WHERE s.max_failure_rate_increase IS NOT NULL
-        UNION ALL
-        SELECT e.key, (e.value #>> '{}')::numeric FROM jsonb_each(s.metric_bounds) e
-    LOOP
+    -- the criteria in order: new_failures, failure_rate_increase, then the
+    -- metric bounds (a query only when there are some: a tick evaluates
+    -- every due stage)
+    IF s.max_new_failures IS NOT NULL THEN
+        names := names || 'new_failures'::text;
+        bounds := bounds || s.max_new_failures;
+    END IF;
+    IF s.max_failure_rate_increase IS NOT NULL THEN
+        names := names || 'failure_rate_increase'::text;
+        bounds := bounds || s.max_failure_rate_increase;
+    END IF;
+    IF s.metric_bounds <> '{}' THEN
+        SELECT names || array_agg(e.key ORDER BY e.n), bounds || array_agg((e.value #>> '{}')::numeric ORDER BY e.n)
+          INTO names, bounds
+          FROM jsonb_each(s.metric_bounds) WITH ORDINALITY e(key, value, n);
+    END IF;
+    FOR i IN 1 .. cardinality(names) LOOP
+        name := names[i];
+        bound := bounds[i];
         val := rollout.stage_metric(s.rollout_id, s.stage_no, name);
         checks := checks || jsonb_build_object('metric', name, 'value', val, 'max', bound,
                                                'ok', CASE WHEN val IS NULL THEN NULL ELSE val <= bound END);
@@ -232,25 +231,14 @@ $$;
 COMMENT ON FUNCTION rollout._evaluate_stage_row(rollout.rollout_stage) IS
     'internal: rollout.evaluate_stage on the stage''s row';
 
--- The first breached rollback trigger of the current stage, or NULL.
+-- The first breached rollback trigger of the current stage, or NULL: the
+-- triggers in metric order, each metric as stage_metric computes it, the
+-- first above its threshold as {"metric", "threshold", "value"}.  In C
+-- (src/metrics.c): tick() calls it for every due rollout.
 CREATE FUNCTION rollout.breached_trigger(rollout_id text)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    -- PL/pgSQL, not SQL: planned once per session (tick() calls it for
-    -- every due rollout).
-    RETURN (
-    SELECT jsonb_build_object('metric', t.metric, 'threshold', t.threshold, 'value', v.value)
-      FROM rollout.rollout r
-      JOIN rollout.rollout_trigger t ON t.rollout_id = r.rollout_id
-     CROSS JOIN LATERAL (SELECT rollout.stage_metric(r.rollout_id, r.current_stage, t.metric) AS value) v
-     WHERE r.rollout_id = $1 AND r.current_stage IS NOT NULL AND v.value > t.threshold
-     ORDER BY t.metric
-     LIMIT 1);
-END
-$$;
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'pgr_breached_trigger';
 COMMENT ON FUNCTION rollout.breached_trigger(text) IS
     'the first rollback trigger whose metric, over the current stage, is above its threshold; NULL when none is';
 

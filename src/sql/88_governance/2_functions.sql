@@ -1255,6 +1255,16 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 BEGIN
+    -- Most components have neither a current block policy nor a block
+    -- conflict rule: one query says so (a tick starts stage after stage),
+    -- before the two functions that decide it in detail are called.
+    IF NOT (EXISTS (SELECT 1 FROM rollout.version_policy p
+                     WHERE p.component_id = r.component_id AND p.valid_to IS NULL AND p.action = 'block')
+            OR EXISTS (SELECT 1 FROM rollout.conflict_rule c
+                        WHERE c.valid_to IS NULL AND c.action = 'block'
+                          AND (c.component_id = r.component_id OR c.other_component_id = r.component_id))) THEN
+        RETURN;
+    END IF;
     -- the selection is computed only when a block policy or conflict rule may refuse the version
     IF rollout._refusing_nodes(r.component_id, r.to_version) IS NOT NULL
        OR rollout._blocking_conflict_rules(r.component_id) THEN
