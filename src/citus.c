@@ -133,10 +133,11 @@ static Oid	conversion_oids[MAX_CONVERSION_OIDS];
 static int	n_conversion_oids = 0;
 static bool conversion_oids_known = false;
 
-/* rollout._citus_guard, _citus_tenant_ok, _citus_insert_tenant */
+/* rollout._citus_guard, _citus_tenant_ok, _citus_insert_tenant, _library_loaded */
 static Oid	fn_guard = InvalidOid;
 static Oid	fn_tenant_ok = InvalidOid;
 static Oid	fn_insert_tenant = InvalidOid;
+static Oid	fn_library_loaded = InvalidOid;
 static bool rollout_fns_known = false;
 
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
@@ -589,6 +590,33 @@ has_citus_policies(Oid relid)
 	return found;
 }
 
+static void lookup_rollout_fns(void);
+
+/*
+ * pg_rollout's restrictive policy PGR_LOADED_POLICY, USING and WITH CHECK
+ * rollout._library_loaded() (src/pg_rollout.c): with the library loaded it
+ * restricts nothing, so it does not keep the table's row security from
+ * being replaced by the statement's tenant conjuncts.  A policy of that
+ * name with another qual (a superuser's) counts as the table's own.
+ */
+static bool
+is_loaded_qual(Expr *qual)
+{
+	return qual != NULL && IsA(qual, FuncExpr) && ((FuncExpr *) qual)->args == NIL &&
+		OidIsValid(fn_library_loaded) && ((FuncExpr *) qual)->funcid == fn_library_loaded;
+}
+
+static bool
+is_loaded_policy(RowSecurityPolicy *pol)
+{
+	if (strcmp(pol->policy_name, PGR_LOADED_POLICY) != 0 || pol->permissive || pol->hassublinks)
+		return false;
+	if (!rollout_fns_known)
+		lookup_rollout_fns();
+	return is_loaded_qual(pol->qual) &&
+		(pol->with_check_qual == NULL || is_loaded_qual(pol->with_check_qual));
+}
+
 /* Read a relation's facts from its relcache entry; false when it is gone. */
 static bool
 load_facts(Oid relid, AttrNumber tenant_attnum, RelFacts *f)
@@ -608,11 +636,13 @@ load_facts(Oid relid, AttrNumber tenant_attnum, RelFacts *f)
 
 		foreach(lc, rel->rd_rsdesc->policies)
 		{
-			const char *name = ((RowSecurityPolicy *) lfirst(lc))->policy_name;
+			RowSecurityPolicy *pol = lfirst(lc);
+			const char *name = pol->policy_name;
 
 			if (strcmp(name, PGR_CITUS_SELECT_POLICY) == 0)
 				f->has_policies = true;
-			if (strncmp(name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0)
+			if (strncmp(name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0 &&
+				!is_loaded_policy(pol))
 				own = false;
 			if (strcmp(name, PGR_CITUS_BASELINE_POLICY) == 0)
 				marker = true;
@@ -1172,9 +1202,12 @@ lookup_rollout_fns(void)
 {
 	Oid			nsp = get_namespace_oid(PGR_SCHEMA, true);
 
-	fn_guard = fn_tenant_ok = fn_insert_tenant = InvalidOid;
+	fn_guard = fn_tenant_ok = fn_insert_tenant = fn_library_loaded = InvalidOid;
 	if (OidIsValid(nsp))
 	{
+		fn_library_loaded = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("_library_loaded"),
+											PointerGetDatum(buildoidvector(NULL, 0)),
+											ObjectIdGetDatum(nsp));
 		fn_guard = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("_citus_guard"),
 								   PointerGetDatum(buildoidvector((Oid[]) {ANYELEMENTOID, TEXTOID, TEXTOID, TEXTOID}, 4)),
 								   ObjectIdGetDatum(nsp));
