@@ -707,3 +707,8 @@ REVOKE ALL ON FUNCTION rollout._tenant_for_support(internal) FROM PUBLIC;
 -- (parent, status, channel, test tenant) come from a covering index, read
 -- index-only, instead of the table's wide rows.
 CREATE INDEX tenant_resolve_idx ON rollout.tenant (tenant_id) INCLUDE (parent_id, status, channel_id, test_tenant);
+
+-- Citus, cost of tenant look-ups (helper session, issue 16): the guard's
+-- compact form, rollout._citus_guard(anchor, token), one text constant in
+-- each statement on a distributed protected table instead of three.
+--@include src/sql/80_isolation/6_citus_guard.sql

@@ -10,7 +10,12 @@
 #    the deparsed path) and on a worker's shard read their rows only;
 #  - a superuser's restrictive pg_rollout_loaded (amount < 50) filters those
 #    reads on both kinds of shard, simple and prepared;
-#  - pg_rollout's policy put back, the reads are whole again.
+#  - pg_rollout's policy put back, the reads are whole again;
+#  - the guard's compact form, rollout._citus_guard(<column>, '<length of
+#    table>:<table>:<tenant>:<signature>'), which the coordinator sends: on a
+#    direct worker connection a replayed token gives its role that tenant's
+#    rows only; an edited tenant or table, a forged or malformed token,
+#    another role: refused.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -120,6 +125,71 @@ for my $t ($local, $remote)
 	my ($out) = reads($t);
 	is($out, expected($t, 1000), "pg_rollout's pg_rollout_loaded back: tenant $t reads all its rows");
 }
+
+# --- the guard's compact form -------------------------------------------------
+my ($r, $o, $log) = $coord->psql('postgres', qq{BEGIN; SELECT rollout.set_tenant('$remote') \\gset
+	SET LOCAL citus.log_remote_commands = on;
+	SELECT count(*) FROM notes WHERE id < 1000; COMMIT;}, extra_params => [ '-U', 'app' ]);
+my ($token) = $log =~ /rollout\._citus_guard\((?:\w+\.)?id, '(12:public\.notes:\Q$remote\E:[0-9a-f]{64})'::text\)/;
+ok(defined $token, 'the coordinator sends the compact guard, one text constant') or diag($log);
+$token //= '12:public.notes:' . $remote . ':' . ('0' x 64);
+my ($mac) = $token =~ /:([0-9a-f]{64})$/;
+my $shard = $coord->safe_psql('postgres', "SELECT shard_name('notes', get_shard_id_for_distribution_column('notes', '$remote'))");
+my $port = $coord->safe_psql('postgres', qq{SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+	WHERE p.shardid = get_shard_id_for_distribution_column('notes', '$remote')});
+my ($worker) = grep { $_->port == $port } ($w1, $w2);
+my $expect = $worker->safe_psql('postgres', "SELECT '$remote:' || count(*) FROM $shard WHERE tenant_id = '$remote'");
+my $other = $remote eq 't9' ? 't8' : 't9';
+$coord->safe_psql('postgres', 'CREATE ROLE other LOGIN IN ROLE rollout_app; GRANT SELECT ON notes TO other');
+
+sub on_worker
+{
+	my ($sql, $role) = @_;
+	my ($ret, $out, $err) = $worker->psql('postgres', $sql, extra_params => [ '-U', $role // 'app' ]);
+	return ($out, $err);
+}
+my $agg = "SELECT string_agg(DISTINCT tenant_id, ',') || ':' || count(*) FROM $shard WHERE";
+my ($out, $err) = on_worker("$agg rollout._citus_guard(id, '$token')");
+is($out, $expect, 'the compact guard replayed by its own role: that tenant\'s rows of the shard (documented)') or diag($err);
+($out, $err) = on_worker("$agg rollout._citus_guard(id, '$token') OR true");
+is($out, $expect, 'the compact guard in an OR still filters by its tenant') or diag($err);
+($out, $err) = on_worker("$agg rollout._citus_guard(id, 'public.notes', '$remote', '$mac')");
+is($out, $expect, 'the earlier four-argument form with the same signature: the same rows') or diag($err);
+($out, $err) = on_worker("SELECT count(*) FROM $shard WHERE rollout._citus_guard(id, '12:public.notes:$other:$mac')");
+like($err, qr/invalid tenant signature for table "public.notes"|can be queried only through the coordinator/, 'the token with another tenant: invalid');
+($out, $err) = on_worker("SELECT count(*) FROM $shard WHERE rollout._citus_guard(id, '13:public.notes2:$remote:$mac')");
+like($err, qr/invalid tenant signature for table "public.notes2"|can be queried only through the coordinator/, 'the token with another table: invalid');
+($out, $err) = on_worker("SELECT count(*) FROM $shard WHERE rollout._citus_guard(id, '12:public.notes:$remote:" . ('f' x 64) . "')");
+like($err, qr/invalid tenant signature for table "public.notes"|can be queried only through the coordinator/, 'a forged signature in the token: invalid');
+for my $bad ("$remote:$mac", "99:public.notes:$remote:$mac", "12:public.notes::$mac", "12:public.notes:$remote:" . substr($mac, 1), '')
+{
+	($out, $err) = on_worker("SELECT count(*) FROM $shard WHERE rollout._citus_guard(id, '$bad')");
+	like($err, qr/invalid tenant signature|can be queried only through the coordinator/, "a malformed token ('" . substr($bad, 0, 24) . "'): invalid");
+}
+# the function itself (evaluated where no shard is read): the same answers, with its own message
+sub on_coord
+{
+	my ($ret, $out, $err) = $coord->psql('postgres', $_[0], extra_params => [ '-U', $_[1] // 'app' ]);
+	return ($out, $err);
+}
+($out, $err) = on_coord("SELECT rollout._citus_guard(1, '$token'), rollout._citus_guard(1, '$token')");
+is($out, 't|t', 'rollout._citus_guard(anchor, token) evaluated with a valid token: true') or diag($err);
+($out, $err) = on_coord("SELECT rollout._citus_guard(1, '12:public.notes:$other:$mac')");
+like($err, qr/invalid tenant signature for table "public.notes"/, 'evaluated with another tenant in the token: an error');
+($out, $err) = on_coord("SELECT rollout._citus_guard(1, '$token')", 'other');
+like($err, qr/invalid tenant signature for table "public.notes"/, 'evaluated by another role: an error');
+for my $bad ("$remote:$mac", "99:public.notes:$remote:$mac", "12:public.notes::$mac", "0:public.notes:$remote:$mac",
+	"12:public.notes:$remote:" . substr($mac, 1), "12:public.notes:$remote$mac", '')
+{
+	($out, $err) = on_coord("SELECT rollout._citus_guard(1, '$bad')");
+	like($err, qr/ERROR:  invalid tenant signature/, "evaluated with a malformed token ('" . substr($bad, 0, 24) . "'): an error");
+}
+is((on_coord("SELECT rollout._citus_guard(1, NULL::text)"))[0], 'f', 'evaluated with NULL: false');
+
+($out, $err) = on_worker("SELECT count(*) FROM $shard WHERE rollout._citus_guard(id, '$token')", 'other');
+like($err, qr/invalid tenant signature|can be queried only through the coordinator/, 'another role cannot replay the token');
+($out, $err) = on_worker("SELECT count(*) FROM $shard");
+like($err, qr/can be queried only through the coordinator/, 'without a guard: refused');
 
 $_->stop for @nodes;
 done_testing();
