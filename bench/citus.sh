@@ -26,6 +26,11 @@
 #                       and print the shares of its CPU spent in pg_rollout's planner hook,
 #                       in row security and in the shard guard (less disturbed by other load
 #                       than the numbers above, which compare separate runs)
+#   PGR_BENCH_CALLGRIND 1 = also count instructions per statement of (a) and (e), simple and
+#                       prepared protocol, with valgrind's callgrind (the server restarted under
+#                       it; one pgbench session of 200 and one of 1,200 statements per side, the
+#                       difference / 1,000): independent of the machine's load.  Needs valgrind;
+#                       about 3 minutes more
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -220,4 +225,47 @@ if [ "${PGR_BENCH_PERF:-0}" = 1 ] && [ "$NCPU" -gt 0 ]; then
             printf "    %d samples: pg_rollout planner hook %.1f%%, row security %.1f%%, shard guard %.1f%%\n",
                    total, 100 * h / total, 100 * r / total, 100 * g / total
         }'
+fi
+
+# Instructions per statement (callgrind): the server restarted under
+# valgrind, one pgbench session (one backend: the coordinator's statement and
+# its local shard query) of LOW and one of HIGH statements per side and
+# protocol; (instructions of HIGH - those of LOW) / (HIGH - LOW) leaves out
+# the connection's start and end and the caches' first fill.  Deterministic:
+# the ratio is what CPU alone would give, whatever else runs.
+if [ "${PGR_BENCH_CALLGRIND:-0}" = 1 ]; then
+    command -v valgrind >/dev/null || die "PGR_BENCH_CALLGRIND=1 needs valgrind (apt-get install valgrind)"
+    LOW=200; HIGH=1200
+    CG=$SCRIPTS/callgrind; mkdir -p "$CG"; chmod 755 "$SCRIPTS"; chmod 777 "$CG"
+    echo
+    echo "==> instructions per statement (callgrind; sessions of $LOW and $HIGH statements per side)"
+    pgtmp_as pg_ctl -D "$PGTMP_DIR/data" -m fast -w stop >/dev/null
+    pgtmp_as bash -c "valgrind --tool=callgrind --callgrind-out-file='$CG/cg.%p' '$(pg_config --bindir)/postgres' \
+        -D '$PGTMP_DIR/data' > '$CG/server.log' 2>&1 &"
+    for _ in $(seq 1 120); do pg_isready -q && break; sleep 1; done
+    pg_isready -q || die "the server did not start under valgrind: $(tail -5 "$CG/server.log")"
+    chmod 644 "$SCRIPTS"/*.sql
+    instructions() {  # instructions KEY N -> the session backend's total (the largest profile of the run)
+        local k=$1 n=$2 before f
+        before=$(ls "$CG" | grep '^cg\.' | sort)
+        pgbench -n -U bench -d "${D[$k]}" -M "${M[$k]}" -c 1 -t "$n" --random-seed=20261201 \
+            -f "$SCRIPTS/$k.sql" >/dev/null 2>&1 || die "pgbench under valgrind failed for $k"
+        sleep 2    # the profile is written when the backend exits
+        f=$(comm -13 <(echo "$before") <(ls "$CG" | grep '^cg\.' | sort) | while read -r x; do
+                echo "$(grep '^summary:' "$CG/$x" | awk '{ print $2 }') $x"; done | sort -n | tail -1)
+        echo "${f%% *}"
+    }
+    declare -A IPS
+    for k in a_simple e_simple a_prepared e_prepared; do
+        lo=$(instructions "$k" "$LOW"); hi=$(instructions "$k" "$HIGH")
+        [ -n "$lo" ] && [ -n "$hi" ] || die "no callgrind profile for $k"
+        IPS[$k]=$(( (hi - lo) / (HIGH - LOW) ))
+    done
+    pgtmp_as pg_ctl -D "$PGTMP_DIR/data" -m fast -w stop >/dev/null
+    pgtmp_as pg_ctl -D "$PGTMP_DIR/data" -w -l "$PGTMP_DIR/server.log" start >/dev/null
+    for mode in simple prepared; do
+        echo "  $mode: (a) ${IPS[a_$mode]}, (e) ${IPS[e_$mode]} instructions per statement;" \
+            "a/e $(awk -v x="${IPS[a_$mode]}" -v y="${IPS[e_$mode]}" 'BEGIN { printf "%.3f", x / y }')" \
+            "(the throughput ratio CPU alone would give)"
+    done
 fi

@@ -133,10 +133,15 @@ static Oid	conversion_oids[MAX_CONVERSION_OIDS];
 static int	n_conversion_oids = 0;
 static bool conversion_oids_known = false;
 
-/* rollout._citus_guard, _citus_tenant_ok, _citus_insert_tenant */
+/*
+ * rollout._citus_guard (anchor, token) and its earlier form (anchor, table,
+ * tenant, mac), _citus_tenant_ok, _citus_insert_tenant, _library_loaded
+ */
 static Oid	fn_guard = InvalidOid;
+static Oid	fn_guard4 = InvalidOid;
 static Oid	fn_tenant_ok = InvalidOid;
 static Oid	fn_insert_tenant = InvalidOid;
+static Oid	fn_library_loaded = InvalidOid;
 static bool rollout_fns_known = false;
 
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
@@ -589,6 +594,33 @@ has_citus_policies(Oid relid)
 	return found;
 }
 
+static void lookup_rollout_fns(void);
+
+/*
+ * pg_rollout's restrictive policy PGR_LOADED_POLICY, USING and WITH CHECK
+ * rollout._library_loaded() (src/pg_rollout.c): with the library loaded it
+ * restricts nothing, so it does not keep the table's row security from
+ * being replaced by the statement's tenant conjuncts.  A policy of that
+ * name with another qual (a superuser's) counts as the table's own.
+ */
+static bool
+is_loaded_qual(Expr *qual)
+{
+	return qual != NULL && IsA(qual, FuncExpr) && ((FuncExpr *) qual)->args == NIL &&
+		OidIsValid(fn_library_loaded) && ((FuncExpr *) qual)->funcid == fn_library_loaded;
+}
+
+static bool
+is_loaded_policy(RowSecurityPolicy *pol)
+{
+	if (strcmp(pol->policy_name, PGR_LOADED_POLICY) != 0 || pol->permissive || pol->hassublinks)
+		return false;
+	if (!rollout_fns_known)
+		lookup_rollout_fns();
+	return is_loaded_qual(pol->qual) &&
+		(pol->with_check_qual == NULL || is_loaded_qual(pol->with_check_qual));
+}
+
 /* Read a relation's facts from its relcache entry; false when it is gone. */
 static bool
 load_facts(Oid relid, AttrNumber tenant_attnum, RelFacts *f)
@@ -608,11 +640,13 @@ load_facts(Oid relid, AttrNumber tenant_attnum, RelFacts *f)
 
 		foreach(lc, rel->rd_rsdesc->policies)
 		{
-			const char *name = ((RowSecurityPolicy *) lfirst(lc))->policy_name;
+			RowSecurityPolicy *pol = lfirst(lc);
+			const char *name = pol->policy_name;
 
 			if (strcmp(name, PGR_CITUS_SELECT_POLICY) == 0)
 				f->has_policies = true;
-			if (strncmp(name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0)
+			if (strncmp(name, PGR_CITUS_POLICY_PREFIX, strlen(PGR_CITUS_POLICY_PREFIX)) != 0 &&
+				!is_loaded_policy(pol))
 				own = false;
 			if (strcmp(name, PGR_CITUS_BASELINE_POLICY) == 0)
 				marker = true;
@@ -1165,6 +1199,63 @@ mac_valid(const char *table, const char *tenant, const char *mac)
 	return diff == 0;
 }
 
+/*
+ * The guard's token: "<length of table>:<table>:<tenant>:<mac>", one text
+ * constant where the earlier form of rollout._citus_guard took three
+ * (every node of a statement is walked by Citus's planner and by the
+ * shard's; a tenant point look-up costs about 5,000 instructions less,
+ * docs/citus.md section 8).  The table is found by its length, the mac by
+ * its fixed length at the end; the tenant is what lies between.
+ */
+static text *
+guard_token(const char *table, const char *tenant, const char *mac)
+{
+	char		digits[12];
+	int			ndigits = pg_ultoa_n((uint32) strlen(table), digits);
+	size_t		tl = strlen(table);
+	size_t		nl = strlen(tenant);
+	size_t		ml = strlen(mac);
+	text	   *t = palloc(VARHDRSZ + ndigits + 1 + tl + 1 + nl + 1 + ml);
+	char	   *p = VARDATA(t);
+
+	/* assembled by hand: psprintf() cost more than the rest of the guard's construction */
+	SET_VARSIZE(t, VARHDRSZ + ndigits + 1 + tl + 1 + nl + 1 + ml);
+	memcpy(p, digits, ndigits);
+	p += ndigits;
+	*p++ = ':';
+	memcpy(p, table, tl);
+	p += tl;
+	*p++ = ':';
+	memcpy(p, tenant, nl);
+	p += nl;
+	*p++ = ':';
+	memcpy(p, mac, ml);
+	return t;
+}
+
+/* Split a token (len bytes, not NUL-terminated) into palloc'd parts; false when malformed. */
+static bool
+parse_guard_token(const char *tok, int len, char **table, char **tenant, char **mac)
+{
+	int			tlen = 0;
+	int			i = 0;
+	int			tenant_len;
+
+	while (i < len && i < 4 && tok[i] >= '0' && tok[i] <= '9')
+		tlen = tlen * 10 + (tok[i++] - '0');
+	if (i == 0 || i >= len || tok[i] != ':' || tlen == 0)
+		return false;
+	i++;
+	/* table, ':', tenant (at least one byte), ':', mac */
+	tenant_len = len - i - tlen - 1 - 1 - MAC_HEX_LEN;
+	if (tlen > len - i || tenant_len < 1 || tok[i + tlen] != ':' || tok[len - MAC_HEX_LEN - 1] != ':')
+		return false;
+	*table = pnstrdup(tok + i, tlen);
+	*tenant = pnstrdup(tok + i + tlen + 1, tenant_len);
+	*mac = pnstrdup(tok + len - MAC_HEX_LEN, MAC_HEX_LEN);
+	return strlen(*table) == (size_t) tlen && strlen(*tenant) == (size_t) tenant_len;
+}
+
 /* rollout functions by name and argument types, looked up once per pg_proc change */
 
 static void
@@ -1172,12 +1263,18 @@ lookup_rollout_fns(void)
 {
 	Oid			nsp = get_namespace_oid(PGR_SCHEMA, true);
 
-	fn_guard = fn_tenant_ok = fn_insert_tenant = InvalidOid;
+	fn_guard = fn_guard4 = fn_tenant_ok = fn_insert_tenant = fn_library_loaded = InvalidOid;
 	if (OidIsValid(nsp))
 	{
+		fn_library_loaded = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("_library_loaded"),
+											PointerGetDatum(buildoidvector(NULL, 0)),
+											ObjectIdGetDatum(nsp));
 		fn_guard = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("_citus_guard"),
-								   PointerGetDatum(buildoidvector((Oid[]) {ANYELEMENTOID, TEXTOID, TEXTOID, TEXTOID}, 4)),
+								   PointerGetDatum(buildoidvector((Oid[]) {ANYELEMENTOID, TEXTOID}, 2)),
 								   ObjectIdGetDatum(nsp));
+		fn_guard4 = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("_citus_guard"),
+									PointerGetDatum(buildoidvector((Oid[]) {ANYELEMENTOID, TEXTOID, TEXTOID, TEXTOID}, 4)),
+									ObjectIdGetDatum(nsp));
 		fn_tenant_ok = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("_citus_tenant_ok"),
 									   PointerGetDatum(buildoidvector((Oid[]) {TEXTOID}, 1)),
 									   ObjectIdGetDatum(nsp));
@@ -1517,7 +1614,7 @@ rewrite_level(Query *q)
 					 errhint("Call rollout.protect_table() on it again.")));
 		if (!rollout_fns_known)
 			lookup_rollout_fns();
-		if (!OidIsValid(fn_guard) || !OidIsValid(fn_tenant_ok) || !OidIsValid(fn_insert_tenant))
+		if ((!OidIsValid(fn_guard) && !OidIsValid(fn_guard4)) || !OidIsValid(fn_tenant_ok) || !OidIsValid(fn_insert_tenant))
 			elog(ERROR, "pg_rollout: functions rollout._citus_guard, _citus_tenant_ok, _citus_insert_tenant missing");
 		if (q->commandType == CMD_MERGE)
 			refuse_statement(info.qualname, "MERGE");
@@ -1541,12 +1638,19 @@ rewrite_level(Query *q)
 		if (facts.qualname[0] == '\0' || !compute_mac(GetUserId(), facts.qualname, tenant, mac))
 			elog(ERROR, "pg_rollout: could not sign the tenant for table %s", info.qualname);
 		col = tenant_column_var(rti, &facts);
-		guard = makeFuncExpr(fn_guard, BOOLOID,
-							 list_make4(anchor_var(rti, &facts),
-										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(facts.qualname), false, false),
-										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(tenant), false, false),
-										makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(mac), false, false)),
-							 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
+		if (OidIsValid(fn_guard))
+			guard = makeFuncExpr(fn_guard, BOOLOID,
+								 list_make2(anchor_var(rti, &facts),
+											makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+													  PointerGetDatum(guard_token(facts.qualname, tenant, mac)), false, false)),
+								 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
+		else					/* a schema not updated yet: the earlier form */
+			guard = makeFuncExpr(fn_guard4, BOOLOID,
+								 list_make4(anchor_var(rti, &facts),
+											makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(facts.qualname), false, false),
+											makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(tenant), false, false),
+											makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(mac), false, false)),
+								 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
 		quals = make_andclause(list_make2(tenant_equals(col, tenant, exprCollation(col)), guard));
 		if (place_qual((Node *) q->jointree, &q->jointree->quals, rti, quals, info.qualname))
 			continue;
@@ -1839,15 +1943,30 @@ guard_walker(Node *node, ShardCheck *sc)
 		return false;
 	if (IsA(node, Query))
 		return query_tree_walker((Query *) node, guard_walker, sc, 0);
-	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == fn_guard &&
-		list_length(((FuncExpr *) node)->args) == 4)
+	if (IsA(node, FuncExpr) &&
+		((((FuncExpr *) node)->funcid == fn_guard && list_length(((FuncExpr *) node)->args) == 2) ||
+		 (((FuncExpr *) node)->funcid == fn_guard4 && list_length(((FuncExpr *) node)->args) == 4)))
 	{
 		List	   *args = ((FuncExpr *) node)->args;
-		char	   *table = const_text(lsecond(args));
-		char	   *tenant = const_text(lthird(args));
-		char	   *mac = const_text(lfourth(args));
+		char	   *table = NULL;
+		char	   *tenant = NULL;
+		char	   *mac = NULL;
 		ListCell   *lc;
 		Signed	   *s;
+
+		if (list_length(args) == 2)
+		{
+			char	   *tok = const_text(lsecond(args));
+
+			if (tok == NULL || !parse_guard_token(tok, strlen(tok), &table, &tenant, &mac))
+				table = tenant = mac = NULL;
+		}
+		else
+		{
+			table = const_text(lsecond(args));
+			tenant = const_text(lthird(args));
+			mac = const_text(lfourth(args));
+		}
 
 		if (table && tenant && mac && mac_valid(table, tenant, mac))
 		{
@@ -2055,21 +2174,25 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions, ParamLi
 PG_FUNCTION_INFO_V1(pgr_citus_guard);
 
 /*
- * rollout._citus_guard(anchor anyelement, tbl text, tenant text, mac text): true
- * when mac signs (current role, tbl, tenant), an error otherwise.  The
- * filtering itself is the policy qual the planner hook substitutes; this
- * rejects a forged signature wherever it is evaluated.  The last valid
- * one is remembered, with the role and the secret (it is evaluated once
- * per row).
+ * rollout._citus_guard(anchor anyelement, token text), and its earlier form
+ * rollout._citus_guard(anchor anyelement, tbl text, tenant text, mac text)
+ * (one C function): true when mac signs (current role, tbl, tenant), an
+ * error otherwise; the token is "<length of tbl>:<tbl>:<tenant>:<mac>"
+ * (guard_token).  The filtering itself is the policy qual the planner hook
+ * substitutes; this rejects a forged signature wherever it is evaluated.
+ * The last valid one is remembered, with the role and the secret (it is
+ * evaluated once per row).
  */
 Datum
 pgr_citus_guard(PG_FUNCTION_ARGS)
 {
-	/* the last valid one: table, tenant, mac, each NUL-terminated */
+	/* the last valid one: its arguments after the anchor, each NUL-terminated */
 	static char *last = NULL;
 	static int	last_len = 0;
+	static int	last_nargs = 0;
 	static Oid	last_user = InvalidOid;
 	static char *last_secret = NULL;
+	int			nargs = PG_NARGS();
 	text	   *t[3];
 	int			len = 0;
 	char	   *key;
@@ -2077,27 +2200,40 @@ pgr_citus_guard(PG_FUNCTION_ARGS)
 	char	   *tenant;
 	char	   *mac;
 
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-		PG_RETURN_BOOL(false);
-	for (int i = 0; i < 3; i++)
+	if (nargs != 2 && nargs != 4)
+		elog(ERROR, "pg_rollout: rollout._citus_guard called with %d arguments", nargs);
+	for (int i = 1; i < nargs; i++)
 	{
-		t[i] = PG_GETARG_TEXT_PP(i + 1);
-		len += VARSIZE_ANY_EXHDR(t[i]) + 1;
+		if (PG_ARGISNULL(i))
+			PG_RETURN_BOOL(false);
+		t[i - 1] = PG_GETARG_TEXT_PP(i);
+		len += VARSIZE_ANY_EXHDR(t[i - 1]) + 1;
 	}
 	key = palloc(len);
 	len = 0;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < nargs - 1; i++)
 	{
 		memcpy(key + len, VARDATA_ANY(t[i]), VARSIZE_ANY_EXHDR(t[i]));
 		len += VARSIZE_ANY_EXHDR(t[i]);
 		key[len++] = '\0';
 	}
-	if (last != NULL && last_user == GetUserId() && last_len == len && memcmp(last, key, len) == 0 &&
-		cluster_secret != NULL && strcmp(last_secret, cluster_secret) == 0)
+	if (last != NULL && last_nargs == nargs && last_user == GetUserId() && last_len == len &&
+		memcmp(last, key, len) == 0 && cluster_secret != NULL && strcmp(last_secret, cluster_secret) == 0)
 		PG_RETURN_BOOL(true);
-	table = key;
-	tenant = table + strlen(table) + 1;
-	mac = tenant + strlen(tenant) + 1;
+	if (nargs == 2)
+	{
+		if (!parse_guard_token(key, len - 1, &table, &tenant, &mac))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("invalid tenant signature"),
+					 errdetail("Only the coordinator signs tenants (pg_rollout.cluster_secret), for the role it runs the statement as.")));
+	}
+	else
+	{
+		table = key;
+		tenant = table + strlen(table) + 1;
+		mac = tenant + strlen(tenant) + 1;
+	}
 	if (!mac_valid(table, tenant, mac))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -2108,6 +2244,7 @@ pgr_citus_guard(PG_FUNCTION_ARGS)
 	last = MemoryContextAlloc(TopMemoryContext, len);
 	memcpy(last, key, len);
 	last_len = len;
+	last_nargs = nargs;
 	last_user = GetUserId();
 	if (last_secret)
 		pfree(last_secret);

@@ -736,3 +736,8 @@ CREATE INDEX tenant_resolve_idx ON rollout.tenant (tenant_id) INCLUDE (parent_id
 -- rollout.breached_trigger in C (src/metrics.c): the triggers read with a
 -- plan kept for the session, their metrics computed as stage_metric does.
 --@function rollout.breached_trigger
+
+-- Citus, cost of tenant look-ups (helper session, issue 16): the guard's
+-- compact form, rollout._citus_guard(anchor, token), one text constant in
+-- each statement on a distributed protected table instead of three.
+--@include src/sql/80_isolation/6_citus_guard.sql

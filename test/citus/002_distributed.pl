@@ -304,7 +304,7 @@ $coord->safe_psql('postgres', q{ALTER SYSTEM SET citus.log_remote_commands = on;
 sleep 1;
 app(q{BEGIN; SELECT rollout.set_tenant('a1') \gset
 	SELECT count(*) FROM orders; COMMIT;});
-my ($mac) = slurp_file($coord->logfile) =~ /_citus_guard\((?:\w+\.)?id, 'public\.orders'::text, 'a1'::text, '([0-9a-f]{64})'::text\)/;
+my ($mac) = slurp_file($coord->logfile) =~ /_citus_guard\((?:\w+\.)?id, '13:public\.orders:a1:([0-9a-f]{64})'::text\)/;
 $coord->safe_psql('postgres', q{ALTER SYSTEM RESET citus.log_remote_commands; SELECT pg_reload_conf()});
 ok(defined $mac, 'the shard query carries a signature') or diag(slurp_file($coord->logfile));
 $mac //= '0' x 64;
