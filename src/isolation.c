@@ -3210,6 +3210,38 @@ relation_has_policy(Oid relid, const char *name)
 	return found;
 }
 
+/*
+ * A CREATE POLICY that makes the guard: named PGR_LOADED_POLICY, USING (and
+ * WITH CHECK, if given) a call of _library_loaded(), schema-qualified or not.  Citus
+ * re-creates a distributed table's policies on its shards from the catalog
+ * and drops AS RESTRICTIVE on the way (CreatePolicyCommandForPolicy): such a
+ * copy is made restrictive, as the guard is, before it runs.  A permissive
+ * guard would OR "true" into the shard's permissive policies.
+ */
+static bool
+is_library_loaded_call(Node *expr)
+{
+	FuncCall   *call;
+	char	   *schema;
+	char	   *name;
+
+	if (expr == NULL || !IsA(expr, FuncCall))
+		return false;
+	call = (FuncCall *) expr;
+	if (call->args != NIL || call->agg_star || call->func_variadic || call->over != NULL)
+		return false;
+	DeconstructQualifiedName(call->funcname, &schema, &name);
+	return strcmp(name, "_library_loaded") == 0 && (schema == NULL || strcmp(schema, "rollout") == 0);
+}
+
+static bool
+is_loaded_guard(CreatePolicyStmt *stmt)
+{
+	return strcmp(stmt->policy_name, PGR_LOADED_POLICY) == 0 &&
+		is_library_loaded_call(stmt->qual) &&
+		(stmt->with_check == NULL || is_library_loaded_call(stmt->with_check));
+}
+
 /* Before a CREATE POLICY: false to skip it (the guard exists already). */
 static bool
 check_create_policy(CreatePolicyStmt *stmt, Oid *guard_relid)
@@ -3671,6 +3703,16 @@ isolation_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 			utility_source_text = NULL;
 		}
 		PG_END_TRY();
+	}
+	if (tag == T_CreatePolicyStmt && ((CreatePolicyStmt *) parsetree)->permissive &&
+		is_loaded_guard(((CreatePolicyStmt *) parsetree)))
+	{
+		/*
+		 * Citus's copy of the guard for a shard: restrictive, as the guard
+		 * is.  Changed in place even in a read-only (cached) tree: every
+		 * execution would make the same change.
+		 */
+		((CreatePolicyStmt *) parsetree)->permissive = false;
 	}
 	if (tag == T_CreatePolicyStmt && IsTransactionState() && !registry_loading)
 	{

@@ -52,6 +52,18 @@ is($coord->safe_psql('postgres', q{SELECT string_agg(polname || ':' || CASE WHEN
 	'pg_rollout_citus_baseline:p,pg_rollout_citus_delete:p,pg_rollout_citus_select:p,pg_rollout_citus_update:p,pg_rollout_loaded:r',
 	'the distributed protected table has pg_rollout\'s policies and the restrictive pg_rollout_loaded');
 
+# Citus re-creates a table's policies on its shards from the catalog without
+# AS RESTRICTIVE (its deparser drops it): pg_rollout makes the shards' copy
+# of pg_rollout_loaded restrictive again, as on the table (a permissive one
+# would OR true into the shard's permissive policies).
+for my $n ($coord, $w1, $w2)
+{
+	like($n->safe_psql('postgres', q{SET citus.override_table_visibility = off;
+		SELECT count(*) FILTER (WHERE polpermissive) || '/' || count(*) FROM pg_policy
+		 WHERE polname = 'pg_rollout_loaded' AND polrelid::regclass::text LIKE 'notes\_%'}), qr{^0/[1-9]},
+		'node ' . $n->port . ': the shards\' pg_rollout_loaded is restrictive');
+}
+
 my $placed = q{SELECT min(t) FROM (SELECT 't' || g AS t FROM generate_series(0, 9) g) x
 	 WHERE (SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
 	         WHERE p.shardid = get_shard_id_for_distribution_column('notes', x.t)) %s %d};
