@@ -29,6 +29,11 @@
 #   PGR_BENCH_TENANTS   tenants (default 20000)
 #   PGR_BENCH_CALLS     single calls per statement (default 10000)
 #   PGR_BENCH_ROUNDS    interleaved rounds (default 3); medians are printed
+#   PGR_BENCH_SHARED_BUFFERS  shared_buffers (default 1GB: both sides' tables
+#                       and indexes stay in it at 1,000,000 tenants; with
+#                       256MB, the earlier setting, they did not, and the
+#                       side whose pages were touched more often kept them:
+#                       docs/bench-rollout.md, issue 11 fourth pass)
 #   PGR_BENCH_NO_BUILD  1 = use the installed extension, do not build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +42,8 @@ cd "$(dirname "$0")/.."
 N=${PGR_BENCH_TENANTS:-20000}
 CALLS=${PGR_BENCH_CALLS:-10000}
 ROUNDS=${PGR_BENCH_ROUNDS:-3}
+SB=${PGR_BENCH_SHARED_BUFFERS:-1GB}
+[[ $SB =~ ^[1-9][0-9]*[kMG]B$ ]] || { echo "resolve_cpu.sh: PGR_BENCH_SHARED_BUFFERS must look like 1GB or 256MB" >&2; exit 1; }
 for v in N CALLS ROUNDS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "resolve_cpu.sh: $v must be a positive integer" >&2; exit 1; }
 done
@@ -44,7 +51,7 @@ done
 pgr_install_deps
 [ "${PGR_BENCH_NO_BUILD:-0}" = 1 ] || pgr_build_install
 GIT_ID=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-pgtmp_start "shared_buffers = 256MB" "synchronous_commit = off" "autovacuum = off" "log_min_messages = log"
+pgtmp_start "shared_buffers = $SB" "synchronous_commit = off" "autovacuum = off" "log_min_messages = log"
 trap pgtmp_stop EXIT
 q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 LO=$((N / 10))            # single calls draw from t-LO .. t-(LO + span), leaves and their parents
@@ -135,9 +142,15 @@ session() { PGOPTIONS="-c log_statement_stats=on -c client_min_messages=warning"
 # cold sessions: a new session resolves CALLS distinct tenants, each once
 # (default settings: every call is a miss; the rows of the ancestors are
 # read once per session), against the CTE in a new session
+# (the side that goes first alternates from round to round)
 for ((r = 0; r < ROUNDS; r++)); do
-    session "$(single rollout.resolve_version cold)"
-    session "$(single bench_resolve cold_cte)"
+    if ((r % 2 == 0)); then
+        session "$(single rollout.resolve_version cold)"
+        session "$(single bench_resolve cold_cte)"
+    else
+        session "$(single bench_resolve cold_cte)"
+        session "$(single rollout.resolve_version cold)"
+    fi
 done
 # "!	u s user, s s system, e s elapsed" then the statement
 pgtmp_as tail -n +"$START" "$LOG" | awk -v calls="$CALLS" '
@@ -170,4 +183,4 @@ pgtmp_as tail -n +"$START" "$LOG" | awk -v calls="$CALLS" '
         printf "| cache warm above the floor, CPU us per call | %.2f | | |\n", (wc - fc) * 1000 / calls;
         row("cold session: first look-up of each tenant in a new session", "cold", "cold_cte", 1);
         row("all tenants, one component", "bulk", "bulk_cte", 0) }'
-echo "$N tenants, $CALLS single calls per statement; PostgreSQL $(psql -X -At -c 'SHOW server_version'), $(nproc) cores; checkout $GIT_ID"
+echo "$N tenants, $CALLS single calls per statement, shared_buffers $SB; PostgreSQL $(psql -X -At -c 'SHOW server_version'), $(nproc) cores; checkout $GIT_ID"

@@ -2138,7 +2138,8 @@ load_path_direct(const char *tenant, ComponentInfo *ci, ComponentInfo *memo, con
 	{
 		if (ci->pins != NULL)
 		{
-			for (int i = n - 1; i >= 0 && !pinned; i--)
+			/* all of its pins are in ci->pins: none, nothing to look up */
+			for (int i = n - 1; i >= 0 && !pinned && hash_get_num_entries(ci->pins) > 0; i--)
 			{
 				PinEntry   *pe = strlen(levels[i].tenant_id) < ID_LEN ?
 					hash_search(ci->pins, levels[i].tenant_id, HASH_FIND, NULL) : NULL;
