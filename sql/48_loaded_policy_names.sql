@@ -77,6 +77,16 @@ DROP POLICY pg_rollout_loaded ON ln_parts_globex;
 ALTER POLICY lost ON ln_parts_globex RENAME TO pg_rollout_loaded;
 SELECT * FROM pg_temp.policies('ln_parts_globex');
 
+-- 5. a CREATE POLICY that makes the guard (USING and WITH CHECK a call of
+-- _library_loaded()) is restrictive even when it does not say so: Citus
+-- re-creates a table's policies on its shards without AS RESTRICTIVE
+CREATE TABLE ln_copy (id int);
+CREATE POLICY pg_rollout_loaded ON ln_copy FOR ALL TO PUBLIC
+    USING (rollout._library_loaded()) WITH CHECK (rollout._library_loaded());
+CREATE POLICY other ON ln_copy USING (rollout._library_loaded());
+SELECT polname, polpermissive FROM pg_policy WHERE polrelid = 'ln_copy'::regclass ORDER BY polname;
+DROP TABLE ln_copy;
+
 DROP TABLE ln_orders, ln_parts, ln_free;
 REVOKE CREATE ON SCHEMA public FROM regress_ln_owner;
 DROP ROLE regress_ln_owner;
