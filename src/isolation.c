@@ -1956,11 +1956,20 @@ tenant_params_mutator(Node *node, TenantParamContext *cxt)
  * tenant as an executor parameter in kept plans").  Only the fields named
  * here are rewritten; a call anywhere else stays a call.
  */
+static void tenant_params_plan(Plan *plan, TenantParamContext *cxt);
+
 static void
-tenant_params_plan(Plan *plan, TenantParamContext *cxt)
+tenant_params_plans(List *plans, TenantParamContext *cxt)
 {
 	ListCell   *lc;
 
+	foreach(lc, plans)
+		tenant_params_plan((Plan *) lfirst(lc), cxt);
+}
+
+static void
+tenant_params_plan(Plan *plan, TenantParamContext *cxt)
+{
 	if (plan == NULL)
 		return;
 	switch (nodeTag(plan))
@@ -2013,20 +2022,16 @@ tenant_params_plan(Plan *plan, TenantParamContext *cxt)
 			TENANT_PARAMS(((BitmapHeapScan *) plan)->bitmapqualorig);
 			break;
 		case T_BitmapAnd:
-			foreach(lc, ((BitmapAnd *) plan)->bitmapplans)
-				tenant_params_plan((Plan *) lfirst(lc), cxt);
+			tenant_params_plans(((BitmapAnd *) plan)->bitmapplans, cxt);
 			break;
 		case T_BitmapOr:
-			foreach(lc, ((BitmapOr *) plan)->bitmapplans)
-				tenant_params_plan((Plan *) lfirst(lc), cxt);
+			tenant_params_plans(((BitmapOr *) plan)->bitmapplans, cxt);
 			break;
 		case T_Append:
-			foreach(lc, ((Append *) plan)->appendplans)
-				tenant_params_plan((Plan *) lfirst(lc), cxt);
+			tenant_params_plans(((Append *) plan)->appendplans, cxt);
 			break;
 		case T_MergeAppend:
-			foreach(lc, ((MergeAppend *) plan)->mergeplans)
-				tenant_params_plan((Plan *) lfirst(lc), cxt);
+			tenant_params_plans(((MergeAppend *) plan)->mergeplans, cxt);
 			break;
 		case T_SubqueryScan:
 			tenant_params_plan(((SubqueryScan *) plan)->subplan, cxt);

@@ -93,31 +93,6 @@ metric_value(Datum rollout_id, bool rollout_null, Datum stage_no, bool stage_nul
 	return true;
 }
 
-PG_FUNCTION_INFO_V1(pgr_stage_metric_raw);
-
-/*
- * rollout._stage_metric(rollout_id text, stage_no integer, metric text)
- *	 RETURNS double precision
- */
-Datum
-pgr_stage_metric_raw(PG_FUNCTION_ARGS)
-{
-	int			pathlevel;
-	float8		v;
-	bool		found;
-
-	pathlevel = pgr_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	found = metric_value(PG_GETARG_DATUM(0), PG_ARGISNULL(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1),
-						 PG_GETARG_DATUM(2), PG_ARGISNULL(2), &v);
-	SPI_finish();
-	pgr_unpin_search_path(pathlevel);
-	if (!found)
-		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(v);
-}
-
 /*
  * rollout.stage_metric's value (inside SPI); false when NULL.
  * failure_rate_increase: the stage's failure_rate minus the baseline's
@@ -152,6 +127,41 @@ derived_metric_value(Datum rollout_id, bool rollout_null, Datum stage_no, bool s
 	return found;
 }
 
+typedef bool (*MetricValueFn) (Datum rollout_id, bool rollout_null, Datum stage_no, bool stage_null,
+							   Datum metric, bool metric_null, float8 *out);
+
+/* A metric function's call: its three arguments, search_path pinned, inside SPI. */
+static Datum
+metric_call(FunctionCallInfo fcinfo, MetricValueFn fn)
+{
+	int			pathlevel;
+	float8		v;
+	bool		found;
+
+	pathlevel = pgr_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	found = fn(PG_GETARG_DATUM(0), PG_ARGISNULL(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1),
+			   PG_GETARG_DATUM(2), PG_ARGISNULL(2), &v);
+	SPI_finish();
+	pgr_unpin_search_path(pathlevel);
+	if (!found)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(v);
+}
+
+PG_FUNCTION_INFO_V1(pgr_stage_metric_raw);
+
+/*
+ * rollout._stage_metric(rollout_id text, stage_no integer, metric text)
+ *	 RETURNS double precision
+ */
+Datum
+pgr_stage_metric_raw(PG_FUNCTION_ARGS)
+{
+	return metric_call(fcinfo, metric_value);
+}
+
 PG_FUNCTION_INFO_V1(pgr_stage_metric);
 
 /*
@@ -161,20 +171,7 @@ PG_FUNCTION_INFO_V1(pgr_stage_metric);
 Datum
 pgr_stage_metric(PG_FUNCTION_ARGS)
 {
-	int			pathlevel;
-	float8		v;
-	bool		found;
-
-	pathlevel = pgr_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	found = derived_metric_value(PG_GETARG_DATUM(0), PG_ARGISNULL(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1),
-								 PG_GETARG_DATUM(2), PG_ARGISNULL(2), &v);
-	SPI_finish();
-	pgr_unpin_search_path(pathlevel);
-	if (!found)
-		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(v);
+	return metric_call(fcinfo, derived_metric_value);
 }
 
 static SPIPlanPtr trigger_plan = NULL;
