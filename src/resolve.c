@@ -53,6 +53,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_depend.h"
@@ -584,7 +585,13 @@ static void
 snap_epoch_read(const char *component)
 {
 	snap_epoch_valid = false;
-	if (rshared == NULL || component == NULL)
+	/*
+	 * A hot standby replays the primary's commits and their invalidations,
+	 * but the epochs move at commit on the primary only: data read during
+	 * recovery has no known epoch, so any scoped invalidation drops it
+	 * (also one taken in after a promotion).
+	 */
+	if (rshared == NULL || component == NULL || RecoveryInProgress())
 		return;
 	snap_epoch_slot = epoch_slot(component);
 	snap_epoch_value = pg_atomic_read_u64(&rshared->epoch[snap_epoch_slot]);
