@@ -114,6 +114,14 @@ unlike($out, qr/^5$/m, '... and reads nothing of it');
 note($err);
 like($err, qr/tenant context required for table "public.orders"/, 'without a tenant the enforced read is refused on the standby');
 
+# log_only on the standby: the read goes through, the violation is counted
+$primary->safe_psql('postgres', q{ALTER ROLE app SET pg_rollout.enforcement_mode = 'log_only'});
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM public.orders}, extra_params => [ '-U', 'app' ]), '10',
+	'log_only on the standby: a read without a tenant goes through');
+like($standby->safe_psql('postgres', q{SELECT string_agg(kind || ':' || count, ',') FROM rollout.violation_counts() WHERE tbl = 'public.orders'::regclass}),
+	qr/:[1-9]/, '... and is counted there');
+
 $r->quit;
 $standby->stop;
 $primary->stop;
